@@ -1,0 +1,244 @@
+//! The server's configuration: one TOML file, read into file types that
+//! reject unknown keys, then checked into an immutable runtime [`Config`]
+//! with typed fields. Defaults live here and nowhere else, so `cairn serve`
+//! without a file runs a first-run setup: DNS on 127.0.0.1:1053, zones from
+//! ./zones, the admin socket at ./cairn.sock.
+
+pub mod zones;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Why a config or zones file could not be used. Messages name the file, the
+/// key and the fix.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The DNS listeners and their limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// Each address gets a UDP socket and a TCP listener.
+    pub listen: Vec<SocketAddr>,
+    /// The largest UDP answer sent, whatever the client advertises (the DNS
+    /// Flag Day 2020 value by default).
+    pub max_udp_payload: u16,
+    /// How long an idle TCP connection stays open.
+    pub tcp_idle_timeout: Duration,
+}
+
+/// The admin API's Unix socket and its limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    pub socket: PathBuf,
+    /// File mode of the socket (0660 by default: the owner and its group).
+    pub socket_mode: u32,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+}
+
+/// The server's runtime configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub dns: DnsConfig,
+    pub admin: AdminConfig,
+    /// Declarative namespaces applied at start.
+    pub zones_dir: PathBuf,
+    /// Where durable state lives.
+    pub data_dir: PathBuf,
+    /// A tracing filter directive such as `info` or `cairn=debug`.
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            dns: DnsConfig {
+                listen: vec![SocketAddr::from(([127, 0, 0, 1], 1053))],
+                max_udp_payload: 1232,
+                tcp_idle_timeout: Duration::from_secs(10),
+            },
+            admin: AdminConfig {
+                socket: PathBuf::from("./cairn.sock"),
+                socket_mode: 0o660,
+                max_body_bytes: 1024 * 1024,
+                max_connections: 256,
+                header_read_timeout: Duration::from_secs(10),
+            },
+            zones_dir: PathBuf::from("./zones"),
+            data_dir: PathBuf::from("./data"),
+            log_level: "info".to_string(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    zones_dir: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    dns: DnsFile,
+    #[serde(default)]
+    admin: AdminFile,
+    #[serde(default)]
+    log: LogFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DnsFile {
+    listen: Option<Vec<String>>,
+    max_udp_payload: Option<u16>,
+    tcp_idle_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminFile {
+    socket: Option<PathBuf>,
+    socket_mode: Option<String>,
+    max_body_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    header_read_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogFile {
+    level: Option<String>,
+    format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Reads and checks a config file. Relative paths in it are taken
+    /// relative to the directory the server runs in, as on the command line.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Checks config text; `path` is only named in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let file: ConfigFile =
+            toml::from_str(text).map_err(|error| ConfigError::invalid(path, error.to_string()))?;
+        let mut config = Self::default();
+        if let Some(dir) = file.zones_dir {
+            config.zones_dir = dir;
+        }
+        if let Some(dir) = file.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(listen) = file.dns.listen {
+            if listen.is_empty() {
+                return Err(ConfigError::invalid(
+                    path,
+                    "dns.listen is empty; give at least one address such as \"127.0.0.1:1053\"",
+                ));
+            }
+            config.dns.listen = listen
+                .iter()
+                .map(|text| {
+                    text.parse().map_err(|_| {
+                        ConfigError::invalid(
+                            path,
+                            format!(
+                                "dns.listen: '{text}' is not an address with a port; write it like \"127.0.0.1:1053\" or \"[::1]:1053\""
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(size) = file.dns.max_udp_payload {
+            if !(512..=4096).contains(&size) {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!("dns.max_udp_payload is {size}; it must be 512 to 4096 (1232 avoids IP fragmentation)"),
+                ));
+            }
+            config.dns.max_udp_payload = size;
+        }
+        if let Some(secs) = file.dns.tcp_idle_timeout_secs {
+            config.dns.tcp_idle_timeout = positive_secs(path, "dns.tcp_idle_timeout_secs", secs)?;
+        }
+        if let Some(socket) = file.admin.socket {
+            config.admin.socket = socket;
+        }
+        if let Some(mode) = file.admin.socket_mode {
+            config.admin.socket_mode = u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|mode| *mode <= 0o777)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        path,
+                        format!("admin.socket_mode '{mode}' is not an octal file mode; write it like \"0660\""),
+                    )
+                })?;
+        }
+        if let Some(bytes) = file.admin.max_body_bytes {
+            if bytes == 0 {
+                return Err(ConfigError::invalid(path, "admin.max_body_bytes must be above 0"));
+            }
+            config.admin.max_body_bytes = bytes;
+        }
+        if let Some(count) = file.admin.max_connections {
+            if count == 0 {
+                return Err(ConfigError::invalid(path, "admin.max_connections must be above 0"));
+            }
+            config.admin.max_connections = count;
+        }
+        if let Some(secs) = file.admin.header_read_timeout_secs {
+            config.admin.header_read_timeout =
+                positive_secs(path, "admin.header_read_timeout_secs", secs)?;
+        }
+        if let Some(level) = file.log.level {
+            config.log_level = level;
+        }
+        if let Some(format) = file.log.format {
+            config.log_format = format;
+        }
+        Ok(config)
+    }
+}
+
+fn positive_secs(path: &Path, key: &str, secs: u64) -> Result<Duration, ConfigError> {
+    if secs == 0 {
+        return Err(ConfigError::invalid(path, format!("{key} must be above 0")));
+    }
+    Ok(Duration::from_secs(secs))
+}

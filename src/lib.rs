@@ -1,0 +1,17 @@
+//! cairn: an authoritative DNS server whose records come from a live service
+//! registry, a self-hosted AWS Cloud Map.
+//!
+//! - [`registry`] is the model: namespaces, services, instances, health and
+//!   the rules that keep them consistent. It knows nothing of sockets, files
+//!   or DNS wire format.
+//! - [`dns`] compiles each service into record sets whenever it changes and
+//!   answers queries from them.
+//! - [`config`] reads the TOML config and the declarative `zones/` directory.
+//! - [`serve`] wires them together: what `cairn serve` runs.
+//!
+//! ARCHITECTURE.md has the map and the invariants.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod registry;
