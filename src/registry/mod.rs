@@ -974,25 +974,27 @@ impl Registry {
                 .iter()
                 .all(|(key, value)| instance.attributes.get(key) == Some(value))
         };
-        let by_health: Vec<&Instance> = if entry.service.has_health_check() {
-            let healthy = |i: &&Instance| i.health.serves_traffic();
-            let all = entry.instances.values();
+        // QueryParameters first, so HEALTHY_OR_ELSE_ALL falls back to every
+        // *matching* instance rather than to nothing.
+        let matching: Vec<&Instance> = entry
+            .instances
+            .values()
+            .filter(|instance| matches_all(instance, &query.query_parameters))
+            .collect();
+        let healthy = |i: &&&Instance| i.health.serves_traffic();
+        let required: Vec<&Instance> = if entry.service.has_health_check() {
             match query.health {
-                HealthFilter::All => all.collect(),
-                HealthFilter::Healthy => all.filter(healthy).collect(),
-                HealthFilter::Unhealthy => all.filter(|i| !healthy(i)).collect(),
+                HealthFilter::All => matching,
+                HealthFilter::Healthy => matching.iter().filter(healthy).copied().collect(),
+                HealthFilter::Unhealthy => matching.iter().filter(|i| !healthy(i)).copied().collect(),
                 HealthFilter::HealthyOrElseAll => {
-                    let chosen: Vec<&Instance> = all.clone().filter(healthy).collect();
-                    if chosen.is_empty() { all.collect() } else { chosen }
+                    let chosen: Vec<&Instance> = matching.iter().filter(healthy).copied().collect();
+                    if chosen.is_empty() { matching } else { chosen }
                 }
             }
         } else {
-            entry.instances.values().collect()
+            matching
         };
-        let required: Vec<&Instance> = by_health
-            .into_iter()
-            .filter(|instance| matches_all(instance, &query.query_parameters))
-            .collect();
         let preferred: Vec<&Instance> = required
             .iter()
             .copied()

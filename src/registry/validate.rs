@@ -410,9 +410,9 @@ pub fn endpoint(attributes: &BTreeMap<String, String>, service: &Service) -> Res
     })
 }
 
-/// The health an instance starts with: `AWS_INIT_HEALTH_STATUS` under a
-/// custom check (HEALTHY by default), UNKNOWN until the first probe under an
-/// active check, and HEALTHY where nothing checks.
+/// Parses `AWS_INIT_HEALTH_STATUS`, if given. Only a service with a custom
+/// health check starts instances with it (see `Registry::register_instance`);
+/// elsewhere instances start UNKNOWN.
 pub fn initial_health(attributes: &BTreeMap<String, String>) -> Result<Option<HealthStatus>> {
     match attributes.get(ATTR_INIT_HEALTH).map(String::as_str) {
         None => Ok(None),
