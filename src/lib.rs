@@ -14,4 +14,6 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod dns;
 pub mod registry;
+pub mod serve;

@@ -188,7 +188,9 @@ impl Config {
             if !(512..=4096).contains(&size) {
                 return Err(ConfigError::invalid(
                     path,
-                    format!("dns.max_udp_payload is {size}; it must be 512 to 4096 (1232 avoids IP fragmentation)"),
+                    format!(
+                        "dns.max_udp_payload is {size}; it must be 512 to 4096 (1232 avoids IP fragmentation)"
+                    ),
                 ));
             }
             config.dns.max_udp_payload = size;
@@ -212,13 +214,19 @@ impl Config {
         }
         if let Some(bytes) = file.admin.max_body_bytes {
             if bytes == 0 {
-                return Err(ConfigError::invalid(path, "admin.max_body_bytes must be above 0"));
+                return Err(ConfigError::invalid(
+                    path,
+                    "admin.max_body_bytes must be above 0",
+                ));
             }
             config.admin.max_body_bytes = bytes;
         }
         if let Some(count) = file.admin.max_connections {
             if count == 0 {
-                return Err(ConfigError::invalid(path, "admin.max_connections must be above 0"));
+                return Err(ConfigError::invalid(
+                    path,
+                    "admin.max_connections must be above 0",
+                ));
             }
             config.admin.max_connections = count;
         }
@@ -242,3 +250,6 @@ fn positive_secs(path: &Path, key: &str, secs: u64) -> Result<Duration, ConfigEr
     }
     Ok(Duration::from_secs(secs))
 }
+
+#[cfg(test)]
+mod tests;

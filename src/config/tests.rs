@@ -1,0 +1,137 @@
+use std::path::Path;
+
+use super::*;
+
+const PATH: &str = "cairn.toml";
+
+fn error(text: &str) -> String {
+    match Config::parse(Path::new(PATH), text) {
+        Ok(config) => panic!("expected an error, parsed {config:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn assert_mentions(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "{message:?} should mention {part:?}"
+        );
+    }
+}
+
+#[test]
+fn the_example_config_sets_every_key_to_its_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cairn.toml");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config, Config::default());
+
+    // Every key of the file type appears in the example, uncommented.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let table: toml::Table = text.parse().unwrap();
+    let keys = |section: &str| -> Vec<String> {
+        table[section].as_table().unwrap().keys().cloned().collect()
+    };
+    assert!(table.contains_key("zones_dir") && table.contains_key("data_dir"));
+    assert_eq!(
+        keys("dns"),
+        ["listen", "max_udp_payload", "tcp_idle_timeout_secs"]
+    );
+    assert_eq!(
+        keys("admin"),
+        [
+            "header_read_timeout_secs",
+            "max_body_bytes",
+            "max_connections",
+            "socket",
+            "socket_mode"
+        ]
+    );
+    assert_eq!(keys("log"), ["format", "level"]);
+}
+
+#[test]
+fn an_empty_file_is_the_default() {
+    assert_eq!(
+        Config::parse(Path::new(PATH), "").unwrap(),
+        Config::default()
+    );
+}
+
+#[test]
+fn keys_set_in_the_file_override_the_defaults() {
+    let config = Config::parse(
+        Path::new(PATH),
+        r#"
+[dns]
+listen = ["0.0.0.0:53", "[::]:53"]
+max_udp_payload = 4096
+
+[admin]
+socket = "/run/cairn/admin.sock"
+socket_mode = "0o600"
+
+[log]
+format = "json"
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.dns.listen.len(), 2);
+    assert_eq!(config.dns.max_udp_payload, 4096);
+    assert_eq!(config.admin.socket, Path::new("/run/cairn/admin.sock"));
+    assert_eq!(config.admin.socket_mode, 0o600);
+    assert_eq!(config.log_format, LogFormat::Json);
+}
+
+#[test]
+fn an_unknown_key_names_the_file_and_the_key() {
+    assert_mentions(
+        &error("[dns]\nlisten_on = [\"127.0.0.1:53\"]\n"),
+        &[PATH, "listen_on"],
+    );
+    assert_mentions(&error("zone_dir = \"./zones\"\n"), &[PATH, "zone_dir"]);
+}
+
+#[test]
+fn a_bad_listen_address_is_named() {
+    assert_mentions(
+        &error("[dns]\nlisten = [\"127.0.0.1\"]\n"),
+        &[PATH, "dns.listen", "'127.0.0.1'", "127.0.0.1:1053"],
+    );
+    assert_mentions(
+        &error("[dns]\nlisten = []\n"),
+        &[PATH, "dns.listen is empty"],
+    );
+}
+
+#[test]
+fn a_socket_mode_must_be_octal() {
+    assert_mentions(
+        &error("[admin]\nsocket_mode = \"999\"\n"),
+        &[PATH, "admin.socket_mode", "'999'", "\"0660\""],
+    );
+    assert_mentions(
+        &error("[admin]\nsocket_mode = \"1777\"\n"),
+        &[PATH, "admin.socket_mode"],
+    );
+}
+
+#[test]
+fn max_udp_payload_has_a_range() {
+    assert_mentions(
+        &error("[dns]\nmax_udp_payload = 100\n"),
+        &[PATH, "dns.max_udp_payload is 100", "512 to 4096"],
+    );
+}
+
+#[test]
+fn zero_limits_are_errors() {
+    assert_mentions(
+        &error("[dns]\ntcp_idle_timeout_secs = 0\n"),
+        &[PATH, "tcp_idle_timeout_secs"],
+    );
+    assert_mentions(
+        &error("[admin]\nmax_connections = 0\n"),
+        &[PATH, "max_connections"],
+    );
+}

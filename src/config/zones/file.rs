@@ -1,0 +1,422 @@
+//! A zones file's TOML shape, and its translation into registry values
+//! checked by the registry's own rules. Errors say where in the file the
+//! problem is (`services[1] "db": instances[0] "db-1": …`) and how to fix it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::{ZoneFile, ZoneInstance, ZoneService};
+use crate::config::ConfigError;
+use crate::registry::validate::{self, ATTR_CNAME, ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
+use crate::registry::{
+    CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType, NamespaceType,
+    NewNamespace, RecordKind, RegistryError, RoutingPolicy, Service, SoaSettings, Tags,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ZoneToml {
+    namespace: NamespaceToml,
+    #[serde(default)]
+    services: Vec<ServiceToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamespaceToml {
+    name: String,
+    #[serde(rename = "type")]
+    kind: NamespaceTypeToml,
+    description: Option<String>,
+    allowed_networks: Option<Vec<String>>,
+    #[serde(default)]
+    tags: Tags,
+    soa: Option<SoaToml>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum NamespaceTypeToml {
+    DnsPrivate,
+    DnsPublic,
+    Http,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SoaToml {
+    ttl: Option<u32>,
+    mname: Option<String>,
+    rname: Option<String>,
+    refresh: Option<u32>,
+    retry: Option<u32>,
+    expire: Option<u32>,
+    minimum: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceToml {
+    name: String,
+    description: Option<String>,
+    routing_policy: Option<RoutingPolicyToml>,
+    #[serde(default)]
+    records: Vec<RecordToml>,
+    health_check: Option<HealthCheckToml>,
+    custom_health_check: Option<CustomHealthCheckToml>,
+    #[serde(default)]
+    tags: Tags,
+    #[serde(default)]
+    instances: Vec<InstanceToml>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum RoutingPolicyToml {
+    Multivalue,
+    Weighted,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordToml {
+    #[serde(rename = "type")]
+    kind: RecordKindToml,
+    ttl: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum RecordKindToml {
+    A,
+    Aaaa,
+    Srv,
+    Cname,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthCheckToml {
+    #[serde(rename = "type")]
+    kind: HealthCheckTypeToml,
+    path: Option<String>,
+    /// Cloud Map's default.
+    #[serde(default = "one")]
+    failure_threshold: u8,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum HealthCheckTypeToml {
+    Http,
+    Https,
+    Tcp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomHealthCheckToml {
+    #[serde(default = "one")]
+    failure_threshold: u8,
+}
+
+fn one() -> u8 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceToml {
+    id: String,
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+    port: Option<u16>,
+    cname: Option<String>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+}
+
+/// Parses and checks one file; see [`super::parse_zone_file`].
+pub(super) fn parse(path: &Path, text: &str) -> Result<ZoneFile, ConfigError> {
+    let toml: ZoneToml =
+        toml::from_str(text).map_err(|error| ConfigError::invalid(path, error.to_string()))?;
+    let fail = |message: String| ConfigError::invalid(path, message);
+
+    let namespace = namespace(toml.namespace).map_err(fail)?;
+    let mut services = Vec::with_capacity(toml.services.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (index, declared) in toml.services.into_iter().enumerate() {
+        let context = format!("services[{index}] \"{}\"", declared.name);
+        if let Some(first) = seen.insert(declared.name.to_ascii_lowercase(), index) {
+            return Err(fail(format!(
+                "{context} is declared twice in namespace \"{}\" (also services[{first}]); merge the two",
+                namespace.name
+            )));
+        }
+        let service = service(&namespace, declared)
+            .map_err(|message| fail(format!("{context}: {message}")))?;
+        services.push(service);
+    }
+    Ok(ZoneFile {
+        path: path.to_path_buf(),
+        namespace,
+        services,
+    })
+}
+
+fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
+    let kind = match toml.kind {
+        NamespaceTypeToml::DnsPrivate => NamespaceType::DnsPrivate,
+        NamespaceTypeToml::DnsPublic => NamespaceType::DnsPublic,
+        NamespaceTypeToml::Http => NamespaceType::Http,
+    };
+    let name = validate::namespace_name(kind, &toml.name).map_err(|error| error.to_string())?;
+    let context = format!("namespace \"{name}\"");
+    let refused = |error: RegistryError| format!("{context}: {error}");
+    validate::description(toml.description.as_deref()).map_err(refused)?;
+    validate::tags(&toml.tags).map_err(refused)?;
+
+    let allowed_networks = match (kind, toml.allowed_networks) {
+        (NamespaceType::DnsPrivate, Some(networks)) if !networks.is_empty() => networks
+            .iter()
+            .enumerate()
+            .map(|(index, text)| network(index, text))
+            .collect::<Result<Vec<_>, _>>()?,
+        (NamespaceType::DnsPrivate, _) => {
+            return Err(format!(
+                "{context} is DNS_PRIVATE but namespace.allowed_networks is missing or empty; a private namespace with no allowed networks would answer nobody. List the client networks, e.g. allowed_networks = [\"10.0.0.0/8\"], or make it DNS_PUBLIC"
+            ));
+        }
+        (_, Some(networks)) if !networks.is_empty() => {
+            return Err(format!(
+                "{context} is {}, which answers everyone; namespace.allowed_networks is only for DNS_PRIVATE namespaces, so remove it or change the type",
+                kind.as_str()
+            ));
+        }
+        _ => Vec::new(),
+    };
+
+    let soa = match toml.soa {
+        Some(_) if kind == NamespaceType::Http => {
+            return Err(format!(
+                "{context} is an HTTP namespace, which has no DNS zone; remove [namespace.soa]"
+            ));
+        }
+        Some(soa) => soa_settings(soa).map_err(refused)?,
+        None => SoaSettings::default(),
+    };
+
+    Ok(NewNamespace {
+        name,
+        kind,
+        description: toml.description,
+        soa,
+        allowed_networks,
+        creator_request_id: None,
+        tags: toml.tags,
+    })
+}
+
+/// One entry of `allowed_networks`: a CIDR, or a bare address for one host.
+fn network(index: usize, text: &str) -> Result<IpNet, String> {
+    if let Ok(network) = text.parse::<IpNet>() {
+        return Ok(network.trunc());
+    }
+    if let Ok(address) = text.parse::<IpAddr>() {
+        return Ok(IpNet::from(address));
+    }
+    Err(format!(
+        "namespace.allowed_networks[{index}]: '{text}' is not a network; write it in CIDR form, like \"10.0.0.0/8\" or \"fd00::/8\""
+    ))
+}
+
+fn soa_settings(toml: SoaToml) -> Result<SoaSettings, RegistryError> {
+    let defaults = SoaSettings::default();
+    let soa = SoaSettings {
+        ttl: toml.ttl.unwrap_or(defaults.ttl),
+        mname: toml.mname,
+        rname: toml.rname,
+        refresh: toml.refresh.unwrap_or(defaults.refresh),
+        retry: toml.retry.unwrap_or(defaults.retry),
+        expire: toml.expire.unwrap_or(defaults.expire),
+        minimum: toml.minimum.unwrap_or(defaults.minimum),
+    };
+    validate::ttl("namespace.soa.ttl", i64::from(soa.ttl))?;
+    if let Some(mname) = &soa.mname {
+        validate::dns_name("namespace.soa.mname", mname, false)?;
+    }
+    if let Some(rname) = &soa.rname {
+        validate::dns_name("namespace.soa.rname", rname, false)?;
+    }
+    Ok(soa)
+}
+
+fn service(namespace: &NewNamespace, toml: ServiceToml) -> Result<ZoneService, String> {
+    let name = validate::service_name(&toml.name).map_err(|error| error.to_string())?;
+    if namespace.kind.has_dns() {
+        validate::service_fqdn_length(&name, &namespace.name).map_err(|error| error.to_string())?;
+    }
+    let dns = template(namespace, toml.routing_policy, &toml.records)?;
+    let health_check = toml.health_check.map(|check| HealthCheckConfig {
+        kind: match check.kind {
+            HealthCheckTypeToml::Http => HealthCheckType::Http,
+            HealthCheckTypeToml::Https => HealthCheckType::Https,
+            HealthCheckTypeToml::Tcp => HealthCheckType::Tcp,
+        },
+        resource_path: check.path,
+        failure_threshold: check.failure_threshold,
+    });
+    let custom_health_check = toml.custom_health_check.map(|custom| CustomHealthCheck {
+        failure_threshold: custom.failure_threshold,
+    });
+
+    // The value the registry will hold, so its own checks can run now.
+    let checked = Service {
+        id: String::new(),
+        namespace_id: String::new(),
+        name,
+        description: toml.description,
+        dns,
+        health_check,
+        custom_health_check,
+        creator_request_id: None,
+        created_at: 0,
+        tags: toml.tags,
+        revision: 0,
+        instance_count: 0,
+    };
+    validate::service(&checked).map_err(|error| error.to_string())?;
+
+    let mut instances = Vec::with_capacity(toml.instances.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (index, declared) in toml.instances.into_iter().enumerate() {
+        let context = format!("instances[{index}] \"{}\"", declared.id);
+        if let Some(first) = seen.insert(declared.id.to_ascii_lowercase(), index) {
+            return Err(format!(
+                "{context} is declared twice (also instances[{first}]); instance ids are unique within a service, ignoring case"
+            ));
+        }
+        let instance =
+            instance(&checked, declared).map_err(|message| format!("{context}: {message}"))?;
+        instances.push(instance);
+    }
+
+    Ok(ZoneService {
+        name: checked.name,
+        description: checked.description,
+        dns: checked.dns,
+        health_check: checked.health_check,
+        custom_health_check: checked.custom_health_check,
+        tags: checked.tags,
+        instances,
+    })
+}
+
+/// The service's DNS template: none for an API-only service, which only an
+/// HTTP namespace may have (and all it may have).
+fn template(
+    namespace: &NewNamespace,
+    policy: Option<RoutingPolicyToml>,
+    records: &[RecordToml],
+) -> Result<Option<DnsTemplate>, String> {
+    if !namespace.kind.has_dns() {
+        if !records.is_empty() || policy.is_some() {
+            return Err(format!(
+                "namespace \"{}\" is HTTP, so its services are found through the API only; remove records and routing_policy",
+                namespace.name
+            ));
+        }
+        return Ok(None);
+    }
+    if records.is_empty() {
+        return Err(format!(
+            "namespace \"{}\" is {}, so the service needs DNS records, e.g. records = [{{ type = \"A\", ttl = 60 }}]",
+            namespace.name,
+            namespace.kind.as_str()
+        ));
+    }
+    let records: Vec<DnsRecord> = records
+        .iter()
+        .map(|record| DnsRecord {
+            kind: match record.kind {
+                RecordKindToml::A => RecordKind::A,
+                RecordKindToml::Aaaa => RecordKind::Aaaa,
+                RecordKindToml::Srv => RecordKind::Srv,
+                RecordKindToml::Cname => RecordKind::Cname,
+            },
+            ttl: record.ttl,
+        })
+        .collect();
+    // A CNAME service may only be WEIGHTED, so that is its default.
+    let cname_only = matches!(
+        records.as_slice(),
+        [DnsRecord {
+            kind: RecordKind::Cname,
+            ..
+        }]
+    );
+    let routing_policy = match policy {
+        Some(RoutingPolicyToml::Multivalue) => RoutingPolicy::Multivalue,
+        Some(RoutingPolicyToml::Weighted) => RoutingPolicy::Weighted,
+        None if cname_only => RoutingPolicy::Weighted,
+        None => RoutingPolicy::Multivalue,
+    };
+    Ok(Some(DnsTemplate {
+        routing_policy,
+        records,
+    }))
+}
+
+/// The zones file's names for the reserved attributes.
+const RESERVED_KEYS: [(&str, &str); 4] = [
+    ("ipv4", ATTR_IPV4),
+    ("ipv6", ATTR_IPV6),
+    ("port", ATTR_PORT),
+    ("cname", ATTR_CNAME),
+];
+
+fn instance(service: &Service, toml: InstanceToml) -> Result<ZoneInstance, String> {
+    let mut attributes = toml.attributes;
+    let given = [
+        toml.ipv4.map(|address| address.to_string()),
+        toml.ipv6.map(|address| address.to_string()),
+        toml.port.map(|port| port.to_string()),
+        toml.cname,
+    ];
+    for ((key, attribute), value) in RESERVED_KEYS.into_iter().zip(given) {
+        let Some(value) = value else { continue };
+        if attributes.contains_key(attribute) {
+            return Err(format!(
+                "{attribute} is given twice, as `{key}` and in attributes; keep `{key}`"
+            ));
+        }
+        attributes.insert(attribute.to_string(), value);
+    }
+    validate::instance_id(&toml.id, service).map_err(|error| error.to_string())?;
+    validate::endpoint(&attributes, service).map_err(|error| with_key_hint(error.to_string()))?;
+    Ok(ZoneInstance {
+        id: toml.id,
+        attributes,
+    })
+}
+
+/// The registry speaks of `AWS_INSTANCE_IPV4`; a zones file calls it `ipv4`.
+/// Says so when the registry asks for one of them.
+fn with_key_hint(message: String) -> String {
+    let Some((_, needed)) = message.split_once(" needs ") else {
+        return message;
+    };
+    let keys: Vec<String> = RESERVED_KEYS
+        .iter()
+        .filter(|(_, attribute)| needed.contains(attribute))
+        .map(|(key, _)| format!("`{key}`"))
+        .collect();
+    if keys.is_empty() {
+        return message;
+    }
+    format!("{message}; set the instance's {}", keys.join(" or "))
+}

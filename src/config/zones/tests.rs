@@ -1,0 +1,470 @@
+use std::fs;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use super::*;
+use crate::registry::{NamespaceType, RecordKind, RoutingPolicy};
+
+const PATH: &str = "zones/test.toml";
+
+/// A minimal valid file: one private namespace, one A service, one instance.
+const VALID: &str = r#"
+[namespace]
+name = "svc.internal"
+type = "DNS_PRIVATE"
+allowed_networks = ["127.0.0.0/8"]
+
+[[services]]
+name = "web"
+records = [{ type = "A", ttl = 10 }]
+
+[[services.instances]]
+id = "web-1"
+ipv4 = "10.0.1.1"
+"#;
+
+fn parse(text: &str) -> Result<ZoneFile, ConfigError> {
+    parse_zone_file(Path::new(PATH), text)
+}
+
+/// The error a file's text gives, as the operator sees it.
+fn error(text: &str) -> String {
+    match parse(text) {
+        Ok(file) => panic!("expected an error, parsed {file:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn assert_mentions(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "{message:?} should mention {part:?}"
+        );
+    }
+}
+
+#[test]
+fn the_shipped_zone_loads_into_a_fresh_registry() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
+    let registry = Registry::default();
+    let loaded = load_zones(&dir, &registry).unwrap();
+    assert_eq!(
+        loaded,
+        ZonesLoaded {
+            files: 1,
+            namespaces: 1,
+            services: 2,
+            instances: 5,
+        }
+    );
+
+    let namespace = registry.namespace_by_name("svc.internal").unwrap();
+    assert_eq!(namespace.kind, NamespaceType::DnsPrivate);
+    assert_eq!(namespace.soa.ttl, 60);
+    let networks: Vec<String> = namespace
+        .allowed_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        networks,
+        [
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "::1/128",
+            "fc00::/7"
+        ]
+    );
+
+    let web = registry.service_by_name("svc.internal", "web").unwrap();
+    let template = web.dns.clone().unwrap();
+    assert_eq!(template.routing_policy, RoutingPolicy::Multivalue);
+    let kinds: Vec<(RecordKind, u32)> = template.records.iter().map(|r| (r.kind, r.ttl)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (RecordKind::A, 10),
+            (RecordKind::Aaaa, 10),
+            (RecordKind::Srv, 10)
+        ]
+    );
+    let web_instances = registry.list_instances(&web.id).unwrap();
+    assert_eq!(web_instances.len(), 3);
+    for (n, instance) in (1..=3u16).zip(&web_instances) {
+        assert_eq!(instance.id, format!("web-{n}"));
+        assert_eq!(
+            instance.endpoint.ipv4,
+            Some(Ipv4Addr::new(10, 0, 1, n as u8))
+        );
+        assert_eq!(
+            instance.endpoint.ipv6,
+            Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, n))
+        );
+        assert_eq!(instance.endpoint.port, Some(8080));
+    }
+
+    let db = registry.service_by_name("svc.internal", "db").unwrap();
+    let template = db.dns.clone().unwrap();
+    assert_eq!(template.routing_policy, RoutingPolicy::Weighted);
+    let kinds: Vec<(RecordKind, u32)> = template.records.iter().map(|r| (r.kind, r.ttl)).collect();
+    assert_eq!(kinds, [(RecordKind::A, 30), (RecordKind::Srv, 30)]);
+    let db_instances = registry.list_instances(&db.id).unwrap();
+    let endpoints: Vec<(&str, Option<Ipv4Addr>, Option<u16>, u32)> = db_instances
+        .iter()
+        .map(|i| {
+            (
+                i.id.as_str(),
+                i.endpoint.ipv4,
+                i.endpoint.port,
+                i.endpoint.weight,
+            )
+        })
+        .collect();
+    assert_eq!(
+        endpoints,
+        [
+            ("db-1", Some(Ipv4Addr::new(10, 0, 2, 1)), Some(5432), 3),
+            ("db-2", Some(Ipv4Addr::new(10, 0, 2, 2)), Some(5432), 1),
+        ]
+    );
+}
+
+#[test]
+fn a_file_maps_onto_registry_values() {
+    let file = parse(
+        r#"
+[namespace]
+name = "svc.internal."
+type = "DNS_PRIVATE"
+description = "d"
+allowed_networks = ["10.1.2.3/8", "192.168.1.1"]
+tags = { team = "infra" }
+
+[namespace.soa]
+ttl = 30
+rname = "admin.example.org"
+
+[[services]]
+name = "_web._tcp"
+records = [{ type = "SRV", ttl = 5 }, { type = "AAAA", ttl = 5 }]
+health_check = { type = "HTTP", path = "/health", failure_threshold = 3 }
+
+[[services.instances]]
+id = "web-1"
+ipv6 = "fd00::1"
+port = 80
+attributes = { zone = "a" }
+"#,
+    )
+    .unwrap();
+    let namespace = &file.namespace;
+    assert_eq!(namespace.name, "svc.internal");
+    let networks: Vec<String> = namespace
+        .allowed_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(networks, ["10.0.0.0/8", "192.168.1.1/32"]);
+    assert_eq!(namespace.soa.ttl, 30);
+    assert_eq!(namespace.soa.rname.as_deref(), Some("admin.example.org"));
+    assert_eq!(
+        namespace.soa.refresh,
+        crate::registry::SoaSettings::default().refresh
+    );
+    assert_eq!(
+        namespace.tags.get("team").map(String::as_str),
+        Some("infra")
+    );
+
+    let service = &file.services[0];
+    assert_eq!(
+        service.dns.as_ref().unwrap().routing_policy,
+        RoutingPolicy::Multivalue
+    );
+    let check = service.health_check.as_ref().unwrap();
+    assert_eq!(check.resource_path.as_deref(), Some("/health"));
+    assert_eq!(check.failure_threshold, 3);
+    let attributes = &service.instances[0].attributes;
+    assert_eq!(
+        attributes.get("AWS_INSTANCE_IPV6").map(String::as_str),
+        Some("fd00::1")
+    );
+    assert_eq!(
+        attributes.get("AWS_INSTANCE_PORT").map(String::as_str),
+        Some("80")
+    );
+    assert_eq!(attributes.get("zone").map(String::as_str), Some("a"));
+    assert_eq!(attributes.len(), 3);
+}
+
+#[test]
+fn a_cname_only_service_defaults_to_weighted() {
+    let file = parse(
+        r#"
+[namespace]
+name = "example.org"
+type = "DNS_PUBLIC"
+
+[[services]]
+name = "www"
+records = [{ type = "CNAME", ttl = 300 }]
+
+[[services.instances]]
+id = "www"
+cname = "web.example.net"
+"#,
+    )
+    .unwrap();
+    let template = file.services[0].dns.as_ref().unwrap();
+    assert_eq!(template.routing_policy, RoutingPolicy::Weighted);
+}
+
+#[test]
+fn an_http_namespace_holds_api_only_services() {
+    let text = r#"
+[namespace]
+name = "apps"
+type = "HTTP"
+
+[[services]]
+name = "billing"
+custom_health_check = {}
+
+[[services.instances]]
+id = "billing-1"
+attributes = { url = "http://10.0.0.9:8000" }
+"#;
+    let file = parse(text).unwrap();
+    assert!(file.services[0].dns.is_none());
+    assert_eq!(
+        file.services[0]
+            .custom_health_check
+            .unwrap()
+            .failure_threshold,
+        1
+    );
+
+    let with_records = text.replace(
+        "custom_health_check = {}",
+        "records = [{ type = \"A\", ttl = 1 }]",
+    );
+    assert_mentions(
+        &error(&with_records),
+        &[PATH, "services[0] \"billing\"", "HTTP", "remove records"],
+    );
+}
+
+#[test]
+fn a_dns_service_without_records_is_an_error() {
+    let text = VALID.replace("records = [{ type = \"A\", ttl = 10 }]", "");
+    assert_mentions(
+        &error(&text),
+        &[PATH, "services[0] \"web\"", "needs DNS records"],
+    );
+}
+
+#[test]
+fn unknown_keys_name_the_file_and_the_key() {
+    let text = VALID.replace(
+        "ipv4 = \"10.0.1.1\"",
+        "ipv4 = \"10.0.1.1\"\naddress = \"10.0.1.1\"",
+    );
+    assert_mentions(&error(&text), &[PATH, "address"]);
+    let text = VALID.replace("[namespace]", "[namespace]\nttl = 5");
+    assert_mentions(&error(&text), &[PATH, "ttl"]);
+}
+
+#[test]
+fn an_instance_that_breaks_its_template_names_file_service_and_instance() {
+    let text = VALID.replace("ipv4 = \"10.0.1.1\"", "ipv6 = \"fd00::1\"");
+    assert_mentions(
+        &error(&text),
+        &[
+            PATH,
+            "services[0] \"web\": instances[0] \"web-1\"",
+            "needs AWS_INSTANCE_IPV4",
+            "`ipv4`",
+        ],
+    );
+}
+
+#[test]
+fn nothing_is_applied_when_any_file_is_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.toml"), VALID).unwrap();
+    let broken = VALID
+        .replace("svc.internal", "other.internal")
+        .replace("ipv4 = \"10.0.1.1\"", "port = 80");
+    fs::write(dir.path().join("b.toml"), broken).unwrap();
+
+    let registry = Registry::default();
+    let message = load_zones(dir.path(), &registry).unwrap_err().to_string();
+    assert_mentions(
+        &message,
+        &["b.toml", "services[0] \"web\"", "instances[0] \"web-1\""],
+    );
+    assert!(registry.list_namespaces().is_empty());
+}
+
+#[test]
+fn a_namespace_declared_in_two_files_names_both() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.toml"), VALID).unwrap();
+    // The same name, spelt differently, is the same zone.
+    fs::write(
+        dir.path().join("b.toml"),
+        VALID.replace("svc.internal", "SVC.Internal."),
+    )
+    .unwrap();
+
+    let registry = Registry::default();
+    let message = load_zones(dir.path(), &registry).unwrap_err().to_string();
+    assert_mentions(&message, &["a.toml", "b.toml", "declared twice"]);
+    // Files are read in name order, so the later one is the one refused.
+    assert!(message.starts_with(&dir.path().join("b.toml").display().to_string()));
+    assert!(registry.list_namespaces().is_empty());
+}
+
+#[test]
+fn a_namespace_already_in_the_registry_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.toml"), VALID).unwrap();
+    let registry = Registry::default();
+    load_zones(dir.path(), &registry).unwrap();
+    let message = load_zones(dir.path(), &registry).unwrap_err().to_string();
+    assert_mentions(&message, &["a.toml", "exists already"]);
+    assert_eq!(registry.list_namespaces().len(), 1);
+}
+
+#[test]
+fn names_declared_twice_in_a_file_are_errors() {
+    let service_twice =
+        format!("{VALID}\n[[services]]\nname = \"WEB\"\nrecords = [{{ type = \"A\", ttl = 1 }}]\n");
+    assert_mentions(
+        &error(&service_twice),
+        &[PATH, "services[1] \"WEB\"", "also services[0]"],
+    );
+
+    let instance_twice =
+        format!("{VALID}\n[[services.instances]]\nid = \"web-1\"\nipv4 = \"10.0.1.2\"\n");
+    assert_mentions(
+        &error(&instance_twice),
+        &[
+            PATH,
+            "services[0] \"web\": instances[1] \"web-1\"",
+            "also instances[0]",
+        ],
+    );
+}
+
+#[test]
+fn a_reserved_attribute_given_both_ways_is_an_error() {
+    let text = VALID.replace(
+        "ipv4 = \"10.0.1.1\"",
+        "ipv4 = \"10.0.1.1\"\nattributes = { AWS_INSTANCE_IPV4 = \"10.0.1.2\" }",
+    );
+    assert_mentions(
+        &error(&text),
+        &[PATH, "instances[0] \"web-1\"", "AWS_INSTANCE_IPV4", "twice"],
+    );
+}
+
+#[test]
+fn a_private_namespace_needs_allowed_networks() {
+    let without = VALID.replace("allowed_networks = [\"127.0.0.0/8\"]", "");
+    assert_mentions(
+        &error(&without),
+        &[PATH, "allowed_networks", "answer nobody"],
+    );
+    let empty = VALID.replace("[\"127.0.0.0/8\"]", "[]");
+    assert_mentions(&error(&empty), &[PATH, "allowed_networks", "answer nobody"]);
+
+    let public = VALID.replace("DNS_PRIVATE", "DNS_PUBLIC");
+    assert_mentions(&error(&public), &[PATH, "only for DNS_PRIVATE"]);
+}
+
+#[test]
+fn a_bad_cidr_is_named() {
+    let text = VALID.replace("\"127.0.0.0/8\"", "\"127.0.0.0/8\", \"10.0.0.0/33\"");
+    assert_mentions(
+        &error(&text),
+        &[PATH, "allowed_networks[1]", "'10.0.0.0/33'", "CIDR"],
+    );
+}
+
+#[test]
+fn registry_rules_apply_before_anything_is_created() {
+    let bad_name = VALID.replace("name = \"web\"", "name = \"web!\"");
+    assert_mentions(&error(&bad_name), &[PATH, "services[0] \"web!\"", "'!'"]);
+    let bad_combination = VALID.replace(
+        "records = [{ type = \"A\", ttl = 10 }]",
+        "records = [{ type = \"A\", ttl = 10 }, { type = \"CNAME\", ttl = 10 }]",
+    );
+    assert_mentions(&error(&bad_combination), &[PATH, "CNAME"]);
+    let bad_threshold = VALID.replace(
+        "records = [{ type = \"A\", ttl = 10 }]",
+        "records = [{ type = \"A\", ttl = 10 }]\nhealth_check = { type = \"TCP\", failure_threshold = 11 }",
+    );
+    assert_mentions(&error(&bad_threshold), &[PATH, "FailureThreshold"]);
+}
+
+#[test]
+fn the_directory_is_read_in_file_name_order_and_only_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("b.toml"),
+        VALID.replace("svc.internal", "b.internal"),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("a.toml"),
+        VALID.replace("svc.internal", "a.internal"),
+    )
+    .unwrap();
+    fs::write(dir.path().join("README.md"), "not a zone").unwrap();
+    fs::write(dir.path().join(".c.toml"), "not = a zone").unwrap();
+    fs::write(dir.path().join("d.toml~"), "not = a zone").unwrap();
+
+    let registry = Registry::default();
+    let loaded = load_zones(dir.path(), &registry).unwrap();
+    assert_eq!(loaded.files, 2);
+    let names: Vec<String> = registry
+        .list_namespaces()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"a.internal".to_string()) && names.contains(&"b.internal".to_string()));
+}
+
+#[test]
+fn a_missing_directory_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-zones");
+    let message = load_zones(&missing, &Registry::default())
+        .unwrap_err()
+        .to_string();
+    assert_mentions(&message, &["no-zones"]);
+}
+
+#[test]
+fn an_empty_directory_loads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load_zones(dir.path(), &Registry::default()).unwrap();
+    assert_eq!(loaded, ZonesLoaded::default());
+}
+
+#[test]
+fn undo_removes_what_a_load_created() {
+    let registry = Registry::default();
+    let file = parse(VALID).unwrap();
+    let mut applied = Applied::default();
+    apply(&file, &registry, &mut applied).unwrap();
+    assert_eq!(registry.list_namespaces().len(), 1);
+    applied.undo(&registry);
+    assert!(registry.list_namespaces().is_empty());
+    assert!(registry.list_services(None).is_empty());
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests: a real `cairn` on free ports, real DNS queries, the
+//! real admin socket and CLI. One test binary, one shared harness.
+
+mod dns;
+mod support;
