@@ -7,12 +7,16 @@
 //! - [`dns`] compiles each service into record sets whenever it changes and
 //!   answers queries from them.
 //! - [`config`] reads the TOML config and the declarative `zones/` directory.
+//! - [`admin`] is the admin API (Cloud Map's actions over HTTP on a Unix
+//!   socket) and its client; [`cli`] is the `cairn` subcommands that use it.
 //! - [`serve`] wires them together: what `cairn serve` runs.
 //!
 //! ARCHITECTURE.md has the map and the invariants.
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod registry;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -12,7 +12,7 @@ use cairn::config::{Config, LogFormat};
 
 /// An authoritative DNS server backed by a live service registry.
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version, about)]
+#[command(name = "cairn", version, about, after_help = cairn::cli::EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,13 +27,13 @@ enum Command {
         #[arg(long, short, env = "CAIRN_CONFIG")]
         config: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Admin(Box<cairn::cli::Command>),
 }
 
 fn init_logging(config: &Config) {
-    // hickory-server logs every request at INFO; that belongs at debug.
     let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| config.log_level.clone());
-    let filter = EnvFilter::try_new(format!("{directives},hickory_server=warn,hickory_net=warn"))
-        .unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn,hickory_net=warn"));
+    let filter = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -93,6 +93,9 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Serve { config } => runtime.block_on(serve(config)),
+        Command::Admin(command) => {
+            return runtime.block_on(cairn::cli::run(*command, Cli::command));
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,15 +2,14 @@
 //! applies zones/, binds the listeners and runs until the shutdown signal.
 //! The only place that wires modules together.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use thiserror::Error;
-use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{self, AdminError};
 use crate::config::{Config, ConfigError, zones};
-use crate::dns::{self, DnsSockets, Responder, Zones};
+use crate::dns::{self, DnsSettings, Zones};
 use crate::registry::Registry;
 
 /// Why the server could not start or stopped on its own.
@@ -18,58 +17,12 @@ use crate::registry::Registry;
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot listen for DNS on {addr} ({protocol}): {source}{hint}")]
-    Bind {
-        addr: SocketAddr,
-        protocol: &'static str,
-        source: std::io::Error,
-        hint: &'static str,
-    },
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error(transparent)]
+    Bind(#[from] dns::BindError),
     #[error("{0}")]
     Runtime(String),
-}
-
-fn bind_hint(error: &std::io::Error, addr: SocketAddr) -> &'static str {
-    match error.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            "; another process holds this port: stop it or set dns.listen to another address"
-        }
-        std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
-            "; ports below 1024 need root or CAP_NET_BIND_SERVICE"
-        }
-        _ => "",
-    }
-}
-
-async fn bind_dns(config: &Config) -> Result<DnsSockets, ServeError> {
-    let mut sockets = DnsSockets {
-        udp: Vec::new(),
-        tcp: Vec::new(),
-    };
-    for &addr in &config.dns.listen {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr,
-                protocol: "UDP",
-                hint: bind_hint(&source, addr),
-                source,
-            })?;
-        // With port 0 the TCP listener must take the port UDP was given.
-        let bound = udp.local_addr().unwrap_or(addr);
-        let tcp = TcpListener::bind(bound)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: bound,
-                protocol: "TCP",
-                hint: bind_hint(&source, bound),
-                source,
-            })?;
-        tracing::info!(udp = %bound, tcp = %bound, "DNS listening");
-        sockets.udp.push(udp);
-        sockets.tcp.push(tcp);
-    }
-    Ok(sockets)
 }
 
 /// The registry and the DNS table it keeps current.
@@ -96,21 +49,43 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         tracing::warn!(dir = %config.zones_dir.display(), "no zones directory; serving only what the admin API creates");
     }
 
-    let sockets = bind_dns(&config).await?;
-    let responder = Responder::new(zones, config.dns.max_udp_payload);
-    let dns_task = tokio::spawn(dns::serve(
-        sockets,
-        responder,
-        config.dns.tcp_idle_timeout,
-        shutdown.clone(),
-    ));
+    let workers = match config.dns.udp_workers {
+        0 => std::thread::available_parallelism().map_or(1, |count| count.get()),
+        count => count,
+    };
+    let sockets = dns::bind(&config.dns.listen, workers)?;
+    for addr in &sockets.bound {
+        tracing::info!(udp = %addr, tcp = %addr, udp_workers = workers, "DNS listening");
+    }
+    let admin_listener = admin::bind(&config.admin)?;
+    let admin_task = tokio::spawn({
+        let (registry, admin_config, shutdown) =
+            (registry.clone(), config.admin.clone(), shutdown.clone());
+        async move {
+            let outcome =
+                admin::serve(admin_listener, registry, admin_config, shutdown.clone()).await;
+            // Without its admin API the server cannot be managed: stop it all.
+            shutdown.cancel();
+            outcome
+        }
+    });
+    let settings = DnsSettings {
+        max_udp_payload: config.dns.max_udp_payload,
+        tcp_idle_timeout: config.dns.tcp_idle_timeout,
+        tcp_max_connections: config.dns.tcp_max_connections,
+    };
+    let dns_task = tokio::spawn(dns::serve(sockets, zones, settings, shutdown.clone()));
     tracing::info!("cairn ready");
     let outcome = dns_task
         .await
         .map_err(|error| ServeError::Runtime(format!("DNS task failed: {error}")))?;
     // One listener failing stops everything, so nothing half-runs.
     shutdown.cancel();
+    let admin_outcome = admin_task
+        .await
+        .map_err(|error| ServeError::Runtime(format!("admin task failed: {error}")))?;
     outcome.map_err(|error| ServeError::Runtime(error.to_string()))?;
+    admin_outcome.map_err(|error| ServeError::Runtime(format!("admin API: {error}")))?;
     drop(registry);
     tracing::info!("cairn stopped");
     Ok(())

@@ -53,6 +53,10 @@ pub struct DnsConfig {
     pub max_udp_payload: u16,
     /// How long an idle TCP connection stays open.
     pub tcp_idle_timeout: Duration,
+    /// TCP connections beyond this many are closed at once.
+    pub tcp_max_connections: usize,
+    /// UDP worker threads per address; 0 means one per available CPU.
+    pub udp_workers: usize,
 }
 
 /// The admin API's Unix socket and its limits.
@@ -87,6 +91,8 @@ impl Default for Config {
                 listen: vec![SocketAddr::from(([127, 0, 0, 1], 1053))],
                 max_udp_payload: 1232,
                 tcp_idle_timeout: Duration::from_secs(10),
+                tcp_max_connections: 1024,
+                udp_workers: 0,
             },
             admin: AdminConfig {
                 socket: PathBuf::from("./cairn.sock"),
@@ -122,6 +128,8 @@ struct DnsFile {
     listen: Option<Vec<String>>,
     max_udp_payload: Option<u16>,
     tcp_idle_timeout_secs: Option<u64>,
+    tcp_max_connections: Option<usize>,
+    udp_workers: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +205,18 @@ impl Config {
         }
         if let Some(secs) = file.dns.tcp_idle_timeout_secs {
             config.dns.tcp_idle_timeout = positive_secs(path, "dns.tcp_idle_timeout_secs", secs)?;
+        }
+        if let Some(count) = file.dns.tcp_max_connections {
+            if count == 0 {
+                return Err(ConfigError::invalid(
+                    path,
+                    "dns.tcp_max_connections must be above 0",
+                ));
+            }
+            config.dns.tcp_max_connections = count;
+        }
+        if let Some(count) = file.dns.udp_workers {
+            config.dns.udp_workers = count;
         }
         if let Some(socket) = file.admin.socket {
             config.admin.socket = socket;

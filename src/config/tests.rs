@@ -35,7 +35,13 @@ fn the_example_config_sets_every_key_to_its_default() {
     assert!(table.contains_key("zones_dir") && table.contains_key("data_dir"));
     assert_eq!(
         keys("dns"),
-        ["listen", "max_udp_payload", "tcp_idle_timeout_secs"]
+        [
+            "listen",
+            "max_udp_payload",
+            "tcp_idle_timeout_secs",
+            "tcp_max_connections",
+            "udp_workers"
+        ]
     );
     assert_eq!(
         keys("admin"),

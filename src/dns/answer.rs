@@ -1,134 +1,161 @@
-//! The answer core: from a question and the client's address to the records
-//! of each section and the response code. Sans-IO: no sockets, no clock, no
-//! encoding; it reads the name table and copies out `Arc`s.
+//! The answer core: query bytes and the client's address in, response bytes
+//! out. Sans-IO: no sockets, no clock, no heap allocation — it reads the
+//! name table and copies records encoded ahead of time into a reused buffer.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::{LowerName, Name, Record, RecordType};
 use smallvec::SmallVec;
 
 use super::compile::{Apex, CompiledService, Pool};
-use super::zones::{Node, Zones};
+use super::wire::{
+    CLASSIC_UDP_LIMIT, Question, Rcode, ResponseWriter, Section, TYPE_A, TYPE_AAAA, TYPE_ANY,
+    TYPE_NS, TYPE_SOA, TYPE_SRV, Unreadable, is_internet, read_query,
+};
+use super::zones::{Node, Zones, parent};
 use crate::registry::RoutingPolicy;
 
 /// At most this many records answer a MULTIVALUE query, as in Cloud Map.
 pub const MULTIVALUE_LIMIT: usize = 8;
 
-/// The records of one section.
-pub type Section = SmallVec<[Arc<Record>; MULTIVALUE_LIMIT]>;
+/// AXFR and IXFR: zone transfers are not served (yet), so they are refused.
+const TYPE_IXFR: u16 = 251;
+const TYPE_AXFR: u16 = 252;
 
-/// What to send back for one question.
-#[derive(Debug, Default)]
-pub struct Answer {
-    pub rcode: ResponseCode,
-    pub authoritative: bool,
-    pub answers: Section,
-    /// The SOA, for NXDOMAIN and NODATA.
-    pub authority: Option<Arc<Record>>,
-    pub additionals: SmallVec<[Arc<Record>; 2 * MULTIVALUE_LIMIT]>,
+/// BADVERS (16) is an extended code: 0 in the header, 1 in the OPT record.
+const BADVERS_EXTENDED: u8 = 1;
+
+/// How the query arrived, which bounds the response's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
 }
 
-impl Answer {
-    /// REFUSED: outside every zone, or a private zone asked from outside its
-    /// networks. Both look the same, so a refused client learns nothing.
-    pub fn refused() -> Self {
-        Self {
-            rcode: ResponseCode::Refused,
-            ..Self::default()
-        }
-    }
-
-    fn negative(apex: &Apex, rcode: ResponseCode) -> Self {
-        Self {
-            rcode,
-            authoritative: true,
-            authority: Some(Arc::clone(&apex.negative_soa)),
-            ..Self::default()
-        }
-    }
-
-    fn nodata(apex: &Apex) -> Self {
-        Self::negative(apex, ResponseCode::NoError)
-    }
-
-    fn positive(answers: Section) -> Self {
-        Self {
-            rcode: ResponseCode::NoError,
-            authoritative: true,
-            answers,
-            ..Self::default()
-        }
-    }
-}
-
-/// Answers one question: `qname` lowercased, `original` as asked (for the
-/// first label of instance names), from a client at `client`.
-pub fn answer(
+/// Answers one query. `max_udp_payload` caps UDP answers whatever the
+/// client advertises, and is the size cairn advertises in its own OPT.
+/// Returns `None` when the query deserves no answer at all.
+pub fn respond<'b>(
     zones: &Zones,
-    qname: &LowerName,
-    original: &Name,
-    qtype: RecordType,
+    query: &[u8],
     client: IpAddr,
-) -> Answer {
-    let client = client.to_canonical();
-    if let Some(node) = zones.node(qname) {
-        let apex = node.zone().apex.load_full();
+    transport: Transport,
+    max_udp_payload: u16,
+    buf: &'b mut Vec<u8>,
+) -> Option<&'b [u8]> {
+    let question = match read_query(query) {
+        Ok(question) => question,
+        Err(Unreadable::Drop) => return None,
+        Err(Unreadable::Reply(rcode, question_end)) => {
+            let mut writer = ResponseWriter::bare(buf, query, question_end);
+            writer.set_rcode(rcode);
+            return Some(writer.finish(None));
+        }
+    };
+    let limit = match (transport, question.edns) {
+        (Transport::Tcp, _) => usize::from(u16::MAX),
+        (Transport::Udp, Some(edns)) => usize::from(edns.payload.clamp(512, max_udp_payload)),
+        (Transport::Udp, None) => CLASSIC_UDP_LIMIT,
+    };
+    let opt = |extended_rcode| question.edns.map(|_| (max_udp_payload, extended_rcode));
+    let mut writer = ResponseWriter::new(buf, query, &question, limit, question.edns.is_some());
+    if question.edns.is_some_and(|edns| edns.version > 0) {
+        return Some(writer.finish(opt(BADVERS_EXTENDED)));
+    }
+    if !is_internet(&question) || matches!(question.qtype, TYPE_AXFR | TYPE_IXFR) {
+        writer.set_rcode(Rcode::Refused);
+        return Some(writer.finish(opt(0)));
+    }
+    resolve(zones, &question, client.to_canonical(), &mut writer);
+    Some(writer.finish(opt(0)))
+}
+
+fn refuse(writer: &mut ResponseWriter<'_>) {
+    // REFUSED looks the same whether the zone is not served or the client
+    // is not allowed in it, so a refused client learns nothing.
+    writer.set_rcode(Rcode::Refused);
+}
+
+fn negative(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex, rcode: Rcode) {
+    writer.set_authoritative();
+    writer.set_rcode(rcode);
+    writer.push_at_apex(
+        Section::Authority,
+        question,
+        apex.origin.len(),
+        &apex.negative_soa_tail,
+    );
+}
+
+fn resolve(zones: &Zones, question: &Question, client: IpAddr, writer: &mut ResponseWriter<'_>) {
+    let name = question.name();
+    if let Some(node) = zones.node(name) {
+        let apex = node.zone().apex.load();
         if !apex.allows(client) {
-            return Answer::refused();
+            return refuse(writer);
         }
         return match node {
-            Node::Apex(_) => at_apex(&apex, qtype),
-            Node::Service(_, service) => at_service(&apex, &service, qtype),
-            Node::EmptyNonTerminal(_) => Answer::nodata(&apex),
+            Node::Apex(_) => at_apex(writer, question, &apex),
+            Node::Service(_, service) => at_service(writer, question, &apex, &service),
+            Node::EmptyNonTerminal(_) => negative(writer, question, &apex, Rcode::NoError),
         };
     }
-
     // Not in the table: the nearest ancestor that is decides which zone
     // says NXDOMAIN, or whether the name is one of a service's instances.
-    let mut ancestor = qname.base_name();
+    let mut ancestor = parent(name);
     let mut depth = 1;
-    while !ancestor.is_root() {
-        if let Some(node) = zones.node(&ancestor) {
-            let apex = node.zone().apex.load_full();
+    while let Some(candidate) = ancestor {
+        if let Some(node) = zones.node(candidate) {
+            let apex = node.zone().apex.load();
             if !apex.allows(client) {
-                return Answer::refused();
+                return refuse(writer);
             }
             if let (1, Node::Service(_, service)) = (depth, &node)
-                && let Some(answer) = at_instance(&apex, service, original, qtype)
+                && at_instance(writer, question, &apex, service)
             {
-                return answer;
+                return;
             }
-            return Answer::negative(&apex, ResponseCode::NXDomain);
+            return negative(writer, question, &apex, Rcode::NxDomain);
         }
-        ancestor = ancestor.base_name();
+        ancestor = parent(candidate);
         depth += 1;
     }
-    Answer::refused()
+    refuse(writer);
 }
 
-fn at_apex(apex: &Apex, qtype: RecordType) -> Answer {
-    match qtype {
-        RecordType::SOA | RecordType::ANY => {
-            Answer::positive(Section::from_iter([Arc::clone(&apex.soa)]))
+fn at_apex(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex) {
+    match question.qtype {
+        TYPE_SOA | TYPE_ANY => {
+            writer.set_authoritative();
+            writer.push_required(Section::Answer, &apex.soa_answer);
         }
-        RecordType::NS => Answer::positive(apex.ns.iter().cloned().collect()),
-        _ => Answer::nodata(apex),
+        TYPE_NS => {
+            writer.set_authoritative();
+            for ns in &apex.ns_answers {
+                if !writer.push_required(Section::Answer, ns) {
+                    return;
+                }
+            }
+        }
+        _ => negative(writer, question, apex, Rcode::NoError),
     }
 }
 
-fn at_service(apex: &Apex, service: &CompiledService, qtype: RecordType) -> Answer {
+fn at_service(
+    writer: &mut ResponseWriter<'_>,
+    question: &Question,
+    apex: &Apex,
+    service: &CompiledService,
+) {
     // A CNAME owns its name: every type is answered with it (RFC 1034 §3.6.2).
     if let Some(pool) = &service.cname {
-        return from_pool(apex, service.policy, pool, false);
+        return from_pool(writer, question, apex, service.policy, pool, false);
     }
-    let pool = match qtype {
-        RecordType::A => service.a.as_ref(),
-        RecordType::AAAA => service.aaaa.as_ref(),
-        RecordType::SRV => service.srv.as_ref(),
+    let pool = match question.qtype {
+        TYPE_A => service.a.as_ref(),
+        TYPE_AAAA => service.aaaa.as_ref(),
+        TYPE_SRV => service.srv.as_ref(),
         // One RRset for ANY, as RFC 8482 allows, to keep answers small.
-        RecordType::ANY => service
+        TYPE_ANY => service
             .a
             .as_ref()
             .or(service.aaaa.as_ref())
@@ -136,58 +163,78 @@ fn at_service(apex: &Apex, service: &CompiledService, qtype: RecordType) -> Answ
         _ => None,
     };
     match pool {
-        Some(pool) => from_pool(apex, service.policy, pool, qtype == RecordType::SRV),
-        None => Answer::nodata(apex),
+        Some(pool) => from_pool(
+            writer,
+            question,
+            apex,
+            service.policy,
+            pool,
+            question.qtype == TYPE_SRV,
+        ),
+        None => negative(writer, question, apex, Rcode::NoError),
     }
 }
 
-/// Answers for `<instance>.<service>`, or `None` when the first label names
-/// no instance of the service.
+/// Answers `<instance>.<service>`; false when the first label names no
+/// instance of the service.
 fn at_instance(
+    writer: &mut ResponseWriter<'_>,
+    question: &Question,
     apex: &Apex,
     service: &CompiledService,
-    original: &Name,
-    qtype: RecordType,
-) -> Option<Answer> {
-    let label = original.iter().next()?;
-    let mut lowered = [0u8; 63];
-    let lowered = lowered.get_mut(..label.len())?;
-    lowered.copy_from_slice(label);
-    lowered.make_ascii_lowercase();
-    let records = service.instances.get(&*lowered)?;
-    let record = match qtype {
-        RecordType::A => records.a.as_ref(),
-        RecordType::AAAA => records.aaaa.as_ref(),
-        RecordType::ANY => records.a.as_ref().or(records.aaaa.as_ref()),
+) -> bool {
+    let name = question.name();
+    let label_len = usize::from(name[0]);
+    let Some(records) = service.instances.get(&name[1..1 + label_len]) else {
+        return false;
+    };
+    let record = match question.qtype {
+        TYPE_A => records.a.as_ref(),
+        TYPE_AAAA => records.aaaa.as_ref(),
+        TYPE_ANY => records.a.as_ref().or(records.aaaa.as_ref()),
         _ => None,
     };
-    Some(match record {
-        Some(record) => Answer::positive(Section::from_iter([Arc::clone(record)])),
-        None => Answer::nodata(apex),
-    })
+    match record {
+        Some(record) => {
+            writer.set_authoritative();
+            writer.push_required(Section::Answer, record);
+        }
+        None => negative(writer, question, apex, Rcode::NoError),
+    }
+    true
 }
 
-fn from_pool(apex: &Apex, policy: RoutingPolicy, pool: &Pool, with_glue: bool) -> Answer {
+fn from_pool(
+    writer: &mut ResponseWriter<'_>,
+    question: &Question,
+    apex: &Apex,
+    policy: RoutingPolicy,
+    pool: &Pool,
+    with_glue: bool,
+) {
     if pool.candidates.is_empty() {
-        return Answer::nodata(apex);
+        return negative(writer, question, apex, Rcode::NoError);
     }
+    writer.set_authoritative();
     let picks = match policy {
         RoutingPolicy::Multivalue => pick_several(pool.candidates.len()),
         RoutingPolicy::Weighted => SmallVec::from_iter([pick_weighted(pool)]),
     };
-    let mut answer = Answer::positive(
-        picks
-            .iter()
-            .map(|&index| Arc::clone(&pool.candidates[index].record))
-            .collect(),
-    );
-    if with_glue {
-        answer.additionals = picks
-            .iter()
-            .flat_map(|&index| pool.candidates[index].glue.iter().cloned())
-            .collect();
+    for &index in &picks {
+        if !writer.push_required(Section::Answer, &pool.candidates[index].record) {
+            return;
+        }
     }
-    answer
+    if with_glue {
+        for &index in &picks {
+            let candidate = &pool.candidates[index];
+            if candidate.glue_count > 0
+                && !writer.push_optional(Section::Additional, &candidate.glue, candidate.glue_count)
+            {
+                break;
+            }
+        }
+    }
 }
 
 /// Up to eight distinct indices below `count`, in random order (Floyd's

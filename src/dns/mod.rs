@@ -1,15 +1,150 @@
-//! The DNS responder. Writers compile each service into record sets when it
-//! changes ([`compile`], driven by [`Zones`] as a registry observer); queries
-//! only look names up and copy out what was built ([`answer`]). [`server`]
-//! is the thin hickory-server shell around it.
+//! The DNS responder. Writers compile each service into wire-ready records
+//! when it changes ([`compile`], driven by [`Zones`] as a registry
+//! observer); queries only look names up and copy bytes out ([`answer`]).
+//! [`udp`] and [`tcp`] move bytes between sockets and the answer core.
 //!
 //! Only this module imports `hickory_*`. It never parses JSON, touches
 //! files, or calls back into the registry from the answer path.
 
 pub mod answer;
 pub mod compile;
-pub mod server;
+pub mod tcp;
+pub mod udp;
+pub mod wire;
 pub mod zones;
 
-pub use server::{DnsSockets, Responder, serve};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
 pub use zones::Zones;
+
+/// The DNS listeners' settings.
+#[derive(Debug, Clone, Copy)]
+pub struct DnsSettings {
+    pub max_udp_payload: u16,
+    pub tcp_idle_timeout: Duration,
+    pub tcp_max_connections: usize,
+}
+
+/// Bound DNS sockets: several UDP sockets per address (one per worker
+/// thread, sharing the port), one TCP listener per address.
+pub struct DnsSockets {
+    pub udp: Vec<std::net::UdpSocket>,
+    pub tcp: Vec<TcpListener>,
+    /// Where each address ended up bound (the port is chosen when it was 0).
+    pub bound: Vec<SocketAddr>,
+}
+
+/// A socket that could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for DNS on {addr} ({protocol}): {source}{hint}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub protocol: &'static str,
+    pub source: std::io::Error,
+    pub hint: &'static str,
+}
+
+fn bind_error(
+    addr: SocketAddr,
+    protocol: &'static str,
+) -> impl FnOnce(std::io::Error) -> BindError {
+    move |source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "; another process holds this port: stop it or set dns.listen to another address"
+            }
+            std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+                "; ports below 1024 need root or CAP_NET_BIND_SERVICE"
+            }
+            _ => "",
+        };
+        BindError {
+            addr,
+            protocol,
+            source,
+            hint,
+        }
+    }
+}
+
+/// A UDP socket with SO_REUSEPORT, so several can share one address.
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_port(true)?;
+    // Room for bursts: a full receive queue drops queries silently. The
+    // kernel caps this at net.core.rmem_max.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Binds every address: `workers` UDP sockets and one TCP listener each.
+/// Must run inside a tokio runtime (for the TCP listeners).
+pub fn bind(listen: &[SocketAddr], workers: usize) -> Result<DnsSockets, BindError> {
+    let mut sockets = DnsSockets {
+        udp: Vec::new(),
+        tcp: Vec::new(),
+        bound: Vec::new(),
+    };
+    for &addr in listen {
+        let first = udp_socket(addr).map_err(bind_error(addr, "UDP"))?;
+        // With port 0 the others must take the port the first was given.
+        let bound = first.local_addr().map_err(bind_error(addr, "UDP"))?;
+        sockets.udp.push(first);
+        for _ in 1..workers.max(1) {
+            sockets
+                .udp
+                .push(udp_socket(bound).map_err(bind_error(bound, "UDP"))?);
+        }
+        let tcp = std::net::TcpListener::bind(bound)
+            .and_then(|listener| {
+                listener.set_nonblocking(true)?;
+                TcpListener::from_std(listener)
+            })
+            .map_err(bind_error(bound, "TCP"))?;
+        sockets.tcp.push(tcp);
+        sockets.bound.push(bound);
+    }
+    Ok(sockets)
+}
+
+/// Serves DNS until `shutdown` is cancelled; returns once every listener has
+/// stopped.
+pub async fn serve(
+    sockets: DnsSockets,
+    zones: Zones,
+    settings: DnsSettings,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let workers = udp::spawn_workers(sockets.udp, &zones, settings.max_udp_payload, &shutdown)?;
+    let limits = tcp::TcpLimits {
+        idle_timeout: settings.tcp_idle_timeout,
+        max_connections: settings.tcp_max_connections,
+        max_udp_payload: settings.max_udp_payload,
+    };
+    let mut listeners = tokio::task::JoinSet::new();
+    for listener in sockets.tcp {
+        listeners.spawn(tcp::serve_listener(
+            listener,
+            zones.clone(),
+            limits,
+            shutdown.clone(),
+        ));
+    }
+    while listeners.join_next().await.is_some() {}
+    tokio::task::spawn_blocking(move || {
+        for worker in workers {
+            let _ = worker.join();
+        }
+    })
+    .await
+    .map_err(std::io::Error::other)
+}

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
-use hickory_server::proto::rr::LowerName;
 
 use super::compile::{Apex, CompiledService};
 use crate::registry::{Namespace, RegistryObserver, Service, ServiceView};
@@ -41,16 +40,32 @@ struct Writer {
     /// Namespace id → its zone.
     zones: HashMap<String, Arc<ZoneCell>>,
     /// Service id → the name its node sits at.
-    services: HashMap<String, LowerName>,
+    services: HashMap<String, WireName>,
     /// Empty non-terminal → how many service names lie below it.
-    below: HashMap<LowerName, usize>,
+    below: HashMap<WireName, usize>,
+}
+
+/// A name in lower-case wire form: the table's key.
+pub type WireName = Box<[u8]>;
+
+/// The table's hasher: fast on short keys; names come from clients, so it is
+/// seeded per process.
+type Hasher = foldhash::fast::RandomState;
+
+/// The name one label up, in wire form; `None` at the root.
+pub fn parent(name: &[u8]) -> Option<&[u8]> {
+    let len = usize::from(*name.first()?);
+    if len == 0 {
+        return None;
+    }
+    name.get(1 + len..)
 }
 
 /// The table of served names: a registry observer on the writing side, the
 /// source of every answer on the reading side. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Zones {
-    pub(super) nodes: Arc<DashMap<LowerName, Node>>,
+    pub(super) nodes: Arc<DashMap<WireName, Node, Hasher>>,
     writer: Arc<Mutex<Writer>>,
 }
 
@@ -68,7 +83,7 @@ impl Zones {
     }
 
     /// The node at exactly this name.
-    pub fn node(&self, name: &LowerName) -> Option<Node> {
+    pub fn node(&self, name: &[u8]) -> Option<Node> {
         self.nodes.get(name).map(|entry| entry.value().clone())
     }
 
@@ -83,12 +98,15 @@ impl Zones {
 
     /// Names strictly between `name` and `origin`: the empty non-terminals a
     /// service name needs.
-    fn between(name: &LowerName, origin: &LowerName) -> Vec<LowerName> {
+    fn between(name: &[u8], origin: &[u8]) -> Vec<WireName> {
         let mut names = Vec::new();
-        let mut current = name.base_name();
-        while current != *origin && origin.zone_of(&current) && !current.is_root() {
-            names.push(current.clone());
-            current = current.base_name();
+        let mut current = parent(name);
+        while let Some(name) = current {
+            if name == origin || name.len() <= origin.len() {
+                break;
+            }
+            names.push(name.into());
+            current = parent(name);
         }
         names
     }
@@ -130,7 +148,7 @@ impl RegistryObserver for Zones {
     fn namespace_removed(&self, namespace: &Namespace) {
         let mut writer = self.writer();
         if let Some(zone) = writer.zones.remove(&namespace.id) {
-            self.nodes.remove(&zone.apex.load().origin);
+            self.nodes.remove(&*zone.apex.load().origin);
         }
     }
 

@@ -24,8 +24,8 @@ use ipnet::IpNet;
 pub use error::{RegistryError, Result};
 pub use ids::{arn, id_from_arn};
 pub use model::*;
-pub use operations::Targets;
 use operations::OperationLog;
+pub use operations::Targets;
 
 /// A service and its instances as they are after a change: what an observer
 /// is shown.
@@ -313,7 +313,10 @@ impl Registry {
                 return Ok((existing, operation));
             }
             return Err(RegistryError::NamespaceAlreadyExists {
-                message: format!("a namespace named '{name}' exists already ({})", existing.id),
+                message: format!(
+                    "a namespace named '{name}' exists already ({})",
+                    existing.id
+                ),
                 namespace_id: existing.id,
                 creator_request_id: existing.creator_request_id,
             });
@@ -384,7 +387,11 @@ impl Registry {
     /// The namespace with this id (or ARN).
     pub fn namespace(&self, id: &str) -> Option<Namespace> {
         let id = id_from_arn(id);
-        let mut namespace = self.inner.namespaces.get(id).map(|entry| entry.snapshot())?;
+        let mut namespace = self
+            .inner
+            .namespaces
+            .get(id)
+            .map(|entry| entry.snapshot())?;
         namespace.service_count = self.count_services(&namespace.id);
         Some(namespace)
     }
@@ -440,15 +447,20 @@ impl Registry {
                 .inner
                 .namespaces
                 .get_mut(id_from_arn(id))
-                .ok_or_else(|| RegistryError::NamespaceNotFound(format!("no namespace with id '{id}'")))?;
-            if update.allowed_networks.is_some() && entry.namespace.kind != NamespaceType::DnsPrivate
+                .ok_or_else(|| {
+                    RegistryError::NamespaceNotFound(format!("no namespace with id '{id}'"))
+                })?;
+            if update.allowed_networks.is_some()
+                && entry.namespace.kind != NamespaceType::DnsPrivate
             {
                 return Err(RegistryError::invalid(
                     "only DNS_PRIVATE namespaces have allowed networks",
                 ));
             }
             if update.soa_ttl.is_some() && !entry.namespace.kind.has_dns() {
-                return Err(RegistryError::invalid("an HTTP namespace has no SOA record"));
+                return Err(RegistryError::invalid(
+                    "an HTTP namespace has no SOA record",
+                ));
             }
             if let Some(description) = update.description {
                 entry.namespace.description = Some(description);
@@ -567,12 +579,16 @@ impl Registry {
         instances: BTreeMap<String, Instance>,
     ) -> Result<()> {
         let (namespace_name, namespace_kind, namespace_revision) = {
-            let entry = self.inner.namespaces.get(&service.namespace_id).ok_or_else(|| {
-                RegistryError::NamespaceNotFound(format!(
-                    "no namespace with id '{}'",
-                    service.namespace_id
-                ))
-            })?;
+            let entry = self
+                .inner
+                .namespaces
+                .get(&service.namespace_id)
+                .ok_or_else(|| {
+                    RegistryError::NamespaceNotFound(format!(
+                        "no namespace with id '{}'",
+                        service.namespace_id
+                    ))
+                })?;
             entry.revision.fetch_add(1, Ordering::SeqCst);
             (
                 entry.namespace.name.clone(),
@@ -581,7 +597,10 @@ impl Registry {
             )
         };
         self.inner.service_ids.insert(
-            (service.namespace_id.clone(), service.name.to_ascii_lowercase()),
+            (
+                service.namespace_id.clone(),
+                service.name.to_ascii_lowercase(),
+            ),
             service.id.clone(),
         );
         let mut entry = ServiceEntry {
@@ -837,7 +856,9 @@ impl Registry {
             .inner
             .services
             .get_mut(id_from_arn(service_id))
-            .ok_or_else(|| RegistryError::ServiceNotFound(format!("no service with id '{service_id}'")))?;
+            .ok_or_else(|| {
+                RegistryError::ServiceNotFound(format!("no service with id '{service_id}'"))
+            })?;
         let key = instance_key(instance_id);
         match entry.instances.get(&key) {
             Some(instance) if instance.id == instance_id => {}
@@ -872,7 +893,9 @@ impl Registry {
             .inner
             .services
             .get(id_from_arn(service_id))
-            .ok_or_else(|| RegistryError::ServiceNotFound(format!("no service with id '{service_id}'")))?;
+            .ok_or_else(|| {
+                RegistryError::ServiceNotFound(format!("no service with id '{service_id}'"))
+            })?;
         entry
             .instances
             .get(&instance_key(instance_id))
@@ -892,7 +915,9 @@ impl Registry {
             .inner
             .services
             .get(id_from_arn(service_id))
-            .ok_or_else(|| RegistryError::ServiceNotFound(format!("no service with id '{service_id}'")))?;
+            .ok_or_else(|| {
+                RegistryError::ServiceNotFound(format!("no service with id '{service_id}'"))
+            })?;
         Ok(entry.instances.values().cloned().collect())
     }
 
@@ -910,7 +935,9 @@ impl Registry {
             .inner
             .services
             .get_mut(id_from_arn(service_id))
-            .ok_or_else(|| RegistryError::ServiceNotFound(format!("no service with id '{service_id}'")))?;
+            .ok_or_else(|| {
+                RegistryError::ServiceNotFound(format!("no service with id '{service_id}'"))
+            })?;
         if custom && entry.service.custom_health_check.is_none() {
             return Err(RegistryError::CustomHealthNotFound(format!(
                 "service '{}' has no HealthCheckCustomConfig",
@@ -918,7 +945,9 @@ impl Registry {
             )));
         }
         if status == HealthStatus::Unknown {
-            return Err(RegistryError::invalid("Status must be HEALTHY or UNHEALTHY"));
+            return Err(RegistryError::invalid(
+                "Status must be HEALTHY or UNHEALTHY",
+            ));
         }
         let key = instance_key(instance_id);
         let instance = entry
@@ -926,7 +955,9 @@ impl Registry {
             .get_mut(&key)
             .filter(|instance| instance.id == instance_id)
             .ok_or_else(|| {
-                RegistryError::InstanceNotFound(format!("no instance '{instance_id}' in this service"))
+                RegistryError::InstanceNotFound(format!(
+                    "no instance '{instance_id}' in this service"
+                ))
             })?;
         if instance.health == status {
             return Ok(false);
@@ -955,7 +986,9 @@ impl Registry {
                         .find(|instance| instance.id == *id)
                         .map(|instance| (instance.id.clone(), instance.health))
                         .ok_or_else(|| {
-                            RegistryError::InstanceNotFound(format!("no instance '{id}' in this service"))
+                            RegistryError::InstanceNotFound(format!(
+                                "no instance '{id}' in this service"
+                            ))
                         })
                 })
                 .collect(),
@@ -986,7 +1019,9 @@ impl Registry {
             match query.health {
                 HealthFilter::All => matching,
                 HealthFilter::Healthy => matching.iter().filter(healthy).copied().collect(),
-                HealthFilter::Unhealthy => matching.iter().filter(|i| !healthy(i)).copied().collect(),
+                HealthFilter::Unhealthy => {
+                    matching.iter().filter(|i| !healthy(i)).copied().collect()
+                }
                 HealthFilter::HealthyOrElseAll => {
                     let chosen: Vec<&Instance> = matching.iter().filter(healthy).copied().collect();
                     if chosen.is_empty() { matching } else { chosen }
@@ -1000,10 +1035,14 @@ impl Registry {
             .copied()
             .filter(|instance| matches_all(instance, &query.optional_parameters))
             .collect();
-        let mut chosen: Vec<Instance> = if preferred.is_empty() { required } else { preferred }
-            .into_iter()
-            .cloned()
-            .collect();
+        let mut chosen: Vec<Instance> = if preferred.is_empty() {
+            required
+        } else {
+            preferred
+        }
+        .into_iter()
+        .cloned()
+        .collect();
         fastrand::shuffle(&mut chosen);
         chosen.truncate(query.max_results);
         Ok(Discovered {

@@ -254,7 +254,11 @@ pub struct Service {
 impl Service {
     /// Cloud Map's service `Type`: `DNS_HTTP` when it has DNS records.
     pub fn type_name(&self) -> &'static str {
-        if self.dns.is_some() { "DNS_HTTP" } else { "HTTP" }
+        if self.dns.is_some() {
+            "DNS_HTTP"
+        } else {
+            "HTTP"
+        }
     }
 
     /// Whether any health check decides this service's instances' status.

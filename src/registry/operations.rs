@@ -78,6 +78,8 @@ impl OperationLog {
     fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
         // The log holds no invariant a panicking holder could break halfway,
         // so a poisoned lock is still safe to use.
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -194,9 +194,7 @@ pub fn template(template: &DnsTemplate) -> Result<()> {
             ));
         }
         if template.routing_policy != RoutingPolicy::Weighted {
-            return Err(invalid(
-                "CNAME records require the WEIGHTED routing policy",
-            ));
+            return Err(invalid("CNAME records require the WEIGHTED routing policy"));
         }
     }
     Ok(())
@@ -227,9 +225,7 @@ pub fn service(service: &Service) -> Result<()> {
     if let Some(dns) = &service.dns {
         template(dns)?;
         if dns.has(RecordKind::Cname) && service.health_check.is_some() {
-            return Err(invalid(
-                "a CNAME service cannot have a HealthCheckConfig",
-            ));
+            return Err(invalid("a CNAME service cannot have a HealthCheckConfig"));
         }
     }
     if let Some(check) = &service.health_check {
@@ -262,7 +258,10 @@ pub fn instance_id(id: &str, service: &Service) -> Result<()> {
             "InstanceId '{id}' contains '{bad}'; use letters, digits and _/:.@-"
         )));
     }
-    let names_target = service.dns.as_ref().is_some_and(|dns| dns.has(RecordKind::Srv));
+    let names_target = service
+        .dns
+        .as_ref()
+        .is_some_and(|dns| dns.has(RecordKind::Srv));
     if names_target {
         check_label(id, false).map_err(|why| {
             invalid(format!(
@@ -362,15 +361,20 @@ pub fn endpoint(attributes: &BTreeMap<String, String>, service: &Service) -> Res
 
     if let Some(dns) = &service.dns {
         let needs = |kind| dns.has(kind);
-        if needs(RecordKind::A) && ipv4.is_none() {
+        // A+AAAA takes either address or both, as Cloud Map does; a single
+        // address type needs its own.
+        let missing = match (needs(RecordKind::A), needs(RecordKind::Aaaa)) {
+            (true, true) if ipv4.is_none() && ipv6.is_none() => Some((
+                "A and AAAA",
+                format!("{ATTR_IPV4} or {ATTR_IPV6} (or both)"),
+            )),
+            (true, false) if ipv4.is_none() => Some(("A", ATTR_IPV4.to_string())),
+            (false, true) if ipv6.is_none() => Some(("AAAA", ATTR_IPV6.to_string())),
+            _ => None,
+        };
+        if let Some((kinds, attribute)) = missing {
             return Err(invalid(format!(
-                "service '{}' has A records, so the instance needs {ATTR_IPV4}",
-                service.name
-            )));
-        }
-        if needs(RecordKind::Aaaa) && ipv6.is_none() {
-            return Err(invalid(format!(
-                "service '{}' has AAAA records, so the instance needs {ATTR_IPV6}",
+                "service '{}' has {kinds} records, so the instance needs {attribute}",
                 service.name
             )));
         }
@@ -432,7 +436,9 @@ pub fn tags(tags: &Tags) -> Result<()> {
     }
     for (key, value) in tags {
         if key.is_empty() || key.len() > MAX_TAG_KEY {
-            return Err(invalid(format!("tag key must be 1 to {MAX_TAG_KEY} characters")));
+            return Err(invalid(format!(
+                "tag key must be 1 to {MAX_TAG_KEY} characters"
+            )));
         }
         if value.len() > MAX_TAG_VALUE {
             return Err(invalid(format!(

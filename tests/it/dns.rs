@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use hickory_server::proto::op::{Message, OpCode, ResponseCode};
-use hickory_server::proto::rr::{RData, Record, RecordType};
+use hickory_proto::op::{Message, OpCode, ResponseCode};
+use hickory_proto::rr::{RData, Record, RecordType};
 
 use crate::support::{
     TestServer, Transport, exchange_tcp_raw, exchange_udp_raw, query_message, rcode,

@@ -1,5 +1,8 @@
 //! End-to-end tests: a real `cairn` on free ports, real DNS queries, the
 //! real admin socket and CLI. One test binary, one shared harness.
 
+mod admin;
+mod cli;
 mod dns;
+mod reference;
 mod support;

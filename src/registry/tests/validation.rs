@@ -129,13 +129,16 @@ fn illegal_templates_and_health_checks_are_invalid_input() {
 
 #[test]
 fn an_instance_carries_what_its_template_needs() {
-    let cases: [(&[RecordKind], Pairs, bool); 15] = [
+    let cases: [(&[RecordKind], Pairs, bool); 18] = [
         (&[A], &[], false),
         (&[A], &[V6], false),
         (&[A], &[V4], true),
         (&[Aaaa], &[V4], false),
         (&[Aaaa], &[V6], true),
-        (&[A, Aaaa], &[V4], false),
+        // Either address, or both, for A+AAAA.
+        (&[A, Aaaa], &[], false),
+        (&[A, Aaaa], &[V4], true),
+        (&[A, Aaaa], &[V6], true),
         (&[A, Aaaa], &[V4, V6], true),
         (&[Srv], &[V4], false),
         (&[Srv], &[PORT], false),
@@ -143,6 +146,7 @@ fn an_instance_carries_what_its_template_needs() {
         (&[Srv], &[PORT, V6], true),
         (&[Srv, A], &[PORT, V6], false),
         (&[Srv, A, Aaaa], &[PORT, V4, V6], true),
+        (&[Srv, A, Aaaa], &[PORT, V4], true),
         (&[Cname], &[V4], false),
         (&[Cname], &[CNAME], true),
     ];

@@ -1,0 +1,104 @@
+//! RegisterInstance, DeregisterInstance, GetInstance, ListInstances,
+//! UpdateInstanceCustomHealthStatus, GetInstancesHealthStatus.
+
+use super::page;
+use crate::admin::api::{self, InstanceRequest};
+use crate::admin::error::ApiError;
+use crate::registry::{self, HealthStatus, InstanceRegistration, Registry};
+
+fn shape(instance: registry::Instance) -> api::Instance {
+    api::Instance {
+        id: instance.id,
+        creator_request_id: instance.creator_request_id,
+        attributes: instance.attributes,
+    }
+}
+
+pub fn register(
+    registry: &Registry,
+    request: api::RegisterInstanceRequest,
+) -> Result<api::OperationResponse, ApiError> {
+    let operation_id = registry.register_instance(InstanceRegistration {
+        service_id: request.service_id,
+        instance_id: request.instance_id,
+        attributes: request.attributes,
+        creator_request_id: request.creator_request_id,
+    })?;
+    Ok(api::OperationResponse { operation_id })
+}
+
+pub fn deregister(
+    registry: &Registry,
+    request: InstanceRequest,
+) -> Result<api::OperationResponse, ApiError> {
+    let operation_id = registry.deregister_instance(&request.service_id, &request.instance_id)?;
+    Ok(api::OperationResponse { operation_id })
+}
+
+pub fn get(
+    registry: &Registry,
+    request: InstanceRequest,
+) -> Result<api::GetInstanceResponse, ApiError> {
+    let instance = registry.get_instance(&request.service_id, &request.instance_id)?;
+    Ok(api::GetInstanceResponse {
+        instance: shape(instance),
+    })
+}
+
+pub fn list(
+    registry: &Registry,
+    request: api::ListInstancesRequest,
+) -> Result<api::ListInstancesResponse, ApiError> {
+    let mut instances = registry.list_instances(&request.service_id)?;
+    instances.sort_by(|a, b| a.id.cmp(&b.id));
+    let (chosen, next_token) = page(
+        instances,
+        |instance| instance.id.clone(),
+        request.next_token.as_deref(),
+        request.max_results,
+    )?;
+    Ok(api::ListInstancesResponse {
+        instances: chosen.into_iter().map(shape).collect(),
+        next_token,
+    })
+}
+
+pub fn set_health(
+    registry: &Registry,
+    request: api::UpdateInstanceCustomHealthStatusRequest,
+) -> Result<api::Empty, ApiError> {
+    let status = match request.status {
+        api::CustomHealthStatus::Healthy => HealthStatus::Healthy,
+        api::CustomHealthStatus::Unhealthy => HealthStatus::Unhealthy,
+    };
+    registry.set_health(&request.service_id, &request.instance_id, status, true)?;
+    Ok(api::Empty {})
+}
+
+pub fn health(
+    registry: &Registry,
+    request: api::GetInstancesHealthStatusRequest,
+) -> Result<api::GetInstancesHealthStatusResponse, ApiError> {
+    if request.instances.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ApiError::invalid(
+            "Instances must name at least one instance; leave it out for all",
+        ));
+    }
+    let mut statuses =
+        registry.health_statuses(&request.service_id, request.instances.as_deref())?;
+    statuses.sort_by(|a, b| a.0.cmp(&b.0));
+    statuses.dedup_by(|a, b| a.0 == b.0);
+    let (chosen, next_token) = page(
+        statuses,
+        |(id, _)| id.clone(),
+        request.next_token.as_deref(),
+        request.max_results,
+    )?;
+    Ok(api::GetInstancesHealthStatusResponse {
+        status: chosen
+            .into_iter()
+            .map(|(id, status)| (id, status.as_str().to_string()))
+            .collect(),
+        next_token,
+    })
+}

@@ -1,0 +1,213 @@
+//! The actions: each turns a parsed request into registry calls and the
+//! registry's answer into Cloud Map's response shape. Registry calls are
+//! synchronous and quick, and nothing here awaits, so no lock can be held
+//! across an `.await` and a request cannot stall the DNS path.
+
+pub use namespaces::default_allowed_networks;
+
+mod discovery;
+mod instances;
+mod namespaces;
+mod operations;
+mod services;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::api::Filter;
+use super::error::ApiError;
+use crate::registry::{Millis, NamespaceType, Registry};
+
+/// Runs `action` with a JSON `body`; returns the JSON response body.
+pub fn dispatch(registry: &Registry, action: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    use NamespaceType::{DnsPrivate, DnsPublic, Http};
+    let r = registry;
+    match action {
+        "CreatePrivateDnsNamespace" => call(body, |q| namespaces::create(r, DnsPrivate, q)),
+        "CreatePublicDnsNamespace" => call(body, |q| namespaces::create(r, DnsPublic, q)),
+        "CreateHttpNamespace" => call(body, |q| namespaces::create(r, Http, q)),
+        "GetNamespace" => call(body, |q| namespaces::get(r, q)),
+        "ListNamespaces" => call(body, |q| namespaces::list(r, q)),
+        "UpdatePrivateDnsNamespace" => call(body, |q| namespaces::update(r, DnsPrivate, q)),
+        "UpdatePublicDnsNamespace" => call(body, |q| namespaces::update(r, DnsPublic, q)),
+        "UpdateHttpNamespace" => call(body, |q| namespaces::update(r, Http, q)),
+        "DeleteNamespace" => call(body, |q| namespaces::delete(r, q)),
+        "CreateService" => call(body, |q| services::create(r, q)),
+        "GetService" => call(body, |q| services::get(r, q)),
+        "ListServices" => call(body, |q| services::list(r, q)),
+        "UpdateService" => call(body, |q| services::update(r, q)),
+        "DeleteService" => call(body, |q| services::delete(r, q)),
+        "RegisterInstance" => call(body, |q| instances::register(r, q)),
+        "DeregisterInstance" => call(body, |q| instances::deregister(r, q)),
+        "GetInstance" => call(body, |q| instances::get(r, q)),
+        "ListInstances" => call(body, |q| instances::list(r, q)),
+        "UpdateInstanceCustomHealthStatus" => call(body, |q| instances::set_health(r, q)),
+        "GetInstancesHealthStatus" => call(body, |q| instances::health(r, q)),
+        "DiscoverInstances" => call(body, |q| discovery::discover(r, q)),
+        "DiscoverInstancesRevision" => call(body, |q| discovery::revision(r, q)),
+        "GetOperation" => call(body, |q| operations::get(r, q)),
+        "ListOperations" => call(body, |q| operations::list(r, q)),
+        "TagResource" => call(body, |q| operations::tag(r, q)),
+        "UntagResource" => call(body, |q| operations::untag(r, q)),
+        "ListTagsForResource" => call(body, |q| operations::tags(r, q)),
+        _ => Err(ApiError::unknown_operation(format!(
+            "'{action}' is not an action of this API (Cloud Map's actions, e.g. RegisterInstance)"
+        ))),
+    }
+}
+
+/// Parses the request, runs the handler and serialises its answer. Parse
+/// errors name the member that failed (`DnsConfig.DnsRecords[0].TTL: …`).
+fn call<Req, Resp>(
+    body: &[u8],
+    handler: impl FnOnce(Req) -> Result<Resp, ApiError>,
+) -> Result<Vec<u8>, ApiError>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+{
+    // A call without input may come with no body at all.
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let mut parser = serde_json::Deserializer::from_slice(body);
+    let request: Req = serde_path_to_error::deserialize(&mut parser).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::invalid(format!("the request body is not valid JSON: {inner}"))
+        } else if path == "." {
+            ApiError::invalid(format!("request: {inner}"))
+        } else {
+            ApiError::invalid(format!("{path}: {inner}"))
+        }
+    })?;
+    parser.end().map_err(|error| {
+        ApiError::invalid(format!("the request body is not valid JSON: {error}"))
+    })?;
+    let response = handler(request)?;
+    serde_json::to_vec(&response)
+        .map_err(|error| ApiError::internal(format!("cannot encode the response: {error}")))
+}
+
+/// Cloud Map's timestamp: epoch seconds with milliseconds.
+fn timestamp(millis: Millis) -> f64 {
+    millis as f64 / 1000.0
+}
+
+/// The largest page a List call returns, and its default.
+const MAX_PAGE: i64 = 100;
+
+/// One page of `items`, which must be sorted by `key`. The token is the hex
+/// of the last key given out, so a page boundary survives inserts and
+/// deletes between calls.
+fn page<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    next_token: Option<&str>,
+    max_results: Option<i64>,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let size = match max_results {
+        None => MAX_PAGE,
+        Some(n) if (1..=MAX_PAGE).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::invalid(format!(
+                "MaxResults is {n}; it must be 1 to {MAX_PAGE}"
+            )));
+        }
+    } as usize;
+    let after = next_token.map(decode_token).transpose()?;
+    let mut rest = items
+        .into_iter()
+        .filter(|item| after.as_ref().is_none_or(|after| key(item) > *after));
+    let chosen: Vec<T> = rest.by_ref().take(size).collect();
+    let token = match (rest.next(), chosen.last()) {
+        (Some(_), Some(last)) => Some(encode_token(&key(last))),
+        _ => None,
+    };
+    Ok((chosen, token))
+}
+
+const TOKEN_PREFIX: &str = "c1";
+
+fn encode_token(key: &str) -> String {
+    let mut token = String::from(TOKEN_PREFIX);
+    for byte in key.bytes() {
+        token.push_str(&format!("{byte:02x}"));
+    }
+    token
+}
+
+fn decode_token(token: &str) -> Result<String, ApiError> {
+    let invalid = || ApiError::invalid("NextToken is not a token this server gave out");
+    let hex = token.strip_prefix(TOKEN_PREFIX).ok_or_else(invalid)?;
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return Err(invalid());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| invalid()))
+        .collect::<Result<Vec<u8>, _>>()?;
+    String::from_utf8(bytes).map_err(|_| invalid())
+}
+
+/// The sort key of things listed oldest first.
+fn age_key(created_at: Millis, id: &str) -> String {
+    format!("{created_at:020}/{id}")
+}
+
+/// How a filter compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    Eq,
+    BeginsWith,
+    In,
+    Between,
+}
+
+/// Checks a filter against the names and conditions a call allows.
+fn condition(filter: &Filter, allowed: &[(&str, &[Condition])]) -> Result<Condition, ApiError> {
+    let Some((_, conditions)) = allowed.iter().find(|(name, _)| *name == filter.name) else {
+        let names: Vec<&str> = allowed.iter().map(|(name, _)| *name).collect();
+        return Err(ApiError::invalid(format!(
+            "Filters: '{}' is not a filter name here; use one of {}",
+            filter.name,
+            names.join(", ")
+        )));
+    };
+    let condition = match filter.condition.as_deref().unwrap_or("EQ") {
+        "EQ" => Condition::Eq,
+        "BEGINS_WITH" => Condition::BeginsWith,
+        "IN" => Condition::In,
+        "BETWEEN" => Condition::Between,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Filters: '{other}' is not a condition; use EQ, BEGINS_WITH, IN or BETWEEN"
+            )));
+        }
+    };
+    if !conditions.contains(&condition) {
+        return Err(ApiError::invalid(format!(
+            "Filters: condition {:?} is not allowed for {}",
+            filter.condition.as_deref().unwrap_or("EQ"),
+            filter.name
+        )));
+    }
+    if filter.values.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "Filters: {} has no Values",
+            filter.name
+        )));
+    }
+    Ok(condition)
+}
+
+/// Whether `text` passes an EQ/IN/BEGINS_WITH filter.
+fn text_matches(condition: Condition, values: &[String], text: &str) -> bool {
+    match condition {
+        Condition::BeginsWith => values.iter().any(|value| text.starts_with(value.as_str())),
+        _ => values.iter().any(|value| value == text),
+    }
+}

@@ -1,0 +1,206 @@
+//! CreatePrivateDnsNamespace, CreatePublicDnsNamespace, CreateHttpNamespace,
+//! GetNamespace, ListNamespaces, Update*Namespace, DeleteNamespace.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::{Condition, age_key, condition, page, text_matches, timestamp};
+use crate::admin::api::{self, CreateNamespaceRequest, IdRequest, ListRequest};
+use crate::admin::error::ApiError;
+use crate::registry::{
+    self, NamespaceType, NamespaceUpdate, NewNamespace, Registry, SoaSettings, Tags, validate,
+};
+
+/// The networks a private namespace answers when the request names none:
+/// loopback only, so a new zone leaks to nobody until the operator says so.
+pub fn default_allowed_networks() -> Vec<IpNet> {
+    vec![
+        IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+        IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
+    ]
+}
+
+pub(super) fn tags(list: Option<Vec<api::Tag>>) -> Tags {
+    list.unwrap_or_default()
+        .into_iter()
+        .map(|tag| (tag.key, tag.value))
+        .collect()
+}
+
+fn networks(list: &[String]) -> Result<Vec<IpNet>, ApiError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            text.parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    ApiError::invalid(format!(
+                        "Properties.DnsProperties.AllowedNetworks[{i}]: '{text}' is not a network such as 10.0.0.0/8 or fd00::/8"
+                    ))
+                })
+        })
+        .collect()
+}
+
+fn soa_ttl(soa: Option<&api::Soa>) -> Result<Option<u32>, ApiError> {
+    soa.map(|soa| validate::ttl("Properties.DnsProperties.SOA.TTL", soa.ttl))
+        .transpose()
+        .map_err(ApiError::from)
+}
+
+pub fn create(
+    registry: &Registry,
+    kind: NamespaceType,
+    request: CreateNamespaceRequest,
+) -> Result<api::OperationResponse, ApiError> {
+    let dns = request
+        .properties
+        .and_then(|p| p.dns_properties)
+        .unwrap_or_default();
+    if kind == NamespaceType::Http && (dns.soa.is_some() || dns.allowed_networks.is_some()) {
+        return Err(ApiError::invalid(
+            "an HTTP namespace has no DNS; leave Properties.DnsProperties out",
+        ));
+    }
+    let mut soa = SoaSettings::default();
+    if let Some(ttl) = soa_ttl(dns.soa.as_ref())? {
+        soa.ttl = ttl;
+    }
+    let allowed_networks = match (&dns.allowed_networks, kind) {
+        (Some(list), _) => networks(list)?,
+        (None, NamespaceType::DnsPrivate) => default_allowed_networks(),
+        (None, _) => Vec::new(),
+    };
+    let (_, operation_id) = registry.create_namespace(NewNamespace {
+        name: request.name,
+        kind,
+        description: request.description,
+        soa,
+        allowed_networks,
+        creator_request_id: request.creator_request_id,
+        tags: tags(request.tags),
+    })?;
+    Ok(api::OperationResponse { operation_id })
+}
+
+fn kind_of(kind: NamespaceType) -> api::NamespaceType {
+    match kind {
+        NamespaceType::DnsPrivate => api::NamespaceType::DnsPrivate,
+        NamespaceType::DnsPublic => api::NamespaceType::DnsPublic,
+        NamespaceType::Http => api::NamespaceType::Http,
+    }
+}
+
+fn shape(namespace: registry::Namespace) -> api::Namespace {
+    let dns_properties = if namespace.kind.has_dns() {
+        api::DnsProperties {
+            soa: Some(api::Soa {
+                ttl: i64::from(namespace.soa.ttl),
+            }),
+            allowed_networks: (namespace.kind == NamespaceType::DnsPrivate).then(|| {
+                namespace
+                    .allowed_networks
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            }),
+        }
+    } else {
+        api::DnsProperties::default()
+    };
+    api::Namespace {
+        arn: registry::arn("namespace", &namespace.id),
+        id: namespace.id,
+        kind: kind_of(namespace.kind),
+        description: namespace.description,
+        service_count: namespace.service_count,
+        properties: api::NamespaceProperties {
+            dns_properties,
+            http_properties: api::HttpProperties {
+                http_name: namespace.name.clone(),
+            },
+        },
+        create_date: timestamp(namespace.created_at),
+        creator_request_id: namespace.creator_request_id,
+        name: namespace.name,
+    }
+}
+
+pub fn get(registry: &Registry, request: IdRequest) -> Result<api::GetNamespaceResponse, ApiError> {
+    Ok(api::GetNamespaceResponse {
+        namespace: shape(registry.get_namespace(&request.id)?),
+    })
+}
+
+pub fn list(
+    registry: &Registry,
+    request: ListRequest,
+) -> Result<api::ListNamespacesResponse, ApiError> {
+    use Condition::{BeginsWith, Eq};
+    let allowed: &[(&str, &[Condition])] = &[
+        ("TYPE", &[Eq, BeginsWith]),
+        ("NAME", &[Eq, BeginsWith]),
+        ("HTTP_NAME", &[Eq, BeginsWith]),
+        ("RESOURCE_OWNER", &[Eq]),
+    ];
+    let mut namespaces = registry.list_namespaces();
+    for filter in request.filters.unwrap_or_default() {
+        let how = condition(&filter, allowed)?;
+        let values: Vec<String> = filter
+            .values
+            .iter()
+            .map(|v| v.to_ascii_lowercase())
+            .collect();
+        match filter.name.as_str() {
+            "TYPE" => namespaces.retain(|ns| text_matches(how, &filter.values, ns.kind.as_str())),
+            "NAME" | "HTTP_NAME" => {
+                namespaces.retain(|ns| text_matches(how, &values, &ns.name.to_ascii_lowercase()))
+            }
+            // One owner: every namespace is the caller's own.
+            _ => {}
+        }
+    }
+    let (chosen, next_token) = page(
+        namespaces,
+        |ns| age_key(ns.created_at, &ns.id),
+        request.next_token.as_deref(),
+        request.max_results,
+    )?;
+    Ok(api::ListNamespacesResponse {
+        namespaces: chosen.into_iter().map(shape).collect(),
+        next_token,
+    })
+}
+
+pub fn update(
+    registry: &Registry,
+    kind: NamespaceType,
+    request: api::UpdateNamespaceRequest,
+) -> Result<api::OperationResponse, ApiError> {
+    let namespace = registry.get_namespace(&request.id)?;
+    if namespace.kind != kind {
+        return Err(ApiError::invalid(format!(
+            "namespace '{}' is {}; use the update action for that type",
+            namespace.name,
+            namespace.kind.as_str()
+        )));
+    }
+    let dns = request
+        .namespace
+        .properties
+        .and_then(|p| p.dns_properties)
+        .unwrap_or_default();
+    let update = NamespaceUpdate {
+        description: request.namespace.description,
+        soa_ttl: soa_ttl(dns.soa.as_ref())?,
+        allowed_networks: dns.allowed_networks.as_deref().map(networks).transpose()?,
+    };
+    let operation_id = registry.update_namespace(&namespace.id, update)?;
+    Ok(api::OperationResponse { operation_id })
+}
+
+pub fn delete(registry: &Registry, request: IdRequest) -> Result<api::OperationResponse, ApiError> {
+    let operation_id = registry.delete_namespace(&request.id)?;
+    Ok(api::OperationResponse { operation_id })
+}

@@ -1,0 +1,135 @@
+//! Namespace requests and responses.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Tag, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NamespaceType {
+    #[serde(rename = "DNS_PRIVATE")]
+    DnsPrivate,
+    #[serde(rename = "DNS_PUBLIC")]
+    DnsPublic,
+    #[serde(rename = "HTTP")]
+    Http,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Soa {
+    #[serde(rename = "TTL")]
+    pub ttl: i64,
+}
+
+/// `Properties.DnsProperties` of a request. `AllowedNetworks` is cairn's
+/// extension: the CIDRs a private namespace answers (loopback when none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DnsPropertiesInput {
+    #[serde(rename = "SOA", default, skip_serializing_if = "Option::is_none")]
+    pub soa: Option<Soa>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_networks: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NamespacePropertiesInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_properties: Option<DnsPropertiesInput>,
+}
+
+/// CreatePrivateDnsNamespace, CreatePublicDnsNamespace, CreateHttpNamespace.
+/// `Vpc` is accepted and ignored: cairn's private namespaces are scoped by
+/// `AllowedNetworks` instead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateNamespaceRequest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator_request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<NamespacePropertiesInput>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NamespaceChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<NamespacePropertiesInput>,
+}
+
+/// UpdatePrivateDnsNamespace, UpdatePublicDnsNamespace, UpdateHttpNamespace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateNamespaceRequest {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updater_request_id: Option<String>,
+    pub namespace: NamespaceChange,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DnsProperties {
+    #[serde(rename = "SOA", default, skip_serializing_if = "Option::is_none")]
+    pub soa: Option<Soa>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_networks: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HttpProperties {
+    pub http_name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NamespaceProperties {
+    #[serde(default)]
+    pub dns_properties: DnsProperties,
+    #[serde(default)]
+    pub http_properties: HttpProperties,
+}
+
+/// A namespace as GetNamespace and ListNamespaces show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Namespace {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+    #[serde(rename = "Type")]
+    pub kind: NamespaceType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub service_count: usize,
+    #[serde(default)]
+    pub properties: NamespaceProperties,
+    pub create_date: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator_request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetNamespaceResponse {
+    pub namespace: Namespace,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListNamespacesResponse {
+    pub namespaces: Vec<Namespace>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}

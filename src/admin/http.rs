@@ -1,0 +1,129 @@
+//! One HTTP request in, one response out: finds the action (from
+//! `X-Amz-Target` or the path), reads the body under the size limit, runs
+//! the action, and writes Cloud Map's JSON answer or error.
+
+use std::convert::Infallible;
+
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::actions;
+use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
+use super::error::ApiError;
+use crate::registry::Registry;
+
+/// Answers one request. Never fails: every problem becomes an error body.
+pub async fn handle(
+    request: Request<Incoming>,
+    registry: Registry,
+    max_body_bytes: usize,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let request_id = request_id();
+    let outcome = answer(request, &registry, max_body_bytes).await;
+    let response = match outcome {
+        Ok((action, body)) => {
+            tracing::debug!(%action, %request_id, "admin request done");
+            respond(StatusCode::OK, body, &request_id)
+        }
+        Err(error) => {
+            if error.status.is_server_error() {
+                tracing::warn!(code = %error.body.kind, message = %error.body.message, %request_id, "admin request failed");
+            } else {
+                tracing::debug!(code = %error.body.kind, message = %error.body.message, %request_id, "admin request refused");
+            }
+            let body = serde_json::to_vec(&error.body).unwrap_or_else(|_| b"{}".to_vec());
+            let mut response = respond(error.status, body, &request_id);
+            if let Ok(kind) = HeaderValue::from_str(&error.body.kind) {
+                response.headers_mut().insert("x-amzn-errortype", kind);
+            }
+            if error.status == StatusCode::PAYLOAD_TOO_LARGE {
+                // The rest of the body was not read; the connection cannot be reused.
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
+    };
+    Ok(response)
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    registry: &Registry,
+    max_body_bytes: usize,
+) -> Result<(String, Vec<u8>), ApiError> {
+    if request.method() != Method::POST {
+        return Err(ApiError::method_not_allowed(request.method().as_str()));
+    }
+    let action = action(&request)?;
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max_body_bytes as u64) {
+        return Err(ApiError::too_large(max_body_bytes));
+    }
+    let body = Limited::new(request.into_body(), max_body_bytes)
+        .collect()
+        .await
+        .map_err(|error| {
+            if error.downcast_ref::<LengthLimitError>().is_some() {
+                ApiError::too_large(max_body_bytes)
+            } else {
+                ApiError::invalid(format!("cannot read the request body: {error}"))
+            }
+        })?
+        .to_bytes();
+    let response = actions::dispatch(registry, &action, &body)?;
+    Ok((action, response))
+}
+
+/// The action named by `X-Amz-Target: Route53AutoNaming_v20170314.<Action>`
+/// or, without that header, by the path `/<Action>`.
+fn action(request: &Request<Incoming>) -> Result<String, ApiError> {
+    if let Some(target) = request.headers().get("x-amz-target") {
+        let target = target
+            .to_str()
+            .map_err(|_| ApiError::unknown_operation("X-Amz-Target is not ASCII text"))?;
+        return target
+            .strip_prefix(TARGET_PREFIX)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ApiError::unknown_operation(format!(
+                    "X-Amz-Target '{target}' is not '{TARGET_PREFIX}<Action>'"
+                ))
+            });
+    }
+    let path = request.uri().path().trim_start_matches('/');
+    if path.is_empty() {
+        return Err(ApiError::unknown_operation(format!(
+            "no action named: send X-Amz-Target: {TARGET_PREFIX}<Action>, or POST /<Action>"
+        )));
+    }
+    Ok(path.to_string())
+}
+
+fn respond(status: StatusCode, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+/// A request id shaped like AWS's (a UUID's layout), for matching logs.
+fn request_id() -> String {
+    let hex = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
+            .collect()
+    };
+    format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12))
+}

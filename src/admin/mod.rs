@@ -1,0 +1,207 @@
+//! The admin API: Cloud Map's actions as HTTP/1.1 + JSON on a Unix socket
+//! (access is the socket file's permissions, as with docker.sock), and the
+//! client the CLI uses to call them.
+//!
+//! `POST /` with `X-Amz-Target: Route53AutoNaming_v20170314.<Action>` is
+//! what Cloud Map's SDKs send; `POST /<Action>` with the same body is
+//! accepted too, so `curl --unix-socket` needs no extra header. Errors are
+//! HTTP 400 with `{"__type": "<ErrorName>", "Message": "..."}`; 5xx only for
+//! a fault of the server itself.
+//!
+//! This module translates JSON to registry calls and back; it holds no state
+//! of its own. Every registry mutation has updated DNS before it returns, so
+//! a change is visible to DNS before its HTTP response is sent. Registry
+//! calls are synchronous and quick and nothing is held across an `.await`,
+//! so the admin API cannot stall the DNS path.
+
+mod actions;
+pub mod api;
+pub mod client;
+mod error;
+mod http;
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use thiserror::Error;
+use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use actions::default_allowed_networks;
+pub use error::ApiError;
+
+use crate::config::AdminConfig;
+use crate::registry::Registry;
+
+/// How long connections still open at shutdown get to finish their request.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the admin socket could not be set up.
+#[derive(Debug, Error)]
+pub enum AdminError {
+    #[error(
+        "cannot create the admin socket {path}: directory {dir} does not exist; create it or set admin.socket to a path in an existing directory"
+    )]
+    MissingDirectory { path: PathBuf, dir: PathBuf },
+    #[error(
+        "the admin socket {path} is in use: another cairn answers on it; stop that server or set admin.socket to another path"
+    )]
+    InUse { path: PathBuf },
+    #[error("{path} exists and is not a socket; remove it or set admin.socket to another path")]
+    NotASocket { path: PathBuf },
+    #[error("cannot remove the stale admin socket {path}: {source}")]
+    RemoveStale {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot bind the admin socket {path}: {source}")]
+    Bind {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot set mode {mode:o} on the admin socket {path}: {source}")]
+    Mode {
+        path: PathBuf,
+        mode: u32,
+        source: std::io::Error,
+    },
+}
+
+/// Binds the admin socket at `config.socket` with mode `config.socket_mode`.
+/// A socket file left by a dead server (nothing accepts on it) is replaced;
+/// a live server on it is an error, as is a missing directory (it is not
+/// created: where the socket lives is the operator's decision, e.g.
+/// systemd's RuntimeDirectory=). Must run inside a tokio runtime.
+pub fn bind(config: &AdminConfig) -> Result<UnixListener, AdminError> {
+    let path = config.socket.as_path();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(AdminError::MissingDirectory {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        });
+    }
+    if let Ok(metadata) = std::fs::symlink_metadata(path) {
+        if !metadata.file_type().is_socket() {
+            return Err(AdminError::NotASocket {
+                path: path.to_path_buf(),
+            });
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(AdminError::InUse {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(error) => {
+                tracing::info!(path = %path.display(), %error, "replacing a stale admin socket");
+                std::fs::remove_file(path).map_err(|source| AdminError::RemoveStale {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            }
+        }
+    }
+    let listener = UnixListener::bind(path).map_err(|source| AdminError::Bind {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.socket_mode)).map_err(
+        |source| AdminError::Mode {
+            path: path.to_path_buf(),
+            mode: config.socket_mode,
+            source,
+        },
+    )?;
+    tracing::info!(path = %path.display(), mode = format!("{:o}", config.socket_mode), "admin API listening");
+    Ok(listener)
+}
+
+/// Serves the admin API on `listener` until `shutdown` is cancelled; then
+/// stops accepting, removes the socket file and lets open requests finish
+/// (for at most a few seconds).
+///
+/// At most `config.max_connections` connections are served at once; more
+/// wait in the listen backlog. A client that does not send its request
+/// headers within `config.header_read_timeout` is disconnected, and bodies
+/// over `config.max_body_bytes` are refused with 413.
+pub async fn serve(
+    listener: UnixListener,
+    registry: Registry,
+    config: AdminConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let socket_path = listener.local_addr()?.as_pathname().map(Path::to_path_buf);
+    let socket_inode = socket_path
+        .as_deref()
+        .and_then(|path| std::fs::metadata(path).ok())
+        .map(|metadata| metadata.ino());
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true);
+    let max_body_bytes = config.max_body_bytes;
+
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = Arc::clone(&permits).acquire_owned() => permit.map_err(std::io::Error::other)?,
+        };
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Usually out of file descriptors: back off briefly
+                    // instead of spinning.
+                    tracing::warn!(%error, "admin accept failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    }
+                }
+            },
+        };
+        let registry = registry.clone();
+        let service =
+            service_fn(move |request| http::handle(request, registry.clone(), max_body_bytes));
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "admin connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    // Remove the file only if it is still ours: a newer server may have
+    // replaced it after this one was declared stale.
+    if let (Some(path), Some(inode)) = (&socket_path, socket_inode)
+        && std::fs::metadata(path).is_ok_and(|metadata| metadata.ino() == inode)
+        && let Err(error) = std::fs::remove_file(path)
+    {
+        tracing::warn!(path = %path.display(), %error, "cannot remove the admin socket");
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("admin connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+    tracing::info!("admin API stopped");
+    Ok(())
+}

@@ -1,0 +1,533 @@
+//! The DNS wire format on the answer path: reading a query's header and
+//! question without allocating, and assembling a response from records
+//! encoded ahead of time (by hickory-proto, in `compile`).
+//!
+//! Only the common shape of a query is read here — one question, no answer
+//! or authority records, at most one OPT. Anything else is answered with an
+//! error code by `respond` and never reaches the table.
+
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+/// The size of a DNS header.
+pub const HEADER_LEN: usize = 12;
+/// A compression pointer to the question's name, which always starts right
+/// after the header.
+pub const POINTER_TO_QNAME: [u8; 2] = [0xc0, 0x0c];
+/// The largest name on the wire (RFC 1035 §3.1).
+pub const MAX_NAME_LEN: usize = 255;
+/// An OPT record with no options: root owner, type, payload, extended rcode,
+/// version, flags, empty RDATA.
+pub const OPT_LEN: usize = 11;
+/// Without EDNS, UDP answers stop at 512 bytes (RFC 1035 §4.2.1).
+pub const CLASSIC_UDP_LIMIT: usize = 512;
+
+pub const TYPE_A: u16 = 1;
+pub const TYPE_NS: u16 = 2;
+pub const TYPE_CNAME: u16 = 5;
+pub const TYPE_SOA: u16 = 6;
+pub const TYPE_AAAA: u16 = 28;
+pub const TYPE_SRV: u16 = 33;
+pub const TYPE_OPT: u16 = 41;
+pub const TYPE_ANY: u16 = 255;
+const CLASS_IN: u16 = 1;
+
+/// Response codes cairn sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Rcode {
+    NoError = 0,
+    FormErr = 1,
+    ServFail = 2,
+    NxDomain = 3,
+    NotImp = 4,
+    Refused = 5,
+}
+
+/// EDNS(0) as the client sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientEdns {
+    pub payload: u16,
+    pub version: u8,
+}
+
+/// A query whose header and question were read.
+#[derive(Debug)]
+pub struct Question {
+    pub id: u16,
+    /// The RD and CD bits, echoed in the response.
+    pub echoed_flags: u16,
+    pub opcode: u8,
+    /// The question's name in lower case, in wire form.
+    lowered: [u8; MAX_NAME_LEN],
+    name_len: usize,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// Where the question ends in the query: the response copies
+    /// `query[HEADER_LEN..question_end]`, so the name keeps the client's case.
+    pub question_end: usize,
+    pub edns: Option<ClientEdns>,
+}
+
+impl Question {
+    /// The name in lower case, wire form, root label included.
+    pub fn name(&self) -> &[u8] {
+        &self.lowered[..self.name_len]
+    }
+}
+
+/// Why a query was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Not worth an answer: too short for a header, or itself a response.
+    Drop,
+    /// Answer with this code, echoing the header (and the question, when
+    /// `question_end` says where it ends).
+    Reply(Rcode, Option<usize>),
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]))
+}
+
+/// Reads a query's header, its single question and its OPT record.
+pub fn read_query(query: &[u8]) -> Result<Question, Unreadable> {
+    let Some(header) = query.get(..HEADER_LEN) else {
+        return Err(Unreadable::Drop);
+    };
+    if header[2] & 0x80 != 0 {
+        // QR set: answering responses would make us a reflector.
+        return Err(Unreadable::Drop);
+    }
+    let opcode = (header[2] >> 3) & 0x0f;
+    let id = u16::from_be_bytes([header[0], header[1]]);
+    let echoed_flags = u16::from_be_bytes([header[2] & 0x01, header[3] & 0x10]);
+    let counts = |at| u16::from_be_bytes([header[at], header[at + 1]]);
+    let (questions, answers, authorities, additionals) =
+        (counts(4), counts(6), counts(8), counts(10));
+    if questions != 1 {
+        return Err(Unreadable::Reply(
+            if opcode == 0 {
+                Rcode::FormErr
+            } else {
+                Rcode::NotImp
+            },
+            None,
+        ));
+    }
+
+    let mut lowered = [0u8; MAX_NAME_LEN];
+    let mut at = HEADER_LEN;
+    let formerr = Err(Unreadable::Reply(Rcode::FormErr, None));
+    loop {
+        let Some(&len) = query.get(at) else {
+            return formerr;
+        };
+        let len = usize::from(len);
+        if len > 63 {
+            // Compression pointers (and the reserved label types) have no
+            // place in a query's question.
+            return formerr;
+        }
+        let end = at + 1 + len;
+        if end - HEADER_LEN > MAX_NAME_LEN {
+            return formerr;
+        }
+        let Some(label) = query.get(at..end) else {
+            return formerr;
+        };
+        let out = &mut lowered[at - HEADER_LEN..end - HEADER_LEN];
+        out.copy_from_slice(label);
+        out.make_ascii_lowercase();
+        at = end;
+        if len == 0 {
+            break;
+        }
+    }
+    let name_len = at - HEADER_LEN;
+    let (Some(qtype), Some(qclass)) = (u16_at(query, at), u16_at(query, at + 2)) else {
+        return formerr;
+    };
+    let question_end = at + 4;
+    let reply = |rcode| Err(Unreadable::Reply(rcode, Some(question_end)));
+    if opcode != 0 {
+        return reply(Rcode::NotImp);
+    }
+    if answers != 0 || authorities != 0 || additionals > 1 {
+        // Updates, TSIG and the like: nothing cairn answers on this path.
+        return reply(Rcode::FormErr);
+    }
+    let edns = if additionals == 1 {
+        match read_opt(query, question_end) {
+            Some(edns) => Some(edns),
+            None => return reply(Rcode::FormErr),
+        }
+    } else {
+        None
+    };
+    Ok(Question {
+        id,
+        echoed_flags,
+        opcode,
+        lowered,
+        name_len,
+        qtype,
+        qclass,
+        question_end,
+        edns,
+    })
+}
+
+/// Reads the OPT record that must be the only additional record.
+fn read_opt(query: &[u8], at: usize) -> Option<ClientEdns> {
+    // Root owner name, then type, class (= payload size), TTL (= extended
+    // rcode, version, flags) and RDATA length.
+    if *query.get(at)? != 0 || u16_at(query, at + 1)? != TYPE_OPT {
+        return None;
+    }
+    let payload = u16_at(query, at + 3)?;
+    let version = *query.get(at + 6)?;
+    let rdata_len = usize::from(u16_at(query, at + 9)?);
+    query.get(at + OPT_LEN..at + OPT_LEN + rdata_len)?;
+    Some(ClientEdns { payload, version })
+}
+
+/// Whether the question is of class IN.
+pub fn is_internet(question: &Question) -> bool {
+    question.qclass == CLASS_IN
+}
+
+/// Assembles one response in a reused buffer, never beyond `limit` bytes.
+pub struct ResponseWriter<'b> {
+    buf: &'b mut Vec<u8>,
+    limit: usize,
+    /// Room kept for the OPT record at the end.
+    reserve: usize,
+    question_end: usize,
+    counts: [u16; 4],
+    truncated: bool,
+}
+
+/// The sections of a response, in wire order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Answer = 1,
+    Authority = 2,
+    Additional = 3,
+}
+
+impl<'b> ResponseWriter<'b> {
+    /// Starts a response to `question`: header and the question as the
+    /// client sent it.
+    pub fn new(
+        buf: &'b mut Vec<u8>,
+        query: &[u8],
+        question: &Question,
+        limit: usize,
+        edns: bool,
+    ) -> Self {
+        buf.clear();
+        buf.extend_from_slice(&question.id.to_be_bytes());
+        buf.extend_from_slice(&[0x80 | (question.opcode << 3), 0]);
+        buf.extend_from_slice(&[0; 8]);
+        buf.extend_from_slice(&query[HEADER_LEN..question.question_end]);
+        let mut writer = Self {
+            buf,
+            limit,
+            reserve: if edns { OPT_LEN } else { 0 },
+            question_end: question.question_end,
+            counts: [1, 0, 0, 0],
+            truncated: false,
+        };
+        writer.set_flags(question.echoed_flags);
+        writer
+    }
+
+    /// A bare response: the id and opcode of `query` (which must hold a
+    /// whole header), and its question when `question_end` is known. For
+    /// errors before the question was read; no other flag is echoed.
+    pub fn bare(buf: &'b mut Vec<u8>, query: &[u8], question_end: Option<usize>) -> Self {
+        buf.clear();
+        buf.extend_from_slice(&query[..2]);
+        buf.extend_from_slice(&[0x80 | (query[2] & 0x78), 0]);
+        buf.extend_from_slice(&[0; 8]);
+        let questions = match question_end {
+            Some(end) => {
+                buf.extend_from_slice(&query[HEADER_LEN..end]);
+                1
+            }
+            None => 0,
+        };
+        Self {
+            buf,
+            limit: usize::MAX,
+            reserve: 0,
+            question_end: question_end.unwrap_or(HEADER_LEN),
+            counts: [questions, 0, 0, 0],
+            truncated: false,
+        }
+    }
+
+    fn set_flags(&mut self, flags: u16) {
+        let [high, low] = flags.to_be_bytes();
+        self.buf[2] |= high;
+        self.buf[3] |= low;
+    }
+
+    pub fn set_authoritative(&mut self) {
+        self.buf[2] |= 0x04;
+    }
+
+    pub fn set_rcode(&mut self, rcode: Rcode) {
+        self.buf[3] = (self.buf[3] & 0xf0) | rcode as u8;
+    }
+
+    /// Adds records that must appear whole: when they do not fit, every
+    /// record written so far is dropped and TC is set, so the client retries
+    /// over TCP instead of using a partial RRset.
+    pub fn push_required(&mut self, section: Section, record: &[u8]) -> bool {
+        if self.truncated {
+            return false;
+        }
+        if self.buf.len() + record.len() + self.reserve > self.limit {
+            self.truncate();
+            return false;
+        }
+        self.buf.extend_from_slice(record);
+        self.counts[section as usize] += 1;
+        true
+    }
+
+    /// Adds a group of `count` records that help but are not needed (SRV
+    /// targets' addresses): when they do not fit they are left out, without
+    /// TC (RFC 2181 §9). Returns whether they were added.
+    pub fn push_optional(&mut self, section: Section, records: &[u8], count: u16) -> bool {
+        if self.truncated || self.buf.len() + records.len() + self.reserve > self.limit {
+            return false;
+        }
+        self.buf.extend_from_slice(records);
+        self.counts[section as usize] += count;
+        true
+    }
+
+    /// Adds a record whose owner is the zone apex, a suffix of the question's
+    /// name `name_len` bytes long, written as a pointer into the question.
+    pub fn push_at_apex(
+        &mut self,
+        section: Section,
+        question: &Question,
+        apex_len: usize,
+        tail: &[u8],
+    ) -> bool {
+        let offset = HEADER_LEN + question.name().len() - apex_len;
+        let pointer = (0xc000 | offset as u16).to_be_bytes();
+        if self.truncated || self.buf.len() + 2 + tail.len() + self.reserve > self.limit {
+            self.truncate();
+            return false;
+        }
+        self.buf.extend_from_slice(&pointer);
+        self.buf.extend_from_slice(tail);
+        self.counts[section as usize] += 1;
+        true
+    }
+
+    fn truncate(&mut self) {
+        self.truncated = true;
+        self.buf.truncate(self.question_end);
+        self.counts[1..].fill(0);
+        self.buf[2] |= 0x02;
+    }
+
+    /// Finishes the response: an OPT record when the client sent one
+    /// (`payload` is the size cairn accepts, `extended_rcode` the upper
+    /// bits of a code above 15), and the section counts.
+    pub fn finish(self, opt: Option<(u16, u8)>) -> &'b [u8] {
+        let mut counts = self.counts;
+        if let Some((payload, extended_rcode)) = opt {
+            self.buf.push(0);
+            self.buf.extend_from_slice(&TYPE_OPT.to_be_bytes());
+            self.buf.extend_from_slice(&payload.to_be_bytes());
+            self.buf.extend_from_slice(&[extended_rcode, 0, 0, 0, 0, 0]);
+            counts[Section::Additional as usize] += 1;
+        }
+        for (index, count) in counts.iter().enumerate() {
+            let at = 4 + 2 * index;
+            self.buf[at..at + 2].copy_from_slice(&count.to_be_bytes());
+        }
+        self.buf
+    }
+}
+
+/// Encodes a record for the answer path: everything after its owner name
+/// (type, class, TTL, RDATA length, RDATA), with names inside the RDATA
+/// uncompressed so the bytes can go anywhere in a message.
+pub fn encode_tail(record: &Record) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::with_capacity(64);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    encoder.set_name_encoding(NameEncoding::Uncompressed);
+    record
+        .emit(&mut encoder)
+        .map_err(|error| error.to_string())?;
+    let owner_len = record
+        .name
+        .to_bytes()
+        .map_err(|error| error.to_string())?
+        .len();
+    Ok(bytes.split_off(owner_len))
+}
+
+/// The lower-case wire form of a name, the table's key.
+pub fn lowered_name(name: &hickory_proto::rr::Name) -> Result<Vec<u8>, String> {
+    name.to_lowercase()
+        .to_bytes()
+        .map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query for `name` (dotted, no trailing dot) of type A.
+    fn query(name: &str, additionals: u16) -> Vec<u8> {
+        let mut bytes = vec![
+            0xab,
+            0xcd,
+            0x01,
+            0x00,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            additionals as u8,
+        ];
+        for label in name.split('.') {
+            bytes.push(label.len() as u8);
+            bytes.extend_from_slice(label.as_bytes());
+        }
+        bytes.extend_from_slice(&[0, 0, 1, 0, 1]);
+        bytes
+    }
+
+    fn opt(payload: u16, version: u8) -> Vec<u8> {
+        let mut bytes = vec![0, 0, 41];
+        bytes.extend_from_slice(&payload.to_be_bytes());
+        bytes.extend_from_slice(&[0, version, 0, 0, 0, 0]);
+        bytes
+    }
+
+    #[test]
+    fn reads_a_plain_query_in_lower_case() {
+        let question = read_query(&query("WeB.Svc", 0)).expect("readable");
+        assert_eq!(question.id, 0xabcd);
+        assert_eq!(question.name(), b"\x03web\x03svc\x00");
+        assert_eq!((question.qtype, question.qclass), (TYPE_A, 1));
+        assert_eq!(question.echoed_flags, 0x0100, "RD is echoed");
+        assert_eq!(question.edns, None);
+    }
+
+    #[test]
+    fn reads_the_opt_record() {
+        let mut bytes = query("web.svc", 1);
+        bytes.extend(opt(4096, 0));
+        let question = read_query(&bytes).expect("readable");
+        assert_eq!(
+            question.edns,
+            Some(ClientEdns {
+                payload: 4096,
+                version: 0
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_what_the_fast_shape_does_not_cover() {
+        let reply = |bytes: &[u8]| match read_query(bytes) {
+            Err(Unreadable::Reply(rcode, _)) => Some(rcode),
+            Err(Unreadable::Drop) => None,
+            Ok(_) => panic!("read {bytes:?}"),
+        };
+        assert_eq!(reply(&[0; 11]), None, "shorter than a header");
+        let mut response = query("web.svc", 0);
+        response[2] |= 0x80;
+        assert_eq!(reply(&response), None, "a response");
+        let mut none = query("web.svc", 0);
+        none[5] = 0;
+        assert_eq!(reply(&none), Some(Rcode::FormErr), "no question");
+        let mut pointer = query("web.svc", 0);
+        pointer[12] = 0xc0;
+        assert_eq!(
+            reply(&pointer),
+            Some(Rcode::FormErr),
+            "compressed question name"
+        );
+        let cut = query("web.svc", 0);
+        assert_eq!(
+            reply(&cut[..cut.len() - 1]),
+            Some(Rcode::FormErr),
+            "cut short"
+        );
+        let long = vec!["a".repeat(63); 5].join(".");
+        assert_eq!(
+            reply(&query(&long, 0)),
+            Some(Rcode::FormErr),
+            "name over 255 bytes"
+        );
+        let mut status = query("web.svc", 0);
+        status[2] |= 2 << 3;
+        assert_eq!(reply(&status), Some(Rcode::NotImp), "opcode STATUS");
+        assert_eq!(
+            reply(&query("web.svc", 1)),
+            Some(Rcode::FormErr),
+            "an additional that is not OPT"
+        );
+        let mut two_opts = query("web.svc", 2);
+        two_opts.extend(opt(1232, 0));
+        two_opts.extend(opt(1232, 0));
+        assert_eq!(reply(&two_opts), Some(Rcode::FormErr), "two additionals");
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_question_are_ignored() {
+        let mut bytes = query("web.svc", 0);
+        bytes.extend_from_slice(&[1, 2, 3]);
+        assert!(read_query(&bytes).is_ok());
+    }
+
+    #[test]
+    fn a_response_that_does_not_fit_is_truncated_whole() {
+        let bytes = query("web.svc", 0);
+        let question = read_query(&bytes).expect("readable");
+        let mut buf = Vec::new();
+        let mut writer = ResponseWriter::new(&mut buf, &bytes, &question, 50, false);
+        let record = [0u8; 16];
+        assert!(writer.push_required(Section::Answer, &record));
+        assert!(
+            !writer.push_required(Section::Answer, &record),
+            "over the limit"
+        );
+        assert!(!writer.push_optional(Section::Additional, &record, 1));
+        let response = writer.finish(None);
+        assert_eq!(response[2] & 0x02, 0x02, "TC");
+        assert_eq!(&response[6..12], &[0; 6], "no records kept");
+        assert_eq!(response.len(), bytes.len(), "header and question only");
+    }
+
+    #[test]
+    fn optional_records_that_do_not_fit_leave_tc_clear() {
+        let bytes = query("web.svc", 1);
+        let mut with_opt = bytes.clone();
+        with_opt.extend(opt(512, 0));
+        let question = read_query(&with_opt).expect("readable");
+        let mut buf = Vec::new();
+        let mut writer = ResponseWriter::new(&mut buf, &with_opt, &question, 60, true);
+        assert!(writer.push_required(Section::Answer, &[0u8; 16]));
+        assert!(!writer.push_optional(Section::Additional, &[0u8; 16], 1));
+        let response = writer.finish(Some((1232, 0)));
+        assert_eq!(response[2] & 0x02, 0, "no TC");
+        assert_eq!(&response[6..12], &[0, 1, 0, 0, 0, 1], "one answer, the OPT");
+        assert!(response.len() <= 60);
+    }
+}
