@@ -9,6 +9,8 @@
 //! - [`config`] reads the TOML config and the declarative `zones/` directory.
 //! - [`admin`] is the admin API (Cloud Map's actions over HTTP on a Unix
 //!   socket) and its client; [`cli`] is the `cairn` subcommands that use it.
+//! - [`store`] keeps the registry's state in `<data_dir>/cairn.redb`,
+//!   durable before any change is applied.
 //! - [`serve`] wires them together: what `cairn serve` runs.
 //!
 //! ARCHITECTURE.md has the map and the invariants.

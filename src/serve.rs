@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminError};
 use crate::config::{Config, ConfigError, zones};
 use crate::dns::{self, DnsSettings, Zones};
-use crate::registry::Registry;
+use crate::registry::{MemoryJournal, Registry, Writer};
 
 /// Why the server could not start or stopped on its own.
 #[derive(Debug, Error)]
@@ -59,11 +59,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     }
     let admin_listener = admin::bind(&config.admin)?;
     let admin_task = tokio::spawn({
-        let (registry, admin_config, shutdown) =
-            (registry.clone(), config.admin.clone(), shutdown.clone());
+        let (writer, admin_config, shutdown) = (
+            Writer::new(registry.clone(), Arc::new(MemoryJournal)),
+            config.admin.clone(),
+            shutdown.clone(),
+        );
         async move {
             let outcome =
-                admin::serve(admin_listener, registry, admin_config, shutdown.clone()).await;
+                admin::serve(admin_listener, writer, admin_config, shutdown.clone()).await;
             // Without its admin API the server cannot be managed: stop it all.
             shutdown.cancel();
             outcome

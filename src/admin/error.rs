@@ -73,7 +73,12 @@ impl ApiError {
 
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
-        let mut api = Self::new(StatusCode::BAD_REQUEST, error.code(), error.to_string());
+        // A store that cannot save is the server's fault, not the request's.
+        let status = match error {
+            RegistryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut api = Self::new(status, error.code(), error.to_string());
         match error {
             RegistryError::NamespaceAlreadyExists {
                 namespace_id,

@@ -12,16 +12,16 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::actions;
 use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
 use super::error::ApiError;
-use crate::registry::Registry;
+use crate::registry::Writer;
 
 /// Answers one request. Never fails: every problem becomes an error body.
 pub async fn handle(
     request: Request<Incoming>,
-    registry: Registry,
+    writer: Writer,
     max_body_bytes: usize,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = request_id();
-    let outcome = answer(request, &registry, max_body_bytes).await;
+    let outcome = answer(request, &writer, max_body_bytes).await;
     let response = match outcome {
         Ok((action, body)) => {
             tracing::debug!(%action, %request_id, "admin request done");
@@ -52,7 +52,7 @@ pub async fn handle(
 
 async fn answer(
     request: Request<Incoming>,
-    registry: &Registry,
+    writer: &Writer,
     max_body_bytes: usize,
 ) -> Result<(String, Vec<u8>), ApiError> {
     if request.method() != Method::POST {
@@ -78,7 +78,7 @@ async fn answer(
             }
         })?
         .to_bytes();
-    let response = actions::dispatch(registry, &action, &body)?;
+    let response = actions::dispatch(writer, &action, &body).await?;
     Ok((action, response))
 }
 

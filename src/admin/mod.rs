@@ -38,7 +38,7 @@ pub use actions::default_allowed_networks;
 pub use error::ApiError;
 
 use crate::config::AdminConfig;
-use crate::registry::Registry;
+use crate::registry::Writer;
 
 /// How long connections still open at shutdown get to finish their request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -137,7 +137,7 @@ pub fn bind(config: &AdminConfig) -> Result<UnixListener, AdminError> {
 /// over `config.max_body_bytes` are refused with 413.
 pub async fn serve(
     listener: UnixListener,
-    registry: Registry,
+    writer: Writer,
     config: AdminConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -175,9 +175,9 @@ pub async fn serve(
                 }
             },
         };
-        let registry = registry.clone();
+        let writer = writer.clone();
         let service =
-            service_fn(move |request| http::handle(request, registry.clone(), max_body_bytes));
+            service_fn(move |request| http::handle(request, writer.clone(), max_body_bytes));
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {

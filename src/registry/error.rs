@@ -52,6 +52,10 @@ pub enum RegistryError {
     ResourceNotFound(String),
     #[error("{0}")]
     TooManyTags(String),
+    /// The server could not do its part (the store failed to save a
+    /// change); nothing was changed.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl RegistryError {
@@ -71,6 +75,7 @@ impl RegistryError {
             Self::CustomHealthNotFound(_) => "CustomHealthNotFound",
             Self::ResourceNotFound(_) => "ResourceNotFoundException",
             Self::TooManyTags(_) => "TooManyTagsException",
+            Self::Internal(_) => "InternalFailure",
         }
     }
 

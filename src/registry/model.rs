@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
 
 /// Tags on a namespace or service, key → value.
 pub type Tags = BTreeMap<String, String>;
@@ -14,7 +15,7 @@ pub type Tags = BTreeMap<String, String>;
 pub type Millis = u64;
 
 /// What a namespace is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum NamespaceType {
     /// A DNS zone answered only to the namespace's allowed networks.
     DnsPrivate,
@@ -52,7 +53,7 @@ impl NamespaceType {
 
 /// The zone's SOA record. `ttl` is Cloud Map's `SOA.TTL`; negative answers
 /// are cached for `min(ttl, minimum)` (RFC 2308 §3).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SoaSettings {
     pub ttl: u32,
     /// Primary name server; `ns1.<zone>` when unset.
@@ -87,7 +88,7 @@ impl SoaSettings {
 }
 
 /// A namespace: one DNS zone, or an API-only group of services.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Namespace {
     pub id: String,
     /// As the operator wrote it, without a trailing dot.
@@ -108,7 +109,7 @@ pub struct Namespace {
 }
 
 /// How a service's DNS answers choose among instances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RoutingPolicy {
     /// Up to eight healthy records, chosen at random per query.
     Multivalue,
@@ -134,7 +135,7 @@ impl RoutingPolicy {
 }
 
 /// The record types a service template may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum RecordKind {
     A,
     Aaaa,
@@ -164,14 +165,14 @@ impl RecordKind {
 }
 
 /// One record type of a template, with its TTL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsRecord {
     pub kind: RecordKind,
     pub ttl: u32,
 }
 
 /// A service's DNS template: what records each instance produces.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsTemplate {
     pub routing_policy: RoutingPolicy,
     pub records: Vec<DnsRecord>,
@@ -189,7 +190,7 @@ impl DnsTemplate {
 }
 
 /// How cairn probes an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum HealthCheckType {
     Http,
     Https,
@@ -216,7 +217,7 @@ impl HealthCheckType {
 }
 
 /// An active health check that cairn runs against every instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthCheckConfig {
     pub kind: HealthCheckType,
     /// For HTTP(S): the path requested; `/` when unset.
@@ -226,13 +227,13 @@ pub struct HealthCheckConfig {
 }
 
 /// A health status reported by the operator's own checker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomHealthCheck {
     pub failure_threshold: u8,
 }
 
 /// A service: a DNS template and the instances registered under it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     pub id: String,
     pub namespace_id: String,
@@ -268,7 +269,7 @@ impl Service {
 }
 
 /// An instance's health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum HealthStatus {
     Healthy,
     Unhealthy,
@@ -302,7 +303,7 @@ impl HealthStatus {
 }
 
 /// What DNS needs of an instance, parsed once from its reserved attributes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Endpoint {
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
@@ -314,7 +315,7 @@ pub struct Endpoint {
 }
 
 /// One registered endpoint of a service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     pub id: String,
     /// Every attribute as registered, reserved and custom.
@@ -327,7 +328,7 @@ pub struct Instance {
 }
 
 /// What kind of change an operation records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OperationType {
     CreateNamespace,
     DeleteNamespace,
@@ -364,7 +365,7 @@ impl OperationType {
 }
 
 /// Operations finish before their call returns, so only these two occur.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OperationStatus {
     Success,
     Fail,
@@ -380,7 +381,7 @@ impl OperationStatus {
 }
 
 /// A record of one asynchronous-in-Cloud-Map change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operation {
     pub id: String,
     pub kind: OperationType,

@@ -30,27 +30,24 @@ pub struct Targets {
     pub instance_id: Option<String>,
 }
 
-impl OperationLog {
-    /// Records a finished, successful operation and returns its id.
-    pub fn record(&self, kind: OperationType, targets: Targets, now: Millis) -> String {
-        let operation = Operation {
-            id: super::ids::operation_id(),
-            kind,
-            status: OperationStatus::Success,
-            error_code: None,
-            error_message: None,
-            created_at: now,
-            updated_at: now,
-            namespace_id: targets.namespace_id,
-            service_id: targets.service_id,
-            instance_id: targets.instance_id,
-        };
-        let id = operation.id.clone();
-        self.insert(operation);
-        id
+/// A finished, successful operation, not yet recorded.
+pub fn succeeded(kind: OperationType, targets: Targets, now: Millis) -> Operation {
+    Operation {
+        id: super::ids::operation_id(),
+        kind,
+        status: OperationStatus::Success,
+        error_code: None,
+        error_message: None,
+        created_at: now,
+        updated_at: now,
+        namespace_id: targets.namespace_id,
+        service_id: targets.service_id,
+        instance_id: targets.instance_id,
     }
+}
 
-    /// Puts an operation back as it was (the store restoring the log).
+impl OperationLog {
+    /// Records an operation.
     pub fn insert(&self, operation: Operation) {
         let mut log = self.lock();
         let seq = log.next_seq;

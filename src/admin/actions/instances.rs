@@ -4,7 +4,7 @@
 use super::page;
 use crate::admin::api::{self, InstanceRequest};
 use crate::admin::error::ApiError;
-use crate::registry::{self, HealthStatus, InstanceRegistration, Registry};
+use crate::registry::{self, HealthStatus, InstanceRegistration, Registry, Writer};
 
 fn shape(instance: registry::Instance) -> api::Instance {
     api::Instance {
@@ -14,24 +14,28 @@ fn shape(instance: registry::Instance) -> api::Instance {
     }
 }
 
-pub fn register(
-    registry: &Registry,
+pub async fn register(
+    writer: &Writer,
     request: api::RegisterInstanceRequest,
 ) -> Result<api::OperationResponse, ApiError> {
-    let operation_id = registry.register_instance(InstanceRegistration {
-        service_id: request.service_id,
-        instance_id: request.instance_id,
-        attributes: request.attributes,
-        creator_request_id: request.creator_request_id,
-    })?;
+    let operation_id = writer
+        .register_instance(InstanceRegistration {
+            service_id: request.service_id,
+            instance_id: request.instance_id,
+            attributes: request.attributes,
+            creator_request_id: request.creator_request_id,
+        })
+        .await?;
     Ok(api::OperationResponse { operation_id })
 }
 
-pub fn deregister(
-    registry: &Registry,
+pub async fn deregister(
+    writer: &Writer,
     request: InstanceRequest,
 ) -> Result<api::OperationResponse, ApiError> {
-    let operation_id = registry.deregister_instance(&request.service_id, &request.instance_id)?;
+    let operation_id = writer
+        .deregister_instance(&request.service_id, &request.instance_id)
+        .await?;
     Ok(api::OperationResponse { operation_id })
 }
 
@@ -63,15 +67,17 @@ pub fn list(
     })
 }
 
-pub fn set_health(
-    registry: &Registry,
+pub async fn set_health(
+    writer: &Writer,
     request: api::UpdateInstanceCustomHealthStatusRequest,
 ) -> Result<api::Empty, ApiError> {
     let status = match request.status {
         api::CustomHealthStatus::Healthy => HealthStatus::Healthy,
         api::CustomHealthStatus::Unhealthy => HealthStatus::Unhealthy,
     };
-    registry.set_health(&request.service_id, &request.instance_id, status, true)?;
+    writer
+        .set_health(&request.service_id, &request.instance_id, status, true)
+        .await?;
     Ok(api::Empty {})
 }
 

@@ -1,7 +1,7 @@
 //! The actions: each turns a parsed request into registry calls and the
-//! registry's answer into Cloud Map's response shape. Registry calls are
-//! synchronous and quick, and nothing here awaits, so no lock can be held
-//! across an `.await` and a request cannot stall the DNS path.
+//! registry's answer into Cloud Map's response shape. Reads are synchronous
+//! and quick; changes await the [`Writer`], which holds no lock the DNS
+//! path takes, so a request cannot stall DNS.
 
 pub use namespaces::default_allowed_networks;
 
@@ -16,44 +16,71 @@ use serde::de::DeserializeOwned;
 
 use super::api::Filter;
 use super::error::ApiError;
-use crate::registry::{Millis, NamespaceType, Registry};
+use crate::registry::{Millis, NamespaceType, Writer};
 
 /// Runs `action` with a JSON `body`; returns the JSON response body.
-pub fn dispatch(registry: &Registry, action: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+/// Reads answer from the registry at once; changes go through the
+/// [`Writer`], which returns once they are durable and applied.
+pub async fn dispatch(writer: &Writer, action: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     use NamespaceType::{DnsPrivate, DnsPublic, Http};
-    let r = registry;
+    let (w, r) = (writer, writer.registry());
     match action {
-        "CreatePrivateDnsNamespace" => call(body, |q| namespaces::create(r, DnsPrivate, q)),
-        "CreatePublicDnsNamespace" => call(body, |q| namespaces::create(r, DnsPublic, q)),
-        "CreateHttpNamespace" => call(body, |q| namespaces::create(r, Http, q)),
+        "CreatePrivateDnsNamespace" => {
+            call_async(body, |q| namespaces::create(w, DnsPrivate, q)).await
+        }
+        "CreatePublicDnsNamespace" => {
+            call_async(body, |q| namespaces::create(w, DnsPublic, q)).await
+        }
+        "CreateHttpNamespace" => call_async(body, |q| namespaces::create(w, Http, q)).await,
         "GetNamespace" => call(body, |q| namespaces::get(r, q)),
         "ListNamespaces" => call(body, |q| namespaces::list(r, q)),
-        "UpdatePrivateDnsNamespace" => call(body, |q| namespaces::update(r, DnsPrivate, q)),
-        "UpdatePublicDnsNamespace" => call(body, |q| namespaces::update(r, DnsPublic, q)),
-        "UpdateHttpNamespace" => call(body, |q| namespaces::update(r, Http, q)),
-        "DeleteNamespace" => call(body, |q| namespaces::delete(r, q)),
-        "CreateService" => call(body, |q| services::create(r, q)),
+        "UpdatePrivateDnsNamespace" => {
+            call_async(body, |q| namespaces::update(w, DnsPrivate, q)).await
+        }
+        "UpdatePublicDnsNamespace" => {
+            call_async(body, |q| namespaces::update(w, DnsPublic, q)).await
+        }
+        "UpdateHttpNamespace" => call_async(body, |q| namespaces::update(w, Http, q)).await,
+        "DeleteNamespace" => call_async(body, |q| namespaces::delete(w, q)).await,
+        "CreateService" => call_async(body, |q| services::create(w, q)).await,
         "GetService" => call(body, |q| services::get(r, q)),
         "ListServices" => call(body, |q| services::list(r, q)),
-        "UpdateService" => call(body, |q| services::update(r, q)),
-        "DeleteService" => call(body, |q| services::delete(r, q)),
-        "RegisterInstance" => call(body, |q| instances::register(r, q)),
-        "DeregisterInstance" => call(body, |q| instances::deregister(r, q)),
+        "UpdateService" => call_async(body, |q| services::update(w, q)).await,
+        "DeleteService" => call_async(body, |q| services::delete(w, q)).await,
+        "RegisterInstance" => call_async(body, |q| instances::register(w, q)).await,
+        "DeregisterInstance" => call_async(body, |q| instances::deregister(w, q)).await,
         "GetInstance" => call(body, |q| instances::get(r, q)),
         "ListInstances" => call(body, |q| instances::list(r, q)),
-        "UpdateInstanceCustomHealthStatus" => call(body, |q| instances::set_health(r, q)),
+        "UpdateInstanceCustomHealthStatus" => {
+            call_async(body, |q| instances::set_health(w, q)).await
+        }
         "GetInstancesHealthStatus" => call(body, |q| instances::health(r, q)),
         "DiscoverInstances" => call(body, |q| discovery::discover(r, q)),
         "DiscoverInstancesRevision" => call(body, |q| discovery::revision(r, q)),
         "GetOperation" => call(body, |q| operations::get(r, q)),
         "ListOperations" => call(body, |q| operations::list(r, q)),
-        "TagResource" => call(body, |q| operations::tag(r, q)),
-        "UntagResource" => call(body, |q| operations::untag(r, q)),
+        "TagResource" => call_async(body, |q| operations::tag(w, q)).await,
+        "UntagResource" => call_async(body, |q| operations::untag(w, q)).await,
         "ListTagsForResource" => call(body, |q| operations::tags(r, q)),
         _ => Err(ApiError::unknown_operation(format!(
             "'{action}' is not an action of this API (Cloud Map's actions, e.g. RegisterInstance)"
         ))),
     }
+}
+
+/// [`call`] for handlers that change state and so must wait for the store.
+async fn call_async<Req, Resp, Fut>(
+    body: &[u8],
+    handler: impl FnOnce(Req) -> Fut,
+) -> Result<Vec<u8>, ApiError>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    Fut: std::future::Future<Output = Result<Resp, ApiError>>,
+{
+    let request = parse(body)?;
+    let response = handler(request).await?;
+    encode(&response)
 }
 
 /// Parses the request, runs the handler and serialises its answer. Parse
@@ -66,6 +93,11 @@ where
     Req: DeserializeOwned,
     Resp: Serialize,
 {
+    let response = handler(parse(body)?)?;
+    encode(&response)
+}
+
+fn parse<Req: DeserializeOwned>(body: &[u8]) -> Result<Req, ApiError> {
     // A call without input may come with no body at all.
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
@@ -87,8 +119,11 @@ where
     parser.end().map_err(|error| {
         ApiError::invalid(format!("the request body is not valid JSON: {error}"))
     })?;
-    let response = handler(request)?;
-    serde_json::to_vec(&response)
+    Ok(request)
+}
+
+fn encode<Resp: Serialize>(response: &Resp) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(response)
         .map_err(|error| ApiError::internal(format!("cannot encode the response: {error}")))
 }
 

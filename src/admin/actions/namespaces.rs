@@ -9,7 +9,8 @@ use super::{Condition, age_key, condition, page, text_matches, timestamp};
 use crate::admin::api::{self, CreateNamespaceRequest, IdRequest, ListRequest};
 use crate::admin::error::ApiError;
 use crate::registry::{
-    self, NamespaceType, NamespaceUpdate, NewNamespace, Registry, SoaSettings, Tags, validate,
+    self, NamespaceType, NamespaceUpdate, NewNamespace, Registry, SoaSettings, Tags, Writer,
+    validate,
 };
 
 /// The networks a private namespace answers when the request names none:
@@ -49,8 +50,8 @@ fn soa_ttl(soa: Option<&api::Soa>) -> Result<Option<u32>, ApiError> {
         .map_err(ApiError::from)
 }
 
-pub fn create(
-    registry: &Registry,
+pub async fn create(
+    writer: &Writer,
     kind: NamespaceType,
     request: CreateNamespaceRequest,
 ) -> Result<api::OperationResponse, ApiError> {
@@ -72,15 +73,17 @@ pub fn create(
         (None, NamespaceType::DnsPrivate) => default_allowed_networks(),
         (None, _) => Vec::new(),
     };
-    let (_, operation_id) = registry.create_namespace(NewNamespace {
-        name: request.name,
-        kind,
-        description: request.description,
-        soa,
-        allowed_networks,
-        creator_request_id: request.creator_request_id,
-        tags: tags(request.tags),
-    })?;
+    let (_, operation_id) = writer
+        .create_namespace(NewNamespace {
+            name: request.name,
+            kind,
+            description: request.description,
+            soa,
+            allowed_networks,
+            creator_request_id: request.creator_request_id,
+            tags: tags(request.tags),
+        })
+        .await?;
     Ok(api::OperationResponse { operation_id })
 }
 
@@ -173,12 +176,12 @@ pub fn list(
     })
 }
 
-pub fn update(
-    registry: &Registry,
+pub async fn update(
+    writer: &Writer,
     kind: NamespaceType,
     request: api::UpdateNamespaceRequest,
 ) -> Result<api::OperationResponse, ApiError> {
-    let namespace = registry.get_namespace(&request.id)?;
+    let namespace = writer.registry().get_namespace(&request.id)?;
     if namespace.kind != kind {
         return Err(ApiError::invalid(format!(
             "namespace '{}' is {}; use the update action for that type",
@@ -196,11 +199,14 @@ pub fn update(
         soa_ttl: soa_ttl(dns.soa.as_ref())?,
         allowed_networks: dns.allowed_networks.as_deref().map(networks).transpose()?,
     };
-    let operation_id = registry.update_namespace(&namespace.id, update)?;
+    let operation_id = writer.update_namespace(&namespace.id, update).await?;
     Ok(api::OperationResponse { operation_id })
 }
 
-pub fn delete(registry: &Registry, request: IdRequest) -> Result<api::OperationResponse, ApiError> {
-    let operation_id = registry.delete_namespace(&request.id)?;
+pub async fn delete(
+    writer: &Writer,
+    request: IdRequest,
+) -> Result<api::OperationResponse, ApiError> {
+    let operation_id = writer.delete_namespace(&request.id).await?;
     Ok(api::OperationResponse { operation_id })
 }

@@ -5,7 +5,7 @@ use super::namespaces::tags as tag_map;
 use super::{Condition, age_key, condition, page, text_matches, timestamp};
 use crate::admin::api::{self, ListRequest};
 use crate::admin::error::ApiError;
-use crate::registry::{self, Registry, id_from_arn};
+use crate::registry::{self, Registry, Writer, id_from_arn};
 
 fn shape(operation: registry::Operation) -> api::Operation {
     let targets = [
@@ -109,20 +109,27 @@ pub fn list(
     })
 }
 
-pub fn tag(registry: &Registry, request: api::TagResourceRequest) -> Result<api::Empty, ApiError> {
-    registry.retag(&request.resource_arn, &tag_map(Some(request.tags)), &[])?;
+pub async fn tag(
+    writer: &Writer,
+    request: api::TagResourceRequest,
+) -> Result<api::Empty, ApiError> {
+    writer
+        .retag(
+            &request.resource_arn,
+            tag_map(Some(request.tags)),
+            Vec::new(),
+        )
+        .await?;
     Ok(api::Empty {})
 }
 
-pub fn untag(
-    registry: &Registry,
+pub async fn untag(
+    writer: &Writer,
     request: api::UntagResourceRequest,
 ) -> Result<api::Empty, ApiError> {
-    registry.retag(
-        &request.resource_arn,
-        &Default::default(),
-        &request.tag_keys,
-    )?;
+    writer
+        .retag(&request.resource_arn, Default::default(), request.tag_keys)
+        .await?;
     Ok(api::Empty {})
 }
 

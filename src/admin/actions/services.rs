@@ -6,7 +6,7 @@ use crate::admin::api::{self, IdRequest, ListRequest};
 use crate::admin::error::ApiError;
 use crate::registry::{
     self, CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType,
-    NewService, RecordKind, Registry, RoutingPolicy, ServiceUpdate, validate,
+    NewService, RecordKind, Registry, RoutingPolicy, ServiceUpdate, Writer, validate,
 };
 
 fn record_kind(kind: api::RecordType) -> RecordKind {
@@ -73,8 +73,8 @@ fn health_check(config: &api::HealthCheckConfig) -> HealthCheckConfig {
     }
 }
 
-pub fn create(
-    registry: &Registry,
+pub async fn create(
+    writer: &Writer,
     request: api::CreateServiceRequest,
 ) -> Result<api::ServiceResponse, ApiError> {
     let namespace_id = request
@@ -101,20 +101,22 @@ pub fn create(
             )));
         }
     };
-    let service = registry.create_service(NewService {
-        namespace_id,
-        name: request.name,
-        description: request.description,
-        dns,
-        health_check: request.health_check_config.as_ref().map(health_check),
-        custom_health_check: request.health_check_custom_config.as_ref().map(|custom| {
-            CustomHealthCheck {
-                failure_threshold: threshold(custom.failure_threshold),
-            }
-        }),
-        creator_request_id: request.creator_request_id,
-        tags: tags(request.tags),
-    })?;
+    let service = writer
+        .create_service(NewService {
+            namespace_id,
+            name: request.name,
+            description: request.description,
+            dns,
+            health_check: request.health_check_config.as_ref().map(health_check),
+            custom_health_check: request.health_check_custom_config.as_ref().map(|custom| {
+                CustomHealthCheck {
+                    failure_threshold: threshold(custom.failure_threshold),
+                }
+            }),
+            creator_request_id: request.creator_request_id,
+            tags: tags(request.tags),
+        })
+        .await?;
     Ok(api::ServiceResponse {
         service: shape(service),
     })
@@ -204,8 +206,8 @@ pub fn list(
     })
 }
 
-pub fn update(
-    registry: &Registry,
+pub async fn update(
+    writer: &Writer,
     request: api::UpdateServiceRequest,
 ) -> Result<api::OperationResponse, ApiError> {
     let change = request.service;
@@ -218,11 +220,11 @@ pub fn update(
             .transpose()?,
         health_check: change.health_check_config.as_ref().map(health_check),
     };
-    let operation_id = registry.update_service(&request.id, update)?;
+    let operation_id = writer.update_service(&request.id, update).await?;
     Ok(api::OperationResponse { operation_id })
 }
 
-pub fn delete(registry: &Registry, request: IdRequest) -> Result<api::Empty, ApiError> {
-    registry.delete_service(&request.id)?;
+pub async fn delete(writer: &Writer, request: IdRequest) -> Result<api::Empty, ApiError> {
+    writer.delete_service(&request.id).await?;
     Ok(api::Empty {})
 }

@@ -1,0 +1,398 @@
+//! Instances and their health.
+
+use std::collections::BTreeMap;
+
+use super::model::{HealthStatus, Instance, Operation, OperationType, Service};
+use super::operations::{Targets, succeeded};
+use super::services::not_found as service_not_found;
+use super::{
+    Change, InstanceRegistration, Pending, Plan, Registry, RegistryError, Result, id_from_arn,
+    instance_key, now_millis, validate,
+};
+
+/// An instance about to be created or replaced.
+#[derive(Debug)]
+pub struct Registration {
+    service_id: String,
+    instance: Instance,
+    operation: Operation,
+}
+
+impl Pending for Registration {
+    type Output = String;
+    fn changes(&self) -> Vec<Change> {
+        vec![
+            Change::Instance {
+                service_id: self.service_id.clone(),
+                instance: self.instance.clone(),
+            },
+            Change::Operation(self.operation.clone()),
+        ]
+    }
+}
+
+/// An instance about to be removed.
+#[derive(Debug)]
+pub struct Deregistration {
+    service_id: String,
+    instance_id: String,
+    operation: Operation,
+}
+
+impl Pending for Deregistration {
+    type Output = String;
+    fn changes(&self) -> Vec<Change> {
+        vec![
+            Change::InstanceDeleted {
+                service_id: self.service_id.clone(),
+                instance_id: self.instance_id.clone(),
+            },
+            Change::Operation(self.operation.clone()),
+        ]
+    }
+}
+
+/// An instance with a new health status.
+#[derive(Debug)]
+pub struct HealthChange {
+    service_id: String,
+    instance: Instance,
+}
+
+impl Pending for HealthChange {
+    /// Whether the status changed.
+    type Output = bool;
+    fn changes(&self) -> Vec<Change> {
+        vec![Change::Instance {
+            service_id: self.service_id.clone(),
+            instance: self.instance.clone(),
+        }]
+    }
+}
+
+fn instance_not_found(instance_id: &str, service: &Service) -> RegistryError {
+    RegistryError::InstanceNotFound(format!(
+        "no instance '{instance_id}' in service '{}'",
+        service.name
+    ))
+}
+
+impl Registry {
+    /// Creates an instance or replaces its attributes; returns the id of the
+    /// REGISTER_INSTANCE operation. A retry with the same CreatorRequestId
+    /// changes nothing and returns the first call's operation.
+    pub fn register_instance(&self, registration: InstanceRegistration) -> Result<String> {
+        match self.plan_register_instance(registration)? {
+            Plan::Done(done) => Ok(done),
+            Plan::Apply(pending) => Ok(self.apply_register_instance(pending)),
+        }
+    }
+
+    pub fn plan_register_instance(
+        &self,
+        registration: InstanceRegistration,
+    ) -> Result<Plan<Registration>> {
+        validate::request_id(
+            "CreatorRequestId",
+            registration.creator_request_id.as_deref(),
+        )?;
+        let entry = self
+            .inner
+            .services
+            .get(id_from_arn(&registration.service_id))
+            .ok_or_else(|| service_not_found(&registration.service_id))?;
+        let instance_id = registration.instance_id;
+        validate::instance_id(&instance_id, &entry.service)?;
+        if let Some(token) = &registration.creator_request_id
+            && let Some((first_instance, operation)) = entry.registrations.get(token)
+        {
+            match operation {
+                Some(operation) if *first_instance == instance_id => {
+                    return Ok(Plan::Done(operation.clone()));
+                }
+                // Restored from disk: the first call's operation is not
+                // known, so the retry registers again (to the same effect).
+                None if *first_instance == instance_id => {}
+                _ => {
+                    return Err(RegistryError::DuplicateRequest {
+                        message: format!(
+                            "CreatorRequestId '{token}' was already used to register instance '{first_instance}'"
+                        ),
+                        operation_id: operation.clone(),
+                    });
+                }
+            }
+        }
+        let endpoint = validate::endpoint(&registration.attributes, &entry.service)?;
+        let key = instance_key(&instance_id);
+        let previous = entry.instances.get(&key);
+        if let Some(existing) = previous
+            && existing.id != instance_id
+        {
+            return Err(RegistryError::invalid(format!(
+                "instance '{}' exists already; ids differing only in case would share one DNS name",
+                existing.id
+            )));
+        }
+        let initial_health = validate::initial_health(&registration.attributes)?;
+        let now = now_millis();
+        let instance = Instance {
+            created_at: previous.map_or(now, |p| p.created_at),
+            health: match previous {
+                Some(previous) => previous.health,
+                None => starting_health(&entry.service, initial_health),
+            },
+            id: instance_id.clone(),
+            attributes: registration.attributes,
+            endpoint,
+            creator_request_id: registration.creator_request_id,
+            updated_at: now,
+        };
+        let operation = succeeded(
+            OperationType::RegisterInstance,
+            Targets {
+                namespace_id: Some(entry.service.namespace_id.clone()),
+                service_id: Some(entry.service.id.clone()),
+                instance_id: Some(instance_id),
+            },
+            now,
+        );
+        Ok(Plan::Apply(Registration {
+            service_id: entry.service.id.clone(),
+            instance,
+            operation,
+        }))
+    }
+
+    pub fn apply_register_instance(&self, pending: Registration) -> String {
+        let Registration {
+            service_id,
+            instance,
+            operation,
+        } = pending;
+        let operation_id = operation.id.clone();
+        let Some(mut entry) = self.inner.services.get_mut(&service_id) else {
+            tracing::error!(service = %service_id, instance = %instance.id, "a registration to a service that is gone was not applied");
+            return operation_id;
+        };
+        if let Some(token) = &instance.creator_request_id {
+            entry.registrations.insert(
+                token.clone(),
+                (instance.id.clone(), Some(operation_id.clone())),
+            );
+        }
+        tracing::debug!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance.id, "instance registered");
+        entry.instances.insert(instance_key(&instance.id), instance);
+        entry.bump();
+        self.each_observer(|observer| observer.service_changed(entry.view()));
+        drop(entry);
+        self.inner.operations.insert(operation);
+        operation_id
+    }
+
+    /// Removes an instance; returns the id of the DEREGISTER_INSTANCE
+    /// operation.
+    pub fn deregister_instance(&self, service_id: &str, instance_id: &str) -> Result<String> {
+        match self.plan_deregister_instance(service_id, instance_id)? {
+            Plan::Done(done) => Ok(done),
+            Plan::Apply(pending) => Ok(self.apply_deregister_instance(pending)),
+        }
+    }
+
+    pub fn plan_deregister_instance(
+        &self,
+        service_id: &str,
+        instance_id: &str,
+    ) -> Result<Plan<Deregistration>> {
+        let entry = self
+            .inner
+            .services
+            .get(id_from_arn(service_id))
+            .ok_or_else(|| service_not_found(service_id))?;
+        match entry.instances.get(&instance_key(instance_id)) {
+            Some(instance) if instance.id == instance_id => {}
+            _ => return Err(instance_not_found(instance_id, &entry.service)),
+        }
+        let operation = succeeded(
+            OperationType::DeregisterInstance,
+            Targets {
+                namespace_id: Some(entry.service.namespace_id.clone()),
+                service_id: Some(entry.service.id.clone()),
+                instance_id: Some(instance_id.to_string()),
+            },
+            now_millis(),
+        );
+        Ok(Plan::Apply(Deregistration {
+            service_id: entry.service.id.clone(),
+            instance_id: instance_id.to_string(),
+            operation,
+        }))
+    }
+
+    pub fn apply_deregister_instance(&self, pending: Deregistration) -> String {
+        let Deregistration {
+            service_id,
+            instance_id,
+            operation,
+        } = pending;
+        let operation_id = operation.id.clone();
+        if let Some(mut entry) = self.inner.services.get_mut(&service_id) {
+            entry.instances.remove(&instance_key(&instance_id));
+            entry
+                .registrations
+                .retain(|_, (registered, _)| *registered != instance_id);
+            entry.bump();
+            self.each_observer(|observer| observer.service_changed(entry.view()));
+            tracing::debug!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance_id, "instance deregistered");
+        }
+        self.inner.operations.insert(operation);
+        operation_id
+    }
+
+    /// One instance of a service.
+    pub fn get_instance(&self, service_id: &str, instance_id: &str) -> Result<Instance> {
+        let entry = self
+            .inner
+            .services
+            .get(id_from_arn(service_id))
+            .ok_or_else(|| service_not_found(service_id))?;
+        entry
+            .instances
+            .get(&instance_key(instance_id))
+            .filter(|instance| instance.id == instance_id)
+            .cloned()
+            .ok_or_else(|| instance_not_found(instance_id, &entry.service))
+    }
+
+    /// Every instance of a service, ordered by id.
+    pub fn list_instances(&self, service_id: &str) -> Result<Vec<Instance>> {
+        let entry = self
+            .inner
+            .services
+            .get(id_from_arn(service_id))
+            .ok_or_else(|| service_not_found(service_id))?;
+        Ok(entry.instances.values().cloned().collect())
+    }
+
+    /// Every instance of a service keyed as the registry files them; for the
+    /// store's snapshot and tests.
+    pub fn instances_by_key(&self, service_id: &str) -> Result<BTreeMap<String, Instance>> {
+        let entry = self
+            .inner
+            .services
+            .get(id_from_arn(service_id))
+            .ok_or_else(|| service_not_found(service_id))?;
+        Ok(entry.instances.clone())
+    }
+
+    /// Sets an instance's health. `custom` calls
+    /// (UpdateInstanceCustomHealthStatus) need a service with
+    /// HealthCheckCustomConfig. Returns whether the status changed.
+    pub fn set_health(
+        &self,
+        service_id: &str,
+        instance_id: &str,
+        status: HealthStatus,
+        custom: bool,
+    ) -> Result<bool> {
+        match self.plan_set_health(service_id, instance_id, status, custom)? {
+            Plan::Done(done) => Ok(done),
+            Plan::Apply(pending) => Ok(self.apply_set_health(pending)),
+        }
+    }
+
+    pub fn plan_set_health(
+        &self,
+        service_id: &str,
+        instance_id: &str,
+        status: HealthStatus,
+        custom: bool,
+    ) -> Result<Plan<HealthChange>> {
+        let entry = self
+            .inner
+            .services
+            .get(id_from_arn(service_id))
+            .ok_or_else(|| service_not_found(service_id))?;
+        if custom && entry.service.custom_health_check.is_none() {
+            return Err(RegistryError::CustomHealthNotFound(format!(
+                "service '{}' has no HealthCheckCustomConfig",
+                entry.service.name
+            )));
+        }
+        if status == HealthStatus::Unknown {
+            return Err(RegistryError::invalid(
+                "Status must be HEALTHY or UNHEALTHY",
+            ));
+        }
+        let mut instance = entry
+            .instances
+            .get(&instance_key(instance_id))
+            .filter(|instance| instance.id == instance_id)
+            .cloned()
+            .ok_or_else(|| instance_not_found(instance_id, &entry.service))?;
+        if instance.health == status {
+            return Ok(Plan::Done(false));
+        }
+        instance.health = status;
+        Ok(Plan::Apply(HealthChange {
+            service_id: entry.service.id.clone(),
+            instance,
+        }))
+    }
+
+    pub fn apply_set_health(&self, pending: HealthChange) -> bool {
+        let HealthChange {
+            service_id,
+            instance,
+        } = pending;
+        let Some(mut entry) = self.inner.services.get_mut(&service_id) else {
+            return false;
+        };
+        let Some(current) = entry.instances.get_mut(&instance_key(&instance.id)) else {
+            return false;
+        };
+        current.health = instance.health;
+        entry.bump();
+        self.each_observer(|observer| observer.service_changed(entry.view()));
+        tracing::info!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance.id, status = instance.health.as_str(), "health changed");
+        true
+    }
+
+    /// The health of some (or, with `None`, all) of a service's instances.
+    pub fn health_statuses(
+        &self,
+        service_id: &str,
+        instance_ids: Option<&[String]>,
+    ) -> Result<Vec<(String, HealthStatus)>> {
+        let instances = self.list_instances(service_id)?;
+        match instance_ids {
+            None => Ok(instances.into_iter().map(|i| (i.id, i.health)).collect()),
+            Some(ids) => ids
+                .iter()
+                .map(|id| {
+                    instances
+                        .iter()
+                        .find(|instance| instance.id == *id)
+                        .map(|instance| (instance.id.clone(), instance.health))
+                        .ok_or_else(|| {
+                            RegistryError::InstanceNotFound(format!(
+                                "no instance '{id}' in this service"
+                            ))
+                        })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The health a new instance starts with: `AWS_INIT_HEALTH_STATUS` under a
+/// custom check (HEALTHY by default); otherwise UNKNOWN, which DNS serves,
+/// until a probe says otherwise. Cloud Map reports UNKNOWN where nothing
+/// checks.
+fn starting_health(service: &Service, initial: Option<HealthStatus>) -> HealthStatus {
+    if service.custom_health_check.is_some() {
+        initial.unwrap_or(HealthStatus::Healthy)
+    } else {
+        HealthStatus::Unknown
+    }
+}

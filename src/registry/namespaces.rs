@@ -1,0 +1,370 @@
+//! Namespaces: creating, reading, updating and deleting them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::model::{Namespace, NamespaceType, Operation, OperationType};
+use super::operations::{Targets, succeeded};
+use super::{
+    Change, NamespaceEntry, NamespaceUpdate, NewNamespace, Pending, Plan, Registry, RegistryError,
+    Result, id_from_arn, ids, now_millis, validate,
+};
+
+/// A namespace about to be created.
+#[derive(Debug)]
+pub struct NamespaceCreation {
+    namespace: Namespace,
+    operation: Operation,
+}
+
+impl Pending for NamespaceCreation {
+    type Output = (Namespace, String);
+    fn changes(&self) -> Vec<Change> {
+        vec![
+            Change::Namespace(self.namespace.clone()),
+            Change::Operation(self.operation.clone()),
+        ]
+    }
+}
+
+/// A namespace as it will be after an update.
+#[derive(Debug)]
+pub struct NamespaceChange {
+    namespace: Namespace,
+    operation: Operation,
+}
+
+impl Pending for NamespaceChange {
+    type Output = String;
+    fn changes(&self) -> Vec<Change> {
+        vec![
+            Change::Namespace(self.namespace.clone()),
+            Change::Operation(self.operation.clone()),
+        ]
+    }
+}
+
+/// A namespace about to be deleted.
+#[derive(Debug)]
+pub struct NamespaceDeletion {
+    namespace: Namespace,
+    operation: Operation,
+}
+
+impl Pending for NamespaceDeletion {
+    type Output = String;
+    fn changes(&self) -> Vec<Change> {
+        vec![
+            Change::NamespaceDeleted {
+                namespace_id: self.namespace.id.clone(),
+            },
+            Change::Operation(self.operation.clone()),
+        ]
+    }
+}
+
+pub(super) fn not_found(id: &str) -> RegistryError {
+    RegistryError::NamespaceNotFound(format!("no namespace with id '{id}'"))
+}
+
+impl Registry {
+    /// Creates a namespace; returns it and the id of its CREATE_NAMESPACE
+    /// operation. A retry with the same CreatorRequestId returns the same
+    /// namespace and operation.
+    pub fn create_namespace(&self, new: NewNamespace) -> Result<(Namespace, String)> {
+        match self.plan_create_namespace(new)? {
+            Plan::Done(done) => Ok(done),
+            Plan::Apply(pending) => Ok(self.apply_create_namespace(pending)),
+        }
+    }
+
+    pub fn plan_create_namespace(&self, new: NewNamespace) -> Result<Plan<NamespaceCreation>> {
+        let name = validate::namespace_name(new.kind, &new.name)?;
+        validate::description(new.description.as_deref())?;
+        validate::request_id("CreatorRequestId", new.creator_request_id.as_deref())?;
+        validate::tags(&new.tags)?;
+        validate::ttl("SOA TTL", i64::from(new.soa.ttl))?;
+        if let Some(mname) = &new.soa.mname {
+            validate::dns_name("SOA mname", mname, false)?;
+        }
+        if let Some(rname) = &new.soa.rname {
+            validate::dns_name("SOA rname", rname, false)?;
+        }
+        let allowed_networks = match new.kind {
+            NamespaceType::DnsPrivate => new.allowed_networks,
+            _ if new.allowed_networks.is_empty() => Vec::new(),
+            _ => {
+                return Err(RegistryError::invalid(
+                    "only DNS_PRIVATE namespaces have allowed networks",
+                ));
+            }
+        };
+        if let Some(existing) = self.namespace_by_name(&name) {
+            let same_request = new.creator_request_id.is_some()
+                && existing.creator_request_id == new.creator_request_id;
+            if same_request {
+                let operation = self.creation_operation(&existing.id);
+                return Ok(Plan::Done((existing, operation)));
+            }
+            return Err(RegistryError::NamespaceAlreadyExists {
+                message: format!(
+                    "a namespace named '{name}' exists already ({})",
+                    existing.id
+                ),
+                namespace_id: existing.id,
+                creator_request_id: existing.creator_request_id,
+            });
+        }
+        let now = now_millis();
+        let namespace = Namespace {
+            id: ids::namespace_id(),
+            name,
+            kind: new.kind,
+            description: new.description,
+            soa: new.soa,
+            allowed_networks,
+            creator_request_id: new.creator_request_id,
+            created_at: now,
+            tags: new.tags,
+            revision: 1,
+            service_count: 0,
+        };
+        let operation = succeeded(
+            OperationType::CreateNamespace,
+            Targets {
+                namespace_id: Some(namespace.id.clone()),
+                ..Targets::default()
+            },
+            now,
+        );
+        Ok(Plan::Apply(NamespaceCreation {
+            namespace,
+            operation,
+        }))
+    }
+
+    pub fn apply_create_namespace(&self, pending: NamespaceCreation) -> (Namespace, String) {
+        let NamespaceCreation {
+            namespace,
+            operation,
+        } = pending;
+        let _structure = self.structure();
+        self.insert_namespace(namespace.clone());
+        let operation_id = operation.id.clone();
+        self.inner.operations.insert(operation);
+        tracing::info!(namespace = %namespace.name, id = %namespace.id, kind = namespace.kind.as_str(), "namespace created");
+        (namespace, operation_id)
+    }
+
+    /// Puts a namespace in as it is (creation, and the store restoring
+    /// state).
+    pub fn insert_namespace(&self, namespace: Namespace) {
+        self.inner
+            .namespace_ids
+            .insert(namespace.name.to_ascii_lowercase(), namespace.id.clone());
+        let entry = NamespaceEntry {
+            revision: Arc::new(AtomicU64::new(namespace.revision)),
+            namespace: namespace.clone(),
+        };
+        self.inner.namespaces.insert(namespace.id.clone(), entry);
+        self.each_observer(|observer| observer.namespace_changed(&namespace));
+    }
+
+    /// The id of the operation that created a namespace; a new record when
+    /// the log no longer holds it.
+    fn creation_operation(&self, namespace_id: &str) -> String {
+        let found = self.inner.operations.list().into_iter().find(|op| {
+            op.kind == OperationType::CreateNamespace
+                && op.namespace_id.as_deref() == Some(namespace_id)
+        });
+        match found {
+            Some(operation) => operation.id,
+            None => {
+                let operation = succeeded(
+                    OperationType::CreateNamespace,
+                    Targets {
+                        namespace_id: Some(namespace_id.to_string()),
+                        ..Targets::default()
+                    },
+                    now_millis(),
+                );
+                let id = operation.id.clone();
+                self.inner.operations.insert(operation);
+                id
+            }
+        }
+    }
+
+    /// The namespace with this id (or ARN).
+    pub fn namespace(&self, id: &str) -> Option<Namespace> {
+        let id = id_from_arn(id);
+        let mut namespace = self
+            .inner
+            .namespaces
+            .get(id)
+            .map(|entry| entry.snapshot())?;
+        namespace.service_count = self.count_services(&namespace.id);
+        Some(namespace)
+    }
+
+    /// The namespace with this id (or ARN), or NamespaceNotFound.
+    pub fn get_namespace(&self, id: &str) -> Result<Namespace> {
+        self.namespace(id).ok_or_else(|| not_found(id))
+    }
+
+    /// The namespace with this name (case-insensitive, trailing dot or not).
+    pub fn namespace_by_name(&self, name: &str) -> Option<Namespace> {
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let id = self
+            .inner
+            .namespace_ids
+            .get(&name.to_ascii_lowercase())
+            .map(|id| id.clone())?;
+        self.namespace(&id)
+    }
+
+    /// Every namespace, oldest first.
+    pub fn list_namespaces(&self) -> Vec<Namespace> {
+        let ids: Vec<String> = self
+            .inner
+            .namespaces
+            .iter()
+            .map(|entry| entry.key().clone())
+            .collect();
+        let mut namespaces: Vec<Namespace> =
+            ids.iter().filter_map(|id| self.namespace(id)).collect();
+        namespaces.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        namespaces
+    }
+
+    fn count_services(&self, namespace_id: &str) -> usize {
+        self.inner
+            .service_ids
+            .iter()
+            .filter(|entry| entry.key().0 == namespace_id)
+            .count()
+    }
+
+    /// Changes a namespace's description, SOA TTL or allowed networks.
+    pub fn update_namespace(&self, id: &str, update: NamespaceUpdate) -> Result<String> {
+        match self.plan_update_namespace(id, update)? {
+            Plan::Done(done) => Ok(done),
+            Plan::Apply(pending) => Ok(self.apply_update_namespace(pending)),
+        }
+    }
+
+    pub fn plan_update_namespace(
+        &self,
+        id: &str,
+        update: NamespaceUpdate,
+    ) -> Result<Plan<NamespaceChange>> {
+        validate::description(update.description.as_deref())?;
+        if let Some(ttl) = update.soa_ttl {
+            validate::ttl("SOA TTL", i64::from(ttl))?;
+        }
+        let mut namespace = self.get_namespace(id)?;
+        if update.allowed_networks.is_some() && namespace.kind != NamespaceType::DnsPrivate {
+            return Err(RegistryError::invalid(
+                "only DNS_PRIVATE namespaces have allowed networks",
+            ));
+        }
+        if update.soa_ttl.is_some() && !namespace.kind.has_dns() {
+            return Err(RegistryError::invalid(
+                "an HTTP namespace has no SOA record",
+            ));
+        }
+        if let Some(description) = update.description {
+            namespace.description = Some(description);
+        }
+        if let Some(ttl) = update.soa_ttl {
+            namespace.soa.ttl = ttl;
+        }
+        if let Some(networks) = update.allowed_networks {
+            namespace.allowed_networks = networks;
+        }
+        namespace.revision += 1;
+        let operation = succeeded(
+            OperationType::UpdateNamespace,
+            Targets {
+                namespace_id: Some(namespace.id.clone()),
+                ..Targets::default()
+            },
+            now_millis(),
+        );
+        Ok(Plan::Apply(NamespaceChange {
+            namespace,
+            operation,
+        }))
+    }
+
+    pub fn apply_update_namespace(&self, pending: NamespaceChange) -> String {
+        let NamespaceChange {
+            namespace,
+            operation,
+        } = pending;
+        let _structure = self.structure();
+        let snapshot = {
+            let Some(mut entry) = self.inner.namespaces.get_mut(&namespace.id) else {
+                tracing::error!(namespace = %namespace.id, "an update to a namespace that is gone was not applied");
+                return operation.id;
+            };
+            entry.namespace.description = namespace.description;
+            entry.namespace.soa = namespace.soa;
+            entry.namespace.allowed_networks = namespace.allowed_networks;
+            entry.namespace.tags = namespace.tags;
+            entry.revision.fetch_add(1, Ordering::SeqCst);
+            entry.snapshot()
+        };
+        self.each_observer(|observer| observer.namespace_changed(&snapshot));
+        let id = operation.id.clone();
+        self.inner.operations.insert(operation);
+        id
+    }
+
+    /// Deletes a namespace that has no services.
+    pub fn delete_namespace(&self, id: &str) -> Result<String> {
+        match self.plan_delete_namespace(id)? {
+            Plan::Done(done) => Ok(done),
+            Plan::Apply(pending) => Ok(self.apply_delete_namespace(pending)),
+        }
+    }
+
+    pub fn plan_delete_namespace(&self, id: &str) -> Result<Plan<NamespaceDeletion>> {
+        let namespace = self.get_namespace(id)?;
+        if namespace.service_count > 0 {
+            return Err(RegistryError::ResourceInUse(format!(
+                "namespace '{}' has {} services; delete the services before deleting the namespace",
+                namespace.name, namespace.service_count
+            )));
+        }
+        let operation = succeeded(
+            OperationType::DeleteNamespace,
+            Targets {
+                namespace_id: Some(namespace.id.clone()),
+                ..Targets::default()
+            },
+            now_millis(),
+        );
+        Ok(Plan::Apply(NamespaceDeletion {
+            namespace,
+            operation,
+        }))
+    }
+
+    pub fn apply_delete_namespace(&self, pending: NamespaceDeletion) -> String {
+        let NamespaceDeletion {
+            namespace,
+            operation,
+        } = pending;
+        let _structure = self.structure();
+        self.inner.namespaces.remove(&namespace.id);
+        self.inner
+            .namespace_ids
+            .remove(&namespace.name.to_ascii_lowercase());
+        self.each_observer(|observer| observer.namespace_removed(&namespace));
+        tracing::info!(namespace = %namespace.name, id = %namespace.id, "namespace deleted");
+        let id = operation.id.clone();
+        self.inner.operations.insert(operation);
+        id
+    }
+}

@@ -1,0 +1,227 @@
+//! The write path: every mutation is planned against the current state,
+//! journaled, and only then applied — so nothing is visible (to the API or
+//! to DNS) before it is durable, and a failed journal changes nothing.
+//!
+//! Locks keep a plan valid until it is applied: structural changes
+//! (namespaces, services, tags) exclude everything else; instance changes
+//! exclude only changes to the same instance, so concurrent registrations
+//! reach the journal together and share one disk write.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedRwLockReadGuard, RwLock};
+
+use super::journal::Journal;
+use super::model::{HealthStatus, Namespace, Service, Tags};
+use super::{
+    InstanceRegistration, NamespaceUpdate, NewNamespace, NewService, Pending, Plan, Registry,
+    RegistryError, Result, ServiceUpdate, id_from_arn, instance_key,
+};
+
+/// Instance changes are serialised per stripe; more stripes, fewer false
+/// conflicts between different instances.
+const STRIPES: usize = 1024;
+
+struct Locks {
+    structure: Arc<RwLock<()>>,
+    stripes: Vec<Arc<Mutex<()>>>,
+}
+
+/// The registry's durable front: what the admin API and the health checker
+/// change state through. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    registry: Registry,
+    journal: Arc<dyn Journal>,
+    locks: Arc<Locks>,
+}
+
+fn stripe_of(service_id: &str, instance_id: &str) -> usize {
+    let mut hasher = DefaultHasher::new();
+    id_from_arn(service_id).hash(&mut hasher);
+    instance_key(instance_id).hash(&mut hasher);
+    (hasher.finish() as usize) % STRIPES
+}
+
+impl Writer {
+    pub fn new(registry: Registry, journal: Arc<dyn Journal>) -> Self {
+        Self {
+            registry,
+            journal,
+            locks: Arc::new(Locks {
+                structure: Arc::new(RwLock::new(())),
+                stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
+            }),
+        }
+    }
+
+    /// The registry, for reads.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    async fn instance_locks(
+        &self,
+        service_id: &str,
+        instance_id: &str,
+    ) -> (OwnedRwLockReadGuard<()>, OwnedMutexGuard<()>) {
+        let shared = Arc::clone(&self.locks.structure).read_owned().await;
+        let stripe = Arc::clone(&self.locks.stripes[stripe_of(service_id, instance_id)])
+            .lock_owned()
+            .await;
+        (shared, stripe)
+    }
+
+    /// Plans, journals and applies one change in a task of its own, so a
+    /// caller that goes away (a client hanging up) cannot leave a journaled
+    /// change unapplied.
+    async fn run<P, G>(
+        &self,
+        guards: G,
+        plan: impl FnOnce(&Registry) -> Result<Plan<P>> + Send + 'static,
+        apply: fn(&Registry, P) -> P::Output,
+    ) -> Result<P::Output>
+    where
+        P: Pending + Send + 'static,
+        P::Output: Send + 'static,
+        G: Send + 'static,
+    {
+        let registry = self.registry.clone();
+        let journal = Arc::clone(&self.journal);
+        let task = tokio::spawn(async move {
+            let _guards = guards;
+            let pending = match plan(&registry)? {
+                Plan::Done(output) => return Ok(output),
+                Plan::Apply(pending) => pending,
+            };
+            match journal.commit(pending.changes()).await {
+                Ok(Ok(())) => Ok(apply(&registry, pending)),
+                Ok(Err(error)) => Err(RegistryError::Internal(format!(
+                    "the change could not be saved, so nothing changed: {error}"
+                ))),
+                Err(_) => Err(RegistryError::Internal(
+                    "the store has stopped, so nothing changed".to_string(),
+                )),
+            }
+        });
+        task.await
+            .map_err(|error| RegistryError::Internal(format!("the change failed: {error}")))?
+    }
+
+    pub async fn create_namespace(&self, new: NewNamespace) -> Result<(Namespace, String)> {
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        self.run(
+            guard,
+            move |r| r.plan_create_namespace(new),
+            Registry::apply_create_namespace,
+        )
+        .await
+    }
+
+    pub async fn update_namespace(&self, id: &str, update: NamespaceUpdate) -> Result<String> {
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        let id = id.to_string();
+        self.run(
+            guard,
+            move |r| r.plan_update_namespace(&id, update),
+            Registry::apply_update_namespace,
+        )
+        .await
+    }
+
+    pub async fn delete_namespace(&self, id: &str) -> Result<String> {
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        let id = id.to_string();
+        self.run(
+            guard,
+            move |r| r.plan_delete_namespace(&id),
+            Registry::apply_delete_namespace,
+        )
+        .await
+    }
+
+    pub async fn create_service(&self, new: NewService) -> Result<Service> {
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        self.run(
+            guard,
+            move |r| r.plan_create_service(new),
+            Registry::apply_create_service,
+        )
+        .await
+    }
+
+    pub async fn update_service(&self, id: &str, update: ServiceUpdate) -> Result<String> {
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        let id = id.to_string();
+        self.run(
+            guard,
+            move |r| r.plan_update_service(&id, update),
+            Registry::apply_update_service,
+        )
+        .await
+    }
+
+    pub async fn delete_service(&self, id: &str) -> Result<()> {
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        let id = id.to_string();
+        self.run(
+            guard,
+            move |r| r.plan_delete_service(&id),
+            Registry::apply_delete_service,
+        )
+        .await
+    }
+
+    pub async fn register_instance(&self, registration: InstanceRegistration) -> Result<String> {
+        let guards = self
+            .instance_locks(&registration.service_id, &registration.instance_id)
+            .await;
+        self.run(
+            guards,
+            move |r| r.plan_register_instance(registration),
+            Registry::apply_register_instance,
+        )
+        .await
+    }
+
+    pub async fn deregister_instance(&self, service_id: &str, instance_id: &str) -> Result<String> {
+        let guards = self.instance_locks(service_id, instance_id).await;
+        let (service_id, instance_id) = (service_id.to_string(), instance_id.to_string());
+        self.run(
+            guards,
+            move |r| r.plan_deregister_instance(&service_id, &instance_id),
+            Registry::apply_deregister_instance,
+        )
+        .await
+    }
+
+    pub async fn set_health(
+        &self,
+        service_id: &str,
+        instance_id: &str,
+        status: HealthStatus,
+        custom: bool,
+    ) -> Result<bool> {
+        let guards = self.instance_locks(service_id, instance_id).await;
+        let (service_id, instance_id) = (service_id.to_string(), instance_id.to_string());
+        self.run(
+            guards,
+            move |r| r.plan_set_health(&service_id, &instance_id, status, custom),
+            Registry::apply_set_health,
+        )
+        .await
+    }
+
+    pub async fn retag(&self, resource: &str, add: Tags, remove: Vec<String>) -> Result<()> {
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        let resource = resource.to_string();
+        self.run(
+            guard,
+            move |r| r.plan_retag(&resource, &add, &remove),
+            Registry::apply_retag,
+        )
+        .await
+    }
+}
