@@ -35,8 +35,9 @@ pub fn build_registry() -> (Registry, Zones) {
 /// Runs the server until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     let (registry, zones) = build_registry();
+    let writer = Writer::new(registry.clone(), Arc::new(MemoryJournal));
     if config.zones_dir.is_dir() {
-        let loaded = zones::load_zones(&config.zones_dir, &registry)?;
+        let loaded = zones::load_zones(&config.zones_dir, &writer).await?;
         tracing::info!(
             dir = %config.zones_dir.display(),
             files = loaded.files,
@@ -59,11 +60,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     }
     let admin_listener = admin::bind(&config.admin)?;
     let admin_task = tokio::spawn({
-        let (writer, admin_config, shutdown) = (
-            Writer::new(registry.clone(), Arc::new(MemoryJournal)),
-            config.admin.clone(),
-            shutdown.clone(),
-        );
+        let (writer, admin_config, shutdown) =
+            (writer.clone(), config.admin.clone(), shutdown.clone());
         async move {
             let outcome =
                 admin::serve(admin_listener, writer, admin_config, shutdown.clone()).await;

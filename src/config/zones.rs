@@ -2,13 +2,17 @@
 //! services and their static instances, applied to the registry when
 //! `cairn serve` starts.
 //!
-//! Loading is all or nothing. Every file is read and checked first —
-//! against the registry's own validation rules, and for names declared
-//! twice — so a mistake in any file stops start-up before anything is
-//! applied; if the registry still refuses something while applying, what
-//! this load created is removed again. The registry stays the only judge of
-//! what is valid: this module translates TOML into registry calls and asks
-//! `registry::validate` ahead of time, it never re-implements a rule.
+//! Every file is read and checked first — against the registry's own
+//! validation rules, and for names declared twice — so a mistake in any
+//! file stops start-up before anything is applied. Applying is idempotent:
+//! a namespace, service or instance that exists already (restored from the
+//! store, or created by an earlier start) is brought in line with its
+//! declaration instead of being created twice, and left alone when it
+//! matches; instances registered at run time are never touched. Changes go
+//! through the registry's [`Writer`], so they are durable like any other.
+//! The registry stays the only judge of what is valid: this module
+//! translates TOML into registry calls and asks `registry::validate` ahead
+//! of time, it never re-implements a rule.
 //!
 //! This module reads files and knows nothing of DNS or sockets.
 
@@ -19,8 +23,8 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use crate::registry::{
-    CustomHealthCheck, DnsTemplate, HealthCheckConfig, InstanceRegistration, NewNamespace,
-    NewService, Registry, Tags,
+    CustomHealthCheck, DnsTemplate, HealthCheckConfig, InstanceRegistration, NamespaceType,
+    NamespaceUpdate, NewNamespace, NewService, RegistryError, Service, ServiceUpdate, Tags, Writer,
 };
 
 /// What [`load_zones`] applied.
@@ -28,7 +32,8 @@ use crate::registry::{
 pub struct ZonesLoaded {
     /// Zones files read (one namespace each).
     pub files: usize,
-    /// Namespaces, services and instances created.
+    /// Namespaces, services and instances declared (created, updated or
+    /// already as declared).
     pub namespaces: usize,
     pub services: usize,
     pub instances: usize,
@@ -74,14 +79,10 @@ pub fn parse_zone_file(path: &Path, text: &str) -> Result<ZoneFile, ConfigError>
 }
 
 /// Applies every `*.toml` file in `dir` (in file-name order; hidden files are
-/// skipped, as a shell glob would) to `registry`. A missing or unreadable
+/// skipped, as a shell glob would) through `writer`. A missing or unreadable
 /// directory is an error naming it; whether that matters is the caller's
-/// call.
-///
-/// Nothing is applied unless every file is valid, and a namespace that
-/// exists in the registry already is an error (zones files create, they do
-/// not update).
-pub fn load_zones(dir: &Path, registry: &Registry) -> Result<ZonesLoaded, ConfigError> {
+/// call. Nothing is applied unless every file is valid.
+pub async fn load_zones(dir: &Path, writer: &Writer) -> Result<ZonesLoaded, ConfigError> {
     let paths = zone_paths(dir)?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
@@ -91,22 +92,17 @@ pub fn load_zones(dir: &Path, registry: &Registry) -> Result<ZonesLoaded, Config
         })?;
         files.push(parse_zone_file(&path, &text)?);
     }
-    check_unique_namespaces(&files, registry)?;
+    check_unique_namespaces(&files)?;
 
-    let mut applied = Applied::default();
+    let mut loaded = ZonesLoaded {
+        files: files.len(),
+        ..ZonesLoaded::default()
+    };
     for file in &files {
-        if let Err(error) = apply(file, registry, &mut applied) {
-            applied.undo(registry);
-            return Err(error);
-        }
+        apply(file, writer, &mut loaded).await?;
         tracing::debug!(file = %file.path.display(), namespace = %file.namespace.name, "zone file applied");
     }
-    Ok(ZonesLoaded {
-        files: files.len(),
-        namespaces: applied.namespaces.len(),
-        services: applied.services.len(),
-        instances: applied.instances.len(),
-    })
+    Ok(loaded)
 }
 
 /// The `*.toml` files directly in `dir`, sorted by file name.
@@ -139,8 +135,8 @@ fn zone_paths(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     Ok(paths)
 }
 
-/// A namespace may be declared by one file only, and must not exist yet.
-fn check_unique_namespaces(files: &[ZoneFile], registry: &Registry) -> Result<(), ConfigError> {
+/// A namespace may be declared by one file only.
+fn check_unique_namespaces(files: &[ZoneFile]) -> Result<(), ConfigError> {
     let mut seen: HashMap<String, &Path> = HashMap::new();
     for file in files {
         let name = &file.namespace.name;
@@ -153,97 +149,158 @@ fn check_unique_namespaces(files: &[ZoneFile], registry: &Registry) -> Result<()
                 ),
             ));
         }
-        if let Some(existing) = registry.namespace_by_name(name) {
-            return Err(ConfigError::invalid(
-                &file.path,
-                format!(
-                    "namespace \"{name}\" exists already in the registry ({}); zones files only create namespaces",
-                    existing.id
-                ),
-            ));
-        }
     }
     Ok(())
 }
 
-/// What one load created, so it can be removed again if a later step fails.
-#[derive(Default)]
-struct Applied {
-    namespaces: Vec<String>,
-    services: Vec<String>,
-    /// (service id, instance id)
-    instances: Vec<(String, String)>,
-}
-
-impl Applied {
-    /// Removes everything recorded, newest first. Best effort: these calls
-    /// fail only if something else changed the registry meanwhile.
-    fn undo(&self, registry: &Registry) {
-        for (service_id, instance_id) in self.instances.iter().rev() {
-            if let Err(error) = registry.deregister_instance(service_id, instance_id) {
-                tracing::warn!(%service_id, %instance_id, %error, "could not undo a zones instance");
-            }
-        }
-        for service_id in self.services.iter().rev() {
-            if let Err(error) = registry.delete_service(service_id) {
-                tracing::warn!(%service_id, %error, "could not undo a zones service");
-            }
-        }
-        for namespace_id in self.namespaces.iter().rev() {
-            if let Err(error) = registry.delete_namespace(namespace_id) {
-                tracing::warn!(%namespace_id, %error, "could not undo a zones namespace");
-            }
-        }
-    }
-}
-
-/// Creates one file's namespace, services and instances, recording each in
-/// `applied`. Errors name the file and the entry the registry refused.
-fn apply(file: &ZoneFile, registry: &Registry, applied: &mut Applied) -> Result<(), ConfigError> {
-    let refused = |context: String, error: crate::registry::RegistryError| {
+/// Brings one file's namespace, services and instances into the registry.
+/// Errors name the file and the entry the registry refused.
+async fn apply(
+    file: &ZoneFile,
+    writer: &Writer,
+    loaded: &mut ZonesLoaded,
+) -> Result<(), ConfigError> {
+    let refused = |context: String, error: RegistryError| {
         ConfigError::invalid(&file.path, format!("{context}: {error}"))
     };
-    let (namespace, _) = registry
-        .create_namespace(file.namespace.clone())
-        .map_err(|error| refused(format!("namespace \"{}\"", file.namespace.name), error))?;
-    applied.namespaces.push(namespace.id.clone());
+    let declared = &file.namespace;
+    let namespace_context = || format!("namespace \"{}\"", declared.name);
+    let registry = writer.registry();
+    let namespace = match registry.namespace_by_name(&declared.name) {
+        Some(existing) => {
+            if existing.kind != declared.kind {
+                return Err(ConfigError::invalid(
+                    &file.path,
+                    format!(
+                        "namespace \"{}\" exists as {} but is declared {}; a namespace's type cannot change (delete it through the API first)",
+                        declared.name,
+                        existing.kind.as_str(),
+                        declared.kind.as_str()
+                    ),
+                ));
+            }
+            let update = NamespaceUpdate {
+                description: declared
+                    .description
+                    .clone()
+                    .filter(|d| existing.description.as_ref() != Some(d)),
+                soa: (existing.soa != declared.soa && declared.kind.has_dns())
+                    .then(|| declared.soa.clone()),
+                soa_ttl: None,
+                allowed_networks: (declared.kind == NamespaceType::DnsPrivate
+                    && existing.allowed_networks != declared.allowed_networks)
+                    .then(|| declared.allowed_networks.clone()),
+            };
+            if update.description.is_some()
+                || update.soa.is_some()
+                || update.allowed_networks.is_some()
+            {
+                writer
+                    .update_namespace(&existing.id, update)
+                    .await
+                    .map_err(|error| refused(namespace_context(), error))?;
+            }
+            existing
+        }
+        None => {
+            let (namespace, _) = writer
+                .create_namespace(declared.clone())
+                .await
+                .map_err(|error| refused(namespace_context(), error))?;
+            namespace
+        }
+    };
+    loaded.namespaces += 1;
 
     for (index, declared) in file.services.iter().enumerate() {
         let context = format!("services[{index}] \"{}\"", declared.name);
-        let service = registry
-            .create_service(NewService {
-                namespace_id: namespace.id.clone(),
-                name: declared.name.clone(),
-                description: declared.description.clone(),
-                dns: declared.dns.clone(),
-                health_check: declared.health_check.clone(),
-                custom_health_check: declared.custom_health_check,
-                creator_request_id: None,
-                tags: declared.tags.clone(),
-            })
-            .map_err(|error| refused(context.clone(), error))?;
-        applied.services.push(service.id.clone());
+        let service = match registry.service_by_name(&namespace.name, &declared.name) {
+            Ok(existing) => {
+                reconcile_service(writer, &existing, declared)
+                    .await
+                    .map_err(|error| refused(context.clone(), error))?;
+                existing
+            }
+            Err(_) => writer
+                .create_service(NewService {
+                    namespace_id: namespace.id.clone(),
+                    name: declared.name.clone(),
+                    description: declared.description.clone(),
+                    dns: declared.dns.clone(),
+                    health_check: declared.health_check.clone(),
+                    custom_health_check: declared.custom_health_check,
+                    creator_request_id: None,
+                    tags: declared.tags.clone(),
+                })
+                .await
+                .map_err(|error| refused(context.clone(), error))?,
+        };
+        loaded.services += 1;
 
         for (position, instance) in declared.instances.iter().enumerate() {
-            registry
+            loaded.instances += 1;
+            let current = registry.get_instance(&service.id, &instance.id);
+            if current.is_ok_and(|current| current.attributes == instance.attributes) {
+                continue;
+            }
+            writer
                 .register_instance(InstanceRegistration {
                     service_id: service.id.clone(),
                     instance_id: instance.id.clone(),
                     attributes: instance.attributes.clone(),
                     creator_request_id: None,
                 })
+                .await
                 .map_err(|error| {
                     refused(
                         format!("{context}: instances[{position}] \"{}\"", instance.id),
                         error,
                     )
                 })?;
-            applied
-                .instances
-                .push((service.id.clone(), instance.id.clone()));
         }
     }
     Ok(())
+}
+
+/// Brings an existing service in line with its declaration: TTLs, the
+/// description and the health check may change; record types and the custom
+/// health check may not (Cloud Map's UpdateService rules).
+async fn reconcile_service(
+    writer: &Writer,
+    existing: &Service,
+    declared: &ZoneService,
+) -> Result<(), RegistryError> {
+    if existing.custom_health_check != declared.custom_health_check {
+        return Err(RegistryError::invalid(
+            "the service exists with a different custom health check, which cannot change; delete the service through the API first",
+        ));
+    }
+    let records =
+        |dns: &Option<crate::registry::DnsTemplate>| dns.as_ref().map(|dns| dns.records.clone());
+    let same_policy = existing.dns.as_ref().map(|dns| dns.routing_policy)
+        == declared.dns.as_ref().map(|dns| dns.routing_policy);
+    if existing.dns.is_some() != declared.dns.is_some() || !same_policy {
+        return Err(RegistryError::invalid(
+            "the service exists with a different DNS template or routing policy, which cannot change; delete the service through the API first",
+        ));
+    }
+    let unchanged = records(&existing.dns) == records(&declared.dns)
+        && existing.health_check == declared.health_check
+        && (declared.description.is_none() || existing.description == declared.description);
+    if unchanged {
+        return Ok(());
+    }
+    writer
+        .update_service(
+            &existing.id,
+            ServiceUpdate {
+                description: declared.description.clone(),
+                dns_records: records(&declared.dns),
+                health_check: declared.health_check.clone(),
+            },
+        )
+        .await
+        .map(|_| ())
 }
 
 #[cfg(test)]

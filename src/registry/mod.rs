@@ -92,6 +92,8 @@ pub struct NewNamespace {
 #[derive(Debug, Clone, Default)]
 pub struct NamespaceUpdate {
     pub description: Option<String>,
+    /// Every SOA setting at once (zones files); applied before `soa_ttl`.
+    pub soa: Option<SoaSettings>,
     pub soa_ttl: Option<u32>,
     pub allowed_networks: Option<Vec<IpNet>>,
 }

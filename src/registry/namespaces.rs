@@ -262,19 +262,28 @@ impl Registry {
         if let Some(ttl) = update.soa_ttl {
             validate::ttl("SOA TTL", i64::from(ttl))?;
         }
+        if let Some(soa) = &update.soa {
+            validate::ttl("SOA TTL", i64::from(soa.ttl))?;
+            for name in [&soa.mname, &soa.rname].into_iter().flatten() {
+                validate::dns_name("SOA name", name, false)?;
+            }
+        }
         let mut namespace = self.get_namespace(id)?;
         if update.allowed_networks.is_some() && namespace.kind != NamespaceType::DnsPrivate {
             return Err(RegistryError::invalid(
                 "only DNS_PRIVATE namespaces have allowed networks",
             ));
         }
-        if update.soa_ttl.is_some() && !namespace.kind.has_dns() {
+        if (update.soa_ttl.is_some() || update.soa.is_some()) && !namespace.kind.has_dns() {
             return Err(RegistryError::invalid(
                 "an HTTP namespace has no SOA record",
             ));
         }
         if let Some(description) = update.description {
             namespace.description = Some(description);
+        }
+        if let Some(soa) = update.soa {
+            namespace.soa = soa;
         }
         if let Some(ttl) = update.soa_ttl {
             namespace.soa.ttl = ttl;

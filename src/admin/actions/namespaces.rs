@@ -196,6 +196,7 @@ pub async fn update(
         .unwrap_or_default();
     let update = NamespaceUpdate {
         description: request.namespace.description,
+        soa: None,
         soa_ttl: soa_ttl(dns.soa.as_ref())?,
         allowed_networks: dns.allowed_networks.as_deref().map(networks).transpose()?,
     };

@@ -3,7 +3,20 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use super::*;
-use crate::registry::{NamespaceType, RecordKind, RoutingPolicy};
+
+/// Loads `dir` through a memory-only writer, as `cairn serve` would.
+fn load(dir: &Path, registry: &Registry) -> Result<ZonesLoaded, ConfigError> {
+    let writer = Writer::new(
+        registry.clone(),
+        std::sync::Arc::new(crate::registry::MemoryJournal),
+    );
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(load_zones(dir, &writer))
+}
+use crate::registry::{NamespaceType, RecordKind, Registry, RoutingPolicy};
 
 const PATH: &str = "zones/test.toml";
 
@@ -48,7 +61,7 @@ fn assert_mentions(message: &str, parts: &[&str]) {
 fn the_shipped_zone_loads_into_a_fresh_registry() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
     let registry = Registry::default();
-    let loaded = load_zones(&dir, &registry).unwrap();
+    let loaded = load(&dir, &registry).unwrap();
     assert_eq!(
         loaded,
         ZonesLoaded {
@@ -301,7 +314,7 @@ fn nothing_is_applied_when_any_file_is_bad() {
     fs::write(dir.path().join("b.toml"), broken).unwrap();
 
     let registry = Registry::default();
-    let message = load_zones(dir.path(), &registry).unwrap_err().to_string();
+    let message = load(dir.path(), &registry).unwrap_err().to_string();
     assert_mentions(
         &message,
         &["b.toml", "services[0] \"web\"", "instances[0] \"web-1\""],
@@ -321,7 +334,7 @@ fn a_namespace_declared_in_two_files_names_both() {
     .unwrap();
 
     let registry = Registry::default();
-    let message = load_zones(dir.path(), &registry).unwrap_err().to_string();
+    let message = load(dir.path(), &registry).unwrap_err().to_string();
     assert_mentions(&message, &["a.toml", "b.toml", "declared twice"]);
     // Files are read in name order, so the later one is the one refused.
     assert!(message.starts_with(&dir.path().join("b.toml").display().to_string()));
@@ -329,14 +342,49 @@ fn a_namespace_declared_in_two_files_names_both() {
 }
 
 #[test]
-fn a_namespace_already_in_the_registry_is_an_error() {
+fn loading_twice_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("a.toml"), VALID).unwrap();
     let registry = Registry::default();
-    load_zones(dir.path(), &registry).unwrap();
-    let message = load_zones(dir.path(), &registry).unwrap_err().to_string();
-    assert_mentions(&message, &["a.toml", "exists already"]);
-    assert_eq!(registry.list_namespaces().len(), 1);
+    let first = load(dir.path(), &registry).unwrap();
+    let namespaces = registry.list_namespaces();
+    let services = registry.list_services(None);
+    let operations = registry.list_operations().len();
+    let second = load(dir.path(), &registry).unwrap();
+    assert_eq!(first, second);
+    assert_eq!(
+        registry.list_namespaces(),
+        namespaces,
+        "same ids, same revisions"
+    );
+    assert_eq!(registry.list_services(None), services);
+    assert_eq!(
+        registry.list_operations().len(),
+        operations,
+        "nothing was re-applied"
+    );
+}
+
+#[test]
+fn a_changed_declaration_updates_what_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.toml"), VALID).unwrap();
+    let registry = Registry::default();
+    load(dir.path(), &registry).unwrap();
+    let before = registry.list_services(None);
+    let changed = VALID.replace("ttl = 10", "ttl = 99");
+    assert_ne!(changed, VALID, "the fixture sets a TTL of 10");
+    fs::write(dir.path().join("a.toml"), changed).unwrap();
+    load(dir.path(), &registry).unwrap();
+    let after = registry.list_services(None);
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[0].id, before[0].id, "updated, not created again");
+    let ttls: Vec<u32> = after[0]
+        .dns
+        .iter()
+        .flat_map(|dns| dns.records.iter().map(|r| r.ttl))
+        .collect();
+    assert!(ttls.contains(&99), "{ttls:?}");
 }
 
 #[test]
@@ -429,7 +477,7 @@ fn the_directory_is_read_in_file_name_order_and_only_toml() {
     fs::write(dir.path().join("d.toml~"), "not = a zone").unwrap();
 
     let registry = Registry::default();
-    let loaded = load_zones(dir.path(), &registry).unwrap();
+    let loaded = load(dir.path(), &registry).unwrap();
     assert_eq!(loaded.files, 2);
     let names: Vec<String> = registry
         .list_namespaces()
@@ -444,7 +492,7 @@ fn the_directory_is_read_in_file_name_order_and_only_toml() {
 fn a_missing_directory_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-zones");
-    let message = load_zones(&missing, &Registry::default())
+    let message = load(&missing, &Registry::default())
         .unwrap_err()
         .to_string();
     assert_mentions(&message, &["no-zones"]);
@@ -453,18 +501,6 @@ fn a_missing_directory_is_an_error_naming_it() {
 #[test]
 fn an_empty_directory_loads_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let loaded = load_zones(dir.path(), &Registry::default()).unwrap();
+    let loaded = load(dir.path(), &Registry::default()).unwrap();
     assert_eq!(loaded, ZonesLoaded::default());
-}
-
-#[test]
-fn undo_removes_what_a_load_created() {
-    let registry = Registry::default();
-    let file = parse(VALID).unwrap();
-    let mut applied = Applied::default();
-    apply(&file, &registry, &mut applied).unwrap();
-    assert_eq!(registry.list_namespaces().len(), 1);
-    applied.undo(&registry);
-    assert!(registry.list_namespaces().is_empty());
-    assert!(registry.list_services(None).is_empty());
 }
