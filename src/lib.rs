@@ -23,3 +23,4 @@ pub mod config;
 pub mod dns;
 pub mod registry;
 pub mod serve;
+pub mod store;

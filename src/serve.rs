@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminError};
 use crate::config::{Config, ConfigError, zones};
 use crate::dns::{self, DnsSettings, Zones};
-use crate::registry::{MemoryJournal, Registry, Writer};
+use crate::registry::{Registry, RegistryError, Writer};
+use crate::store::{Snapshot, Store, StoreError};
 
 /// Why the server could not start or stopped on its own.
 #[derive(Debug, Error)]
@@ -21,6 +22,12 @@ pub enum ServeError {
     Admin(#[from] AdminError),
     #[error(transparent)]
     Bind(#[from] dns::BindError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{path}: the stored state does not fit together: {error}; restore the store from a backup"
+    )]
+    Restore { path: String, error: RegistryError },
     #[error("{0}")]
     Runtime(String),
 }
@@ -32,10 +39,68 @@ pub fn build_registry() -> (Registry, Zones) {
     (registry, zones)
 }
 
+/// Puts the stored state back into an empty registry (DNS follows, through
+/// the observers). Revisions restart at no less than the number of changes
+/// ever committed, which no revision handed out before can exceed, so they
+/// and SOA serials never go backwards across restarts.
+fn restore(registry: &Registry, snapshot: Snapshot) -> Result<(usize, usize), RegistryError> {
+    let floor = snapshot.changes;
+    let namespaces = snapshot.namespaces.len();
+    let mut instances = 0;
+    for mut namespace in snapshot.namespaces {
+        namespace.revision = namespace.revision.max(floor);
+        registry.insert_namespace(namespace);
+    }
+    for (mut service, service_instances) in snapshot.services {
+        service.revision = service.revision.max(floor);
+        instances += service_instances.len();
+        registry.insert_service(service, service_instances)?;
+    }
+    for operation in snapshot.operations {
+        registry.insert_operation(operation);
+    }
+    Ok((namespaces, instances))
+}
+
+/// A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ, which
+/// kills the process by default. Handling it turns the write into an error,
+/// which the store reports and the change is refused, like a full disk.
+fn survive_file_size_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        const SIGXFSZ: i32 = 25;
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::from_raw(SIGXFSZ)) {
+            Ok(mut signals) => {
+                tokio::spawn(async move {
+                    while signals.recv().await.is_some() {
+                        tracing::warn!(
+                            "a write went past the file-size limit; the change was refused"
+                        );
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot handle SIGXFSZ; a file-size limit would stop the server")
+            }
+        }
+    }
+}
+
 /// Runs the server until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
+    survive_file_size_limit();
     let (registry, zones) = build_registry();
-    let writer = Writer::new(registry.clone(), Arc::new(MemoryJournal));
+    let store = Store::open(&config.data_dir)?;
+    let store_path = store.path().display().to_string();
+    let (namespaces, instances) =
+        restore(&registry, store.load()?).map_err(|error| ServeError::Restore {
+            path: store_path.clone(),
+            error,
+        })?;
+    tracing::info!(path = %store_path, namespaces, instances, "store loaded");
+    let (journal, committer) = store.journal()?;
+    let writer = Writer::new(registry.clone(), Arc::new(journal));
     if config.zones_dir.is_dir() {
         let loaded = zones::load_zones(&config.zones_dir, &writer).await?;
         tracing::info!(
@@ -87,7 +152,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         .map_err(|error| ServeError::Runtime(format!("admin task failed: {error}")))?;
     outcome.map_err(|error| ServeError::Runtime(error.to_string()))?;
     admin_outcome.map_err(|error| ServeError::Runtime(format!("admin API: {error}")))?;
+    drop(writer);
     drop(registry);
+    // Every journal clone is gone with the writer, so the committer answers
+    // what it holds and stops.
+    let _ = tokio::task::spawn_blocking(move || committer.join()).await;
     tracing::info!("cairn stopped");
     Ok(())
 }

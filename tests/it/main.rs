@@ -4,5 +4,6 @@
 mod admin;
 mod cli;
 mod dns;
+mod durability;
 mod reference;
 mod support;

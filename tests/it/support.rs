@@ -103,6 +103,19 @@ impl TestServer {
         );
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts the server again on the same config, data and ports (after
+    /// `kill`, or after it stopped by itself).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_server(&self.config_path, self.dir.path());
+        self.wait_until_answering();
+    }
+
     /// Sends SIGKILL and waits for the process to go.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,216 @@
+//! Group commit: one thread owns the database and turns whatever commits
+//! are waiting into one transaction and one fsync.
+//!
+//! While a commit is being fsync'd, new requests queue up; the next round
+//! takes all of them at once. One writer pays one fsync per commit, 64
+//! writers share each fsync, so throughput grows with concurrency while
+//! every answer still comes after the data is on disk. A plain thread (not
+//! a tokio task) because the fsync blocks, and std's channel because the
+//! thread blocks on it too.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+
+use redb::Database;
+use tokio::sync::oneshot;
+
+use super::error::write_failure;
+use super::tables::{self, WriteError};
+use super::{Opener, StoreError};
+use crate::registry::{Change, Journal, JournalError};
+
+/// How many waiting commits one transaction takes at most, so that a flood
+/// of writers still gets answers in bounded rounds.
+const MAX_BATCH: usize = 1024;
+
+type Verdict = Result<(), JournalError>;
+type Request = (Vec<Change>, oneshot::Sender<Verdict>);
+
+/// The registry's journal backed by the store. Cheap to clone; the
+/// committer thread stops when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct StoreJournal {
+    requests: mpsc::Sender<Request>,
+    path: Arc<Path>,
+}
+
+impl Journal for StoreJournal {
+    fn commit(&self, changes: Vec<Change>) -> oneshot::Receiver<Verdict> {
+        let (done, receiver) = oneshot::channel();
+        if let Err(mpsc::SendError((_, done))) = self.requests.send((changes, done)) {
+            // Only a panic ends the thread while a journal is alive.
+            let _ = done.send(Err(JournalError(format!(
+                "cannot write {}: the store's committer has stopped",
+                self.path.display()
+            ))));
+        }
+        receiver
+    }
+}
+
+pub(super) fn start(
+    path: PathBuf,
+    db: Database,
+    known_changes: u64,
+    opener: Opener,
+) -> std::io::Result<(StoreJournal, thread::JoinHandle<()>)> {
+    let (sender, requests) = mpsc::channel();
+    let journal = StoreJournal {
+        requests: sender,
+        path: Arc::from(path.as_path()),
+    };
+    let committer = Committer {
+        known_changes,
+        path,
+        db: Some(db),
+        opener,
+    };
+    let handle = thread::Builder::new()
+        .name("cairn-store".into())
+        .spawn(move || committer.run(requests))?;
+    Ok((journal, handle))
+}
+
+struct Committer {
+    path: PathBuf,
+    /// `None` after a failed commit until it is reopened.
+    db: Option<Database>,
+    opener: Opener,
+    /// The `changes` counter as of the last commit known to be in the file.
+    known_changes: u64,
+}
+
+impl Committer {
+    fn run(mut self, requests: mpsc::Receiver<Request>) {
+        while let Ok(first) = requests.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match requests.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            let (changes, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let t0 = std::time::Instant::now();
+            let verdicts = self.commit(&changes);
+            PROF.with(|p| {
+                let mut p = p.borrow_mut();
+                p.0 += 1;
+                p.1 += changes.len();
+                p.2 += t0.elapsed();
+            });
+            for (sender, verdict) in senders.into_iter().zip(verdicts) {
+                // A caller that stopped waiting needs no answer.
+                let _ = sender.send(verdict);
+            }
+        }
+        PROF.with(|p| {
+            let p = p.borrow();
+            eprintln!(
+                "batches {} requests {} avg batch {:.1} avg commit {:?} of which txn.commit {:?}",
+                p.0,
+                p.1,
+                p.1 as f64 / p.0 as f64,
+                p.2 / p.0.max(1) as u32,
+                tables::COMMIT.with(|c| *c.borrow()) / p.0.max(1) as u32
+            );
+        });
+    }
+
+    /// Writes one batch; one verdict per request, in order.
+    fn commit(&mut self, requests: &[Vec<Change>]) -> Vec<Verdict> {
+        let all_failed = |message: String| vec![Err(JournalError(message)); requests.len()];
+        let db = match self.database() {
+            Ok(db) => db,
+            Err(err) => return all_failed(err.to_string()),
+        };
+        let mut verdicts = Vec::with_capacity(requests.len());
+        let err = match tables::write_batch(db, requests, &mut verdicts) {
+            Ok(changes) => {
+                self.known_changes = changes;
+                return verdicts;
+            }
+            Err(WriteError::Encode(err)) => {
+                // The transaction was dropped unwritten: nothing changed.
+                return all_failed(format!(
+                    "cannot write {}: cannot encode a change: {err}",
+                    self.path.display()
+                ));
+            }
+            Err(WriteError::Storage(err)) => err,
+        };
+        let message = write_failure(&self.path, &err);
+        tracing::error!(path = %self.path.display(), error = %err, "store commit failed");
+
+        // redb refuses every write after an I/O error until the database is
+        // reopened; reopening also shows what a restart would find, which
+        // is what the answers must agree with.
+        let accepted: u64 = requests
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| verdict.is_ok())
+            .map(|(request, _)| request.len() as u64)
+            .sum();
+        let before = self.known_changes;
+        let stored = match self.reopen() {
+            Ok(stored) => stored,
+            Err(reopen) => {
+                tracing::error!(path = %self.path.display(), error = %reopen, "cannot reopen the store");
+                return all_failed(message);
+            }
+        };
+        self.known_changes = stored;
+        if stored == before {
+            all_failed(message)
+        } else if verdicts.len() == requests.len() && stored == before + accepted {
+            // The commit reached the file after all (the fsync, not the
+            // write, failed): a restart would load it, so it counts.
+            tracing::warn!(path = %self.path.display(), "the failed commit reached the file; answering it as committed");
+            verdicts
+        } else {
+            tracing::error!(
+                path = %self.path.display(),
+                stored,
+                expected = before,
+                "the store holds changes that were answered as failed; restart cairn to reload them"
+            );
+            all_failed(message)
+        }
+    }
+
+    /// The open database, reopening it if the last commit failed.
+    fn database(&mut self) -> Result<&Database, StoreError> {
+        if self.db.is_none() {
+            let stored = self.reopen()?;
+            if stored != self.known_changes {
+                // Only a commit answered as failed can have moved it.
+                tracing::error!(
+                    path = %self.path.display(),
+                    stored,
+                    expected = self.known_changes,
+                    "the store holds changes that were answered as failed; restart cairn to reload them"
+                );
+                self.known_changes = stored;
+            }
+        }
+        self.db.as_ref().ok_or_else(|| StoreError::Io {
+            path: self.path.clone(),
+            detail: "the database is not open".into(),
+        })
+    }
+
+    /// Opens the database afresh and returns its `changes` counter.
+    fn reopen(&mut self) -> Result<u64, StoreError> {
+        // The old handle holds the file lock: let go of it first.
+        self.db = None;
+        let db = (self.opener)()?;
+        let stored =
+            tables::stored_changes(&db).map_err(|err| StoreError::from_redb(&self.path, err))?;
+        self.db = Some(db);
+        Ok(stored)
+    }
+}
+
+thread_local! { static PROF: std::cell::RefCell<(usize, usize, std::time::Duration)> = Default::default(); }

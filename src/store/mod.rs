@@ -1,0 +1,146 @@
+//! The durable store: the registry's state in one redb file,
+//! `<data_dir>/cairn.redb`, written before any change is applied.
+//!
+//! [`Store::open`] takes the file (and its lock: one server per data
+//! directory), [`Store::load`] reads everything back at start-up, and
+//! [`Store::journal`] hands the database to a committer thread behind a
+//! [`StoreJournal`], the registry's [`Journal`](crate::registry::Journal).
+//! Concurrent commits are grouped into one transaction and one fsync, so
+//! throughput grows with the number of writers.
+//!
+//! This module is the only one that touches the data directory. It knows the
+//! registry's values only as serde types to keep: it never decides whether
+//! a change is valid, beyond refusing an instance whose service is not
+//! stored (which would make the store impossible to load).
+
+mod committer;
+mod error;
+mod tables;
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use redb::backends::FileBackend;
+use redb::{Builder, Database, StorageBackend};
+
+pub use committer::StoreJournal;
+pub use error::StoreError;
+
+use crate::registry::{Instance, Namespace, Operation, Service};
+
+/// The store's file name inside the data directory.
+pub const FILE_NAME: &str = "cairn.redb";
+
+/// Everything the store holds, as read at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub namespaces: Vec<Namespace>,
+    /// Each service with its instances, keyed by lower-cased instance id
+    /// (the registry's instance key).
+    pub services: Vec<(Service, BTreeMap<String, Instance>)>,
+    /// Oldest first; at most the last 100,000.
+    pub operations: Vec<Operation>,
+    /// How many `Change`s were ever committed. It only grows, across
+    /// restarts too, and every revision bump commits at least one change,
+    /// so no revision ever handed out exceeds it: restoring each revision
+    /// as `max(stored revision, changes)` never goes backwards, even for a
+    /// namespace whose row was last written before its services changed.
+    pub changes: u64,
+}
+
+/// Opens the database afresh: at start, and again after a failed commit
+/// (redb refuses every write after an I/O error until it is reopened).
+type Opener = Box<dyn Fn() -> Result<Database, StoreError> + Send>;
+
+/// The open store, before it is handed to its committer thread.
+pub struct Store {
+    path: PathBuf,
+    db: Database,
+    opener: Opener,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens `data_dir/cairn.redb`, creating the directory and the file if
+    /// they are missing. Fails if another cairn has the file open, if it is
+    /// not a readable store, or if it cannot be read and written.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Self::open_with(data_dir, |backend| backend)
+    }
+
+    /// [`Store::open`], with the file's backend wrapped by `wrap` (tests
+    /// inject I/O failures this way).
+    fn open_with<B: StorageBackend>(
+        data_dir: &Path,
+        wrap: impl Fn(FileBackend) -> B + Send + 'static,
+    ) -> Result<Store, StoreError> {
+        fs::create_dir_all(data_dir)
+            .map_err(|err| StoreError::from_io(data_dir.to_path_buf(), err))?;
+        let path = data_dir.join(FILE_NAME);
+        let file_path = path.clone();
+        let opener: Opener = Box::new(move || open_database(&file_path, &wrap));
+        let db = opener()?;
+        tracing::info!(path = %path.display(), "store opened");
+        Ok(Store { path, db, opener })
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads everything stored. A row that does not decode is an error that
+    /// names its table and key: a damaged store is never half-loaded.
+    pub fn load(&self) -> Result<Snapshot, StoreError> {
+        tables::read_snapshot(&self.path, &self.db)
+    }
+
+    /// Starts the committer thread, which owns the database from now on,
+    /// and returns the journal that feeds it. The thread ends once every
+    /// clone of the journal is dropped and the last batch is answered.
+    pub fn journal(self) -> Result<(StoreJournal, thread::JoinHandle<()>), StoreError> {
+        let known_changes = tables::stored_changes(&self.db)
+            .map_err(|err| StoreError::from_redb(&self.path, err))?;
+        let path = self.path.clone();
+        committer::start(self.path, self.db, known_changes, self.opener).map_err(|err| {
+            StoreError::Io {
+                path,
+                detail: format!("cannot start the committer thread: {err}"),
+            }
+        })
+    }
+}
+
+fn open_database<B: StorageBackend>(
+    path: &Path,
+    wrap: &impl Fn(FileBackend) -> B,
+) -> Result<Database, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|err| StoreError::from_io(path.to_path_buf(), err))?;
+    let backend = FileBackend::new(file).map_err(|err| StoreError::from_redb(path, err))?;
+    let db = Builder::new()
+        .create_with_backend(wrap(backend))
+        .map_err(|err| StoreError::from_redb(path, err))?;
+    let txn = db
+        .begin_write()
+        .map_err(|err| StoreError::from_redb(path, err))?;
+    tables::create_tables(&txn).map_err(|err| StoreError::from_redb(path, err))?;
+    txn.commit()
+        .map_err(|err| StoreError::from_redb(path, err))?;
+    Ok(db)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+//! The store's layout: which tables hold what, how a row is encoded, and how
+//! a batch of [`Change`]s becomes one write transaction.
+//!
+//! Rows are JSON (serde_json): the model's own serde derives, readable with
+//! any redb tool when something goes wrong, and tolerant of fields added
+//! with `#[serde(default)]`. A row is a few hundred bytes, so the encoding
+//! is nowhere near the cost of the fsync that ends every batch.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Snapshot;
+use super::error::StoreError;
+use crate::registry::{Change, Instance, JournalError, Namespace, Operation, Service};
+
+/// Namespace id → Namespace.
+pub(super) const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespaces");
+/// Service id → Service (without its instances).
+pub(super) const SERVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("services");
+/// (service id, lower-cased instance id) → Instance. Keyed by service first
+/// so a service's instances are one contiguous range.
+pub(super) const INSTANCES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("instances");
+/// Sequence number → Operation; the sequence only grows, so the first row
+/// is the oldest.
+pub(super) const OPERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("operations");
+/// Counters; see [`CHANGES`].
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The number of `Change` values ever committed: a clock that never goes
+/// backwards, from which revisions are restored.
+pub(super) const CHANGES: &str = "changes";
+
+/// The operation log keeps this many, dropping the oldest.
+pub(super) const MAX_OPERATIONS: u64 = 100_000;
+
+/// The key an instance is filed under, as the registry files it: ids that
+/// differ only in case are one instance.
+fn instance_key(instance_id: &str) -> String {
+    instance_id.to_ascii_lowercase()
+}
+
+/// Creates any table a new (or older) store lacks, so that reads never meet
+/// a missing table.
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
+    txn.open_table(NAMESPACES)?;
+    txn.open_table(SERVICES)?;
+    txn.open_table(INSTANCES)?;
+    txn.open_table(OPERATIONS)?;
+    txn.open_table(META)?;
+    Ok(())
+}
+
+/// Why a batch could not be written. Either way nothing of it is committed.
+#[derive(Debug)]
+pub(super) enum WriteError {
+    Storage(redb::Error),
+    Encode(serde_json::Error),
+}
+
+impl<E: Into<redb::Error>> From<E> for WriteError {
+    fn from(err: E) -> Self {
+        Self::Storage(err.into())
+    }
+}
+
+fn encode(value: &impl Serialize) -> Result<Vec<u8>, WriteError> {
+    serde_json::to_vec(value).map_err(WriteError::Encode)
+}
+
+/// Writes `requests` in one transaction and commits it (durably: redb's
+/// default `Durability::Immediate` fsyncs before `commit` returns).
+///
+/// Pushes one verdict per request onto `verdicts` (kept when the commit
+/// itself fails, to judge what it left behind) and returns the `changes`
+/// counter after the commit. A request is refused on its own, without
+/// touching the others, when it would file an instance under a service that
+/// is not stored: a store that cannot be loaded again is worse than one
+/// refused write.
+pub(super) fn write_batch(
+    db: &Database,
+    requests: &[Vec<Change>],
+    verdicts: &mut Vec<Result<(), JournalError>>,
+) -> Result<u64, WriteError> {
+    let txn = db.begin_write()?;
+    let changes;
+    {
+        let mut namespaces = txn.open_table(NAMESPACES)?;
+        let mut services = txn.open_table(SERVICES)?;
+        let mut instances = txn.open_table(INSTANCES)?;
+        let mut operations = txn.open_table(OPERATIONS)?;
+        let mut meta = txn.open_table(META)?;
+
+        let mut total = meta.get(CHANGES)?.map_or(0, |count| count.value());
+        let mut next_operation = operations.last()?.map_or(0, |(seq, _)| seq.value() + 1);
+
+        for request in requests {
+            if let Err(refusal) = check(&services, request)? {
+                verdicts.push(Err(refusal));
+                continue;
+            }
+            for change in request {
+                match change {
+                    Change::Namespace(namespace) => {
+                        namespaces.insert(namespace.id.as_str(), encode(namespace)?.as_slice())?;
+                    }
+                    Change::NamespaceDeleted { namespace_id } => {
+                        namespaces.remove(namespace_id.as_str())?;
+                    }
+                    Change::Service(service) => {
+                        services.insert(service.id.as_str(), encode(service)?.as_slice())?;
+                    }
+                    Change::ServiceDeleted { service_id } => {
+                        services.remove(service_id.as_str())?;
+                        // Its instances go with it, so none is left without a
+                        // service to be loaded into.
+                        let mut keys = Vec::new();
+                        for row in instances.range((service_id.as_str(), "")..)? {
+                            let (key, _) = row?;
+                            let (owner, instance) = key.value();
+                            if owner != service_id {
+                                break;
+                            }
+                            keys.push(instance.to_owned());
+                        }
+                        for key in &keys {
+                            instances.remove((service_id.as_str(), key.as_str()))?;
+                        }
+                    }
+                    Change::Instance {
+                        service_id,
+                        instance,
+                    } => {
+                        let key = instance_key(&instance.id);
+                        instances.insert(
+                            (service_id.as_str(), key.as_str()),
+                            encode(instance)?.as_slice(),
+                        )?;
+                    }
+                    Change::InstanceDeleted {
+                        service_id,
+                        instance_id,
+                    } => {
+                        let key = instance_key(instance_id);
+                        instances.remove((service_id.as_str(), key.as_str()))?;
+                    }
+                    Change::Operation(operation) => {
+                        operations.insert(next_operation, encode(operation)?.as_slice())?;
+                        next_operation += 1;
+                    }
+                }
+            }
+            total += request.len() as u64;
+            verdicts.push(Ok(()));
+        }
+
+        // Sequence numbers are contiguous, so popping from the front drops
+        // exactly the oldest.
+        let kept = operations.len()?;
+        for _ in MAX_OPERATIONS..kept {
+            operations.pop_first()?;
+        }
+        meta.insert(CHANGES, total)?;
+        changes = total;
+    }
+    let t0 = std::time::Instant::now();
+    if verdicts.iter().all(Result::is_err) {
+        // Nothing to write: spare the fsync.
+        txn.abort()?;
+    } else {
+        txn.commit()?;
+    }
+    COMMIT.with(|c| *c.borrow_mut() += t0.elapsed());
+    Ok(changes)
+}
+
+/// Whether every instance in `request` lands under a service that is stored
+/// or that the request itself stores (and does not delete again first).
+fn check(
+    services: &impl ReadableTable<&'static str, &'static [u8]>,
+    request: &[Change],
+) -> Result<Result<(), JournalError>, redb::StorageError> {
+    let mut in_request: HashMap<&str, bool> = HashMap::new();
+    for change in request {
+        match change {
+            Change::Service(service) => {
+                in_request.insert(&service.id, true);
+            }
+            Change::ServiceDeleted { service_id } => {
+                in_request.insert(service_id, false);
+            }
+            Change::Instance {
+                service_id,
+                instance,
+            } => {
+                let stored = match in_request.get(service_id.as_str()) {
+                    Some(&present) => present,
+                    None => services.get(service_id.as_str())?.is_some(),
+                };
+                if !stored {
+                    return Ok(Err(JournalError(format!(
+                        "the store refused instance {:?}: its service {service_id:?} is not stored",
+                        instance.id
+                    ))));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Reads every table into a [`Snapshot`]. Any row that does not decode,
+/// and any instance whose service is not stored, is an error naming it.
+pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, StoreError> {
+    let failed = |err: redb::Error| StoreError::from_redb(path, err);
+    let txn = db.begin_read().map_err(|err| failed(err.into()))?;
+    let open_err = |err: redb::TableError| failed(err.into());
+    let row_err = |err: redb::StorageError| failed(err.into());
+
+    let mut snapshot = Snapshot::default();
+
+    let table = txn.open_table(NAMESPACES).map_err(open_err)?;
+    for row in table.iter().map_err(row_err)? {
+        let (id, bytes) = row.map_err(row_err)?;
+        let namespace: Namespace = decode(path, "namespaces", id.value(), bytes.value())?;
+        snapshot.namespaces.push(namespace);
+    }
+
+    let table = txn.open_table(SERVICES).map_err(open_err)?;
+    let mut service_index = HashMap::new();
+    for row in table.iter().map_err(row_err)? {
+        let (id, bytes) = row.map_err(row_err)?;
+        let service: Service = decode(path, "services", id.value(), bytes.value())?;
+        service_index.insert(id.value().to_owned(), snapshot.services.len());
+        snapshot.services.push((service, Default::default()));
+    }
+
+    let table = txn.open_table(INSTANCES).map_err(open_err)?;
+    for row in table.iter().map_err(row_err)? {
+        let (key, bytes) = row.map_err(row_err)?;
+        let (service_id, instance_key) = key.value();
+        let name = format!("{service_id}/{instance_key}");
+        let instance: Instance = decode(path, "instances", &name, bytes.value())?;
+        let Some(&index) = service_index.get(service_id) else {
+            return Err(StoreError::CorruptRow {
+                path: path.to_path_buf(),
+                table: "instances",
+                key: name,
+                detail: format!("its service {service_id:?} is not stored"),
+            });
+        };
+        snapshot.services[index]
+            .1
+            .insert(instance_key.to_owned(), instance);
+    }
+
+    let table = txn.open_table(OPERATIONS).map_err(open_err)?;
+    for row in table.iter().map_err(row_err)? {
+        let (seq, bytes) = row.map_err(row_err)?;
+        let name = seq.value().to_string();
+        let operation: Operation = decode(path, "operations", &name, bytes.value())?;
+        snapshot.operations.push(operation);
+    }
+
+    let table = txn.open_table(META).map_err(open_err)?;
+    snapshot.changes = table
+        .get(CHANGES)
+        .map_err(row_err)?
+        .map_or(0, |count| count.value());
+    Ok(snapshot)
+}
+
+fn decode<T: DeserializeOwned>(
+    path: &Path,
+    table: &'static str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|err| StoreError::CorruptRow {
+        path: path.to_path_buf(),
+        table,
+        key: key.to_owned(),
+        detail: err.to_string(),
+    })
+}
+
+/// The `changes` counter as stored, for checking what a failed commit left.
+pub(super) fn stored_changes(db: &Database) -> Result<u64, redb::Error> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(META)?;
+    Ok(table.get(CHANGES)?.map_or(0, |count| count.value()))
+}
+
+thread_local! { pub(super) static COMMIT: std::cell::RefCell<std::time::Duration> = Default::default(); }
