@@ -212,17 +212,21 @@ async fn apply(
     };
     loaded.namespaces += 1;
 
+    // New services and changed instances go in bulk: one commit for many,
+    // so a large zones directory does not cost one fsync per entry.
+    let mut services = Vec::with_capacity(file.services.len());
+    let mut created = Vec::new();
     for (index, declared) in file.services.iter().enumerate() {
         let context = format!("services[{index}] \"{}\"", declared.name);
-        let service = match registry.service_by_name(&namespace.name, &declared.name) {
+        match registry.service_by_name(&namespace.name, &declared.name) {
             Ok(existing) => {
                 reconcile_service(writer, &existing, declared)
                     .await
                     .map_err(|error| refused(context.clone(), error))?;
-                existing
+                services.push(Some(existing));
             }
-            Err(_) => writer
-                .create_service(NewService {
+            Err(_) => {
+                created.push(NewService {
                     namespace_id: namespace.id.clone(),
                     name: declared.name.clone(),
                     description: declared.description.clone(),
@@ -231,34 +235,45 @@ async fn apply(
                     custom_health_check: declared.custom_health_check,
                     creator_request_id: None,
                     tags: declared.tags.clone(),
-                })
-                .await
-                .map_err(|error| refused(context.clone(), error))?,
-        };
-        loaded.services += 1;
+                });
+                services.push(None);
+            }
+        }
+    }
+    let mut created = writer
+        .create_services(created)
+        .await
+        .map_err(|error| refused("services".to_string(), error))?
+        .into_iter();
+    let services: Vec<Service> = services
+        .into_iter()
+        .map(|existing| existing.or_else(|| created.next()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            ConfigError::invalid(&file.path, "services: fewer were created than declared")
+        })?;
+    loaded.services += services.len();
 
-        for (position, instance) in declared.instances.iter().enumerate() {
+    let mut registrations = Vec::new();
+    for (service, declared) in services.iter().zip(&file.services) {
+        for instance in &declared.instances {
             loaded.instances += 1;
             let current = registry.get_instance(&service.id, &instance.id);
             if current.is_ok_and(|current| current.attributes == instance.attributes) {
                 continue;
             }
-            writer
-                .register_instance(InstanceRegistration {
-                    service_id: service.id.clone(),
-                    instance_id: instance.id.clone(),
-                    attributes: instance.attributes.clone(),
-                    creator_request_id: None,
-                })
-                .await
-                .map_err(|error| {
-                    refused(
-                        format!("{context}: instances[{position}] \"{}\"", instance.id),
-                        error,
-                    )
-                })?;
+            registrations.push(InstanceRegistration {
+                service_id: service.id.clone(),
+                instance_id: instance.id.clone(),
+                attributes: instance.attributes.clone(),
+                creator_request_id: None,
+            });
         }
     }
+    writer
+        .register_instances(registrations)
+        .await
+        .map_err(|error| refused("instances".to_string(), error))?;
     Ok(())
 }
 

@@ -110,6 +110,95 @@ impl Writer {
             .map_err(|error| RegistryError::Internal(format!("the change failed: {error}")))?
     }
 
+    /// Plans many changes at once (nothing else runs meanwhile), journals
+    /// them in a few large commits and applies them: for bulk loads such as
+    /// zones/ at start-up, where one commit per change would be slow.
+    async fn run_many<P>(
+        &self,
+        plan: impl FnOnce(&Registry) -> Result<Vec<Plan<P>>> + Send + 'static,
+        apply: fn(&Registry, P) -> P::Output,
+    ) -> Result<Vec<P::Output>>
+    where
+        P: Pending + Send + 'static,
+        P::Output: Send + 'static,
+    {
+        /// Changes per commit: large enough to amortise the fsync, small
+        /// enough to keep one transaction's memory bounded.
+        const CHUNK: usize = 10_000;
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        let registry = self.registry.clone();
+        let journal = Arc::clone(&self.journal);
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            let mut outputs = Vec::new();
+            let mut pending = Vec::new();
+            for plan in plan(&registry)? {
+                match plan {
+                    Plan::Done(output) => outputs.push(Some(output)),
+                    Plan::Apply(change) => {
+                        pending.push((outputs.len(), change));
+                        outputs.push(None);
+                    }
+                }
+            }
+            while !pending.is_empty() {
+                let chunk: Vec<(usize, P)> = pending.drain(..pending.len().min(CHUNK)).collect();
+                let changes = chunk
+                    .iter()
+                    .flat_map(|(_, change)| change.changes())
+                    .collect();
+                match journal.commit(changes).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        return Err(RegistryError::Internal(format!(
+                            "a bulk change could not be saved; what was saved before stays: {error}"
+                        )));
+                    }
+                    Err(_) => {
+                        return Err(RegistryError::Internal("the store has stopped".to_string()));
+                    }
+                }
+                for (index, change) in chunk {
+                    outputs[index] = Some(apply(&registry, change));
+                }
+            }
+            Ok(outputs.into_iter().flatten().collect())
+        });
+        task.await
+            .map_err(|error| RegistryError::Internal(format!("the change failed: {error}")))?
+    }
+
+    /// Creates many services in one go (see `run_many`); all or none are
+    /// planned, so an invalid one fails the call before anything changes.
+    pub async fn create_services(&self, new: Vec<NewService>) -> Result<Vec<Service>> {
+        self.run_many(
+            move |r| {
+                new.into_iter()
+                    .map(|service| r.plan_create_service(service))
+                    .collect()
+            },
+            Registry::apply_create_service,
+        )
+        .await
+    }
+
+    /// Registers many distinct instances in one go (see `run_many`).
+    pub async fn register_instances(
+        &self,
+        registrations: Vec<InstanceRegistration>,
+    ) -> Result<Vec<String>> {
+        self.run_many(
+            move |r| {
+                registrations
+                    .into_iter()
+                    .map(|registration| r.plan_register_instance(registration))
+                    .collect()
+            },
+            Registry::apply_register_instance,
+        )
+        .await
+    }
+
     pub async fn create_namespace(&self, new: NewNamespace) -> Result<(Namespace, String)> {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         self.run(
