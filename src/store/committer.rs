@@ -93,30 +93,13 @@ impl Committer {
                 }
             }
             let (changes, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let t0 = std::time::Instant::now();
             let verdicts = self.commit(&changes);
-            PROF.with(|p| {
-                let mut p = p.borrow_mut();
-                p.0 += 1;
-                p.1 += changes.len();
-                p.2 += t0.elapsed();
-            });
             for (sender, verdict) in senders.into_iter().zip(verdicts) {
                 // A caller that stopped waiting needs no answer.
                 let _ = sender.send(verdict);
             }
         }
-        PROF.with(|p| {
-            let p = p.borrow();
-            eprintln!(
-                "batches {} requests {} avg batch {:.1} avg commit {:?} of which txn.commit {:?}",
-                p.0,
-                p.1,
-                p.1 as f64 / p.0 as f64,
-                p.2 / p.0.max(1) as u32,
-                tables::COMMIT.with(|c| *c.borrow()) / p.0.max(1) as u32
-            );
-        });
+        tracing::debug!(path = %self.path.display(), "store committer stopped");
     }
 
     /// Writes one batch; one verdict per request, in order.
@@ -212,5 +195,3 @@ impl Committer {
         Ok(stored)
     }
 }
-
-thread_local! { static PROF: std::cell::RefCell<(usize, usize, std::time::Duration)> = Default::default(); }

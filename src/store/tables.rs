@@ -170,14 +170,12 @@ pub(super) fn write_batch(
         meta.insert(CHANGES, total)?;
         changes = total;
     }
-    let t0 = std::time::Instant::now();
     if verdicts.iter().all(Result::is_err) {
         // Nothing to write: spare the fsync.
         txn.abort()?;
     } else {
         txn.commit()?;
     }
-    COMMIT.with(|c| *c.borrow_mut() += t0.elapsed());
     Ok(changes)
 }
 
@@ -298,5 +296,3 @@ pub(super) fn stored_changes(db: &Database) -> Result<u64, redb::Error> {
     let table = txn.open_table(META)?;
     Ok(table.get(CHANGES)?.map_or(0, |count| count.value()))
 }
-
-thread_local! { pub(super) static COMMIT: std::cell::RefCell<std::time::Duration> = Default::default(); }
