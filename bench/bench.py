@@ -818,7 +818,8 @@ def parse_args(argv):
     p.add_argument("--servers", default="cairn,nsd,knot",
                    help="comma-separated, in run order (default cairn,nsd,knot)")
     p.add_argument("--skip-tcp", action="store_true", help="skip the TCP run")
-    p.add_argument("--cairn", default=os.path.join(REPO_DIR, "target", "release", "cairn"),
+    target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_DIR, "target")
+    p.add_argument("--cairn", default=os.path.join(target_dir, "release", "cairn"),
                    help="the cairn binary (default target/release/cairn; bench/run then skips the build)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     a = p.parse_args(argv)
