@@ -573,3 +573,44 @@ fn the_socket_comes_from_the_config_and_help_is_complete() {
         );
     }
 }
+
+/// The done-criterion against the shipped example zone, where `web`
+/// is A + AAAA + SRV with three instances: an IPv4-only registration is
+/// enough, and SRV shows it at once.
+#[test]
+fn registering_into_the_shipped_example_shows_in_srv_at_once() {
+    let server = TestServer::start(&[(
+        "svc.internal.toml",
+        include_str!("../../zones/svc.internal.toml"),
+    )]);
+    succeeds(
+        &server,
+        &[
+            "instance",
+            "register",
+            "--service",
+            "web.svc.internal",
+            "--id",
+            "web-9",
+            "--ipv4",
+            "10.0.0.9",
+            "--port",
+            "8080",
+        ],
+    );
+    let mut targets = srv_targets(&server, "web.svc.internal.");
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "web-1.web.svc.internal.",
+            "web-2.web.svc.internal.",
+            "web-3.web.svc.internal.",
+            "web-9.web.svc.internal."
+        ]
+    );
+    assert_eq!(
+        a_records(&server, "web-9.web.svc.internal."),
+        [Ipv4Addr::new(10, 0, 0, 9)]
+    );
+}
