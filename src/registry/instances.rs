@@ -1,6 +1,7 @@
 //! Instances and their health.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use super::model::{HealthStatus, Instance, Operation, OperationType, Service};
 use super::operations::{Targets, succeeded};
@@ -70,7 +71,7 @@ impl Pending for HealthChange {
     }
 }
 
-fn instance_not_found(instance_id: &str, service: &Service) -> RegistryError {
+pub(super) fn instance_not_found(instance_id: &str, service: &Service) -> RegistryError {
     RegistryError::InstanceNotFound(format!(
         "no instance '{instance_id}' in service '{}'",
         service.name
@@ -182,7 +183,12 @@ impl Registry {
             );
         }
         tracing::debug!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance.id, "instance registered");
-        entry.instances.insert(instance_key(&instance.id), instance);
+        let key = instance_key(&instance.id);
+        if entry.service.heartbeat.is_some() {
+            // A registration is a sign of life: the heartbeat clock starts.
+            entry.heartbeats.insert(key.clone(), Instant::now());
+        }
+        entry.instances.insert(key, instance);
         entry.bump();
         self.each_observer(|observer| observer.service_changed(entry.view()));
         drop(entry);
@@ -238,6 +244,7 @@ impl Registry {
         let operation_id = operation.id.clone();
         if let Some(mut entry) = self.inner.services.get_mut(&service_id) {
             entry.instances.remove(&instance_key(&instance_id));
+            entry.heartbeats.remove(&instance_key(&instance_id));
             entry
                 .registrations
                 .retain(|_, (registered, _)| *registered != instance_id);

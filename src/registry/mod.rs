@@ -16,6 +16,7 @@
 
 mod discover;
 mod error;
+mod heartbeats;
 mod ids;
 mod instances;
 mod journal;
@@ -28,15 +29,16 @@ mod tags;
 pub mod validate;
 mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use ipnet::IpNet;
 
 pub use error::{RegistryError, Result};
+pub use heartbeats::{Lapse, Overdue};
 pub use ids::{arn, id_from_arn};
 pub use journal::{Change, Journal, JournalError, MemoryJournal};
 pub use model::*;
@@ -107,6 +109,7 @@ pub struct NewService {
     pub dns: Option<DnsTemplate>,
     pub health_check: Option<HealthCheckConfig>,
     pub custom_health_check: Option<CustomHealthCheck>,
+    pub heartbeat: Option<Heartbeat>,
     pub creator_request_id: Option<String>,
     pub tags: Tags,
 }
@@ -199,6 +202,10 @@ struct ServiceEntry {
     /// CreatorRequestId → (instance id, operation id), for idempotent
     /// retries. The operation is unknown for instances restored from disk.
     registrations: BTreeMap<String, (String, Option<String>)>,
+    /// Instance key → the last sign of life (registration or heartbeat),
+    /// for services with a heartbeat check. Memory only: it starts again
+    /// with the server.
+    heartbeats: HashMap<String, Instant>,
 }
 
 impl ServiceEntry {

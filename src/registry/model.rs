@@ -232,6 +232,18 @@ pub struct CustomHealthCheck {
     pub failure_threshold: u8,
 }
 
+/// A heartbeat check (a cairn extension, like Consul's TTL checks): each
+/// instance reports itself alive through the `Heartbeat` action. One that
+/// has not within `ttl_ms` turns UNHEALTHY; one silent for
+/// `deregister_after_ms` is deregistered. The clock starts at registration
+/// and, being kept in memory only, again when the server starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub ttl_ms: u64,
+    /// Longer than `ttl_ms`; `None` keeps silent instances, UNHEALTHY.
+    pub deregister_after_ms: Option<u64>,
+}
+
 /// A service: a DNS template and the instances registered under it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
@@ -243,6 +255,9 @@ pub struct Service {
     pub dns: Option<DnsTemplate>,
     pub health_check: Option<HealthCheckConfig>,
     pub custom_health_check: Option<CustomHealthCheck>,
+    /// Stores written before heartbeats existed have no such field.
+    #[serde(default)]
+    pub heartbeat: Option<Heartbeat>,
     pub creator_request_id: Option<String>,
     pub created_at: Millis,
     pub tags: Tags,
@@ -264,7 +279,9 @@ impl Service {
 
     /// Whether any health check decides this service's instances' status.
     pub fn has_health_check(&self) -> bool {
-        self.health_check.is_some() || self.custom_health_check.is_some()
+        self.health_check.is_some()
+            || self.custom_health_check.is_some()
+            || self.heartbeat.is_some()
     }
 }
 

@@ -1,8 +1,9 @@
 //! Services: the DNS templates inside namespaces.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use super::model::{Instance, NamespaceType, Operation, OperationType, RecordKind, Service};
 use super::operations::{Targets, succeeded};
@@ -91,6 +92,7 @@ impl Registry {
             dns: new.dns,
             health_check: new.health_check,
             custom_health_check: new.custom_health_check,
+            heartbeat: new.heartbeat,
             creator_request_id: new.creator_request_id,
             created_at: now_millis(),
             tags: new.tags,
@@ -165,6 +167,13 @@ impl Registry {
                 Some((token, (instance.id.clone(), None)))
             })
             .collect();
+        // Heartbeat clocks start now: they are not stored, so a restored
+        // instance gets a full TTL to report in.
+        let now = Instant::now();
+        let heartbeats = match service.heartbeat {
+            Some(_) => instances.keys().map(|key| (key.clone(), now)).collect(),
+            None => HashMap::new(),
+        };
         let mut entry = ServiceEntry {
             service,
             instances,
@@ -172,6 +181,7 @@ impl Registry {
             namespace_kind,
             namespace_revision,
             registrations,
+            heartbeats,
         };
         entry.service.instance_count = entry.instances.len();
         let id = entry.service.id.clone();
