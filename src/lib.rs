@@ -9,6 +9,8 @@
 //! - [`config`] reads the TOML config and the declarative `zones/` directory.
 //! - [`admin`] is the admin API (Cloud Map's actions over HTTP on a Unix
 //!   socket) and its client; [`cli`] is the `cairn` subcommands that use it.
+//! - [`health`] probes instances (HealthCheckConfig) and watches their
+//!   heartbeats, changing their status through the registry's Writer.
 //! - [`store`] keeps the registry's state in `<data_dir>/cairn.redb`,
 //!   durable before any change is applied.
 //! - [`serve`] wires them together: what `cairn serve` runs.
@@ -21,6 +23,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod health;
 pub mod registry;
 pub mod serve;
 pub mod store;

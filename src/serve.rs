@@ -1,5 +1,6 @@
 //! `cairn serve`: builds the registry with the DNS table as its observer,
-//! applies zones/, binds the listeners and runs until the shutdown signal.
+//! applies zones/, binds the listeners, starts the health checks and runs
+//! until the shutdown signal.
 //! The only place that wires modules together.
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminError};
 use crate::config::{Config, ConfigError, zones};
 use crate::dns::{self, DnsSettings, Zones};
+use crate::health;
 use crate::registry::{Registry, RegistryError, Writer};
 use crate::store::{Snapshot, Store, StoreError};
 
@@ -141,6 +143,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         tcp_max_connections: config.dns.tcp_max_connections,
     };
     let dns_task = tokio::spawn(dns::serve(sockets, zones, settings, shutdown.clone()));
+    let health_task = tokio::spawn(health::run(
+        writer.clone(),
+        config.health.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!("cairn ready");
     let outcome = dns_task
         .await
@@ -150,6 +157,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let admin_outcome = admin_task
         .await
         .map_err(|error| ServeError::Runtime(format!("admin task failed: {error}")))?;
+    // Health changes already handed to the Writer finish before the store
+    // stops.
+    health_task
+        .await
+        .map_err(|error| ServeError::Runtime(format!("health task failed: {error}")))?;
     outcome.map_err(|error| ServeError::Runtime(error.to_string()))?;
     admin_outcome.map_err(|error| ServeError::Runtime(format!("admin API: {error}")))?;
     drop(writer);

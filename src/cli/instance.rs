@@ -93,6 +93,12 @@ pub enum HealthAction {
         #[arg(value_enum)]
         status: Status,
     },
+    /// Report an instance alive (cairn's Heartbeat; the service needs
+    /// --heartbeat-ttl). It turns HEALTHY at once.
+    Heartbeat {
+        #[command(flatten)]
+        instance: InstanceRef,
+    },
     /// Show the health of a service's instances (all, or those named).
     Get {
         /// The service: `NAME.NAMESPACE`, an id or an ARN.
@@ -268,6 +274,15 @@ pub async fn run_health(args: HealthArgs) -> CliResult {
             emit(output, &answer, || {
                 format!("{}: {status:?}", instance.id).to_ascii_uppercase()
             })
+        }
+        HealthAction::Heartbeat { instance } => {
+            let service = resolve::service(&client, &instance.service).await?;
+            let request = api::InstanceRequest {
+                service_id: service.id,
+                instance_id: instance.id.clone(),
+            };
+            let answer: api::Empty = client.call("Heartbeat", &request).await?;
+            emit(output, &answer, || format!("{}: HEARTBEAT", instance.id))
         }
         HealthAction::Get { service, id } => {
             let service = resolve::service(&client, &service).await?;

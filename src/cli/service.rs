@@ -57,6 +57,15 @@ pub enum ServiceAction {
         custom_health: bool,
         #[command(flatten)]
         health: HealthFlags,
+        /// Instances must send `cairn health heartbeat` at least this often
+        /// (seconds, fractions allowed) or turn UNHEALTHY (HeartbeatConfig, a
+        /// cairn extension); cannot be changed later.
+        #[arg(long, value_name = "SECS", conflicts_with_all = ["health_check", "custom_health"])]
+        heartbeat_ttl: Option<f64>,
+        /// Deregister an instance silent for this long (seconds, longer than
+        /// --heartbeat-ttl).
+        #[arg(long, value_name = "SECS", requires = "heartbeat_ttl")]
+        deregister_after: Option<f64>,
         /// A free-text description.
         #[arg(long)]
         description: Option<String>,
@@ -182,7 +191,10 @@ fn rows(services: &[api::Service]) -> String {
             ) {
                 (Some(check), _) => format!("{:?}", check.kind).to_ascii_uppercase(),
                 (None, Some(_)) => "CUSTOM".to_string(),
-                (None, None) => "-".to_string(),
+                (None, None) => match &service.heartbeat_config {
+                    Some(config) => format!("HEARTBEAT {}s", config.ttl),
+                    None => "-".to_string(),
+                },
             };
             vec![
                 service.id.clone(),
@@ -222,6 +234,8 @@ pub async fn run(args: ServiceArgs) -> CliResult {
             routing,
             custom_health,
             health,
+            heartbeat_ttl,
+            deregister_after,
             description,
             tags,
             request_id,
@@ -246,6 +260,10 @@ pub async fn run(args: ServiceArgs) -> CliResult {
                 health_check_config: health_config(&health),
                 health_check_custom_config: custom_health
                     .then(api::HealthCheckCustomConfig::default),
+                heartbeat_config: heartbeat_ttl.map(|ttl| api::HeartbeatConfig {
+                    ttl,
+                    deregister_after,
+                }),
                 tags: (!tags.is_empty()).then(|| {
                     tags.into_iter()
                         .map(|(key, value)| api::Tag { key, value })

@@ -70,11 +70,25 @@ pub struct AdminConfig {
     pub header_read_timeout: Duration,
 }
 
+/// Active health checks (HealthCheckConfig): how often and how long cairn
+/// probes each instance, and how many probes may be open at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Time between two probes of one instance (each instance's is jittered
+    /// by up to ±10 %, so probes spread out).
+    pub interval: Duration,
+    /// A probe without an answer by then has failed.
+    pub timeout: Duration,
+    /// Probes open at once; more wait for the next round.
+    pub max_in_flight: usize,
+}
+
 /// The server's runtime configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub dns: DnsConfig,
     pub admin: AdminConfig,
+    pub health: HealthConfig,
     /// Declarative namespaces applied at start.
     pub zones_dir: PathBuf,
     /// Where durable state lives.
@@ -101,6 +115,11 @@ impl Default for Config {
                 max_connections: 256,
                 header_read_timeout: Duration::from_secs(10),
             },
+            health: HealthConfig {
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(2),
+                max_in_flight: 64,
+            },
             zones_dir: PathBuf::from("./zones"),
             data_dir: PathBuf::from("./data"),
             log_level: "info".to_string(),
@@ -118,6 +137,8 @@ struct ConfigFile {
     dns: DnsFile,
     #[serde(default)]
     admin: AdminFile,
+    #[serde(default)]
+    health: HealthFile,
     #[serde(default)]
     log: LogFile,
 }
@@ -140,6 +161,15 @@ struct AdminFile {
     max_body_bytes: Option<usize>,
     max_connections: Option<usize>,
     header_read_timeout_secs: Option<u64>,
+}
+
+/// Seconds may have fractions (`interval_secs = 0.1`), for tests.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthFile {
+    interval_secs: Option<f64>,
+    timeout_secs: Option<f64>,
+    max_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,6 +284,21 @@ impl Config {
             config.admin.header_read_timeout =
                 positive_secs(path, "admin.header_read_timeout_secs", secs)?;
         }
+        if let Some(secs) = file.health.interval_secs {
+            config.health.interval = fractional_secs(path, "health.interval_secs", secs)?;
+        }
+        if let Some(secs) = file.health.timeout_secs {
+            config.health.timeout = fractional_secs(path, "health.timeout_secs", secs)?;
+        }
+        if let Some(count) = file.health.max_in_flight {
+            if count == 0 {
+                return Err(ConfigError::invalid(
+                    path,
+                    "health.max_in_flight must be above 0",
+                ));
+            }
+            config.health.max_in_flight = count;
+        }
         if let Some(level) = file.log.level {
             config.log_level = level;
         }
@@ -269,6 +314,17 @@ fn positive_secs(path: &Path, key: &str, secs: u64) -> Result<Duration, ConfigEr
         return Err(ConfigError::invalid(path, format!("{key} must be above 0")));
     }
     Ok(Duration::from_secs(secs))
+}
+
+/// Seconds with fractions, at least a millisecond and at most a day.
+fn fractional_secs(path: &Path, key: &str, secs: f64) -> Result<Duration, ConfigError> {
+    if !(0.001..=86_400.0).contains(&secs) {
+        return Err(ConfigError::invalid(
+            path,
+            format!("{key} is {secs}; it must be 0.001 to 86400 seconds"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]

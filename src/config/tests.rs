@@ -53,7 +53,39 @@ fn the_example_config_sets_every_key_to_its_default() {
             "socket_mode"
         ]
     );
+    assert_eq!(
+        keys("health"),
+        ["interval_secs", "max_in_flight", "timeout_secs"]
+    );
     assert_eq!(keys("log"), ["format", "level"]);
+}
+
+#[test]
+fn health_intervals_take_fractions_of_a_second_and_refuse_nonsense() {
+    let config = Config::parse(
+        Path::new(PATH),
+        "[health]\ninterval_secs = 0.1\ntimeout_secs = 0.05\nmax_in_flight = 8\n",
+    )
+    .unwrap();
+    assert_eq!(config.health.interval, Duration::from_millis(100));
+    assert_eq!(config.health.timeout, Duration::from_millis(50));
+    assert_eq!(config.health.max_in_flight, 8);
+    assert_mentions(
+        &error("[health]\ninterval_secs = 0\n"),
+        &[PATH, "health.interval_secs", "0.001 to 86400"],
+    );
+    assert_mentions(
+        &error("[health]\ntimeout_secs = -1\n"),
+        &["health.timeout_secs"],
+    );
+    assert_mentions(
+        &error("[health]\nmax_in_flight = 0\n"),
+        &["health.max_in_flight must be above 0"],
+    );
+    assert_mentions(
+        &error("[health]\nintervall_secs = 1\n"),
+        &["intervall_secs"],
+    );
 }
 
 #[test]

@@ -23,8 +23,9 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use crate::registry::{
-    CustomHealthCheck, DnsTemplate, HealthCheckConfig, InstanceRegistration, NamespaceType,
-    NamespaceUpdate, NewNamespace, NewService, RegistryError, Service, ServiceUpdate, Tags, Writer,
+    CustomHealthCheck, DnsTemplate, HealthCheckConfig, Heartbeat, InstanceRegistration,
+    NamespaceType, NamespaceUpdate, NewNamespace, NewService, RegistryError, Service,
+    ServiceUpdate, Tags, Writer,
 };
 
 /// What [`load_zones`] applied.
@@ -58,6 +59,7 @@ pub struct ZoneService {
     pub dns: Option<DnsTemplate>,
     pub health_check: Option<HealthCheckConfig>,
     pub custom_health_check: Option<CustomHealthCheck>,
+    pub heartbeat: Option<Heartbeat>,
     pub tags: Tags,
     pub instances: Vec<ZoneInstance>,
 }
@@ -233,6 +235,7 @@ async fn apply(
                     dns: declared.dns.clone(),
                     health_check: declared.health_check.clone(),
                     custom_health_check: declared.custom_health_check,
+                    heartbeat: declared.heartbeat,
                     creator_request_id: None,
                     tags: declared.tags.clone(),
                 });
@@ -285,6 +288,11 @@ async fn reconcile_service(
     existing: &Service,
     declared: &ZoneService,
 ) -> Result<(), RegistryError> {
+    if existing.heartbeat != declared.heartbeat {
+        return Err(RegistryError::invalid(
+            "the service exists with a different heartbeat, which cannot change; delete the service through the API first",
+        ));
+    }
     if existing.custom_health_check != declared.custom_health_check {
         return Err(RegistryError::invalid(
             "the service exists with a different custom health check, which cannot change; delete the service through the API first",

@@ -63,6 +63,7 @@ fn internal_service(registry: &Registry, name: &str) -> NewService {
         dns: None,
         health_check: None,
         custom_health_check: None,
+        heartbeat: None,
         creator_request_id: None,
         tags: Tags::new(),
     }

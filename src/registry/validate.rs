@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::error::{RegistryError, Result};
 use super::model::{
-    DnsTemplate, Endpoint, HealthCheckConfig, HealthCheckType, HealthStatus, NamespaceType,
-    RecordKind, RoutingPolicy, Service, Tags,
+    DnsTemplate, Endpoint, HealthCheckConfig, HealthCheckType, HealthStatus, Heartbeat,
+    NamespaceType, RecordKind, RoutingPolicy, Service, Tags,
 };
 
 pub const ATTR_IPV4: &str = "AWS_INSTANCE_IPV4";
@@ -218,6 +218,49 @@ pub fn health_check(check: &HealthCheckConfig) -> Result<()> {
     }
 }
 
+/// The shortest heartbeat TTL: 0.1 s. Values under a second are for tests;
+/// in production a TTL should span a few of the instance's heartbeats.
+pub const MIN_HEARTBEAT_TTL_MS: u64 = 100;
+/// The longest heartbeat TTL and grace period: one day and thirty days.
+pub const MAX_HEARTBEAT_TTL_MS: u64 = 86_400_000;
+pub const MAX_DEREGISTER_AFTER_MS: u64 = 30 * 86_400_000;
+
+/// Seconds as the API and zone files write them (fractions allowed) →
+/// whole milliseconds, named `field` in the error.
+pub fn seconds_to_millis(field: &str, seconds: f64) -> Result<u64> {
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
+        return Err(invalid(format!(
+            "{field} is {seconds}; it must be a positive number of seconds"
+        )));
+    }
+    Ok((seconds * 1000.0).round() as u64)
+}
+
+/// Checks a heartbeat check: TTL in range, grace period longer than it.
+pub fn heartbeat(config: &Heartbeat) -> Result<()> {
+    if !(MIN_HEARTBEAT_TTL_MS..=MAX_HEARTBEAT_TTL_MS).contains(&config.ttl_ms) {
+        return Err(invalid(format!(
+            "HeartbeatConfig.TTL must be {} to {} seconds",
+            MIN_HEARTBEAT_TTL_MS as f64 / 1000.0,
+            MAX_HEARTBEAT_TTL_MS / 1000
+        )));
+    }
+    if let Some(grace) = config.deregister_after_ms {
+        if grace <= config.ttl_ms {
+            return Err(invalid(
+                "HeartbeatConfig.DeregisterAfter must be longer than its TTL: an instance turns UNHEALTHY first",
+            ));
+        }
+        if grace > MAX_DEREGISTER_AFTER_MS {
+            return Err(invalid(format!(
+                "HeartbeatConfig.DeregisterAfter must be at most {} seconds",
+                MAX_DEREGISTER_AFTER_MS / 1000
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks everything about a service definition that does not depend on
 /// other services.
 pub fn service(service: &Service) -> Result<()> {
@@ -240,6 +283,14 @@ pub fn service(service: &Service) -> Result<()> {
         && !(1..=10).contains(&custom.failure_threshold)
     {
         return Err(invalid("FailureThreshold must be 1 to 10"));
+    }
+    if let Some(config) = &service.heartbeat {
+        heartbeat(config)?;
+        if service.health_check.is_some() || service.custom_health_check.is_some() {
+            return Err(invalid(
+                "a service's health comes from one source: HeartbeatConfig, HealthCheckConfig or HealthCheckCustomConfig",
+            ));
+        }
     }
     tags(&service.tags)
 }

@@ -16,8 +16,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard, OwnedRwLockReadGuard, RwLock};
 use super::journal::Journal;
 use super::model::{HealthStatus, Namespace, Service, Tags};
 use super::{
-    InstanceRegistration, NamespaceUpdate, NewNamespace, NewService, Pending, Plan, Registry,
-    RegistryError, Result, ServiceUpdate, id_from_arn, instance_key,
+    InstanceRegistration, Lapse, NamespaceUpdate, NewNamespace, NewService, Pending, Plan,
+    Registry, RegistryError, Result, ServiceUpdate, id_from_arn, instance_key,
 };
 
 /// Instance changes are serialised per stripe; more stripes, fewer false
@@ -301,6 +301,59 @@ impl Writer {
             Registry::apply_set_health,
         )
         .await
+    }
+
+    /// Records a heartbeat and makes the instance HEALTHY (if it was not).
+    /// Returns whether its status changed. Holds the instance's lock, so a
+    /// heartbeat and the lapse it answers cannot cross.
+    pub async fn heartbeat(&self, service_id: &str, instance_id: &str) -> Result<bool> {
+        let guards = self.instance_locks(service_id, instance_id).await;
+        let (service_id, instance_id) = (service_id.to_string(), instance_id.to_string());
+        self.run(
+            guards,
+            move |r| {
+                r.record_heartbeat(&service_id, &instance_id)?;
+                r.plan_set_health(&service_id, &instance_id, HealthStatus::Healthy, false)
+            },
+            Registry::apply_set_health,
+        )
+        .await
+    }
+
+    /// Acts on an instance's silence: UNHEALTHY past the TTL, deregistered
+    /// past the grace period. Looks again under the instance's lock, so a
+    /// heartbeat that arrived meanwhile wins. Returns what was done.
+    pub async fn expire_heartbeat(
+        &self,
+        service_id: &str,
+        instance_id: &str,
+    ) -> Result<Option<Lapse>> {
+        let guards = self.instance_locks(service_id, instance_id).await;
+        let lapse =
+            self.registry
+                .heartbeat_lapse(service_id, instance_id, std::time::Instant::now())?;
+        let (service_id, instance_id) = (service_id.to_string(), instance_id.to_string());
+        match lapse {
+            None => Ok(None),
+            Some(Lapse::Unhealthy) => self
+                .run(
+                    guards,
+                    move |r| {
+                        r.plan_set_health(&service_id, &instance_id, HealthStatus::Unhealthy, false)
+                    },
+                    Registry::apply_set_health,
+                )
+                .await
+                .map(|_| lapse),
+            Some(Lapse::Deregister) => self
+                .run(
+                    guards,
+                    move |r| r.plan_deregister_instance(&service_id, &instance_id),
+                    Registry::apply_deregister_instance,
+                )
+                .await
+                .map(|_| lapse),
+        }
     }
 
     pub async fn retag(&self, resource: &str, add: Tags, remove: Vec<String>) -> Result<()> {

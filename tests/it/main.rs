@@ -5,5 +5,6 @@ mod admin;
 mod cli;
 mod dns;
 mod durability;
+mod health;
 mod reference;
 mod support;

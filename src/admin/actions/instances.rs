@@ -81,6 +81,14 @@ pub async fn set_health(
     Ok(api::Empty {})
 }
 
+/// cairn's `Heartbeat`: the instance is alive (and so HEALTHY).
+pub async fn heartbeat(writer: &Writer, request: InstanceRequest) -> Result<api::Empty, ApiError> {
+    writer
+        .heartbeat(&request.service_id, &request.instance_id)
+        .await?;
+    Ok(api::Empty {})
+}
+
 pub fn health(
     registry: &Registry,
     request: api::GetInstancesHealthStatusRequest,

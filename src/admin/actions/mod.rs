@@ -55,6 +55,7 @@ pub async fn dispatch(writer: &Writer, action: &str, body: &[u8]) -> Result<Vec<
             call_async(body, |q| instances::set_health(w, q)).await
         }
         "GetInstancesHealthStatus" => call(body, |q| instances::health(r, q)),
+        "Heartbeat" => call_async(body, |q| instances::heartbeat(w, q)).await,
         "DiscoverInstances" => call(body, |q| discovery::discover(r, q)),
         "DiscoverInstancesRevision" => call(body, |q| discovery::revision(r, q)),
         "GetOperation" => call(body, |q| operations::get(r, q)),

@@ -5,7 +5,7 @@ use super::{Condition, age_key, condition, page, text_matches, timestamp};
 use crate::admin::api::{self, IdRequest, ListRequest};
 use crate::admin::error::ApiError;
 use crate::registry::{
-    self, CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType,
+    self, CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType, Heartbeat,
     NewService, RecordKind, Registry, RoutingPolicy, ServiceUpdate, Writer, validate,
 };
 
@@ -73,6 +73,16 @@ fn health_check(config: &api::HealthCheckConfig) -> HealthCheckConfig {
     }
 }
 
+fn heartbeat(config: &api::HeartbeatConfig) -> Result<Heartbeat, ApiError> {
+    Ok(Heartbeat {
+        ttl_ms: validate::seconds_to_millis("HeartbeatConfig.TTL", config.ttl)?,
+        deregister_after_ms: config
+            .deregister_after
+            .map(|secs| validate::seconds_to_millis("HeartbeatConfig.DeregisterAfter", secs))
+            .transpose()?,
+    })
+}
+
 pub async fn create(
     writer: &Writer,
     request: api::CreateServiceRequest,
@@ -113,6 +123,11 @@ pub async fn create(
                     failure_threshold: threshold(custom.failure_threshold),
                 }
             }),
+            heartbeat: request
+                .heartbeat_config
+                .as_ref()
+                .map(heartbeat)
+                .transpose()?,
             creator_request_id: request.creator_request_id,
             tags: tags(request.tags),
         })
@@ -157,6 +172,10 @@ pub(super) fn shape(service: registry::Service) -> api::Service {
             api::HealthCheckCustomConfig {
                 failure_threshold: Some(i64::from(custom.failure_threshold)),
             }
+        }),
+        heartbeat_config: service.heartbeat.map(|config| api::HeartbeatConfig {
+            ttl: config.ttl_ms as f64 / 1000.0,
+            deregister_after: config.deregister_after_ms.map(|ms| ms as f64 / 1000.0),
         }),
         create_date: timestamp(service.created_at),
         instance_count: service.instance_count,

@@ -66,6 +66,21 @@ pub struct HealthCheckCustomConfig {
     pub failure_threshold: Option<i64>,
 }
 
+/// cairn's extension (no Cloud Map counterpart): instances report
+/// themselves alive with the `Heartbeat` action. Seconds, fractions allowed
+/// (to the millisecond).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HeartbeatConfig {
+    /// An instance silent for longer turns UNHEALTHY.
+    #[serde(rename = "TTL")]
+    pub ttl: f64,
+    /// An instance silent for longer (than this, itself longer than the
+    /// TTL) is deregistered; left out, it stays, UNHEALTHY.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregister_after: Option<f64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateServiceRequest {
@@ -82,6 +97,8 @@ pub struct CreateServiceRequest {
     pub health_check_config: Option<HealthCheckConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_custom_config: Option<HealthCheckCustomConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_config: Option<HeartbeatConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     /// Only `HTTP` (an API-only service without DNS records).
@@ -110,6 +127,8 @@ pub struct Service {
     pub health_check_config: Option<HealthCheckConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_custom_config: Option<HealthCheckCustomConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_config: Option<HeartbeatConfig>,
     pub create_date: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator_request_id: Option<String>,

@@ -13,8 +13,9 @@ use super::{ZoneFile, ZoneInstance, ZoneService};
 use crate::config::ConfigError;
 use crate::registry::validate::{self, ATTR_CNAME, ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
 use crate::registry::{
-    CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType, NamespaceType,
-    NewNamespace, RecordKind, RegistryError, RoutingPolicy, Service, SoaSettings, Tags,
+    CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType, Heartbeat,
+    NamespaceType, NewNamespace, RecordKind, RegistryError, RoutingPolicy, Service, SoaSettings,
+    Tags,
 };
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +69,7 @@ struct ServiceToml {
     records: Vec<RecordToml>,
     health_check: Option<HealthCheckToml>,
     custom_health_check: Option<CustomHealthCheckToml>,
+    heartbeat: Option<HeartbeatToml>,
     #[serde(default)]
     tags: Tags,
     #[serde(default)]
@@ -122,6 +124,14 @@ enum HealthCheckTypeToml {
 struct CustomHealthCheckToml {
     #[serde(default = "one")]
     failure_threshold: u8,
+}
+
+/// `heartbeat = { ttl_secs = 30, deregister_after_secs = 300 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatToml {
+    ttl_secs: f64,
+    deregister_after_secs: Option<f64>,
 }
 
 fn one() -> u8 {
@@ -274,6 +284,23 @@ fn service(namespace: &NewNamespace, toml: ServiceToml) -> Result<ZoneService, S
         failure_threshold: custom.failure_threshold,
     });
 
+    let heartbeat = toml
+        .heartbeat
+        .map(|config| -> Result<Heartbeat, String> {
+            Ok(Heartbeat {
+                ttl_ms: validate::seconds_to_millis("heartbeat.ttl_secs", config.ttl_secs)
+                    .map_err(|error| error.to_string())?,
+                deregister_after_ms: config
+                    .deregister_after_secs
+                    .map(|secs| {
+                        validate::seconds_to_millis("heartbeat.deregister_after_secs", secs)
+                    })
+                    .transpose()
+                    .map_err(|error| error.to_string())?,
+            })
+        })
+        .transpose()?;
+
     // The value the registry will hold, so its own checks can run now.
     let checked = Service {
         id: String::new(),
@@ -283,6 +310,7 @@ fn service(namespace: &NewNamespace, toml: ServiceToml) -> Result<ZoneService, S
         dns,
         health_check,
         custom_health_check,
+        heartbeat,
         creator_request_id: None,
         created_at: 0,
         tags: toml.tags,
@@ -311,6 +339,7 @@ fn service(namespace: &NewNamespace, toml: ServiceToml) -> Result<ZoneService, S
         dns: checked.dns,
         health_check: checked.health_check,
         custom_health_check: checked.custom_health_check,
+        heartbeat: checked.heartbeat,
         tags: checked.tags,
         instances,
     })

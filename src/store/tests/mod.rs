@@ -53,6 +53,7 @@ pub(super) fn service(id: &str, namespace_id: &str) -> Service {
         custom_health_check: Some(CustomHealthCheck {
             failure_threshold: 2,
         }),
+        heartbeat: None,
         creator_request_id: None,
         created_at: 1_700_000_000_001,
         tags: BTreeMap::from([("tier".into(), "front".into())]),

@@ -1,0 +1,194 @@
+//! Health: cairn's own probes of instances (HealthCheckConfig) and the
+//! heartbeats instances send (a cairn extension). One task, started by
+//! `cairn serve`, does both in rounds:
+//!
+//! - it rescans the registry, starts the probes that are due (at most
+//!   `health.max_in_flight` open at once, each bounded by
+//!   `health.timeout`), and turns their results into status changes:
+//!   UNHEALTHY after FailureThreshold failures in a row, HEALTHY after one
+//!   success;
+//! - it looks for instances whose heartbeat is overdue and has the
+//!   [`Writer`] mark them UNHEALTHY or, past their grace period,
+//!   deregister them.
+//!
+//! Every status change goes through the [`Writer`], so it is durable, bumps
+//! revisions and reaches DNS like any other change; the registry logs each
+//! transition once, at info. Probes run in tasks of their own and hold no
+//! lock: DNS answers from its own table and the admin API from the
+//! registry, neither of which a probe ever waits on.
+//!
+//! This module never binds a socket; it only connects out to instances.
+
+mod active;
+mod probe;
+mod tls;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::HealthConfig;
+use crate::registry::{HealthStatus, Lapse, Overdue, RegistryError, Writer};
+use active::{Key, Schedule, Target, Verdict};
+pub use probe::{ProbeError, probe};
+
+/// How often rounds run: a tenth of the finest period to keep (the probe
+/// interval, or the shortest heartbeat TTL), between 10 ms and 1 s. The
+/// finer the rounds, the closer probes keep to their jittered schedule and
+/// silence is noticed to its TTL.
+fn round_period(interval: Duration, shortest_ttl: Option<Duration>) -> Duration {
+    let finest = shortest_ttl.map_or(interval, |ttl| ttl.min(interval));
+    (finest / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+/// Runs health checks until `shutdown` is cancelled; then drops the probes
+/// still open and waits for status changes already handed to the Writer.
+pub async fn run(writer: Writer, config: HealthConfig, shutdown: CancellationToken) {
+    let registry = writer.registry().clone();
+    let permits = Arc::new(Semaphore::new(config.max_in_flight));
+    let mut schedule = Schedule::new(config.interval);
+    let mut probes: JoinSet<(Target, Result<(), ProbeError>)> = JoinSet::new();
+    // Status changes and deregistrations on their way through the Writer,
+    // by instance, so a slow commit is not asked for twice.
+    let mut writes: JoinSet<Key> = JoinSet::new();
+    let mut writing: std::collections::HashSet<Key> = std::collections::HashSet::new();
+    let mut next_round = Instant::now();
+    tracing::info!(
+        interval = ?config.interval,
+        timeout = ?config.timeout,
+        max_in_flight = config.max_in_flight,
+        "health checks running"
+    );
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep_until(next_round.into()) => {
+                let now = Instant::now();
+                for target in schedule.due(active::targets(&registry), now) {
+                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                        break; // the rest wait for the next round
+                    };
+                    schedule.started(&target.key, now);
+                    let timeout = config.timeout;
+                    probes.spawn(async move {
+                        let outcome =
+                            probe(target.check.kind, target.addr, target.path(), timeout).await;
+                        drop(permit);
+                        (target, outcome)
+                    });
+                }
+                for overdue in registry.overdue_heartbeats(now) {
+                    let key = (overdue.service_id.clone(), overdue.instance_id.clone());
+                    if writing.insert(key) {
+                        writes.spawn(expire(writer.clone(), overdue));
+                    }
+                }
+                next_round = now + round_period(config.interval, registry.shortest_heartbeat_ttl());
+            }
+            Some(done) = probes.join_next(), if !probes.is_empty() => {
+                let Ok((target, outcome)) = done else { continue };
+                let (service_id, instance_id) = &target.key;
+                if let Err(error) = &outcome {
+                    tracing::debug!(service = %service_id, instance = %instance_id, addr = %target.addr, %error, "probe failed");
+                }
+                // The registry's view now: the instance may be gone, or
+                // its service's check changed or removed, while it ran.
+                let (Some(service), Ok(instance)) = (
+                    registry.service(service_id),
+                    registry.get_instance(service_id, instance_id),
+                ) else {
+                    continue;
+                };
+                let Some(check) = service.health_check else { continue };
+                let verdict = schedule.finished(
+                    &target.key,
+                    outcome.is_ok(),
+                    check.failure_threshold,
+                    instance.health,
+                );
+                if let Verdict::Set(status) = verdict
+                    && writing.insert(target.key.clone())
+                {
+                    writes.spawn(report(writer.clone(), target.key, status));
+                }
+            }
+            Some(done) = writes.join_next(), if !writes.is_empty() => {
+                if let Ok(key) = done {
+                    writing.remove(&key);
+                }
+            }
+        }
+    }
+    probes.abort_all();
+    while writes.join_next().await.is_some() {}
+    tracing::info!("health checks stopped");
+}
+
+/// Hands a probe's verdict to the Writer (which logs the transition).
+async fn report(writer: Writer, key: Key, status: HealthStatus) -> Key {
+    let (service_id, instance_id) = &key;
+    match writer
+        .set_health(service_id, instance_id, status, false)
+        .await
+    {
+        Ok(_) | Err(RegistryError::ServiceNotFound(_) | RegistryError::InstanceNotFound(_)) => {}
+        Err(error) => {
+            tracing::warn!(service = %service_id, instance = %instance_id, %error, "a health change could not be saved; the next probe tries again")
+        }
+    }
+    key
+}
+
+/// Acts on an overdue heartbeat through the Writer, which looks again
+/// under the instance's lock.
+async fn expire(writer: Writer, overdue: Overdue) -> Key {
+    let Overdue {
+        service_id,
+        instance_id,
+        ..
+    } = overdue;
+    let registry = writer.registry();
+    let names = registry.service(&service_id).map(|service| {
+        let namespace = registry
+            .namespace(&service.namespace_id)
+            .map(|namespace| namespace.name)
+            .unwrap_or_default();
+        (namespace, service.name)
+    });
+    match writer.expire_heartbeat(&service_id, &instance_id).await {
+        Ok(Some(Lapse::Deregister)) => {
+            let (namespace, service) = names.unwrap_or_default();
+            tracing::info!(%namespace, %service, instance = %instance_id, "instance deregistered: no heartbeat within its grace period");
+        }
+        Ok(_) | Err(RegistryError::ServiceNotFound(_) | RegistryError::InstanceNotFound(_)) => {}
+        Err(error) => {
+            tracing::warn!(service = %service_id, instance = %instance_id, %error, "an overdue heartbeat could not be acted on; the next round tries again")
+        }
+    }
+    (service_id, instance_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_follow_the_finest_period_within_bounds() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            round_period(Duration::from_secs(10), None),
+            Duration::from_secs(1)
+        );
+        assert_eq!(round_period(ms(100), None), ms(10));
+        assert_eq!(round_period(Duration::from_secs(10), Some(ms(500))), ms(50));
+        assert_eq!(round_period(ms(20), None), ms(10));
+        assert_eq!(
+            round_period(Duration::from_secs(3600), Some(Duration::from_secs(600))),
+            Duration::from_secs(1)
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Heartbeat checks, a cairn extension like Consul's TTL checks: instances
+//! of a service with a [`Heartbeat`] report themselves alive, and those that
+//! fall silent turn UNHEALTHY and, after a grace period, are deregistered.
+//!
+//! The times of the last heartbeats live in memory only (a heartbeat is not
+//! worth an fsync); what they lead to — a status change, a deregistration —
+//! goes through the [`Writer`](super::Writer) like any other change.
+
+use std::time::{Duration, Instant};
+
+use super::instances::instance_not_found;
+use super::model::{HealthStatus, Heartbeat};
+use super::services::not_found as service_not_found;
+use super::{Registry, RegistryError, Result, ServiceEntry, id_from_arn, instance_key};
+
+/// What a silent instance has come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lapse {
+    /// Silent for longer than the TTL: UNHEALTHY.
+    Unhealthy,
+    /// Silent for longer than the grace period: deregistered.
+    Deregister,
+}
+
+/// An instance whose heartbeat is overdue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overdue {
+    pub service_id: String,
+    pub instance_id: String,
+    pub lapse: Lapse,
+}
+
+/// What an instance silent since `last` calls for at `now`, given its
+/// current health: nothing more once it is UNHEALTHY, until the grace
+/// period ends.
+fn lapse(config: Heartbeat, last: Instant, health: HealthStatus, now: Instant) -> Option<Lapse> {
+    let silent = now.saturating_duration_since(last);
+    if config
+        .deregister_after_ms
+        .is_some_and(|grace| silent >= Duration::from_millis(grace))
+    {
+        return Some(Lapse::Deregister);
+    }
+    (silent >= Duration::from_millis(config.ttl_ms) && health != HealthStatus::Unhealthy)
+        .then_some(Lapse::Unhealthy)
+}
+
+impl ServiceEntry {
+    fn lapse_of(&self, key: &str, now: Instant) -> Option<Lapse> {
+        let config = self.service.heartbeat?;
+        let last = self.heartbeats.get(key)?;
+        let instance = self.instances.get(key)?;
+        lapse(config, *last, instance.health, now)
+    }
+}
+
+impl Registry {
+    /// Records a heartbeat from an instance. The caller (the Writer) then
+    /// makes it HEALTHY. InvalidInput for a service without a heartbeat
+    /// check.
+    pub fn record_heartbeat(&self, service_id: &str, instance_id: &str) -> Result<()> {
+        let mut entry = self
+            .inner
+            .services
+            .get_mut(id_from_arn(service_id))
+            .ok_or_else(|| service_not_found(service_id))?;
+        if entry.service.heartbeat.is_none() {
+            return Err(RegistryError::invalid(format!(
+                "service '{}' has no HeartbeatConfig, so its instances send no heartbeats",
+                entry.service.name
+            )));
+        }
+        let key = instance_key(instance_id);
+        match entry.instances.get(&key) {
+            Some(instance) if instance.id == instance_id => {}
+            _ => return Err(instance_not_found(instance_id, &entry.service)),
+        }
+        entry.heartbeats.insert(key, Instant::now());
+        Ok(())
+    }
+
+    /// What one instance's silence calls for at `now`, if anything.
+    pub fn heartbeat_lapse(
+        &self,
+        service_id: &str,
+        instance_id: &str,
+        now: Instant,
+    ) -> Result<Option<Lapse>> {
+        let entry = self
+            .inner
+            .services
+            .get(id_from_arn(service_id))
+            .ok_or_else(|| service_not_found(service_id))?;
+        match entry.instances.get(&instance_key(instance_id)) {
+            Some(instance) if instance.id == instance_id => {}
+            _ => return Err(instance_not_found(instance_id, &entry.service)),
+        }
+        Ok(entry.lapse_of(&instance_key(instance_id), now))
+    }
+
+    /// Every instance whose heartbeat is overdue at `now`, and what that
+    /// calls for. Clones nothing of the instances that are on time.
+    pub fn overdue_heartbeats(&self, now: Instant) -> Vec<Overdue> {
+        let mut overdue = Vec::new();
+        for entry in self.inner.services.iter() {
+            if entry.service.heartbeat.is_none() {
+                continue;
+            }
+            for (key, instance) in &entry.instances {
+                if let Some(lapse) = entry.lapse_of(key, now) {
+                    overdue.push(Overdue {
+                        service_id: entry.service.id.clone(),
+                        instance_id: instance.id.clone(),
+                        lapse,
+                    });
+                }
+            }
+        }
+        overdue
+    }
+
+    /// The shortest heartbeat TTL of any service, which bounds how often
+    /// silence must be looked for.
+    pub fn shortest_heartbeat_ttl(&self) -> Option<Duration> {
+        self.inner
+            .services
+            .iter()
+            .filter_map(|entry| entry.service.heartbeat)
+            .map(|config| Duration::from_millis(config.ttl_ms))
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: Heartbeat = Heartbeat {
+        ttl_ms: 1_000,
+        deregister_after_ms: Some(5_000),
+    };
+
+    #[test]
+    fn silence_turns_unhealthy_after_the_ttl_and_is_removed_after_the_grace() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let cases = [
+            (999, HealthStatus::Unknown, None),
+            (1_000, HealthStatus::Unknown, Some(Lapse::Unhealthy)),
+            (1_000, HealthStatus::Healthy, Some(Lapse::Unhealthy)),
+            (4_999, HealthStatus::Unhealthy, None),
+            (5_000, HealthStatus::Unhealthy, Some(Lapse::Deregister)),
+            (5_000, HealthStatus::Healthy, Some(Lapse::Deregister)),
+        ];
+        for (ms, health, expected) in cases {
+            assert_eq!(
+                lapse(CONFIG, start, health, at(ms)),
+                expected,
+                "{ms} ms, {health:?}"
+            );
+        }
+        let keep = Heartbeat {
+            deregister_after_ms: None,
+            ..CONFIG
+        };
+        assert_eq!(
+            lapse(keep, start, HealthStatus::Unhealthy, at(1_000_000)),
+            None
+        );
+    }
+}
