@@ -288,6 +288,8 @@ class Server:
     # pid -> start time of every process seen in the server's tree, so that a
     # PID reused after the server is gone is never signalled.
     pids_seen: dict = field(default_factory=dict)
+    # The core the server is pinned to (taskset); None runs it unpinned.
+    cpu: str = SERVER_CPU
 
     def prepare(self, workdir, data, port):
         """Writes the config and returns the command line (without taskset)."""
@@ -301,7 +303,8 @@ class Server:
         os.makedirs(workdir, exist_ok=True)
         argv, env = self.prepare(workdir, data, port)
         log = open(os.path.join(workdir, "server.log"), "wb")
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv, cwd=workdir,
+        pin = ["taskset", "-c", self.cpu] if self.cpu is not None else []
+        self.proc = subprocess.Popen(pin + argv, cwd=workdir,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      env=env, start_new_session=True)
         log.close()
@@ -417,6 +420,10 @@ class Cairn(Server):
         rev = _output(["git", "-C", REPO_DIR, "rev-parse", "--short", "HEAD"])
         dirty = _output(["git", "-C", REPO_DIR, "status", "--porcelain", "--untracked-files=no"])
         built = time.strftime("%Y-%m-%d %H:%M", time.gmtime(os.path.getmtime(self.binary)))
+        if not os.path.realpath(self.binary).startswith(os.path.realpath(REPO_DIR) + os.sep) \
+                and not os.environ.get("CARGO_TARGET_DIR"):
+            # Built elsewhere: this work tree's revision says nothing about it.
+            return f"{out} ({self.binary}, built {built} UTC)"
         return (f"{out} (binary built {built} UTC; work tree at git {rev or '?'}"
                 f"{'+dirty' if dirty else ''})")
 

@@ -114,8 +114,10 @@ def write_queries(path, services, count, seed=SEED):
         f.write("\n".join(queries) + "\n")
 
 
-def generate(out_dir, services, instances, queries=200_000):
-    """Writes the three files under ``out_dir`` and returns a :class:`DataSet`."""
+def generate(out_dir, services, instances, queries=200_000, rfc1035=True):
+    """Writes the three files under ``out_dir`` and returns a :class:`DataSet`;
+    with ``rfc1035=False`` only the cairn zones file and the queries (the
+    scale benchmark has no NSD/Knot to feed)."""
     if services < 1:
         raise ValueError(f"--services must be at least 1, got {services}")
     if instances < 1:
@@ -127,7 +129,8 @@ def generate(out_dir, services, instances, queries=200_000):
                    query_file=os.path.join(out_dir, "queries.txt"),
                    services=services, instances=instances)
     write_cairn_zones(os.path.join(zones_dir, "bench.toml"), services, instances)
-    write_rfc1035_zone(data.zone_file, services, instances)
+    if rfc1035:
+        write_rfc1035_zone(data.zone_file, services, instances)
     write_queries(data.query_file, services, queries)
     return data
 

@@ -183,12 +183,15 @@ pub struct Discovered {
 struct NamespaceEntry {
     namespace: Namespace,
     revision: Arc<AtomicU64>,
+    /// Kept as services come and go, so reading it costs nothing.
+    service_count: std::sync::atomic::AtomicUsize,
 }
 
 impl NamespaceEntry {
     fn snapshot(&self) -> Namespace {
         let mut namespace = self.namespace.clone();
         namespace.revision = self.revision.load(Ordering::SeqCst);
+        namespace.service_count = self.service_count.load(Ordering::SeqCst);
         namespace
     }
 }

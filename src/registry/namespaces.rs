@@ -165,6 +165,7 @@ impl Registry {
         let entry = NamespaceEntry {
             revision: Arc::new(AtomicU64::new(namespace.revision)),
             namespace: namespace.clone(),
+            service_count: std::sync::atomic::AtomicUsize::new(0),
         };
         self.inner.namespaces.insert(namespace.id.clone(), entry);
         self.each_observer(|observer| observer.namespace_changed(&namespace));
@@ -198,13 +199,7 @@ impl Registry {
     /// The namespace with this id (or ARN).
     pub fn namespace(&self, id: &str) -> Option<Namespace> {
         let id = id_from_arn(id);
-        let mut namespace = self
-            .inner
-            .namespaces
-            .get(id)
-            .map(|entry| entry.snapshot())?;
-        namespace.service_count = self.count_services(&namespace.id);
-        Some(namespace)
+        self.inner.namespaces.get(id).map(|entry| entry.snapshot())
     }
 
     /// The namespace with this id (or ARN), or NamespaceNotFound.
@@ -237,12 +232,13 @@ impl Registry {
         namespaces
     }
 
-    fn count_services(&self, namespace_id: &str) -> usize {
+    /// The id of the namespace with this name, without building a snapshot.
+    pub(super) fn namespace_id_by_name(&self, name: &str) -> Option<String> {
+        let name = name.strip_suffix('.').unwrap_or(name);
         self.inner
-            .service_ids
-            .iter()
-            .filter(|entry| entry.key().0 == namespace_id)
-            .count()
+            .namespace_ids
+            .get(&name.to_ascii_lowercase())
+            .map(|id| id.clone())
     }
 
     /// Changes a namespace's description, SOA TTL or allowed networks.

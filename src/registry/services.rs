@@ -147,6 +147,9 @@ impl Registry {
                 .get(&service.namespace_id)
                 .ok_or_else(|| super::namespaces::not_found(&service.namespace_id))?;
             entry.revision.fetch_add(1, Ordering::SeqCst);
+            if !self.inner.services.contains_key(&service.id) {
+                entry.service_count.fetch_add(1, Ordering::SeqCst);
+            }
             (
                 entry.namespace.name.clone(),
                 entry.namespace.kind,
@@ -207,10 +210,10 @@ impl Registry {
 
     /// The service with this name in the namespace with this name.
     pub fn service_by_name(&self, namespace_name: &str, service_name: &str) -> Result<Service> {
-        let namespace = self.namespace_by_name(namespace_name).ok_or_else(|| {
+        let namespace_id = self.namespace_id_by_name(namespace_name).ok_or_else(|| {
             RegistryError::NamespaceNotFound(format!("no namespace named '{namespace_name}'"))
         })?;
-        let key = (namespace.id.clone(), service_name.to_ascii_lowercase());
+        let key = (namespace_id, service_name.to_ascii_lowercase());
         let id = self
             .inner
             .service_ids
@@ -218,8 +221,7 @@ impl Registry {
             .map(|id| id.clone())
             .ok_or_else(|| {
                 RegistryError::ServiceNotFound(format!(
-                    "no service named '{service_name}' in namespace '{}'",
-                    namespace.name
+                    "no service named '{service_name}' in namespace '{namespace_name}'"
                 ))
             })?;
         self.get_service(&id)
@@ -358,6 +360,9 @@ impl Registry {
             entry.service.name.to_ascii_lowercase(),
         ));
         entry.namespace_revision.fetch_add(1, Ordering::SeqCst);
+        if let Some(namespace_entry) = self.inner.namespaces.get(&entry.service.namespace_id) {
+            namespace_entry.service_count.fetch_sub(1, Ordering::SeqCst);
+        }
         if let Some(namespace) = self.namespace(&entry.service.namespace_id) {
             self.each_observer(|observer| observer.service_removed(&namespace, &entry.service));
         }
