@@ -12,7 +12,7 @@ use super::wire::{
     TYPE_NS, TYPE_SOA, TYPE_SRV, Unreadable, is_internet, read_query,
 };
 use super::zones::{Node, Zones, parent};
-use crate::registry::RoutingPolicy;
+use crate::registry::{RecordKind, RoutingPolicy};
 
 /// At most this many records answer a MULTIVALUE query, as in Cloud Map.
 pub const MULTIVALUE_LIMIT: usize = 8;
@@ -148,29 +148,31 @@ fn at_service(
 ) {
     // A CNAME owns its name: every type is answered with it (RFC 1034 §3.6.2).
     if let Some(pool) = &service.cname {
-        return from_pool(writer, question, apex, service.policy, pool, false);
-    }
-    let pool = match question.qtype {
-        TYPE_A => service.a.as_ref(),
-        TYPE_AAAA => service.aaaa.as_ref(),
-        TYPE_SRV => service.srv.as_ref(),
-        // One RRset for ANY, as RFC 8482 allows, to keep answers small.
-        TYPE_ANY => service
-            .a
-            .as_ref()
-            .or(service.aaaa.as_ref())
-            .or(service.srv.as_ref()),
-        _ => None,
-    };
-    match pool {
-        Some(pool) => from_pool(
+        return from_pool(
             writer,
             question,
             apex,
             service.policy,
             pool,
-            question.qtype == TYPE_SRV,
-        ),
+            RecordKind::Cname,
+        );
+    }
+    let chosen = match question.qtype {
+        TYPE_A => service.a.as_ref().map(|pool| (pool, RecordKind::A)),
+        TYPE_AAAA => service.aaaa.as_ref().map(|pool| (pool, RecordKind::Aaaa)),
+        TYPE_SRV => service.srv.as_ref().map(|pool| (pool, RecordKind::Srv)),
+        // One RRset for ANY, as RFC 8482 allows, to keep answers small.
+        TYPE_ANY => [
+            (&service.a, RecordKind::A),
+            (&service.aaaa, RecordKind::Aaaa),
+            (&service.srv, RecordKind::Srv),
+        ]
+        .into_iter()
+        .find_map(|(pool, kind)| pool.as_ref().map(|pool| (pool, kind))),
+        _ => None,
+    };
+    match chosen {
+        Some((pool, kind)) => from_pool(writer, question, apex, service.policy, pool, kind),
         None => negative(writer, question, apex, Rcode::NoError),
     }
 }
@@ -183,15 +185,18 @@ fn at_instance(
     apex: &Apex,
     service: &CompiledService,
 ) -> bool {
+    if !service.names_instances {
+        return false;
+    }
     let name = question.name();
     let label_len = usize::from(name[0]);
-    let Some(records) = service.instances.get(&name[1..1 + label_len]) else {
+    let Some(wire) = service.instances.get(&name[1..1 + label_len]) else {
         return false;
     };
     let record = match question.qtype {
-        TYPE_A => records.a.as_ref(),
-        TYPE_AAAA => records.aaaa.as_ref(),
-        TYPE_ANY => records.a.as_ref().or(records.aaaa.as_ref()),
+        TYPE_A => wire.own_a.as_ref(),
+        TYPE_AAAA => wire.own_aaaa.as_ref(),
+        TYPE_ANY => wire.own_a.as_ref().or(wire.own_aaaa.as_ref()),
         _ => None,
     };
     match record {
@@ -210,26 +215,29 @@ fn from_pool(
     apex: &Apex,
     policy: RoutingPolicy,
     pool: &Pool,
-    with_glue: bool,
+    kind: RecordKind,
 ) {
-    if pool.candidates.is_empty() {
+    if pool.members.is_empty() {
         return negative(writer, question, apex, Rcode::NoError);
     }
     writer.set_authoritative();
     let picks = match policy {
-        RoutingPolicy::Multivalue => pick_several(pool.candidates.len()),
+        RoutingPolicy::Multivalue => pick_several(pool.members.len()),
         RoutingPolicy::Weighted => SmallVec::from_iter([pick_weighted(pool)]),
     };
     for &index in &picks {
-        if !writer.push_required(Section::Answer, &pool.candidates[index].record) {
+        let Some(record) = pool.members[index].record(kind) else {
+            continue;
+        };
+        if !writer.push_required(Section::Answer, record) {
             return;
         }
     }
-    if with_glue {
+    if kind == RecordKind::Srv {
         for &index in &picks {
-            let candidate = &pool.candidates[index];
-            if candidate.glue_count > 0
-                && !writer.push_optional(Section::Additional, &candidate.glue, candidate.glue_count)
+            let member = &pool.members[index];
+            if member.glue_count > 0
+                && !writer.push_optional(Section::Additional, &member.glue, member.glue_count)
             {
                 break;
             }
@@ -261,17 +269,17 @@ fn pick_several(count: usize) -> SmallVec<[usize; MULTIVALUE_LIMIT]> {
 /// when every weight is zero).
 fn pick_weighted(pool: &Pool) -> usize {
     if pool.total_weight == 0 {
-        return fastrand::usize(..pool.candidates.len());
+        return fastrand::usize(..pool.members.len());
     }
     let mut target = fastrand::u64(..pool.total_weight);
-    for (index, candidate) in pool.candidates.iter().enumerate() {
-        let weight = u64::from(candidate.weight);
+    for (index, member) in pool.members.iter().enumerate() {
+        let weight = u64::from(member.weight);
         if target < weight {
             return index;
         }
         target -= weight;
     }
-    pool.candidates.len() - 1
+    pool.members.len() - 1
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! assembles a response with `memcpy` alone.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, SRV};
 use hickory_proto::rr::{Name, RData, Record};
@@ -14,7 +15,8 @@ use ipnet::IpNet;
 
 use super::wire::{POINTER_TO_QNAME, encode_tail, lowered_name};
 use crate::registry::{
-    Instance, Namespace, NamespaceType, RecordKind, RoutingPolicy, ServiceView, SoaSettings,
+    DnsTemplate, Endpoint, Instance, Namespace, NamespaceType, RecordKind, RoutingPolicy,
+    ServiceView, SoaSettings,
 };
 
 /// Registry state the DNS encoder refused: a name hickory would not take.
@@ -169,31 +171,122 @@ impl Apex {
     }
 }
 
-/// One instance's record of one type at the service name, and for SRV the
-/// target's addresses for the additional section.
+/// Everything one instance contributes to its service's answers, encoded
+/// once. A recompile reuses it while the instance and the template are
+/// unchanged, so a change to one instance costs one encoding, not one per
+/// instance of the service.
 #[derive(Debug)]
-pub struct Candidate {
-    pub record: Box<[u8]>,
+pub struct InstanceWire {
+    /// What it was built from: reused only while this still matches.
+    endpoint: Endpoint,
     /// Relative weight for WEIGHTED services.
     pub weight: u32,
+    a: Option<Box<[u8]>>,
+    aaaa: Option<Box<[u8]>>,
+    srv: Option<Box<[u8]>>,
+    cname: Option<Box<[u8]>>,
+    /// For SRV: the target's A/AAAA records for the additional section.
     pub glue: Box<[u8]>,
     pub glue_count: u16,
+    /// The instance's own name's answers (`<id>.<service>`), for services
+    /// with SRV records.
+    pub own_a: Option<Box<[u8]>>,
+    pub own_aaaa: Option<Box<[u8]>>,
 }
 
-/// The records of one type a service answers with, already narrowed to the
-/// healthy instances (or to all of them when none is healthy).
+impl InstanceWire {
+    /// Its record of this type at the service name, if it has one.
+    pub fn record(&self, kind: RecordKind) -> Option<&[u8]> {
+        match kind {
+            RecordKind::A => self.a.as_deref(),
+            RecordKind::Aaaa => self.aaaa.as_deref(),
+            RecordKind::Srv => self.srv.as_deref(),
+            RecordKind::Cname => self.cname.as_deref(),
+        }
+    }
+
+    fn build(
+        instance: &Instance,
+        name: &Name,
+        template: &DnsTemplate,
+    ) -> Result<Self, CompileError> {
+        let ttl_of = |kind| template.record(kind).map(|record| record.ttl);
+        let srv_ttl = ttl_of(RecordKind::Srv);
+        let endpoint = &instance.endpoint;
+        let at_name = |kind, data: Option<RData>| -> Result<Option<Box<[u8]>>, CompileError> {
+            match (ttl_of(kind), data) {
+                (Some(ttl), Some(data)) => Ok(Some(at_qname(&Record::from_rdata(
+                    name.clone(),
+                    ttl,
+                    data,
+                ))?)),
+                _ => Ok(None),
+            }
+        };
+        let mut wire = Self {
+            endpoint: endpoint.clone(),
+            weight: endpoint.weight,
+            a: at_name(RecordKind::A, endpoint.ipv4.map(|ip| RData::A(A(ip))))?,
+            aaaa: at_name(
+                RecordKind::Aaaa,
+                endpoint.ipv6.map(|ip| RData::AAAA(AAAA(ip))),
+            )?,
+            srv: None,
+            cname: match &endpoint.cname {
+                Some(target) => {
+                    at_name(RecordKind::Cname, Some(RData::CNAME(CNAME(fqdn(target)?))))?
+                }
+                None => None,
+            },
+            glue: Box::default(),
+            glue_count: 0,
+            own_a: None,
+            own_aaaa: None,
+        };
+        if let Some(srv_ttl) = srv_ttl {
+            let target = fqdn(&format!("{}.{name}", instance.id))?;
+            if let Some(port) = endpoint.port {
+                let srv = SRV::new(1, 1, port, target.clone());
+                wire.srv = Some(at_qname(&Record::from_rdata(
+                    name.clone(),
+                    srv_ttl,
+                    RData::SRV(srv),
+                ))?);
+            }
+            // Target names take the address TTLs, or the SRV TTL where the
+            // template has no address records of its own.
+            let address_ttl = |kind| ttl_of(kind).unwrap_or(srv_ttl);
+            let mut glue = Vec::new();
+            if let Some(ip) = endpoint.ipv4 {
+                let record =
+                    Record::from_rdata(target.clone(), address_ttl(RecordKind::A), RData::A(A(ip)));
+                wire.own_a = Some(at_qname(&record)?);
+                glue.extend(below_qname(&instance.id, &record)?);
+                wire.glue_count += 1;
+            }
+            if let Some(ip) = endpoint.ipv6 {
+                let record = Record::from_rdata(
+                    target,
+                    address_ttl(RecordKind::Aaaa),
+                    RData::AAAA(AAAA(ip)),
+                );
+                wire.own_aaaa = Some(at_qname(&record)?);
+                glue.extend(below_qname(&instance.id, &record)?);
+                wire.glue_count += 1;
+            }
+            wire.glue = glue.into_boxed_slice();
+        }
+        Ok(wire)
+    }
+}
+
+/// The instances a service answers one record type with, already narrowed
+/// to the healthy ones (or to all of them when none is healthy).
 #[derive(Debug, Default)]
 pub struct Pool {
-    pub candidates: Vec<Candidate>,
-    /// Sum of the candidates' weights.
+    pub members: Vec<Arc<InstanceWire>>,
+    /// Sum of the members' weights.
     pub total_weight: u64,
-}
-
-/// The addresses of an instance's own name, `<id>.<service>.<namespace>`.
-#[derive(Debug, Default)]
-pub struct InstanceRecords {
-    pub a: Option<Box<[u8]>>,
-    pub aaaa: Option<Box<[u8]>>,
 }
 
 /// A service compiled for answering.
@@ -203,132 +296,90 @@ pub struct CompiledService {
     pub name: Box<[u8]>,
     pub policy: RoutingPolicy,
     pub revision: u64,
+    /// What it was built from: instances are reused only under the same one.
+    template: DnsTemplate,
     pub a: Option<Pool>,
     pub aaaa: Option<Pool>,
     pub srv: Option<Pool>,
     pub cname: Option<Pool>,
-    /// Lower-case instance id → the instance's own addresses; only for
-    /// services with SRV records, whose targets these names are.
-    pub instances: HashMap<Box<[u8]>, InstanceRecords>,
+    /// Lower-case instance id → what the instance contributes.
+    pub instances: HashMap<Box<[u8]>, Arc<InstanceWire>>,
+    /// Whether `<id>.<service>` names answer: only the targets of SRV
+    /// records do.
+    pub names_instances: bool,
 }
 
 impl CompiledService {
-    /// Compiles a service and its instances. `None` when the service has no
-    /// DNS records (an API-only service).
-    pub fn compile(view: &ServiceView<'_>) -> Result<Option<Self>, CompileError> {
+    /// Compiles a service and its instances, reusing what `previous` (the
+    /// same service's last compile) encoded for instances that have not
+    /// changed. `None` when the service has no DNS records (API-only).
+    pub fn compile(
+        view: &ServiceView<'_>,
+        previous: Option<&CompiledService>,
+    ) -> Result<Option<Self>, CompileError> {
         let Some(template) = &view.service.dns else {
             return Ok(None);
         };
         let name = fqdn(&format!("{}.{}", view.service.name, view.namespace_name))?;
+        let wire_name = lowered_name(&name)
+            .map_err(failed(&name))?
+            .into_boxed_slice();
+        let reusable = previous
+            .filter(|previous| previous.template == *template && previous.name == wire_name);
+
+        let mut instances = HashMap::with_capacity(view.instances.len());
+        for (key, instance) in view.instances {
+            let key: Box<[u8]> = key.as_bytes().into();
+            let kept = reusable
+                .and_then(|previous| previous.instances.get(&key))
+                .filter(|wire| wire.endpoint == instance.endpoint)
+                .cloned();
+            let wire = match kept {
+                Some(wire) => wire,
+                None => Arc::new(InstanceWire::build(instance, &name, template)?),
+            };
+            instances.insert(key, wire);
+        }
+
         // Instances that serve traffic, or every instance when none does:
         // never an empty answer that makes a client give up.
-        let healthy: Vec<&Instance> = view
+        let wire_of = |(key, _): (&String, &Instance)| instances.get(key.as_bytes()).cloned();
+        let healthy: Vec<Arc<InstanceWire>> = view
             .instances
-            .values()
-            .filter(|i| i.health.serves_traffic())
+            .iter()
+            .filter(|(_, instance)| instance.health.serves_traffic())
+            .filter_map(wire_of)
             .collect();
-        let serving: Vec<&Instance> = if healthy.is_empty() {
-            view.instances.values().collect()
+        let serving = if healthy.is_empty() {
+            view.instances.iter().filter_map(wire_of).collect()
         } else {
             healthy
         };
-
-        let ttl_of = |kind| template.record(kind).map(|record| record.ttl);
-        let srv_ttl = ttl_of(RecordKind::Srv);
-        // Target names take the address TTLs, or the SRV TTL where the
-        // template has no address records of its own.
-        let address_ttl = |kind| ttl_of(kind).or(srv_ttl).unwrap_or(0);
-        let address = |owner: &Name, instance: &Instance, kind: RecordKind| -> Option<Record> {
-            let data = match kind {
-                RecordKind::A => RData::A(A(instance.endpoint.ipv4?)),
-                _ => RData::AAAA(AAAA(instance.endpoint.ipv6?)),
-            };
-            Some(Record::from_rdata(owner.clone(), address_ttl(kind), data))
-        };
-
-        let mut instances = HashMap::new();
-        let mut glue: HashMap<&str, (Vec<u8>, u16)> = HashMap::new();
-        if srv_ttl.is_some() {
-            for instance in view.instances.values() {
-                let target = fqdn(&format!("{}.{name}", instance.id))?;
-                let mut own = InstanceRecords::default();
-                let mut target_glue = (Vec::new(), 0u16);
-                for kind in [RecordKind::A, RecordKind::Aaaa] {
-                    let Some(record) = address(&target, instance, kind) else {
-                        continue;
-                    };
-                    let answer = at_qname(&record)?;
-                    target_glue.0.extend(below_qname(&instance.id, &record)?);
-                    target_glue.1 += 1;
-                    match kind {
-                        RecordKind::A => own.a = Some(answer),
-                        _ => own.aaaa = Some(answer),
-                    }
+        let pool = |kind: RecordKind| {
+            template.has(kind).then(|| {
+                let members: Vec<Arc<InstanceWire>> = serving
+                    .iter()
+                    .filter(|wire| wire.record(kind).is_some())
+                    .cloned()
+                    .collect();
+                let total_weight = members.iter().map(|wire| u64::from(wire.weight)).sum();
+                Pool {
+                    members,
+                    total_weight,
                 }
-                instances.insert(
-                    instance
-                        .id
-                        .to_ascii_lowercase()
-                        .into_bytes()
-                        .into_boxed_slice(),
-                    own,
-                );
-                glue.insert(instance.id.as_str(), target_glue);
-            }
-        }
-
-        let pool = |kind: RecordKind,
-                    data: &dyn Fn(&Instance) -> Result<Option<RData>, CompileError>|
-         -> Result<Option<Pool>, CompileError> {
-            let Some(ttl) = ttl_of(kind) else {
-                return Ok(None);
-            };
-            let mut candidates = Vec::with_capacity(serving.len());
-            for instance in &serving {
-                let Some(data) = data(instance)? else {
-                    continue;
-                };
-                let (glue, glue_count) = match kind {
-                    RecordKind::Srv => glue.get(instance.id.as_str()).cloned().unwrap_or_default(),
-                    _ => (Vec::new(), 0),
-                };
-                candidates.push(Candidate {
-                    record: at_qname(&Record::from_rdata(name.clone(), ttl, data))?,
-                    weight: instance.endpoint.weight,
-                    glue: glue.into_boxed_slice(),
-                    glue_count,
-                });
-            }
-            let total_weight = candidates.iter().map(|c| u64::from(c.weight)).sum();
-            Ok(Some(Pool {
-                candidates,
-                total_weight,
-            }))
+            })
         };
 
         Ok(Some(Self {
-            name: lowered_name(&name)
-                .map_err(failed(&name))?
-                .into_boxed_slice(),
+            name: wire_name,
             policy: template.routing_policy,
             revision: view.service.revision,
-            a: pool(RecordKind::A, &|i| {
-                Ok(i.endpoint.ipv4.map(|ip| RData::A(A(ip))))
-            })?,
-            aaaa: pool(RecordKind::Aaaa, &|i| {
-                Ok(i.endpoint.ipv6.map(|ip| RData::AAAA(AAAA(ip))))
-            })?,
-            srv: pool(RecordKind::Srv, &|i| {
-                let Some(port) = i.endpoint.port else {
-                    return Ok(None);
-                };
-                let target = fqdn(&format!("{}.{name}", i.id))?;
-                Ok(Some(RData::SRV(SRV::new(1, 1, port, target))))
-            })?,
-            cname: pool(RecordKind::Cname, &|i| match &i.endpoint.cname {
-                Some(target) => Ok(Some(RData::CNAME(CNAME(fqdn(target)?)))),
-                None => Ok(None),
-            })?,
+            a: pool(RecordKind::A),
+            aaaa: pool(RecordKind::Aaaa),
+            srv: pool(RecordKind::Srv),
+            cname: pool(RecordKind::Cname),
+            names_instances: template.has(RecordKind::Srv),
+            template: template.clone(),
             instances,
         }))
     }

@@ -66,6 +66,9 @@ pub fn parent(name: &[u8]) -> Option<&[u8]> {
 #[derive(Clone, Default)]
 pub struct Zones {
     pub(super) nodes: Arc<DashMap<WireName, Node, Hasher>>,
+    /// Each service's last compile, by service id: the next compile reuses
+    /// what it encoded for instances that did not change.
+    compiled: Arc<DashMap<String, Arc<CompiledService>>>,
     writer: Arc<Mutex<Writer>>,
 }
 
@@ -156,7 +159,11 @@ impl RegistryObserver for Zones {
         if !view.namespace_kind.has_dns() {
             return;
         }
-        let compiled = match CompiledService::compile(&view) {
+        let previous = self
+            .compiled
+            .get(&view.service.id)
+            .map(|entry| Arc::clone(entry.value()));
+        let compiled = match CompiledService::compile(&view, previous.as_deref()) {
             Ok(compiled) => compiled,
             Err(error) => {
                 tracing::error!(namespace = view.namespace_name, service = %view.service.name, %error, "service records not rebuilt");
@@ -182,10 +189,16 @@ impl RegistryObserver for Zones {
                         .services
                         .insert(view.service.id.clone(), name.clone());
                 }
+                let compiled = Arc::new(compiled);
+                self.compiled
+                    .insert(view.service.id.clone(), Arc::clone(&compiled));
                 self.nodes
-                    .insert(name, Node::Service(Arc::clone(&zone), Arc::new(compiled)));
+                    .insert(name, Node::Service(Arc::clone(&zone), compiled));
             }
-            None => remove_service_node(self, &mut writer, &view.service.id, &zone),
+            None => {
+                self.compiled.remove(&view.service.id);
+                remove_service_node(self, &mut writer, &view.service.id, &zone);
+            }
         }
         Self::raise_serial(&zone, view.namespace_revision);
     }
@@ -195,6 +208,7 @@ impl RegistryObserver for Zones {
         let Some(zone) = writer.zones.get(&namespace.id).cloned() else {
             return;
         };
+        self.compiled.remove(&service.id);
         remove_service_node(self, &mut writer, &service.id, &zone);
         Self::raise_serial(&zone, namespace.revision);
     }
