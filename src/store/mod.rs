@@ -30,6 +30,9 @@ pub use error::StoreError;
 
 use crate::registry::{Instance, Namespace, Operation, Service};
 
+/// redb's page cache: enough for the B-tree paths a commit touches.
+const STORE_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The store's file name inside the data directory.
 pub const FILE_NAME: &str = "cairn.redb";
 
@@ -131,6 +134,10 @@ fn open_database<B: StorageBackend>(
         .map_err(|err| StoreError::from_io(path.to_path_buf(), err))?;
     let backend = FileBackend::new(file).map_err(|err| StoreError::from_redb(path, err))?;
     let db = Builder::new()
+        // The registry in memory is what cairn reads; the store is read once
+        // at start and then only written. redb's default 1 GiB page cache
+        // would hold a large store twice.
+        .set_cache_size(STORE_CACHE_BYTES)
         .create_with_backend(wrap(backend))
         .map_err(|err| StoreError::from_redb(path, err))?;
     let txn = db
