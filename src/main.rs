@@ -10,6 +10,9 @@ use tracing_subscriber::EnvFilter;
 
 use cairn::config::{Config, LogFormat};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An authoritative DNS server backed by a live service registry.
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about, after_help = cairn::cli::EXIT_CODES)]

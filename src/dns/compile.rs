@@ -303,7 +303,7 @@ pub struct CompiledService {
     pub srv: Option<Pool>,
     pub cname: Option<Pool>,
     /// Lower-case instance id → what the instance contributes.
-    pub instances: HashMap<Box<[u8]>, Arc<InstanceWire>>,
+    pub instances: HashMap<Box<[u8]>, Arc<InstanceWire>, foldhash::fast::RandomState>,
     /// Whether `<id>.<service>` names answer: only the targets of SRV
     /// records do.
     pub names_instances: bool,
@@ -327,7 +327,8 @@ impl CompiledService {
         let reusable = previous
             .filter(|previous| previous.template == *template && previous.name == wire_name);
 
-        let mut instances = HashMap::with_capacity(view.instances.len());
+        let mut instances =
+            HashMap::with_capacity_and_hasher(view.instances.len(), Default::default());
         for (key, instance) in view.instances {
             let key: Box<[u8]> = key.as_bytes().into();
             let kept = reusable
