@@ -45,10 +45,14 @@ pub fn respond<'b>(
     let question = match read_query(query) {
         Ok(question) => question,
         Err(Unreadable::Drop) => return None,
-        Err(Unreadable::Reply(rcode, question_end)) => {
+        Err(Unreadable::Reply {
+            rcode,
+            question_end,
+            opt,
+        }) => {
             let mut writer = ResponseWriter::bare(buf, query, question_end);
             writer.set_rcode(rcode);
-            return Some(writer.finish(None));
+            return Some(writer.finish(opt.then_some((max_udp_payload, 0))));
         }
     };
     let limit = match (transport, question.edns) {

@@ -82,8 +82,13 @@ pub enum Unreadable {
     /// Not worth an answer: too short for a header, or itself a response.
     Drop,
     /// Answer with this code, echoing the header (and the question, when
-    /// `question_end` says where it ends).
-    Reply(Rcode, Option<usize>),
+    /// `question_end` says where it ends), with an OPT record when the
+    /// query carried a readable one (RFC 6891 §7).
+    Reply {
+        rcode: Rcode,
+        question_end: Option<usize>,
+        opt: bool,
+    },
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
@@ -106,19 +111,24 @@ pub fn read_query(query: &[u8]) -> Result<Question, Unreadable> {
     let (questions, answers, authorities, additionals) =
         (counts(4), counts(6), counts(8), counts(10));
     if questions != 1 {
-        return Err(Unreadable::Reply(
-            if opcode == 0 {
+        return Err(Unreadable::Reply {
+            rcode: if opcode == 0 {
                 Rcode::FormErr
             } else {
                 Rcode::NotImp
             },
-            None,
-        ));
+            question_end: None,
+            opt: false,
+        });
     }
 
     let mut lowered = [0u8; MAX_NAME_LEN];
     let mut at = HEADER_LEN;
-    let formerr = Err(Unreadable::Reply(Rcode::FormErr, None));
+    let formerr = Err(Unreadable::Reply {
+        rcode: Rcode::FormErr,
+        question_end: None,
+        opt: false,
+    });
     loop {
         let Some(&len) = query.get(at) else {
             return formerr;
@@ -149,9 +159,20 @@ pub fn read_query(query: &[u8]) -> Result<Question, Unreadable> {
         return formerr;
     };
     let question_end = at + 4;
-    let reply = |rcode| Err(Unreadable::Reply(rcode, Some(question_end)));
+    let reply = |rcode| {
+        Err(Unreadable::Reply {
+            rcode,
+            question_end: Some(question_end),
+            opt: false,
+        })
+    };
     if opcode != 0 {
-        return reply(Rcode::NotImp);
+        let opt = additionals == 1 && read_opt(query, question_end).is_some();
+        return Err(Unreadable::Reply {
+            rcode: Rcode::NotImp,
+            question_end: Some(question_end),
+            opt,
+        });
     }
     if answers != 0 || authorities != 0 || additionals > 1 {
         // Updates, TSIG and the like: nothing cairn answers on this path.
@@ -445,7 +466,7 @@ mod tests {
     #[test]
     fn refuses_what_the_fast_shape_does_not_cover() {
         let reply = |bytes: &[u8]| match read_query(bytes) {
-            Err(Unreadable::Reply(rcode, _)) => Some(rcode),
+            Err(Unreadable::Reply { rcode, .. }) => Some(rcode),
             Err(Unreadable::Drop) => None,
             Ok(_) => panic!("read {bytes:?}"),
         };

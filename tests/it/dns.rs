@@ -406,10 +406,19 @@ fn other_opcodes_get_notimp_and_two_questions_formerr() {
     let server = start();
     let mut notify = query_message("svc.test.", RecordType::SOA, None);
     notify.metadata.op_code = OpCode::Notify;
-    assert_eq!(
-        rcode(&server.ask(&notify, Transport::Udp)),
-        ResponseCode::NotImp
-    );
+    notify.metadata.recursion_desired = true;
+    let reply = server.ask(&notify, Transport::Udp);
+    assert_eq!(rcode(&reply), ResponseCode::NotImp);
+    // Nothing of an unknown opcode's flags is echoed (RFC 8906 §8.1).
+    assert!(!reply.metadata.authoritative && !reply.metadata.recursion_desired);
+    assert!(reply.edns.is_none(), "no OPT for a query without one");
+
+    // A client that sent OPT gets one back, even with NOTIMP (RFC 6891 §7).
+    let mut status = query_message("svc.test.", RecordType::SOA, Some(1232));
+    status.metadata.op_code = OpCode::Status;
+    let reply = server.ask(&status, Transport::Udp);
+    assert_eq!(rcode(&reply), ResponseCode::NotImp);
+    assert!(reply.edns.is_some(), "OPT in the NOTIMP reply");
 
     let mut two = query_message("web.svc.test.", RecordType::A, None);
     two.add_query(query_message("db.svc.test.", RecordType::A, None).queries[0].clone());
