@@ -17,6 +17,20 @@ pub struct Registration {
     service_id: String,
     instance: Instance,
     operation: Operation,
+    /// Whether the operation goes in the log: not for bulk loads (zones/
+    /// at start-up), which would push every API call's operation out of
+    /// the bounded log.
+    logged: bool,
+}
+
+impl Registration {
+    /// The same registration, without an operation record.
+    pub(super) fn unlogged(self) -> Self {
+        Self {
+            logged: false,
+            ..self
+        }
+    }
 }
 
 impl Pending for Registration {
@@ -29,6 +43,9 @@ impl Pending for Registration {
             },
             Change::Operation(self.operation.clone()),
         ]
+        .into_iter()
+        .filter(|change| self.logged || !matches!(change, Change::Operation(_)))
+        .collect()
     }
 }
 
@@ -162,6 +179,7 @@ impl Registry {
             service_id: entry.service.id.clone(),
             instance,
             operation,
+            logged: true,
         }))
     }
 
@@ -170,6 +188,7 @@ impl Registry {
             service_id,
             instance,
             operation,
+            logged,
         } = pending;
         let operation_id = operation.id.clone();
         let Some(mut entry) = self.inner.services.get_mut(&service_id) else {
@@ -192,7 +211,9 @@ impl Registry {
         entry.bump();
         self.each_observer(|observer| observer.service_changed(entry.view()));
         drop(entry);
-        self.inner.operations.insert(operation);
+        if logged {
+            self.inner.operations.insert(operation);
+        }
         operation_id
     }
 

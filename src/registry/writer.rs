@@ -182,7 +182,9 @@ impl Writer {
         .await
     }
 
-    /// Registers many distinct instances in one go (see `run_many`).
+    /// Registers many distinct instances in one go (see `run_many`), for
+    /// bulk loads: they leave no operation records, which would push the
+    /// API's out of the bounded log.
     pub async fn register_instances(
         &self,
         registrations: Vec<InstanceRegistration>,
@@ -191,7 +193,12 @@ impl Writer {
             move |r| {
                 registrations
                     .into_iter()
-                    .map(|registration| r.plan_register_instance(registration))
+                    .map(|registration| {
+                        Ok(match r.plan_register_instance(registration)? {
+                            Plan::Apply(pending) => Plan::Apply(pending.unlogged()),
+                            done => done,
+                        })
+                    })
                     .collect()
             },
             Registry::apply_register_instance,

@@ -504,3 +504,21 @@ fn an_empty_directory_loads_nothing() {
     let loaded = load(dir.path(), &Registry::default()).unwrap();
     assert_eq!(loaded, ZonesLoaded::default());
 }
+
+#[test]
+fn static_instances_leave_no_operation_records() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.toml"), VALID).unwrap();
+    let registry = Registry::default();
+    let loaded = load(dir.path(), &registry).unwrap();
+    assert!(loaded.instances > 0, "the fixture declares instances");
+    let registrations = registry
+        .list_operations()
+        .into_iter()
+        .filter(|op| op.kind == crate::registry::OperationType::RegisterInstance)
+        .count();
+    assert_eq!(
+        registrations, 0,
+        "a bulk load must not fill the operation log"
+    );
+}
