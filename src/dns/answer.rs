@@ -92,14 +92,15 @@ fn negative(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex, r
 
 fn resolve(zones: &Zones, question: &Question, client: IpAddr, writer: &mut ResponseWriter<'_>) {
     let name = question.name();
-    if let Some(node) = zones.node(name) {
+    if let Some(entry) = zones.node(name) {
+        let node = entry.value();
         let apex = node.zone().apex.load();
         if !apex.allows(client) {
             return refuse(writer);
         }
         return match node {
             Node::Apex(_) => at_apex(writer, question, &apex),
-            Node::Service(_, service) => at_service(writer, question, &apex, &service),
+            Node::Service(_, service) => at_service(writer, question, &apex, service),
             Node::EmptyNonTerminal(_) => negative(writer, question, &apex, Rcode::NoError),
         };
     }
@@ -108,12 +109,13 @@ fn resolve(zones: &Zones, question: &Question, client: IpAddr, writer: &mut Resp
     let mut ancestor = parent(name);
     let mut depth = 1;
     while let Some(candidate) = ancestor {
-        if let Some(node) = zones.node(candidate) {
+        if let Some(entry) = zones.node(candidate) {
+            let node = entry.value();
             let apex = node.zone().apex.load();
             if !apex.allows(client) {
                 return refuse(writer);
             }
-            if let (1, Node::Service(_, service)) = (depth, &node)
+            if let (1, Node::Service(_, service)) = (depth, node)
                 && at_instance(writer, question, &apex, service)
             {
                 return;

@@ -85,18 +85,11 @@ impl Zones {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The node at exactly this name.
-    pub fn node(&self, name: &[u8]) -> Option<Node> {
-        self.nodes.get(name).map(|entry| entry.value().clone())
-    }
-
-    /// How many names the table holds (apexes, services, empty non-terminals).
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+    /// The node at exactly this name, borrowed under its shard's read lock
+    /// for as long as the returned guard lives: answer a query with it and
+    /// let go, without cloning anything.
+    pub fn node(&self, name: &[u8]) -> Option<dashmap::mapref::one::Ref<'_, WireName, Node>> {
+        self.nodes.get(name)
     }
 
     /// Names strictly between `name` and `origin`: the empty non-terminals a

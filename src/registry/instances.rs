@@ -1,6 +1,5 @@
 //! Instances and their health.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::model::{HealthStatus, Instance, Operation, OperationType, Service};
@@ -300,17 +299,6 @@ impl Registry {
             .get(id_from_arn(service_id))
             .ok_or_else(|| service_not_found(service_id))?;
         Ok(entry.instances.values().cloned().collect())
-    }
-
-    /// Every instance of a service keyed as the registry files them; for the
-    /// store's snapshot and tests.
-    pub fn instances_by_key(&self, service_id: &str) -> Result<BTreeMap<String, Instance>> {
-        let entry = self
-            .inner
-            .services
-            .get(id_from_arn(service_id))
-            .ok_or_else(|| service_not_found(service_id))?;
-        Ok(entry.instances.clone())
     }
 
     /// Sets an instance's health. `custom` calls

@@ -45,6 +45,20 @@ fn stripe_of(service_id: &str, instance_id: &str) -> usize {
     (hasher.finish() as usize) % STRIPES
 }
 
+/// Commits `changes` to the journal; `consequence` tells the caller what a
+/// failure left behind.
+async fn save(journal: &dyn Journal, changes: Vec<super::Change>, consequence: &str) -> Result<()> {
+    match journal.commit(changes).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(RegistryError::Internal(format!(
+            "the change could not be saved, so {consequence}: {error}"
+        ))),
+        Err(_) => Err(RegistryError::Internal(format!(
+            "the store has stopped, so {consequence}"
+        ))),
+    }
+}
+
 impl Writer {
     pub fn new(registry: Registry, journal: Arc<dyn Journal>) -> Self {
         Self {
@@ -96,15 +110,8 @@ impl Writer {
                 Plan::Done(output) => return Ok(output),
                 Plan::Apply(pending) => pending,
             };
-            match journal.commit(pending.changes()).await {
-                Ok(Ok(())) => Ok(apply(&registry, pending)),
-                Ok(Err(error)) => Err(RegistryError::Internal(format!(
-                    "the change could not be saved, so nothing changed: {error}"
-                ))),
-                Err(_) => Err(RegistryError::Internal(
-                    "the store has stopped, so nothing changed".to_string(),
-                )),
-            }
+            save(journal.as_ref(), pending.changes(), "nothing changed").await?;
+            Ok(apply(&registry, pending))
         });
         task.await
             .map_err(|error| RegistryError::Internal(format!("the change failed: {error}")))?
@@ -147,17 +154,7 @@ impl Writer {
                     .iter()
                     .flat_map(|(_, change)| change.changes())
                     .collect();
-                match journal.commit(changes).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => {
-                        return Err(RegistryError::Internal(format!(
-                            "a bulk change could not be saved; what was saved before stays: {error}"
-                        )));
-                    }
-                    Err(_) => {
-                        return Err(RegistryError::Internal("the store has stopped".to_string()));
-                    }
-                }
+                save(journal.as_ref(), changes, "what was saved before stays").await?;
                 for (index, change) in chunk {
                     outputs[index] = Some(apply(&registry, change));
                 }
