@@ -107,21 +107,25 @@ fn a_restart_keeps_namespaces_services_instances_health_tags_and_revisions() {
         "CreatePublicDnsNamespace",
         json!({ "Name": "pub.test", "Tags": [{ "Key": "team", "Value": "infra" }] }),
     );
-    let before = (
-        ok(&server, "ListNamespaces", json!({})),
-        ok(&server, "ListServices", json!({})),
-        listed(&server, &web),
-        ok(
-            &server,
-            "GetInstancesHealthStatus",
-            json!({ "ServiceId": api }),
-        ),
-        ok(
-            &server,
-            "GetInstance",
-            json!({ "ServiceId": web, "InstanceId": "w1" }),
-        ),
-    );
+    // What the API shows: ids, instances, health and attributes.
+    let state = |server: &TestServer| {
+        (
+            ok(server, "ListNamespaces", json!({})),
+            ok(server, "ListServices", json!({})),
+            listed(server, &web),
+            ok(
+                server,
+                "GetInstancesHealthStatus",
+                json!({ "ServiceId": api }),
+            ),
+            ok(
+                server,
+                "GetInstance",
+                json!({ "ServiceId": web, "InstanceId": "w1" }),
+            ),
+        )
+    };
+    let before = state(&server);
     let public = before.0["Namespaces"]
         .as_array()
         .and_then(|all| all.iter().find(|ns| ns["Name"] == "pub.test"))
@@ -137,21 +141,7 @@ fn a_restart_keeps_namespaces_services_instances_health_tags_and_revisions() {
 
     server.restart();
 
-    let after = (
-        ok(&server, "ListNamespaces", json!({})),
-        ok(&server, "ListServices", json!({})),
-        listed(&server, &web),
-        ok(
-            &server,
-            "GetInstancesHealthStatus",
-            json!({ "ServiceId": api }),
-        ),
-        ok(
-            &server,
-            "GetInstance",
-            json!({ "ServiceId": web, "InstanceId": "w1" }),
-        ),
-    );
+    let after = state(&server);
     assert_eq!(
         before, after,
         "the same ids, instances, health and attributes"
