@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use cairn::config::{Config, LogFormat};
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -124,7 +124,7 @@ impl Registry {
     pub fn apply_create_service(&self, pending: ServiceCreation) -> Service {
         let service = pending.service;
         let _structure = self.structure();
-        match self.insert_service(service.clone(), BTreeMap::new()) {
+        match self.insert_service(service.clone(), Vec::new()) {
             Ok(()) => tracing::info!(service = %service.name, id = %service.id, "service created"),
             Err(error) => {
                 tracing::error!(service = %service.name, %error, "a service planned in a namespace that is gone was not created")
@@ -135,11 +135,11 @@ impl Registry {
 
     /// Puts a service and its instances in as they are (creation, and the
     /// store restoring state).
-    pub fn insert_service(
-        &self,
-        service: Service,
-        instances: BTreeMap<String, Instance>,
-    ) -> Result<()> {
+    pub fn insert_service(&self, service: Service, instances: Vec<Instance>) -> Result<()> {
+        let instances: BTreeMap<String, Instance> = instances
+            .into_iter()
+            .map(|instance| (super::instance_key(&instance.id), instance))
+            .collect();
         let (namespace_name, namespace_kind, namespace_revision) = {
             let entry = self
                 .inner

@@ -17,7 +17,6 @@ mod committer;
 mod error;
 mod tables;
 
-use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -40,9 +39,8 @@ pub const FILE_NAME: &str = "cairn.redb";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub namespaces: Vec<Namespace>,
-    /// Each service with its instances, keyed by lower-cased instance id
-    /// (the registry's instance key).
-    pub services: Vec<(Service, BTreeMap<String, Instance>)>,
+    /// Each service with its instances.
+    pub services: Vec<(Service, Vec<Instance>)>,
     /// Oldest first; at most the last 100,000.
     pub operations: Vec<Operation>,
     /// How many `Change`s were ever committed. It only grows, across

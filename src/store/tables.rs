@@ -255,9 +255,7 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
                 detail: format!("its service {service_id:?} is not stored"),
             });
         };
-        snapshot.services[index]
-            .1
-            .insert(instance_key.to_owned(), instance);
+        snapshot.services[index].1.push(instance);
     }
 
     let table = txn.open_table(OPERATIONS).map_err(open_err)?;

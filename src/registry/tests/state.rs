@@ -250,10 +250,7 @@ fn registering_again_replaces_attributes_and_keeps_created_at_and_health() {
     };
     let service = registry.get_service(&service.id).expect("exists");
     registry
-        .insert_service(
-            service.clone(),
-            BTreeMap::from([("api-1".to_string(), restored)]),
-        )
+        .insert_service(service.clone(), vec![restored])
         .expect("namespace exists");
 
     register(&registry, &service, "api-1", &[("color", "green")]).expect("re-registered");

@@ -145,7 +145,11 @@ fn a_commit_that_cannot_be_written_is_refused_and_leaves_nothing() {
     committer.join().expect("committer ended cleanly");
 
     let snapshot = reload(dir.path());
-    let instances: Vec<_> = snapshot.services[0].1.keys().cloned().collect();
+    let instances: Vec<_> = snapshot.services[0]
+        .1
+        .iter()
+        .map(|instance| instance.id.clone())
+        .collect();
     assert_eq!(instances, ["kept"]);
     assert_eq!(snapshot.operations.len(), 1);
     assert_eq!(snapshot.changes, 4);
@@ -172,7 +176,10 @@ fn a_failed_fsync_is_answered_as_what_a_restart_finds() {
     committer.join().expect("committer ended cleanly");
 
     let snapshot = reload(dir.path());
-    let stored = snapshot.services[0].1.contains_key("maybe");
+    let stored = snapshot.services[0]
+        .1
+        .iter()
+        .any(|instance| instance.id == "maybe");
     assert_eq!(verdict.is_ok(), stored, "answered {verdict:?}");
 }
 

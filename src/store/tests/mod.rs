@@ -151,10 +151,7 @@ fn what_was_committed_is_loaded_after_a_restart() {
 
     let snapshot = reload(dir.path());
     assert_eq!(snapshot.namespaces, [namespace("ns-1")]);
-    let instances = BTreeMap::from([
-        ("web-1".to_string(), instance("Web-1")),
-        ("web-2".to_string(), instance("web-2")),
-    ]);
+    let instances = vec![instance("Web-1"), instance("web-2")];
     assert_eq!(snapshot.services, [(service("srv-1", "ns-1"), instances)]);
     assert_eq!(
         snapshot.operations,
@@ -179,7 +176,8 @@ fn deletions_remove_rows_and_a_deleted_service_takes_its_instances() {
     let verdicts = commit_all(Store::open(dir.path()).expect("opened"), batches);
     assert!(verdicts.iter().all(Result::is_ok), "{verdicts:?}");
     let snapshot = reload(dir.path());
-    assert_eq!(snapshot.services[0].1.keys().collect::<Vec<_>>(), ["web-2"]);
+    let ids: Vec<_> = snapshot.services[0].1.iter().map(|i| &i.id).collect();
+    assert_eq!(ids, ["web-2"]);
 
     let verdicts = commit_all(
         Store::open(dir.path()).expect("opened"),
