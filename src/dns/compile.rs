@@ -329,8 +329,8 @@ impl CompiledService {
 
         let mut instances =
             HashMap::with_capacity_and_hasher(view.instances.len(), Default::default());
-        for (key, instance) in view.instances {
-            let key: Box<[u8]> = key.as_bytes().into();
+        for instance in view.instances.values() {
+            let key: Box<[u8]> = instance.id.to_ascii_lowercase().into_bytes().into();
             let kept = reusable
                 .and_then(|previous| previous.instances.get(&key))
                 .filter(|wire| wire.endpoint == instance.endpoint)
@@ -344,15 +344,19 @@ impl CompiledService {
 
         // Instances that serve traffic, or every instance when none does:
         // never an empty answer that makes a client give up.
-        let wire_of = |(key, _): (&String, &Instance)| instances.get(key.as_bytes()).cloned();
+        let wire_of = |instance: &Instance| {
+            instances
+                .get(instance.id.to_ascii_lowercase().as_bytes())
+                .cloned()
+        };
         let healthy: Vec<Arc<InstanceWire>> = view
             .instances
-            .iter()
-            .filter(|(_, instance)| instance.health.serves_traffic())
+            .values()
+            .filter(|instance| instance.health.serves_traffic())
             .filter_map(wire_of)
             .collect();
         let serving = if healthy.is_empty() {
-            view.instances.iter().filter_map(wire_of).collect()
+            view.instances.values().filter_map(wire_of).collect()
         } else {
             healthy
         };
