@@ -17,7 +17,7 @@ impl Registry {
         let matches_all = |instance: &Instance, wanted: &BTreeMap<String, String>| {
             wanted
                 .iter()
-                .all(|(key, value)| instance.attributes.get(key) == Some(value))
+                .all(|(key, value)| instance.attributes.get(key) == Some(value.as_str()))
         };
         // QueryParameters first, so HEALTHY_OR_ELSE_ALL falls back to every
         // *matching* instance rather than to nothing.

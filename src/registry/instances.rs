@@ -6,8 +6,8 @@ use super::model::{HealthStatus, Instance, Operation, OperationType, Service};
 use super::operations::{Targets, succeeded};
 use super::services::not_found as service_not_found;
 use super::{
-    Change, InstanceRegistration, Pending, Plan, Registry, RegistryError, Result, id_from_arn,
-    instance_key, now_millis, validate,
+    Attributes, Change, InstanceRegistration, Pending, Plan, Registry, RegistryError, Result,
+    id_from_arn, instance_key, now_millis, validate,
 };
 
 /// An instance about to be created or replaced.
@@ -160,7 +160,7 @@ impl Registry {
                 None => starting_health(&entry.service, initial_health),
             },
             id: instance_id.clone(),
-            attributes: registration.attributes,
+            attributes: Attributes::from(registration.attributes),
             endpoint,
             creator_request_id: registration.creator_request_id,
             updated_at: now,

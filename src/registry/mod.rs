@@ -14,6 +14,7 @@
 //! (`register_instance`, …) run both halves back to back for callers that
 //! need no journal (tests, single-threaded setup).
 
+mod attributes;
 mod discover;
 mod error;
 mod heartbeats;
@@ -37,6 +38,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use dashmap::DashMap;
 use ipnet::IpNet;
 
+pub use attributes::Attributes;
 pub use error::{RegistryError, Result};
 pub use heartbeats::{Lapse, Overdue};
 pub use ids::{arn, id_from_arn};

@@ -8,6 +8,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::attributes::Attributes;
+
 /// Tags on a namespace or service, key → value.
 pub type Tags = BTreeMap<String, String>;
 
@@ -336,7 +338,7 @@ pub struct Endpoint {
 pub struct Instance {
     pub id: String,
     /// Every attribute as registered, reserved and custom.
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: Attributes,
     pub endpoint: Endpoint,
     pub health: HealthStatus,
     pub creator_request_id: Option<String>,

@@ -5,6 +5,7 @@
 
 mod discovery;
 mod state;
+mod stored;
 mod validation;
 
 use std::collections::BTreeMap;

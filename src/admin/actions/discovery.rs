@@ -45,7 +45,7 @@ pub fn discover(
                 namespace_name: found.namespace_name.clone(),
                 service_name: found.service_name.clone(),
                 health_status: instance.health.as_str().to_string(),
-                attributes: instance.attributes,
+                attributes: instance.attributes.to_map(),
             })
             .collect(),
         instances_revision: found.revision,

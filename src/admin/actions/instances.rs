@@ -10,7 +10,7 @@ fn shape(instance: registry::Instance) -> api::Instance {
     api::Instance {
         id: instance.id,
         creator_request_id: instance.creator_request_id,
-        attributes: instance.attributes,
+        attributes: instance.attributes.to_map(),
     }
 }
 

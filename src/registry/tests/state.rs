@@ -238,7 +238,7 @@ fn registering_again_replaces_attributes_and_keeps_created_at_and_health() {
     // Restored as the store would, so the creation time is in the past.
     let restored = Instance {
         id: "api-1".to_string(),
-        attributes: attributes(&[("color", "blue"), ("zone", "a")]),
+        attributes: attributes(&[("color", "blue"), ("zone", "a")]).into(),
         endpoint: Endpoint {
             weight: 1,
             ..Endpoint::default()

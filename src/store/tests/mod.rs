@@ -69,7 +69,8 @@ pub(super) fn instance(id: &str) -> Instance {
             ("AWS_INSTANCE_IPV4".into(), "10.1.2.3".into()),
             ("AWS_INSTANCE_PORT".into(), "8080".into()),
             ("zone".into(), "b".into()),
-        ]),
+        ])
+        .into(),
         endpoint: Endpoint {
             ipv4: Some("10.1.2.3".parse().expect("an address")),
             ipv6: None,
