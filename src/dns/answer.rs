@@ -153,7 +153,7 @@ fn at_service(
     service: &CompiledService,
 ) {
     // A CNAME owns its name: every type is answered with it (RFC 1034 §3.6.2).
-    if let Some(pool) = &service.cname {
+    if let Some(pool) = service.pool(RecordKind::Cname) {
         return from_pool(
             writer,
             question,
@@ -163,21 +163,17 @@ fn at_service(
             RecordKind::Cname,
         );
     }
-    let chosen = match question.qtype {
-        TYPE_A => service.a.as_ref().map(|pool| (pool, RecordKind::A)),
-        TYPE_AAAA => service.aaaa.as_ref().map(|pool| (pool, RecordKind::Aaaa)),
-        TYPE_SRV => service.srv.as_ref().map(|pool| (pool, RecordKind::Srv)),
+    let kind = match question.qtype {
+        TYPE_A => Some(RecordKind::A),
+        TYPE_AAAA => Some(RecordKind::Aaaa),
+        TYPE_SRV => Some(RecordKind::Srv),
         // One RRset for ANY, as RFC 8482 allows, to keep answers small.
-        TYPE_ANY => [
-            (&service.a, RecordKind::A),
-            (&service.aaaa, RecordKind::Aaaa),
-            (&service.srv, RecordKind::Srv),
-        ]
-        .into_iter()
-        .find_map(|(pool, kind)| pool.as_ref().map(|pool| (pool, kind))),
+        TYPE_ANY => [RecordKind::A, RecordKind::Aaaa, RecordKind::Srv]
+            .into_iter()
+            .find(|&kind| service.pool(kind).is_some()),
         _ => None,
     };
-    match chosen {
+    match kind.and_then(|kind| Some((service.pool(kind)?, kind))) {
         Some((pool, kind)) => from_pool(writer, question, apex, service.policy, pool, kind),
         None => negative(writer, question, apex, Rcode::NoError),
     }
@@ -191,18 +187,20 @@ fn at_instance(
     apex: &Apex,
     service: &CompiledService,
 ) -> bool {
-    if !service.names_instances {
+    if !service.names_instances() {
         return false;
     }
     let name = question.name();
     let label_len = usize::from(name[0]);
-    let Some(wire) = service.instances.get(&name[1..1 + label_len]) else {
+    let Some(wire) = service.instance(&name[1..1 + label_len]) else {
         return false;
     };
+    // The target's own addresses are its answers at the service name, both
+    // written after a pointer to the question.
     let record = match question.qtype {
-        TYPE_A => wire.own_a.as_ref(),
-        TYPE_AAAA => wire.own_aaaa.as_ref(),
-        TYPE_ANY => wire.own_a.as_ref().or(wire.own_aaaa.as_ref()),
+        TYPE_A => wire.record(RecordKind::A),
+        TYPE_AAAA => wire.record(RecordKind::Aaaa),
+        TYPE_ANY => wire.record(RecordKind::A).or(wire.record(RecordKind::Aaaa)),
         _ => None,
     };
     match record {
@@ -220,19 +218,19 @@ fn from_pool(
     question: &Question,
     apex: &Apex,
     policy: RoutingPolicy,
-    pool: &Pool,
+    pool: Pool<'_>,
     kind: RecordKind,
 ) {
-    if pool.members.is_empty() {
+    if pool.is_empty() {
         return negative(writer, question, apex, Rcode::NoError);
     }
     writer.set_authoritative();
     let picks = match policy {
-        RoutingPolicy::Multivalue => pick_several(pool.members.len()),
-        RoutingPolicy::Weighted => SmallVec::from_iter([pick_weighted(pool)]),
+        RoutingPolicy::Multivalue => pick_several(pool.len()),
+        RoutingPolicy::Weighted => SmallVec::from_iter([pick_weighted(&pool)]),
     };
     for &index in &picks {
-        let Some(record) = pool.members[index].record(kind) else {
+        let Some(record) = pool.get(index).and_then(|member| member.record(kind)) else {
             continue;
         };
         if !writer.push_required(Section::Answer, record) {
@@ -241,10 +239,10 @@ fn from_pool(
     }
     if kind == RecordKind::Srv {
         for &index in &picks {
-            let member = &pool.members[index];
-            if member.glue_count > 0
-                && !writer.push_optional(Section::Additional, &member.glue, member.glue_count)
-            {
+            let Some((glue, count)) = pool.get(index).map(|member| member.glue()) else {
+                continue;
+            };
+            if count > 0 && !writer.push_optional(Section::Additional, glue, count) {
                 break;
             }
         }
@@ -273,19 +271,21 @@ fn pick_several(count: usize) -> SmallVec<[usize; MULTIVALUE_LIMIT]> {
 
 /// One index, chosen in proportion to the candidates' weights (uniformly
 /// when every weight is zero).
-fn pick_weighted(pool: &Pool) -> usize {
+fn pick_weighted(pool: &Pool<'_>) -> usize {
     if pool.total_weight == 0 {
-        return fastrand::usize(..pool.members.len());
+        return fastrand::usize(..pool.len());
     }
     let mut target = fastrand::u64(..pool.total_weight);
-    for (index, member) in pool.members.iter().enumerate() {
-        let weight = u64::from(member.weight);
+    for index in 0..pool.len() {
+        let weight = pool
+            .get(index)
+            .map_or(0, |member| u64::from(member.weight()));
         if target < weight {
             return index;
         }
         target -= weight;
     }
-    pool.members.len() - 1
+    pool.len() - 1
 }
 
 #[cfg(test)]

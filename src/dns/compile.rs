@@ -6,17 +6,16 @@
 //! name where the owner *is* the question's name. The answer path then
 //! assembles a response with `memcpy` alone.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, SRV};
+use hickory_proto::rr::rdata::{NS, SOA};
 use hickory_proto::rr::{Name, RData, Record};
 use ipnet::IpNet;
 
+use super::instance::{InstanceWire, KINDS, Ttls, slot};
 use super::wire::{POINTER_TO_QNAME, encode_tail, lowered_name};
 use crate::registry::{
-    DnsTemplate, Endpoint, Instance, Namespace, NamespaceType, RecordKind, RoutingPolicy,
-    ServiceView, SoaSettings,
+    Namespace, NamespaceType, RecordKind, RoutingPolicy, ServiceView, SoaSettings,
 };
 
 /// Registry state the DNS encoder refused: a name hickory would not take.
@@ -29,7 +28,7 @@ pub struct CompileError {
     reason: String,
 }
 
-fn fqdn(text: &str) -> Result<Name, CompileError> {
+pub(super) fn fqdn(text: &str) -> Result<Name, CompileError> {
     let text = if text.ends_with('.') {
         text.to_string()
     } else {
@@ -41,7 +40,7 @@ fn fqdn(text: &str) -> Result<Name, CompileError> {
     })
 }
 
-fn failed(name: &Name) -> impl FnOnce(String) -> CompileError + '_ {
+pub(super) fn failed(name: &Name) -> impl FnOnce(String) -> CompileError + '_ {
     move |reason| CompileError {
         name: name.to_string(),
         reason,
@@ -55,18 +54,6 @@ fn at_qname(record: &Record) -> Result<Box<[u8]>, CompileError> {
     bytes.extend_from_slice(&POINTER_TO_QNAME);
     bytes.extend_from_slice(&tail);
     Ok(bytes.into_boxed_slice())
-}
-
-/// A record owned by `<label>.<question's name>`, as SRV targets' addresses
-/// are under the service name the question asked for.
-fn below_qname(label: &str, record: &Record) -> Result<Vec<u8>, CompileError> {
-    let tail = encode_tail(record).map_err(failed(&record.name))?;
-    let mut bytes = Vec::with_capacity(3 + label.len() + tail.len());
-    bytes.push(label.len() as u8);
-    bytes.extend_from_slice(label.as_bytes());
-    bytes.extend_from_slice(&POINTER_TO_QNAME);
-    bytes.extend_from_slice(&tail);
-    Ok(bytes)
 }
 
 fn to_i32(value: u32) -> i32 {
@@ -171,221 +158,177 @@ impl Apex {
     }
 }
 
-/// Everything one instance contributes to its service's answers, encoded
-/// once. A recompile reuses it while the instance and the template are
-/// unchanged, so a change to one instance costs one encoding, not one per
-/// instance of the service.
+/// A service's full name: as hickory-proto encodes it into records, and
+/// as the name table keys it (lower case, wire form).
 #[derive(Debug)]
-pub struct InstanceWire {
-    /// What it was built from: reused only while this still matches.
-    endpoint: Endpoint,
-    /// Relative weight for WEIGHTED services.
-    pub weight: u32,
-    a: Option<Box<[u8]>>,
-    aaaa: Option<Box<[u8]>>,
-    srv: Option<Box<[u8]>>,
-    cname: Option<Box<[u8]>>,
-    /// For SRV: the target's A/AAAA records for the additional section.
-    pub glue: Box<[u8]>,
-    pub glue_count: u16,
-    /// The instance's own name's answers (`<id>.<service>`), for services
-    /// with SRV records.
-    pub own_a: Option<Box<[u8]>>,
-    pub own_aaaa: Option<Box<[u8]>>,
+pub struct ServiceName {
+    fqdn: Name,
+    pub wire: Box<[u8]>,
 }
 
-impl InstanceWire {
-    /// Its record of this type at the service name, if it has one.
-    pub fn record(&self, kind: RecordKind) -> Option<&[u8]> {
-        match kind {
-            RecordKind::A => self.a.as_deref(),
-            RecordKind::Aaaa => self.aaaa.as_deref(),
-            RecordKind::Srv => self.srv.as_deref(),
-            RecordKind::Cname => self.cname.as_deref(),
-        }
-    }
-
-    fn build(
-        instance: &Instance,
-        name: &Name,
-        template: &DnsTemplate,
-    ) -> Result<Self, CompileError> {
-        let ttl_of = |kind| template.record(kind).map(|record| record.ttl);
-        let srv_ttl = ttl_of(RecordKind::Srv);
-        let endpoint = &instance.endpoint;
-        let at_name = |kind, data: Option<RData>| -> Result<Option<Box<[u8]>>, CompileError> {
-            match (ttl_of(kind), data) {
-                (Some(ttl), Some(data)) => Ok(Some(at_qname(&Record::from_rdata(
-                    name.clone(),
-                    ttl,
-                    data,
-                ))?)),
-                _ => Ok(None),
-            }
-        };
-        let mut wire = Self {
-            endpoint: endpoint.clone(),
-            weight: endpoint.weight,
-            a: at_name(RecordKind::A, endpoint.ipv4.map(|ip| RData::A(A(ip))))?,
-            aaaa: at_name(
-                RecordKind::Aaaa,
-                endpoint.ipv6.map(|ip| RData::AAAA(AAAA(ip))),
-            )?,
-            srv: None,
-            cname: match &endpoint.cname {
-                Some(target) => {
-                    at_name(RecordKind::Cname, Some(RData::CNAME(CNAME(fqdn(target)?))))?
-                }
-                None => None,
-            },
-            glue: Box::default(),
-            glue_count: 0,
-            own_a: None,
-            own_aaaa: None,
-        };
-        if let Some(srv_ttl) = srv_ttl {
-            let target = fqdn(&format!("{}.{name}", instance.id))?;
-            if let Some(port) = endpoint.port {
-                let srv = SRV::new(1, 1, port, target.clone());
-                wire.srv = Some(at_qname(&Record::from_rdata(
-                    name.clone(),
-                    srv_ttl,
-                    RData::SRV(srv),
-                ))?);
-            }
-            // Target names take the address TTLs, or the SRV TTL where the
-            // template has no address records of its own.
-            let address_ttl = |kind| ttl_of(kind).unwrap_or(srv_ttl);
-            let mut glue = Vec::new();
-            if let Some(ip) = endpoint.ipv4 {
-                let record =
-                    Record::from_rdata(target.clone(), address_ttl(RecordKind::A), RData::A(A(ip)));
-                wire.own_a = Some(at_qname(&record)?);
-                glue.extend(below_qname(&instance.id, &record)?);
-                wire.glue_count += 1;
-            }
-            if let Some(ip) = endpoint.ipv6 {
-                let record = Record::from_rdata(
-                    target,
-                    address_ttl(RecordKind::Aaaa),
-                    RData::AAAA(AAAA(ip)),
-                );
-                wire.own_aaaa = Some(at_qname(&record)?);
-                glue.extend(below_qname(&instance.id, &record)?);
-                wire.glue_count += 1;
-            }
-            wire.glue = glue.into_boxed_slice();
-        }
-        Ok(wire)
+impl ServiceName {
+    pub fn new(service: &str, namespace: &str) -> Result<Self, CompileError> {
+        let fqdn = fqdn(&format!("{service}.{namespace}"))?;
+        let wire = lowered_name(&fqdn).map_err(failed(&fqdn))?.into();
+        Ok(Self { fqdn, wire })
     }
 }
 
-/// The instances a service answers one record type with, already narrowed
-/// to the healthy ones (or to all of them when none is healthy).
+/// Which instances answer one record type: already narrowed to the healthy
+/// ones (or to all of them when none is healthy) that have such a record.
 #[derive(Debug, Default)]
-pub struct Pool {
-    pub members: Vec<Arc<InstanceWire>>,
+struct Members {
+    /// Indices into the service's instances; `None` when that is every
+    /// instance, as it is for most services most of the time. Pools with
+    /// the same members share one list.
+    listed: Option<Arc<[u32]>>,
     /// Sum of the members' weights.
+    total_weight: u64,
+}
+
+/// A record type's pool as the answer path reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool<'a> {
+    instances: &'a [InstanceWire],
+    listed: Option<&'a [u32]>,
     pub total_weight: u64,
 }
 
-/// A service compiled for answering.
+impl<'a> Pool<'a> {
+    pub fn len(&self) -> usize {
+        match self.listed {
+            Some(listed) => listed.len(),
+            None => self.instances.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `index`th member.
+    pub fn get(&self, index: usize) -> Option<&'a InstanceWire> {
+        match self.listed {
+            Some(listed) => self.instances.get(*listed.get(index)? as usize),
+            None => self.instances.get(index),
+        }
+    }
+}
+
+/// A service compiled for answering. Its name is the table's key, not kept
+/// here.
 #[derive(Debug)]
 pub struct CompiledService {
-    /// The service's name, lower case, wire form.
-    pub name: Box<[u8]>,
     pub policy: RoutingPolicy,
-    pub revision: u64,
-    /// What it was built from: instances are reused only under the same one.
-    template: DnsTemplate,
-    pub a: Option<Pool>,
-    pub aaaa: Option<Pool>,
-    pub srv: Option<Pool>,
-    pub cname: Option<Pool>,
-    /// Lower-case instance id → what the instance contributes.
-    pub instances: HashMap<Box<[u8]>, Arc<InstanceWire>, foldhash::fast::RandomState>,
-    /// Whether `<id>.<service>` names answer: only the targets of SRV
-    /// records do.
-    pub names_instances: bool,
+    /// What it was built from: instances are reused only under the same TTLs.
+    ttls: Ttls,
+    /// Every instance, in [`InstanceWire::order`], so that `<id>.<service>`
+    /// is found by binary search without a key of its own.
+    instances: Box<[InstanceWire]>,
+    /// By [`slot`]; only those whose kind the template has are answered.
+    pools: [Members; 4],
 }
 
 impl CompiledService {
+    /// The pool answering `kind`, if the template has such records.
+    pub fn pool(&self, kind: RecordKind) -> Option<Pool<'_>> {
+        self.ttls.has(kind).then(|| {
+            let members = &self.pools[slot(kind)];
+            Pool {
+                instances: &self.instances,
+                listed: members.listed.as_deref(),
+                total_weight: members.total_weight,
+            }
+        })
+    }
+
+    /// Whether `<id>.<service>` names answer: only the targets of SRV
+    /// records do.
+    pub fn names_instances(&self) -> bool {
+        self.ttls.has(RecordKind::Srv)
+    }
+
+    /// The instance whose id is `label` (lower case), ignoring ASCII case.
+    pub fn instance(&self, label: &[u8]) -> Option<&InstanceWire> {
+        let index = self
+            .instances
+            .binary_search_by(|wire| wire.cmp_label(label))
+            .ok()?;
+        self.instances.get(index)
+    }
+
+    /// The previous compile's wire for exactly this id.
+    fn previous_wire(&self, id: &str) -> Option<&InstanceWire> {
+        let index = self
+            .instances
+            .binary_search_by(|wire| wire.cmp_id(id))
+            .ok()?;
+        self.instances.get(index)
+    }
+
     /// Compiles a service and its instances, reusing what `previous` (the
-    /// same service's last compile) encoded for instances that have not
+    /// last compile at the same name) encoded for instances that have not
     /// changed. `None` when the service has no DNS records (API-only).
     pub fn compile(
         view: &ServiceView<'_>,
+        name: &ServiceName,
         previous: Option<&CompiledService>,
     ) -> Result<Option<Self>, CompileError> {
         let Some(template) = &view.service.dns else {
             return Ok(None);
         };
-        let name = fqdn(&format!("{}.{}", view.service.name, view.namespace_name))?;
-        let wire_name = lowered_name(&name)
-            .map_err(failed(&name))?
-            .into_boxed_slice();
-        let reusable = previous
-            .filter(|previous| previous.template == *template && previous.name == wire_name);
+        let ttls = Ttls::of(template);
+        let reusable = previous.filter(|previous| previous.ttls == ttls);
 
-        let mut instances =
-            HashMap::with_capacity_and_hasher(view.instances.len(), Default::default());
+        let mut instances = Vec::with_capacity(view.instances.len());
         for instance in view.instances.values() {
-            let key: Box<[u8]> = instance.id.to_ascii_lowercase().into_bytes().into();
-            let kept = reusable
-                .and_then(|previous| previous.instances.get(&key))
-                .filter(|wire| wire.endpoint == instance.endpoint)
-                .cloned();
+            let kept = match reusable.and_then(|previous| previous.previous_wire(&instance.id)) {
+                Some(wire) if wire.encodes(instance, &ttls)? => Some(wire.clone()),
+                _ => None,
+            };
             let wire = match kept {
                 Some(wire) => wire,
-                None => Arc::new(InstanceWire::build(instance, &name, template)?),
+                None => InstanceWire::build(instance, &name.fqdn, &ttls)?,
             };
-            instances.insert(key, wire);
+            instances.push((wire, instance.health.serves_traffic()));
         }
+        instances.sort_unstable_by(|(left, _), (right, _)| left.order(right));
 
         // Instances that serve traffic, or every instance when none does:
         // never an empty answer that makes a client give up.
-        let wire_of = |instance: &Instance| {
-            instances
-                .get(instance.id.to_ascii_lowercase().as_bytes())
-                .cloned()
-        };
-        let healthy: Vec<Arc<InstanceWire>> = view
-            .instances
-            .values()
-            .filter(|instance| instance.health.serves_traffic())
-            .filter_map(wire_of)
-            .collect();
-        let serving = if healthy.is_empty() {
-            view.instances.values().filter_map(wire_of).collect()
-        } else {
-            healthy
-        };
-        let pool = |kind: RecordKind| {
-            template.has(kind).then(|| {
-                let members: Vec<Arc<InstanceWire>> = serving
-                    .iter()
-                    .filter(|wire| wire.record(kind).is_some())
-                    .cloned()
-                    .collect();
-                let total_weight = members.iter().map(|wire| u64::from(wire.weight)).sum();
-                Pool {
-                    members,
-                    total_weight,
+        let any_healthy = instances.iter().any(|&(_, healthy)| healthy);
+        let mut pools: [Members; 4] = Default::default();
+        for kind in KINDS.into_iter().filter(|&kind| ttls.has(kind)) {
+            let mut listed = Vec::new();
+            let mut total_weight = 0;
+            for (index, (wire, healthy)) in instances.iter().enumerate() {
+                if (*healthy || !any_healthy) && wire.record(kind).is_some() {
+                    listed.push(
+                        u32::try_from(index)
+                            .map_err(|_| failed(&name.fqdn)("more than 2^32 instances".into()))?,
+                    );
+                    total_weight += u64::from(wire.weight());
                 }
-            })
-        };
+            }
+            let listed = (listed.len() < instances.len()).then(|| {
+                pools
+                    .iter()
+                    .filter_map(|pool| pool.listed.as_ref())
+                    .find(|shared| ***shared == *listed)
+                    .cloned()
+                    .unwrap_or_else(|| listed.into())
+            });
+            pools[slot(kind)] = Members {
+                listed,
+                total_weight,
+            };
+        }
 
         Ok(Some(Self {
-            name: wire_name,
             policy: template.routing_policy,
-            revision: view.service.revision,
-            a: pool(RecordKind::A),
-            aaaa: pool(RecordKind::Aaaa),
-            srv: pool(RecordKind::Srv),
-            cname: pool(RecordKind::Cname),
-            names_instances: template.has(RecordKind::Srv),
-            template: template.clone(),
-            instances,
+            ttls,
+            instances: instances.into_iter().map(|(wire, _)| wire).collect(),
+            pools,
         }))
     }
 }

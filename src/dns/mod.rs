@@ -8,6 +8,7 @@
 
 pub mod answer;
 pub mod compile;
+pub mod instance;
 pub mod tcp;
 pub mod udp;
 pub mod wire;

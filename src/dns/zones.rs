@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
-use super::compile::{Apex, CompiledService};
+use super::compile::{Apex, CompileError, CompiledService, ServiceName};
 use crate::registry::{Namespace, RegistryObserver, Service, ServiceView};
 
 /// One zone; its apex is swapped whole when the SOA serial or settings change.
@@ -35,12 +35,12 @@ impl Node {
     }
 }
 
+/// What only writers need. A service is found by its name in the table,
+/// which its last compile sits under, so nothing here is per service.
 #[derive(Default)]
 struct Writer {
     /// Namespace id → its zone.
     zones: HashMap<String, Arc<ZoneCell>>,
-    /// Service id → the name its node sits at.
-    services: HashMap<String, WireName>,
     /// Empty non-terminal → how many service names lie below it.
     below: HashMap<WireName, usize>,
 }
@@ -66,9 +66,6 @@ pub fn parent(name: &[u8]) -> Option<&[u8]> {
 #[derive(Clone, Default)]
 pub struct Zones {
     pub(super) nodes: Arc<DashMap<WireName, Node, Hasher>>,
-    /// Each service's last compile, by service id: the next compile reuses
-    /// what it encoded for instances that did not change.
-    compiled: Arc<DashMap<String, Arc<CompiledService>>>,
     writer: Arc<Mutex<Writer>>,
 }
 
@@ -90,6 +87,14 @@ impl Zones {
     /// let go, without cloning anything.
     pub fn node(&self, name: &[u8]) -> Option<dashmap::mapref::one::Ref<'_, WireName, Node>> {
         self.nodes.get(name)
+    }
+
+    /// The service compiled at `name`, if one is.
+    fn service_at(&self, name: &[u8]) -> Option<Arc<CompiledService>> {
+        match self.nodes.get(name)?.value() {
+            Node::Service(_, service) => Some(Arc::clone(service)),
+            _ => None,
+        }
     }
 
     /// Names strictly between `name` and `origin`: the empty non-terminals a
@@ -152,16 +157,19 @@ impl RegistryObserver for Zones {
         if !view.namespace_kind.has_dns() {
             return;
         }
-        let previous = self
-            .compiled
-            .get(&view.service.id)
-            .map(|entry| Arc::clone(entry.value()));
-        let compiled = match CompiledService::compile(&view, previous.as_deref()) {
+        let not_rebuilt = |error: CompileError| {
+            tracing::error!(namespace = view.namespace_name, service = %view.service.name, %error, "service records not rebuilt");
+        };
+        let name = match ServiceName::new(&view.service.name, view.namespace_name) {
+            Ok(name) => name,
+            Err(error) => return not_rebuilt(error),
+        };
+        // The registry calls about one service one at a time, so the
+        // compile found here is still the latest when this one replaces it.
+        let previous = self.service_at(&name.wire);
+        let compiled = match CompiledService::compile(&view, &name, previous.as_deref()) {
             Ok(compiled) => compiled,
-            Err(error) => {
-                tracing::error!(namespace = view.namespace_name, service = %view.service.name, %error, "service records not rebuilt");
-                return;
-            }
+            Err(error) => return not_rebuilt(error),
         };
         let mut writer = self.writer();
         let Some(zone) = writer.zones.get(view.namespace_id).cloned() else {
@@ -169,59 +177,54 @@ impl RegistryObserver for Zones {
         };
         match compiled {
             Some(compiled) => {
-                let name = compiled.name.clone();
-                if !writer.services.contains_key(&view.service.id) {
+                if self.service_at(&name.wire).is_none() {
                     let origin = zone.apex.load().origin.clone();
-                    for empty in Self::between(&name, &origin) {
+                    for empty in Self::between(&name.wire, &origin) {
                         *writer.below.entry(empty.clone()).or_default() += 1;
                         self.nodes
                             .entry(empty)
                             .or_insert_with(|| Node::EmptyNonTerminal(Arc::clone(&zone)));
                     }
-                    writer
-                        .services
-                        .insert(view.service.id.clone(), name.clone());
                 }
-                let compiled = Arc::new(compiled);
-                self.compiled
-                    .insert(view.service.id.clone(), Arc::clone(&compiled));
-                self.nodes
-                    .insert(name, Node::Service(Arc::clone(&zone), compiled));
+                self.nodes.insert(
+                    name.wire,
+                    Node::Service(Arc::clone(&zone), Arc::new(compiled)),
+                );
             }
-            None => {
-                self.compiled.remove(&view.service.id);
-                remove_service_node(self, &mut writer, &view.service.id, &zone);
-            }
+            None => remove_service_node(self, &mut writer, &name.wire, &zone),
         }
         Self::raise_serial(&zone, view.namespace_revision);
     }
 
     fn service_removed(&self, namespace: &Namespace, service: &Service) {
+        // A name that cannot be encoded was never in the table.
+        let Ok(name) = ServiceName::new(&service.name, &namespace.name) else {
+            return;
+        };
         let mut writer = self.writer();
         let Some(zone) = writer.zones.get(&namespace.id).cloned() else {
             return;
         };
-        self.compiled.remove(&service.id);
-        remove_service_node(self, &mut writer, &service.id, &zone);
+        remove_service_node(self, &mut writer, &name.wire, &zone);
         Self::raise_serial(&zone, namespace.revision);
     }
 }
 
 /// Takes a service's name out of the table, with the empty non-terminals
 /// only it needed. A name some other service still lies below stays, empty.
-fn remove_service_node(zones: &Zones, writer: &mut Writer, service_id: &str, zone: &Arc<ZoneCell>) {
-    let Some(name) = writer.services.remove(service_id) else {
+fn remove_service_node(zones: &Zones, writer: &mut Writer, name: &[u8], zone: &Arc<ZoneCell>) {
+    if zones.service_at(name).is_none() {
         return;
-    };
-    if writer.below.get(&name).copied().unwrap_or(0) > 0 {
+    }
+    if writer.below.get(name).copied().unwrap_or(0) > 0 {
         zones
             .nodes
-            .insert(name.clone(), Node::EmptyNonTerminal(Arc::clone(zone)));
+            .insert(name.into(), Node::EmptyNonTerminal(Arc::clone(zone)));
     } else {
-        zones.nodes.remove(&name);
+        zones.nodes.remove(name);
     }
     let origin = zone.apex.load().origin.clone();
-    for empty in Zones::between(&name, &origin) {
+    for empty in Zones::between(name, &origin) {
         let remaining = match writer.below.get_mut(&empty) {
             Some(count) => {
                 *count = count.saturating_sub(1);

@@ -1,0 +1,325 @@
+//! One instance's share of its service's answers, encoded once into a single
+//! shared buffer. A cairn serving a million instances holds a million of
+//! these, so the layout is about bytes: one allocation per instance, no
+//! copy of the registry's `Endpoint`, and records that are the same bytes
+//! stored once.
+//!
+//! The buffer starts with a fixed header — the weight, the glue count and a
+//! `(start, end)` pair of `u16` offsets per [`Part`] — followed by the
+//! parts' bytes. For services with SRV records the glue (the target's A and
+//! AAAA records, owned by `<id>.<question's name>`) is laid out as
+//! `len id C0 0C tail`, and the target's own answers (`C0 0C tail`) are the
+//! ends of those same bytes, as is the id of the `len id` label.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV};
+use hickory_proto::rr::{Name, RData, Record};
+
+use super::compile::{CompileError, failed, fqdn};
+use super::wire::{POINTER_TO_QNAME, encode_tail};
+use crate::registry::{Instance, RecordKind};
+
+/// The TTL of each record type a service's template has: all an
+/// instance's encoding depends on besides its endpoint and names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ttls([Option<u32>; 4]);
+
+impl Ttls {
+    pub fn of(template: &crate::registry::DnsTemplate) -> Self {
+        Self(KINDS.map(|kind| template.record(kind).map(|record| record.ttl)))
+    }
+
+    pub fn get(&self, kind: RecordKind) -> Option<u32> {
+        self.0[slot(kind)]
+    }
+
+    pub fn has(&self, kind: RecordKind) -> bool {
+        self.get(kind).is_some()
+    }
+
+    /// The TTL of the instance's address records of this kind, if it gets
+    /// any: at the service name, or as an SRV target where the template has
+    /// no address records of its own (then they take the SRV TTL).
+    fn address(&self, kind: RecordKind) -> Option<u32> {
+        self.get(kind).or(self.get(RecordKind::Srv))
+    }
+}
+
+/// Every record kind, each at its [`slot`].
+pub const KINDS: [RecordKind; 4] = [
+    RecordKind::A,
+    RecordKind::Aaaa,
+    RecordKind::Srv,
+    RecordKind::Cname,
+];
+
+/// A record kind's index in per-kind arrays.
+pub fn slot(kind: RecordKind) -> usize {
+    match kind {
+        RecordKind::A => 0,
+        RecordKind::Aaaa => 1,
+        RecordKind::Srv => 2,
+        RecordKind::Cname => 3,
+    }
+}
+
+/// The byte ranges an instance's buffer holds. An empty range is a part
+/// the instance does not have.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// The instance id as registered: the key it is found by.
+    Id,
+    /// Each record at the question's name, pointer and tail.
+    A,
+    Aaaa,
+    Srv,
+    Cname,
+    /// The SRV target's address records for the additional section.
+    Glue,
+}
+
+const PARTS: usize = 6;
+const WEIGHT_AT: usize = 0;
+const GLUE_COUNT_AT: usize = 4;
+const RANGES_AT: usize = 5;
+const HEADER_LEN: usize = RANGES_AT + 4 * PARTS;
+
+/// Where RDATA starts in a record kept as pointer + tail: the pointer, then
+/// type, class, TTL and RDATA length.
+const RDATA_AT: usize = 2 + 10;
+/// An SRV's port within its RDATA, after priority and weight.
+const SRV_PORT_AT: usize = 4;
+
+fn part_of(kind: RecordKind) -> Part {
+    match kind {
+        RecordKind::A => Part::A,
+        RecordKind::Aaaa => Part::Aaaa,
+        RecordKind::Srv => Part::Srv,
+        RecordKind::Cname => Part::Cname,
+    }
+}
+
+/// Everything one instance contributes to its service's answers. A
+/// recompile reuses it while the instance and the template are unchanged,
+/// so a change to one instance costs one encoding, not one per instance of
+/// the service. Cloning shares the buffer.
+#[derive(Debug, Clone)]
+pub struct InstanceWire(Arc<[u8]>);
+
+impl InstanceWire {
+    fn u16_at(&self, at: usize) -> usize {
+        match self.0.get(at..at + 2) {
+            Some(&[high, low]) => usize::from(u16::from_be_bytes([high, low])),
+            _ => 0,
+        }
+    }
+
+    fn part(&self, part: Part) -> &[u8] {
+        let at = RANGES_AT + 4 * part as usize;
+        self.0
+            .get(self.u16_at(at)..self.u16_at(at + 2))
+            .unwrap_or_default()
+    }
+
+    /// The instance id as registered.
+    pub fn id(&self) -> &[u8] {
+        self.part(Part::Id)
+    }
+
+    /// Relative weight for WEIGHTED services.
+    pub fn weight(&self) -> u32 {
+        match self.0.get(WEIGHT_AT..WEIGHT_AT + 4) {
+            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
+            _ => 0,
+        }
+    }
+
+    /// Its record of this type at the service name, if it has one. The
+    /// instance's own name (`<id>.<service>`, for services with SRV
+    /// records) has the same A and AAAA answers: they are asked for with
+    /// the same pointer to the question's name.
+    pub fn record(&self, kind: RecordKind) -> Option<&[u8]> {
+        Some(self.part(part_of(kind))).filter(|bytes| !bytes.is_empty())
+    }
+
+    /// For SRV: the target's A/AAAA records for the additional section, and
+    /// how many records that is.
+    pub fn glue(&self) -> (&[u8], u16) {
+        let count = self.0.get(GLUE_COUNT_AT).copied().unwrap_or(0);
+        (self.part(Part::Glue), u16::from(count))
+    }
+
+    /// Orders instances by id, ignoring ASCII case as DNS does, then
+    /// exactly, so ids differing only in case still have one place each.
+    pub fn order(&self, other: &Self) -> Ordering {
+        let (left, right) = (self.id(), other.id());
+        cmp_ignoring_case(left, right).then_with(|| left.cmp(right))
+    }
+
+    /// How this instance's id compares to a lower-case label, in [`order`]'s
+    /// order.
+    ///
+    /// [`order`]: Self::order
+    pub fn cmp_label(&self, lowered: &[u8]) -> Ordering {
+        self.id()
+            .iter()
+            .map(u8::to_ascii_lowercase)
+            .cmp(lowered.iter().copied())
+    }
+
+    /// How this instance's id compares to `id` exactly, in [`order`]'s order.
+    ///
+    /// [`order`]: Self::order
+    pub fn cmp_id(&self, id: &str) -> Ordering {
+        let (left, right) = (self.id(), id.as_bytes());
+        cmp_ignoring_case(left, right).then_with(|| left.cmp(right))
+    }
+
+    /// Whether building from `instance` under `ttls` would give these same
+    /// bytes, judged from the bytes themselves: the addresses, port and
+    /// CNAME target are in the records' RDATA. Only called for the same
+    /// service name.
+    pub fn encodes(&self, instance: &Instance, ttls: &Ttls) -> Result<bool, CompileError> {
+        let endpoint = &instance.endpoint;
+        let rdata = |part| self.part(part).get(RDATA_AT..);
+        let ipv4 = endpoint
+            .ipv4
+            .filter(|_| ttls.address(RecordKind::A).is_some())
+            .map(|ip| ip.octets());
+        let ipv6 = endpoint
+            .ipv6
+            .filter(|_| ttls.address(RecordKind::Aaaa).is_some())
+            .map(|ip| ip.octets());
+        let port = endpoint
+            .port
+            .filter(|_| ttls.has(RecordKind::Srv))
+            .map(u16::to_be_bytes);
+        let same = self.id() == instance.id.as_bytes()
+            && self.weight() == endpoint.weight
+            && rdata(Part::A) == ipv4.as_ref().map(|ip| &ip[..])
+            && rdata(Part::Aaaa) == ipv6.as_ref().map(|ip| &ip[..])
+            && rdata(Part::Srv).and_then(|srv| srv.get(SRV_PORT_AT..SRV_PORT_AT + 2))
+                == port.as_ref().map(|port| &port[..]);
+        if !same {
+            return Ok(false);
+        }
+        let cname = match (ttls.get(RecordKind::Cname), &endpoint.cname) {
+            (Some(ttl), Some(target)) => Some(cname_tail(ttl, target)?),
+            _ => None,
+        };
+        Ok(self.part(Part::Cname).get(POINTER_TO_QNAME.len()..) == cname.as_deref())
+    }
+
+    /// Encodes `instance` for the service called `name`.
+    pub fn build(instance: &Instance, name: &Name, ttls: &Ttls) -> Result<Self, CompileError> {
+        let endpoint = &instance.endpoint;
+        let id = instance.id.as_bytes();
+        let tail = |ttl, data| {
+            encode_tail(&Record::from_rdata(name.clone(), ttl, data)).map_err(failed(name))
+        };
+        let mut addresses = Vec::with_capacity(2);
+        if let (Some(ttl), Some(ip)) = (ttls.address(RecordKind::A), endpoint.ipv4) {
+            addresses.push((Part::A, tail(ttl, RData::A(A(ip)))?));
+        }
+        if let (Some(ttl), Some(ip)) = (ttls.address(RecordKind::Aaaa), endpoint.ipv6) {
+            addresses.push((Part::Aaaa, tail(ttl, RData::AAAA(AAAA(ip)))?));
+        }
+
+        let mut buffer = Builder::new();
+        let mut glue_count = 0;
+        if ttls.has(RecordKind::Srv) && !addresses.is_empty() {
+            // Each glue record is owned by `<id>.<question's name>`: the
+            // instance's label, then the very pointer its answer at the
+            // question's name starts with. So that answer, and the id, are
+            // slices of the glue.
+            let label = u8::try_from(id.len())
+                .map_err(|_| failed(name)("instance id longer than a label".into()))?;
+            let start = buffer.len();
+            for (part, tail) in &addresses {
+                buffer.push(None, &[&[label]]);
+                let id_part = (glue_count == 0).then_some(Part::Id);
+                buffer.push(id_part, &[id]);
+                buffer.push(Some(*part), &[&POINTER_TO_QNAME, tail]);
+                glue_count += 1;
+            }
+            buffer.ranges[Part::Glue as usize] = (start, buffer.len());
+        } else {
+            buffer.push(Some(Part::Id), &[id]);
+            for (part, tail) in &addresses {
+                buffer.push(Some(*part), &[&POINTER_TO_QNAME, tail]);
+            }
+        }
+        if let (Some(ttl), Some(port)) = (ttls.get(RecordKind::Srv), endpoint.port) {
+            let target = fqdn(&format!("{}.{name}", instance.id))?;
+            let srv = tail(ttl, RData::SRV(SRV::new(1, 1, port, target)))?;
+            buffer.push(Some(Part::Srv), &[&POINTER_TO_QNAME, &srv]);
+        }
+        if let (Some(ttl), Some(target)) = (ttls.get(RecordKind::Cname), &endpoint.cname) {
+            let cname = cname_tail(ttl, target)?;
+            buffer.push(Some(Part::Cname), &[&POINTER_TO_QNAME, &cname]);
+        }
+        buffer
+            .finish(endpoint.weight, glue_count)
+            .map_err(|_| failed(name)("records longer than 64 KiB".into()))
+    }
+}
+
+fn cname_tail(ttl: u32, target: &str) -> Result<Vec<u8>, CompileError> {
+    let target = fqdn(target)?;
+    let record = Record::from_rdata(Name::root(), ttl, RData::CNAME(CNAME(target.clone())));
+    encode_tail(&record).map_err(failed(&target))
+}
+
+fn cmp_ignoring_case(left: &[u8], right: &[u8]) -> Ordering {
+    let right = right.iter().map(u8::to_ascii_lowercase);
+    left.iter().map(u8::to_ascii_lowercase).cmp(right)
+}
+
+/// A buffer being laid out: the header's room, then parts appended one
+/// after another.
+struct Builder {
+    bytes: Vec<u8>,
+    ranges: [(usize, usize); PARTS],
+}
+
+impl Builder {
+    fn new() -> Self {
+        Self {
+            bytes: vec![0; HEADER_LEN],
+            ranges: [(0, 0); PARTS],
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Appends `pieces`, as `part` when one is given.
+    fn push(&mut self, part: Option<Part>, pieces: &[&[u8]]) {
+        let start = self.bytes.len();
+        for piece in pieces {
+            self.bytes.extend_from_slice(piece);
+        }
+        if let Some(part) = part {
+            self.ranges[part as usize] = (start, self.bytes.len());
+        }
+    }
+
+    /// Writes the header; fails when an offset does not fit in 16 bits.
+    fn finish(
+        mut self,
+        weight: u32,
+        glue_count: u8,
+    ) -> Result<InstanceWire, std::num::TryFromIntError> {
+        self.bytes[WEIGHT_AT..WEIGHT_AT + 4].copy_from_slice(&weight.to_be_bytes());
+        self.bytes[GLUE_COUNT_AT] = glue_count;
+        for (index, (start, end)) in self.ranges.into_iter().enumerate() {
+            let at = RANGES_AT + 4 * index;
+            self.bytes[at..at + 2].copy_from_slice(&u16::try_from(start)?.to_be_bytes());
+            self.bytes[at + 2..at + 4].copy_from_slice(&u16::try_from(end)?.to_be_bytes());
+        }
+        Ok(InstanceWire(self.bytes.into()))
+    }
+}
