@@ -17,13 +17,18 @@
 //! This module reads files and knows nothing of DNS or sockets.
 
 mod file;
+mod outline;
+mod source;
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
+
+use source::ZoneSource;
 
 use super::ConfigError;
 use crate::registry::{
-    CustomHealthCheck, DnsTemplate, HealthCheckConfig, Heartbeat, InstanceRegistration,
+    CustomHealthCheck, DnsTemplate, HealthCheckConfig, Heartbeat, InstanceRegistration, Namespace,
     NamespaceType, NamespaceUpdate, NewNamespace, NewService, RegistryError, Service,
     ServiceUpdate, Tags, Writer,
 };
@@ -77,23 +82,30 @@ pub struct ZoneInstance {
 /// is checked here, so a `ZoneFile` fails to apply only when its namespace
 /// exists already.
 pub fn parse_zone_file(path: &Path, text: &str) -> Result<ZoneFile, ConfigError> {
-    file::parse(path, text)
+    let source = ZoneSource::check(path, Cursor::new(text))?;
+    let mut services = Vec::new();
+    for batch in source.services(Cursor::new(text)) {
+        services.extend(batch?.1);
+    }
+    Ok(ZoneFile {
+        path: source.path,
+        namespace: source.namespace,
+        services,
+    })
 }
 
 /// Applies every `*.toml` file in `dir` (in file-name order; hidden files are
 /// skipped, as a shell glob would) through `writer`. A missing or unreadable
 /// directory is an error naming it; whether that matters is the caller's
 /// call. Nothing is applied unless every file is valid.
+///
+/// A file is read three times — outlined, checked, then applied a batch of
+/// services at a time — so that memory follows the batch, not the file.
 pub async fn load_zones(dir: &Path, writer: &Writer) -> Result<ZonesLoaded, ConfigError> {
-    let paths = zone_paths(dir)?;
-    let mut files = Vec::with_capacity(paths.len());
-    for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        files.push(parse_zone_file(&path, &text)?);
-    }
+    let files = zone_paths(dir)?
+        .iter()
+        .map(|path| ZoneSource::open(path))
+        .collect::<Result<Vec<_>, _>>()?;
     check_unique_namespaces(&files)?;
 
     let mut loaded = ZonesLoaded {
@@ -101,7 +113,12 @@ pub async fn load_zones(dir: &Path, writer: &Writer) -> Result<ZonesLoaded, Conf
         ..ZonesLoaded::default()
     };
     for file in &files {
-        apply(file, writer, &mut loaded).await?;
+        let namespace = apply_namespace(file, writer).await?;
+        loaded.namespaces += 1;
+        for batch in file.services(file.reopen()?) {
+            let (first, services) = batch?;
+            apply_services(file, &namespace, first, services, writer, &mut loaded).await?;
+        }
         tracing::debug!(file = %file.path.display(), namespace = %file.namespace.name, "zone file applied");
     }
     Ok(loaded)
@@ -138,7 +155,7 @@ fn zone_paths(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
 }
 
 /// A namespace may be declared by one file only.
-fn check_unique_namespaces(files: &[ZoneFile]) -> Result<(), ConfigError> {
+fn check_unique_namespaces(files: &[ZoneSource]) -> Result<(), ConfigError> {
     let mut seen: HashMap<String, &Path> = HashMap::new();
     for file in files {
         let name = &file.namespace.name;
@@ -155,76 +172,81 @@ fn check_unique_namespaces(files: &[ZoneFile]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Brings one file's namespace, services and instances into the registry.
-/// Errors name the file and the entry the registry refused.
-async fn apply(
-    file: &ZoneFile,
+/// Creates the file's namespace, or brings the one that exists in line.
+async fn apply_namespace(file: &ZoneSource, writer: &Writer) -> Result<Namespace, ConfigError> {
+    let declared = &file.namespace;
+    let refused = |error: RegistryError| {
+        ConfigError::invalid(
+            &file.path,
+            format!("namespace \"{}\": {error}", declared.name),
+        )
+    };
+    let Some(existing) = writer.registry().namespace_by_name(&declared.name) else {
+        let (namespace, _) = writer
+            .create_namespace(declared.clone())
+            .await
+            .map_err(refused)?;
+        return Ok(namespace);
+    };
+    if existing.kind != declared.kind {
+        return Err(ConfigError::invalid(
+            &file.path,
+            format!(
+                "namespace \"{}\" exists as {} but is declared {}; a namespace's type cannot change (delete it through the API first)",
+                declared.name,
+                existing.kind.as_str(),
+                declared.kind.as_str()
+            ),
+        ));
+    }
+    let update = NamespaceUpdate {
+        description: declared
+            .description
+            .clone()
+            .filter(|d| existing.description.as_ref() != Some(d)),
+        soa: (existing.soa != declared.soa && declared.kind.has_dns())
+            .then(|| declared.soa.clone()),
+        soa_ttl: None,
+        allowed_networks: (declared.kind == NamespaceType::DnsPrivate
+            && existing.allowed_networks != declared.allowed_networks)
+            .then(|| declared.allowed_networks.clone()),
+    };
+    if update.description.is_some() || update.soa.is_some() || update.allowed_networks.is_some() {
+        writer
+            .update_namespace(&existing.id, update)
+            .await
+            .map_err(refused)?;
+    }
+    Ok(existing)
+}
+
+/// Brings a batch of a file's services and their instances into the
+/// registry; `first` is the index of the first in the file. Errors name the
+/// file and the entry the registry refused.
+async fn apply_services(
+    file: &ZoneSource,
+    namespace: &Namespace,
+    first: usize,
+    declared: Vec<ZoneService>,
     writer: &Writer,
     loaded: &mut ZonesLoaded,
 ) -> Result<(), ConfigError> {
     let refused = |context: String, error: RegistryError| {
         ConfigError::invalid(&file.path, format!("{context}: {error}"))
     };
-    let declared = &file.namespace;
-    let namespace_context = || format!("namespace \"{}\"", declared.name);
     let registry = writer.registry();
-    let namespace = match registry.namespace_by_name(&declared.name) {
-        Some(existing) => {
-            if existing.kind != declared.kind {
-                return Err(ConfigError::invalid(
-                    &file.path,
-                    format!(
-                        "namespace \"{}\" exists as {} but is declared {}; a namespace's type cannot change (delete it through the API first)",
-                        declared.name,
-                        existing.kind.as_str(),
-                        declared.kind.as_str()
-                    ),
-                ));
-            }
-            let update = NamespaceUpdate {
-                description: declared
-                    .description
-                    .clone()
-                    .filter(|d| existing.description.as_ref() != Some(d)),
-                soa: (existing.soa != declared.soa && declared.kind.has_dns())
-                    .then(|| declared.soa.clone()),
-                soa_ttl: None,
-                allowed_networks: (declared.kind == NamespaceType::DnsPrivate
-                    && existing.allowed_networks != declared.allowed_networks)
-                    .then(|| declared.allowed_networks.clone()),
-            };
-            if update.description.is_some()
-                || update.soa.is_some()
-                || update.allowed_networks.is_some()
-            {
-                writer
-                    .update_namespace(&existing.id, update)
-                    .await
-                    .map_err(|error| refused(namespace_context(), error))?;
-            }
-            existing
-        }
-        None => {
-            let (namespace, _) = writer
-                .create_namespace(declared.clone())
-                .await
-                .map_err(|error| refused(namespace_context(), error))?;
-            namespace
-        }
-    };
-    loaded.namespaces += 1;
-
     // New services and changed instances go in bulk: one commit for many,
     // so a large zones directory does not cost one fsync per entry.
-    let mut services = Vec::with_capacity(file.services.len());
+    let mut services = Vec::with_capacity(declared.len());
     let mut created = Vec::new();
-    for (index, declared) in file.services.iter().enumerate() {
-        let context = format!("services[{index}] \"{}\"", declared.name);
+    for (index, declared) in (first..).zip(&declared) {
         match registry.service_by_name(&namespace.name, &declared.name) {
             Ok(existing) => {
                 reconcile_service(writer, &existing, declared)
                     .await
-                    .map_err(|error| refused(context.clone(), error))?;
+                    .map_err(|error| {
+                        refused(format!("services[{index}] \"{}\"", declared.name), error)
+                    })?;
                 services.push(Some(existing));
             }
             Err(_) => {
@@ -258,8 +280,8 @@ async fn apply(
     loaded.services += services.len();
 
     let mut registrations = Vec::new();
-    for (service, declared) in services.iter().zip(&file.services) {
-        for instance in &declared.instances {
+    for (service, declared) in services.iter().zip(declared) {
+        for instance in declared.instances {
             loaded.instances += 1;
             let current = registry.get_instance(&service.id, &instance.id);
             if current.is_ok_and(|current| current.attributes == instance.attributes) {
@@ -267,8 +289,8 @@ async fn apply(
             }
             registrations.push(InstanceRegistration {
                 service_id: service.id.clone(),
-                instance_id: instance.id.clone(),
-                attributes: instance.attributes.clone(),
+                instance_id: instance.id,
+                attributes: instance.attributes,
                 creator_request_id: None,
             });
         }

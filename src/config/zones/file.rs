@@ -9,7 +9,8 @@ use std::path::Path;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::{ZoneFile, ZoneInstance, ZoneService};
+use super::outline::Document;
+use super::{ZoneInstance, ZoneService};
 use crate::config::ConfigError;
 use crate::registry::validate::{self, ATTR_CNAME, ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
 use crate::registry::{
@@ -18,11 +19,19 @@ use crate::registry::{
     Tags,
 };
 
+/// A zones file's head (see `outline`): the namespace, and the services if
+/// they are written inline.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ZoneToml {
+struct HeadToml {
     namespace: NamespaceToml,
-    #[serde(default)]
+    services: Option<Vec<ServiceToml>>,
+}
+
+/// A batch of `[[services]]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchToml {
     services: Vec<ServiceToml>,
 }
 
@@ -150,28 +159,99 @@ struct InstanceToml {
     attributes: BTreeMap<String, String>,
 }
 
-/// Parses and checks one file; see [`super::parse_zone_file`].
-pub(super) fn parse(path: &Path, text: &str) -> Result<ZoneFile, ConfigError> {
-    let toml: ZoneToml =
-        toml::from_str(text).map_err(|error| ConfigError::invalid(path, error.to_string()))?;
-    let fail = |message: String| ConfigError::invalid(path, message);
+/// Lower-cased service names already declared in a file, with the index of
+/// their declaration.
+pub(super) type Declared = HashMap<String, usize>;
 
-    let namespace = namespace(toml.namespace).map_err(fail)?;
-    let mut services = Vec::with_capacity(toml.services.len());
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (index, declared) in toml.services.into_iter().enumerate() {
-        let context = format!("services[{index}] \"{}\"", declared.name);
-        if let Some(first) = seen.insert(declared.name.to_ascii_lowercase(), index) {
+/// Parses and checks a file's head. `has_tables` says whether the file also
+/// has `[[services]]` tables, which cannot be mixed with inline services.
+pub(super) fn head(
+    path: &Path,
+    document: &Document,
+    has_tables: bool,
+    declared: &mut Declared,
+) -> Result<(NewNamespace, Vec<ZoneService>), ConfigError> {
+    let toml: HeadToml = toml::from_str(&document.text)
+        .map_err(|error| ConfigError::invalid(path, document.explain(&error)))?;
+    let namespace =
+        namespace(toml.namespace).map_err(|message| ConfigError::invalid(path, message))?;
+    let inline = match toml.services {
+        Some(_) if has_tables => {
+            return Err(ConfigError::invalid(
+                path,
+                "services are given both inline (services = [...]) and as [[services]] tables; TOML allows one form only, so write them all as [[services]] tables",
+            ));
+        }
+        inline => inline.unwrap_or_default(),
+    };
+    let services = services(path, &namespace, inline, 0, Some(declared))?;
+    Ok((namespace, services))
+}
+
+/// Parses and checks a batch of `[[services]]` tables, the first of which is
+/// the file's `services[first]`. With `declared`, a name declared twice in
+/// the file is an error; without, the batch was checked before.
+pub(super) fn batch(
+    path: &Path,
+    document: &Document,
+    namespace: &NewNamespace,
+    first: usize,
+    declared: Option<&mut Declared>,
+) -> Result<Vec<ZoneService>, ConfigError> {
+    let toml: BatchToml = toml::from_str(&document.text)
+        .map_err(|error| ConfigError::invalid(path, document.explain(&error)))?;
+    services(path, namespace, toml.services, first, declared)
+}
+
+fn services(
+    path: &Path,
+    namespace: &NewNamespace,
+    toml: Vec<ServiceToml>,
+    first: usize,
+    mut declared: Option<&mut Declared>,
+) -> Result<Vec<ZoneService>, ConfigError> {
+    let fail = |message: String| ConfigError::invalid(path, message);
+    let mut services = Vec::with_capacity(toml.len());
+    for (index, service_toml) in (first..).zip(toml) {
+        let context = format!("services[{index}] \"{}\"", service_toml.name);
+        if let Some(declared) = declared.as_deref_mut()
+            && let Some(earlier) = declared.insert(service_toml.name.to_ascii_lowercase(), index)
+        {
             return Err(fail(format!(
-                "{context} is declared twice in namespace \"{}\" (also services[{first}]); merge the two",
+                "{context} is declared twice in namespace \"{}\" (also services[{earlier}]); merge the two",
                 namespace.name
             )));
         }
-        let service = service(&namespace, declared)
+        let service = service(namespace, service_toml)
             .map_err(|message| fail(format!("{context}: {message}")))?;
         services.push(service);
     }
-    Ok(ZoneFile {
+    Ok(services)
+}
+
+/// The whole file parsed as one TOML document, as it was before files were
+/// read in batches: what the batches must add up to.
+#[cfg(test)]
+pub(super) fn parse_whole(path: &Path, text: &str) -> Result<super::ZoneFile, ConfigError> {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ZoneToml {
+        namespace: NamespaceToml,
+        #[serde(default)]
+        services: Vec<ServiceToml>,
+    }
+    let toml: ZoneToml =
+        toml::from_str(text).map_err(|error| ConfigError::invalid(path, error.to_string()))?;
+    let namespace =
+        namespace(toml.namespace).map_err(|message| ConfigError::invalid(path, message))?;
+    let services = services(
+        path,
+        &namespace,
+        toml.services,
+        0,
+        Some(&mut Declared::new()),
+    )?;
+    Ok(super::ZoneFile {
         path: path.to_path_buf(),
         namespace,
         services,

@@ -522,3 +522,160 @@ fn static_instances_leave_no_operation_records() {
         "a bulk load must not fill the operation log"
     );
 }
+
+/// A file of `count` services, large enough to be read in several batches,
+/// written with what TOML allows: sub-tables, a namespace table between
+/// services, quoted keys, strings that look like headers.
+fn many_services(count: usize) -> String {
+    let mut text = String::from(
+        "[namespace]\nname = \"big.internal\"\ntype = \"DNS_PRIVATE\"\nallowed_networks = [\n  \"10.0.0.0/8\",\n]\n",
+    );
+    for n in 0..count {
+        if n == count / 2 {
+            text.push_str("\n[namespace.soa]\nttl = 30\n");
+        }
+        let header = if n % 7 == 0 {
+            "[[\"services\"]]"
+        } else {
+            "[[services]]"
+        };
+        text.push_str(&format!(
+            "\n{header}\nname = \"s{n}\"\ndescription = \"\"\"\n[[services]]\nname = \"fake\"\"\"\"\nrecords = [\n  {{ type = \"A\", ttl = 60 }},\n  {{ type = \"SRV\", ttl = 60 }},\n]\n"
+        ));
+        if n % 5 == 0 {
+            text.push_str("[services.tags]\nteam = \"infra\"\n");
+        }
+        for k in 0..3 {
+            text.push_str(&format!(
+                "[[services.instances]]\nid = \"i{k}\"\nipv4 = \"10.0.{}.{k}\"\nport = 80\nattributes = {{ zone = \"z{k}\" }}\n",
+                n % 250
+            ));
+        }
+    }
+    text
+}
+
+#[test]
+fn a_file_read_in_batches_is_the_file_read_whole() {
+    let text = many_services(600);
+    assert!(text.len() > 10 * 16 * 1024, "several batches");
+    let batched = parse(&text).unwrap();
+    let whole = file::parse_whole(Path::new(PATH), &text).unwrap();
+    assert_eq!(batched.services.len(), 600);
+    assert_eq!(format!("{batched:?}"), format!("{whole:?}"));
+    assert_eq!(batched.namespace.soa.ttl, 30);
+    assert_eq!(
+        batched.services[595].tags.get("team").map(String::as_str),
+        Some("infra")
+    );
+}
+
+#[test]
+fn errors_in_a_later_batch_read_as_for_the_whole_file() {
+    let text = many_services(600);
+    let broken = [
+        // A TOML error: the line and column are the file's.
+        text.replace("name = \"s599\"\n", "name = \"s599\"\nname = \"again\"\n"),
+        // An unknown key, found by the deserializer.
+        text.replace("id = \"i2\"\nipv4 = \"10.0.99.2\"", "id = \"i2\"\nip = \"10.0.99.2\""),
+        // A value of the wrong type.
+        text.replace("name = \"s500\"", "name = 2500"),
+        // A service declared twice, far apart.
+        text.replace("name = \"s598\"", "name = \"S1\""),
+        // A bad instance.
+        text.replace("ipv4 = \"10.0.98.1\"", "ipv4 = \"10.0.248\""),
+        text.replace("port = 80\nattributes = { zone = \"z0\" }\n[[services.instances]]\nid = \"i1\"\nipv4 = \"10.0.97.1\"", "port = 80\nattributes = { zone = \"z0\" }\n[[services.instances]]\nid = \"i1\"\nport = 80"),
+    ];
+    for text in broken {
+        let batched = error(&text);
+        let whole = file::parse_whole(Path::new(PATH), &text)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(batched, whole);
+    }
+    let line = error(&broken_at_line(&text, "name = \"s599\""));
+    let expected = text.lines().position(|l| l == "name = \"s599\"").unwrap() + 2;
+    assert!(line.contains(&format!("line {expected}, column")), "{line}");
+}
+
+/// `text` with a key given twice just after `line`.
+fn broken_at_line(text: &str, line: &str) -> String {
+    text.replace(&format!("{line}\n"), &format!("{line}\n{line}\n"))
+}
+
+#[test]
+fn errors_in_the_head_name_the_file_line_after_services() {
+    let text = format!("{VALID}\n[namespace.soa]\nttl = \"sixty\"\n");
+    let batched = error(&text);
+    let whole = file::parse_whole(Path::new(PATH), &text)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(batched, whole);
+    assert_mentions(&batched, &[PATH, "line 16, column 7"]);
+
+    // With no head at all, there is no line of it to show.
+    let missing = error("[[services]]\nname = \"web\"\n");
+    assert_mentions(
+        &missing,
+        &[PATH, "line 1, column 1", "missing field `namespace`"],
+    );
+}
+
+#[test]
+fn services_may_be_written_inline_but_not_in_both_forms() {
+    let inline = r#"
+services = [
+  { name = "web", records = [{ type = "A", ttl = 10 }], instances = [{ id = "web-1", ipv4 = "10.0.1.1" }] },
+  { name = "db", records = [{ type = "A", ttl = 10 }] },
+]
+
+[namespace]
+name = "svc.internal"
+type = "DNS_PRIVATE"
+allowed_networks = ["127.0.0.0/8"]
+"#;
+    let file = parse(inline).unwrap();
+    let names: Vec<&str> = file.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["web", "db"]);
+    assert_eq!(file.services[0].instances[0].id, "web-1");
+
+    let both = format!(
+        "{inline}\n[[services]]\nname = \"web2\"\nrecords = [{{ type = \"A\", ttl = 1 }}]\n"
+    );
+    assert!(file::parse_whole(Path::new(PATH), &both).is_err());
+    assert_mentions(&error(&both), &[PATH, "both inline", "[[services]]"]);
+
+    let twice = inline.replace("name = \"db\"", "name = \"Web\"");
+    assert_mentions(&error(&twice), &["services[1] \"Web\"", "also services[0]"]);
+}
+
+#[test]
+fn a_large_file_loads_batch_by_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("big.toml"), many_services(600)).unwrap();
+    let registry = Registry::default();
+    let loaded = load(dir.path(), &registry).unwrap();
+    assert_eq!(
+        loaded,
+        ZonesLoaded {
+            files: 1,
+            namespaces: 1,
+            services: 600,
+            instances: 1800,
+        }
+    );
+    let last = registry.service_by_name("big.internal", "s599").unwrap();
+    assert_eq!(registry.list_instances(&last.id).unwrap().len(), 3);
+    assert_eq!(load(dir.path(), &registry).unwrap(), loaded, "and again");
+}
+
+#[test]
+fn nothing_is_applied_when_a_later_batch_is_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = many_services(600).replace("name = \"s599\"", "name = \"s599!\"");
+    fs::write(dir.path().join("big.toml"), text).unwrap();
+    let registry = Registry::default();
+    let message = load(dir.path(), &registry).unwrap_err().to_string();
+    assert_mentions(&message, &["big.toml", "services[599] \"s599!\""]);
+    assert!(registry.list_namespaces().is_empty());
+}
