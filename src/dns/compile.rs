@@ -206,6 +206,11 @@ impl<'a> Pool<'a> {
         self.len() == 0
     }
 
+    #[cfg(test)]
+    pub fn shares_members(&self, other: &Self) -> bool {
+        matches!((self.listed, other.listed), (Some(left), Some(right)) if std::ptr::eq(left, right))
+    }
+
     /// The `index`th member.
     pub fn get(&self, index: usize) -> Option<&'a InstanceWire> {
         match self.listed {

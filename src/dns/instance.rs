@@ -212,6 +212,11 @@ impl InstanceWire {
         Ok(self.part(Part::Cname).get(POINTER_TO_QNAME.len()..) == cname.as_deref())
     }
 
+    #[cfg(test)]
+    pub fn shares_buffer(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Encodes `instance` for the service called `name`.
     pub fn build(instance: &Instance, name: &Name, ttls: &Ttls) -> Result<Self, CompileError> {
         let endpoint = &instance.endpoint;

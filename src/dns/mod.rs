@@ -10,6 +10,8 @@ pub mod answer;
 pub mod compile;
 pub mod instance;
 pub mod tcp;
+#[cfg(test)]
+mod tests;
 pub mod udp;
 pub mod wire;
 pub mod zones;

@@ -90,7 +90,7 @@ impl Zones {
     }
 
     /// The service compiled at `name`, if one is.
-    fn service_at(&self, name: &[u8]) -> Option<Arc<CompiledService>> {
+    pub(super) fn service_at(&self, name: &[u8]) -> Option<Arc<CompiledService>> {
         match self.nodes.get(name)?.value() {
             Node::Service(_, service) => Some(Arc::clone(service)),
             _ => None,

@@ -1,0 +1,329 @@
+//! The compiled answers' layout and upkeep, through a real `Registry` with
+//! the name table as its observer: each instance's one buffer, its reuse
+//! across recompiles, and `<id>.<service>` lookups whatever the case.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+
+use super::Zones;
+use super::answer::{Transport, respond};
+use super::compile::{CompiledService, ServiceName};
+use super::instance::InstanceWire;
+use crate::registry::validate::{ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
+use crate::registry::{
+    DnsRecord, DnsTemplate, HealthStatus, InstanceRegistration, NamespaceType, NewNamespace,
+    NewService, RecordKind, Registry, RoutingPolicy, Service, ServiceUpdate, SoaSettings, Tags,
+};
+
+const ZONE: &str = "zone.test";
+
+struct Fixture {
+    registry: Registry,
+    zones: Zones,
+    namespace_id: String,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let zones = Zones::new();
+        let registry = Registry::new(vec![Arc::new(zones.clone())]);
+        let (namespace, _) = registry
+            .create_namespace(NewNamespace {
+                name: ZONE.into(),
+                kind: NamespaceType::DnsPublic,
+                description: None,
+                soa: SoaSettings::default(),
+                allowed_networks: Vec::new(),
+                creator_request_id: None,
+                tags: Tags::new(),
+            })
+            .expect("namespace is valid");
+        Self {
+            registry,
+            zones,
+            namespace_id: namespace.id,
+        }
+    }
+
+    fn service(&self, name: &str, kinds: &[RecordKind]) -> Service {
+        self.registry
+            .create_service(NewService {
+                namespace_id: self.namespace_id.clone(),
+                name: name.into(),
+                description: None,
+                dns: Some(DnsTemplate {
+                    routing_policy: RoutingPolicy::Multivalue,
+                    records: kinds
+                        .iter()
+                        .map(|&kind| DnsRecord { kind, ttl: 60 })
+                        .collect(),
+                }),
+                health_check: None,
+                custom_health_check: None,
+                heartbeat: None,
+                creator_request_id: None,
+                tags: Tags::new(),
+            })
+            .expect("service is valid")
+    }
+
+    fn register(&self, service: &Service, id: &str, attributes: &[(&str, &str)]) {
+        self.registry
+            .register_instance(InstanceRegistration {
+                service_id: service.id.clone(),
+                instance_id: id.into(),
+                attributes: attributes
+                    .iter()
+                    .map(|(key, value)| (key.to_string(), value.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+                creator_request_id: None,
+            })
+            .expect("registration is valid");
+    }
+
+    fn compiled(&self, service: &str) -> Arc<CompiledService> {
+        let name = ServiceName::new(service, ZONE).expect("a valid name");
+        self.zones
+            .service_at(&name.wire)
+            .expect("the service is in the table")
+    }
+
+    fn wire(&self, service: &str, id: &str) -> InstanceWire {
+        self.compiled(service)
+            .instance(id.to_ascii_lowercase().as_bytes())
+            .expect("the instance is compiled")
+            .clone()
+    }
+
+    fn ask(&self, name: &str, qtype: RecordType) -> Message {
+        let mut query = Message::new(7, MessageType::Query, hickory_proto::op::OpCode::Query);
+        query.add_query(Query::query(
+            Name::from_ascii(name).expect("a valid name"),
+            qtype,
+        ));
+        let query = query.to_vec().expect("the query encodes");
+        let mut buf = Vec::new();
+        let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let reply = respond(&self.zones, &query, client, Transport::Tcp, 1232, &mut buf)
+            .expect("an answer");
+        Message::from_vec(reply).expect("the answer decodes")
+    }
+}
+
+fn address(pairs: &str) -> Vec<(&str, &str)> {
+    let (ipv4, ipv6) = pairs.split_once(' ').unwrap_or((pairs, ""));
+    let mut attributes = vec![(ATTR_IPV4, ipv4), (ATTR_PORT, "8080")];
+    if !ipv6.is_empty() {
+        attributes.push((ATTR_IPV6, ipv6));
+    }
+    attributes
+}
+
+/// Whether `part` lies inside `whole`'s bytes, not in a copy of them.
+fn within(part: &[u8], whole: &[u8]) -> bool {
+    whole.as_ptr_range().contains(&part.as_ptr()) && part.len() <= whole.len()
+}
+
+#[test]
+fn an_instance_is_one_buffer_whose_answers_are_slices_of_its_glue() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Aaaa, RecordKind::Srv]);
+    fixture.register(&web, "Web-1", &address("192.0.2.1 2001:db8::1"));
+    let wire = fixture.wire("web", "Web-1");
+
+    assert_eq!(wire.id(), b"Web-1", "the id is kept as registered");
+    let (glue, count) = wire.glue();
+    assert_eq!(count, 2);
+    let a = wire.record(RecordKind::A).expect("an A record");
+    let aaaa = wire.record(RecordKind::Aaaa).expect("an AAAA record");
+    // Glue: `5 Web-1 C0 0C <A tail>` then `5 Web-1 C0 0C <AAAA tail>`.
+    let first = 1 + 5 + a.len();
+    assert_eq!(glue.len(), first + 1 + 5 + aaaa.len());
+    assert_eq!(&glue[..6], b"\x05Web-1");
+    assert_eq!(&glue[6..first], a);
+    assert_eq!(&glue[first..first + 6], b"\x05Web-1");
+    assert_eq!(&glue[first + 6..], aaaa);
+    assert!(within(a, glue) && within(aaaa, glue) && within(wire.id(), glue));
+    assert_eq!(&a[..2], &[0xc0, 0x0c], "owned by the question's name");
+    assert!(a.ends_with(&[192, 0, 2, 1]));
+    assert!(
+        aaaa.ends_with(
+            &"2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+        )
+    );
+    let srv = wire.record(RecordKind::Srv).expect("an SRV record");
+    assert_eq!(&srv[16..18], &8080u16.to_be_bytes(), "the SRV's port");
+    assert_eq!(wire.record(RecordKind::Cname), None);
+}
+
+#[test]
+fn without_srv_there_is_no_glue_and_the_id_stands_alone() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A]);
+    fixture.register(&web, "one", &address("192.0.2.1 2001:db8::1"));
+    let wire = fixture.wire("web", "one");
+    assert_eq!(wire.id(), b"one");
+    assert_eq!(wire.glue(), (&[][..], 0));
+    assert!(wire.record(RecordKind::A).is_some());
+    assert_eq!(
+        wire.record(RecordKind::Aaaa),
+        None,
+        "the template has no AAAA"
+    );
+    assert_eq!(wire.record(RecordKind::Srv), None);
+}
+
+#[test]
+fn unchanged_instances_keep_their_buffer_across_recompiles() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Srv]);
+    fixture.register(&web, "i1", &address("192.0.2.1"));
+    fixture.register(&web, "i2", &address("192.0.2.2"));
+    let (i1, i2) = (fixture.wire("web", "i1"), fixture.wire("web", "i2"));
+
+    fixture.register(&web, "i3", &address("192.0.2.3"));
+    assert!(fixture.wire("web", "i1").shares_buffer(&i1));
+    assert!(fixture.wire("web", "i2").shares_buffer(&i2));
+
+    fixture
+        .registry
+        .set_health(&web.id, "i2", HealthStatus::Unhealthy, false)
+        .expect("i2 is registered");
+    assert!(
+        fixture.wire("web", "i2").shares_buffer(&i2),
+        "health changes pools, not records"
+    );
+
+    fixture.register(&web, "i1", &address("192.0.2.9"));
+    let changed = fixture.wire("web", "i1");
+    assert!(
+        !changed.shares_buffer(&i1),
+        "a new address is a new encoding"
+    );
+    assert!(
+        changed
+            .record(RecordKind::A)
+            .expect("A")
+            .ends_with(&[192, 0, 2, 9])
+    );
+    assert!(fixture.wire("web", "i2").shares_buffer(&i2));
+
+    fixture
+        .registry
+        .update_service(
+            &web.id,
+            ServiceUpdate {
+                dns_records: Some(vec![
+                    DnsRecord {
+                        kind: RecordKind::A,
+                        ttl: 30,
+                    },
+                    DnsRecord {
+                        kind: RecordKind::Srv,
+                        ttl: 30,
+                    },
+                ]),
+                ..ServiceUpdate::default()
+            },
+        )
+        .expect("the update is valid");
+    assert!(
+        !fixture.wire("web", "i2").shares_buffer(&i2),
+        "new TTLs are a new encoding"
+    );
+}
+
+#[test]
+fn instance_names_answer_whatever_their_case() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Srv]);
+    for (id, ip) in [
+        ("Alpha", "192.0.2.1"),
+        ("beta", "192.0.2.2"),
+        ("GAMMA-2", "192.0.2.3"),
+    ] {
+        fixture.register(&web, id, &address(ip));
+    }
+    for (name, ip) in [
+        ("alpha.web.zone.test.", [192, 0, 2, 1]),
+        ("ALPHA.web.zone.test.", [192, 0, 2, 1]),
+        ("Beta.WEB.zone.test.", [192, 0, 2, 2]),
+        ("gamma-2.web.zone.test.", [192, 0, 2, 3]),
+    ] {
+        let reply = fixture.ask(name, RecordType::A);
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "{name}"
+        );
+        let answers: Vec<_> = reply.answers.iter().map(|record| &record.data).collect();
+        assert_eq!(answers, [&RData::A(Ipv4Addr::from(ip).into())], "{name}");
+    }
+    let reply = fixture.ask("delta.web.zone.test.", RecordType::A);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[test]
+fn pools_hold_the_healthy_instances_or_all_when_none_is() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Aaaa]);
+    fixture.register(&web, "both", &address("192.0.2.1 2001:db8::1"));
+    fixture.register(&web, "v4", &address("192.0.2.2"));
+    let count = |kind| fixture.compiled("web").pool(kind).expect("a pool").len();
+    assert_eq!((count(RecordKind::A), count(RecordKind::Aaaa)), (2, 1));
+
+    fixture
+        .registry
+        .set_health(&web.id, "v4", HealthStatus::Unhealthy, false)
+        .expect("v4 is registered");
+    assert_eq!((count(RecordKind::A), count(RecordKind::Aaaa)), (1, 1));
+    let service = fixture.compiled("web");
+    let (a, aaaa) = (
+        service.pool(RecordKind::A).expect("A"),
+        service.pool(RecordKind::Aaaa).expect("AAAA"),
+    );
+    assert!(a.shares_members(&aaaa), "equal pools share one list");
+
+    fixture
+        .registry
+        .set_health(&web.id, "both", HealthStatus::Unhealthy, false)
+        .expect("both is registered");
+    assert_eq!((count(RecordKind::A), count(RecordKind::Aaaa)), (2, 1));
+}
+
+#[test]
+fn a_removed_service_takes_its_name_and_empty_parents_along() {
+    let fixture = Fixture::new();
+    let ldap = fixture.service("_ldap._tcp", &[RecordKind::Srv]);
+    let tcp = fixture.service("_tcp", &[RecordKind::A]);
+    fixture.register(&ldap, "dc1", &address("192.0.2.1"));
+    let rcode = |name| fixture.ask(name, RecordType::A).metadata.response_code;
+    assert_eq!(rcode("_tcp.zone.test."), ResponseCode::NoError);
+
+    fixture
+        .registry
+        .delete_service(&tcp.id)
+        .expect("no instances");
+    assert_eq!(
+        rcode("_tcp.zone.test."),
+        ResponseCode::NoError,
+        "still an empty non-terminal"
+    );
+    fixture
+        .registry
+        .deregister_instance(&ldap.id, "dc1")
+        .expect("registered");
+    fixture
+        .registry
+        .delete_service(&ldap.id)
+        .expect("no instances");
+    assert_eq!(rcode("_ldap._tcp.zone.test."), ResponseCode::NXDomain);
+    assert_eq!(rcode("_tcp.zone.test."), ResponseCode::NXDomain);
+}
