@@ -21,9 +21,11 @@ impl Registry {
         };
         // QueryParameters first, so HEALTHY_OR_ELSE_ALL falls back to every
         // *matching* instance rather than to nothing.
+        // In id order, so that a seeded shuffle chooses the same instances.
         let matching: Vec<&Instance> = entry
             .instances
-            .values()
+            .sorted()
+            .into_iter()
             .filter(|instance| matches_all(instance, &query.query_parameters))
             .collect();
         let healthy = |i: &&&Instance| i.health.serves_traffic();

@@ -9,9 +9,9 @@
 use std::time::{Duration, Instant};
 
 use super::instances::instance_not_found;
-use super::model::{HealthStatus, Heartbeat};
+use super::model::{HealthStatus, Heartbeat, Instance};
 use super::services::not_found as service_not_found;
-use super::{Registry, RegistryError, Result, ServiceEntry, id_from_arn, instance_key};
+use super::{Registry, RegistryError, Result, ServiceEntry, id_from_arn};
 
 /// What a silent instance has come to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,10 +46,9 @@ fn lapse(config: Heartbeat, last: Instant, health: HealthStatus, now: Instant) -
 }
 
 impl ServiceEntry {
-    fn lapse_of(&self, key: &str, now: Instant) -> Option<Lapse> {
+    fn lapse_of(&self, instance: &Instance, now: Instant) -> Option<Lapse> {
         let config = self.service.heartbeat?;
-        let last = self.heartbeats.get(key)?;
-        let instance = self.instances.get(key)?;
+        let last = self.heartbeats.get(&instance.id)?;
         lapse(config, *last, instance.health, now)
     }
 }
@@ -70,12 +69,13 @@ impl Registry {
                 entry.service.name
             )));
         }
-        let key = instance_key(instance_id);
-        match entry.instances.get(&key) {
+        match entry.instances.get(instance_id) {
             Some(instance) if instance.id == instance_id => {}
             _ => return Err(instance_not_found(instance_id, &entry.service)),
         }
-        entry.heartbeats.insert(key, Instant::now());
+        entry
+            .heartbeats
+            .insert(instance_id.to_string(), Instant::now());
         Ok(())
     }
 
@@ -91,11 +91,10 @@ impl Registry {
             .services
             .get(id_from_arn(service_id))
             .ok_or_else(|| service_not_found(service_id))?;
-        match entry.instances.get(&instance_key(instance_id)) {
-            Some(instance) if instance.id == instance_id => {}
-            _ => return Err(instance_not_found(instance_id, &entry.service)),
+        match entry.instances.get(instance_id) {
+            Some(instance) if instance.id == instance_id => Ok(entry.lapse_of(instance, now)),
+            _ => Err(instance_not_found(instance_id, &entry.service)),
         }
-        Ok(entry.lapse_of(&instance_key(instance_id), now))
     }
 
     /// Every instance whose heartbeat is overdue at `now`, and what that
@@ -106,8 +105,8 @@ impl Registry {
             if entry.service.heartbeat.is_none() {
                 continue;
             }
-            for (key, instance) in &entry.instances {
-                if let Some(lapse) = entry.lapse_of(key, now) {
+            for instance in entry.instances.values() {
+                if let Some(lapse) = entry.lapse_of(instance, now) {
                     overdue.push(Overdue {
                         service_id: entry.service.id.clone(),
                         instance_id: instance.id.clone(),

@@ -7,7 +7,7 @@ use super::operations::{Targets, succeeded};
 use super::services::not_found as service_not_found;
 use super::{
     Attributes, Change, InstanceRegistration, Pending, Plan, Registry, RegistryError, Result,
-    id_from_arn, instance_key, now_millis, validate,
+    id_from_arn, now_millis, validate,
 };
 
 /// An instance about to be created or replaced.
@@ -141,8 +141,7 @@ impl Registry {
             }
         }
         let endpoint = validate::endpoint(&registration.attributes, &entry.service)?;
-        let key = instance_key(&instance_id);
-        let previous = entry.instances.get(&key);
+        let previous = entry.instances.get(&instance_id);
         if let Some(existing) = previous
             && existing.id != instance_id
         {
@@ -201,12 +200,11 @@ impl Registry {
             );
         }
         tracing::debug!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance.id, "instance registered");
-        let key = instance_key(&instance.id);
         if entry.service.heartbeat.is_some() {
             // A registration is a sign of life: the heartbeat clock starts.
-            entry.heartbeats.insert(key.clone(), Instant::now());
+            entry.heartbeats.insert(instance.id.clone(), Instant::now());
         }
-        entry.instances.insert(key, instance);
+        entry.instances.insert(instance);
         entry.bump();
         self.each_observer(|observer| observer.service_changed(entry.view()));
         drop(entry);
@@ -235,7 +233,7 @@ impl Registry {
             .services
             .get(id_from_arn(service_id))
             .ok_or_else(|| service_not_found(service_id))?;
-        match entry.instances.get(&instance_key(instance_id)) {
+        match entry.instances.get(instance_id) {
             Some(instance) if instance.id == instance_id => {}
             _ => return Err(instance_not_found(instance_id, &entry.service)),
         }
@@ -263,8 +261,8 @@ impl Registry {
         } = pending;
         let operation_id = operation.id.clone();
         if let Some(mut entry) = self.inner.services.get_mut(&service_id) {
-            entry.instances.remove(&instance_key(&instance_id));
-            entry.heartbeats.remove(&instance_key(&instance_id));
+            entry.instances.remove(&instance_id);
+            entry.heartbeats.remove(&instance_id);
             entry
                 .registrations
                 .retain(|_, (registered, _)| *registered != instance_id);
@@ -285,20 +283,20 @@ impl Registry {
             .ok_or_else(|| service_not_found(service_id))?;
         entry
             .instances
-            .get(&instance_key(instance_id))
+            .get(instance_id)
             .filter(|instance| instance.id == instance_id)
             .cloned()
             .ok_or_else(|| instance_not_found(instance_id, &entry.service))
     }
 
-    /// Every instance of a service, ordered by id.
+    /// Every instance of a service, ordered by id (case ignored).
     pub fn list_instances(&self, service_id: &str) -> Result<Vec<Instance>> {
         let entry = self
             .inner
             .services
             .get(id_from_arn(service_id))
             .ok_or_else(|| service_not_found(service_id))?;
-        Ok(entry.instances.values().cloned().collect())
+        Ok(entry.instances.sorted().into_iter().cloned().collect())
     }
 
     /// Sets an instance's health. `custom` calls
@@ -342,7 +340,7 @@ impl Registry {
         }
         let mut instance = entry
             .instances
-            .get(&instance_key(instance_id))
+            .get(instance_id)
             .filter(|instance| instance.id == instance_id)
             .cloned()
             .ok_or_else(|| instance_not_found(instance_id, &entry.service))?;
@@ -364,7 +362,7 @@ impl Registry {
         let Some(mut entry) = self.inner.services.get_mut(&service_id) else {
             return false;
         };
-        let Some(current) = entry.instances.get_mut(&instance_key(&instance.id)) else {
+        let Some(current) = entry.instances.get_mut(&instance.id) else {
             return false;
         };
         current.health = instance.health;

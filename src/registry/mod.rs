@@ -19,6 +19,7 @@ mod discover;
 mod error;
 mod heartbeats;
 mod ids;
+mod instance_table;
 mod instances;
 mod journal;
 mod model;
@@ -42,6 +43,7 @@ pub use attributes::Attributes;
 pub use error::{RegistryError, Result};
 pub use heartbeats::{Lapse, Overdue};
 pub use ids::{arn, id_from_arn};
+pub use instance_table::Instances;
 pub use journal::{Change, Journal, JournalError, MemoryJournal};
 pub use model::*;
 use operations::OperationLog;
@@ -59,7 +61,7 @@ pub struct ServiceView<'a> {
     /// The namespace's revision after this change.
     pub namespace_revision: u64,
     pub service: &'a Service,
-    pub instances: &'a BTreeMap<String, Instance>,
+    pub instances: &'a Instances,
 }
 
 /// Hears every change to the registry, synchronously, before the call that
@@ -200,14 +202,14 @@ impl NamespaceEntry {
 
 struct ServiceEntry {
     service: Service,
-    instances: BTreeMap<String, Instance>,
+    instances: Instances,
     namespace_name: String,
     namespace_kind: NamespaceType,
     namespace_revision: Arc<AtomicU64>,
     /// CreatorRequestId → (instance id, operation id), for idempotent
     /// retries. The operation is unknown for instances restored from disk.
     registrations: BTreeMap<String, (String, Option<String>)>,
-    /// Instance key → the last sign of life (registration or heartbeat),
+    /// Instance id → the last sign of life (registration or heartbeat),
     /// for services with a heartbeat check. Memory only: it starts again
     /// with the server.
     heartbeats: HashMap<String, Instant>,

@@ -1,6 +1,6 @@
 //! Services: the DNS templates inside namespaces.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::model::{Instance, NamespaceType, Operation, OperationType, RecordKind, Service};
 use super::operations::{Targets, succeeded};
 use super::{
-    Change, NewService, Pending, Plan, Registry, RegistryError, Result, ServiceEntry,
+    Change, Instances, NewService, Pending, Plan, Registry, RegistryError, Result, ServiceEntry,
     ServiceUpdate, id_from_arn, ids, now_millis, validate,
 };
 
@@ -136,10 +136,7 @@ impl Registry {
     /// Puts a service and its instances in as they are (creation, and the
     /// store restoring state).
     pub fn insert_service(&self, service: Service, instances: Vec<Instance>) -> Result<()> {
-        let instances: BTreeMap<String, Instance> = instances
-            .into_iter()
-            .map(|instance| (super::instance_key(&instance.id), instance))
-            .collect();
+        let instances: Instances = instances.into_iter().collect();
         let (namespace_name, namespace_kind, namespace_revision) = {
             let entry = self
                 .inner
@@ -174,7 +171,10 @@ impl Registry {
         // instance gets a full TTL to report in.
         let now = Instant::now();
         let heartbeats = match service.heartbeat {
-            Some(_) => instances.keys().map(|key| (key.clone(), now)).collect(),
+            Some(_) => instances
+                .values()
+                .map(|instance| (instance.id.clone(), now))
+                .collect(),
             None => HashMap::new(),
         };
         let mut entry = ServiceEntry {

@@ -255,7 +255,12 @@ impl RegistryObserver for Recorder {
             service: view.service.name.clone(),
             revision: view.service.revision,
             namespace_revision: view.namespace_revision,
-            instances: view.instances.values().map(|i| i.id.clone()).collect(),
+            instances: view
+                .instances
+                .sorted()
+                .iter()
+                .map(|i| i.id.clone())
+                .collect(),
         };
         self.services.lock().expect("not poisoned").push(heard);
     }
