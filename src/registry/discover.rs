@@ -11,9 +11,13 @@ impl Registry {
     /// attributes and health, in random order.
     pub fn discover(&self, query: &DiscoverQuery) -> Result<Discovered> {
         let service = self.service_by_name(&query.namespace_name, &query.service_name)?;
-        let entry = self.inner.services.get(&service.id).ok_or_else(|| {
-            RegistryError::ServiceNotFound(format!("no service named '{}'", query.service_name))
-        })?;
+        let entry = self
+            .inner
+            .services
+            .get(service.id.as_str())
+            .ok_or_else(|| {
+                RegistryError::ServiceNotFound(format!("no service named '{}'", query.service_name))
+            })?;
         let matches_all = |instance: &Instance, wanted: &BTreeMap<String, String>| {
             wanted
                 .iter()
@@ -60,7 +64,7 @@ impl Registry {
         fastrand::shuffle(&mut chosen);
         chosen.truncate(query.max_results);
         Ok(Discovered {
-            namespace_name: entry.namespace_name.clone(),
+            namespace_name: entry.namespace_name.to_string(),
             service_name: entry.service.name.clone(),
             instances: chosen,
             revision: entry.service.revision,

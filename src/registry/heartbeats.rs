@@ -48,7 +48,7 @@ fn lapse(config: Heartbeat, last: Instant, health: HealthStatus, now: Instant) -
 impl ServiceEntry {
     fn lapse_of(&self, instance: &Instance, now: Instant) -> Option<Lapse> {
         let config = self.service.heartbeat?;
-        let last = self.heartbeats.get(&instance.id)?;
+        let last = self.heartbeats.as_deref()?.get(&instance.id)?;
         lapse(config, *last, instance.health, now)
     }
 }
@@ -75,7 +75,8 @@ impl Registry {
         }
         entry
             .heartbeats
-            .insert(instance_id.to_string(), Instant::now());
+            .get_or_insert_default()
+            .insert(instance_id.into(), Instant::now());
         Ok(())
     }
 

@@ -121,7 +121,10 @@ impl Registry {
         let instance_id = registration.instance_id;
         validate::instance_id(&instance_id, &entry.service)?;
         if let Some(token) = &registration.creator_request_id
-            && let Some((first_instance, operation)) = entry.registrations.get(token)
+            && let Some((first_instance, operation)) = entry
+                .registrations
+                .as_deref()
+                .and_then(|registrations| registrations.get(token))
         {
             match operation {
                 Some(operation) if *first_instance == instance_id => {
@@ -161,7 +164,7 @@ impl Registry {
             id: instance_id.clone(),
             attributes: Attributes::from(registration.attributes),
             endpoint,
-            creator_request_id: registration.creator_request_id,
+            creator_request_id: registration.creator_request_id.map(Into::into),
             updated_at: now,
         };
         let operation = succeeded(
@@ -189,20 +192,20 @@ impl Registry {
             logged,
         } = pending;
         let operation_id = operation.id.clone();
-        let Some(mut entry) = self.inner.services.get_mut(&service_id) else {
+        let Some(mut entry) = self.inner.services.get_mut(service_id.as_str()) else {
             tracing::error!(service = %service_id, instance = %instance.id, "a registration to a service that is gone was not applied");
             return operation_id;
         };
         if let Some(token) = &instance.creator_request_id {
-            entry.registrations.insert(
-                token.clone(),
+            entry.registrations.get_or_insert_default().insert(
+                token.to_string(),
                 (instance.id.clone(), Some(operation_id.clone())),
             );
         }
         tracing::debug!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance.id, "instance registered");
         if entry.service.heartbeat.is_some() {
             // A registration is a sign of life: the heartbeat clock starts.
-            entry.heartbeats.insert(instance.id.clone(), Instant::now());
+            (entry.heartbeats.get_or_insert_default()).insert(instance.id.clone(), Instant::now());
         }
         entry.instances.insert(instance);
         entry.bump();
@@ -260,12 +263,14 @@ impl Registry {
             operation,
         } = pending;
         let operation_id = operation.id.clone();
-        if let Some(mut entry) = self.inner.services.get_mut(&service_id) {
+        if let Some(mut entry) = self.inner.services.get_mut(service_id.as_str()) {
             entry.instances.remove(&instance_id);
-            entry.heartbeats.remove(&instance_id);
-            entry
-                .registrations
-                .retain(|_, (registered, _)| *registered != instance_id);
+            if let Some(heartbeats) = &mut entry.heartbeats {
+                heartbeats.remove(instance_id.as_str());
+            }
+            if let Some(registrations) = &mut entry.registrations {
+                registrations.retain(|_, (registered, _)| *registered != instance_id);
+            }
             entry.bump();
             self.each_observer(|observer| observer.service_changed(entry.view()));
             tracing::debug!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance_id, "instance deregistered");
@@ -359,7 +364,7 @@ impl Registry {
             service_id,
             instance,
         } = pending;
-        let Some(mut entry) = self.inner.services.get_mut(&service_id) else {
+        let Some(mut entry) = self.inner.services.get_mut(service_id.as_str()) else {
             return false;
         };
         let Some(current) = entry.instances.get_mut(&instance.id) else {

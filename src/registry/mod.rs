@@ -186,6 +186,10 @@ pub struct Discovered {
 
 struct NamespaceEntry {
     namespace: Namespace,
+    /// The namespace's id and name once more, shared by its services rather
+    /// than copied into each.
+    id: Arc<str>,
+    name: Arc<str>,
     revision: Arc<AtomicU64>,
     /// Kept as services come and go, so reading it costs nothing.
     service_count: std::sync::atomic::AtomicUsize,
@@ -200,20 +204,27 @@ impl NamespaceEntry {
     }
 }
 
+/// A service as the registry keeps it. What only some services need is
+/// boxed and made on first use: most services have neither.
 struct ServiceEntry {
     service: Service,
     instances: Instances,
-    namespace_name: String,
+    namespace_name: Arc<str>,
     namespace_kind: NamespaceType,
     namespace_revision: Arc<AtomicU64>,
     /// CreatorRequestId → (instance id, operation id), for idempotent
     /// retries. The operation is unknown for instances restored from disk.
-    registrations: BTreeMap<String, (String, Option<String>)>,
+    registrations: Option<Box<Registrations>>,
     /// Instance id → the last sign of life (registration or heartbeat),
     /// for services with a heartbeat check. Memory only: it starts again
     /// with the server.
-    heartbeats: HashMap<String, Instant>,
+    // Boxed on purpose: an empty HashMap would take 48 bytes in every
+    // service, a `None` box takes 8.
+    #[allow(clippy::box_collection)]
+    heartbeats: Option<Box<HashMap<String, Instant>>>,
 }
+
+type Registrations = BTreeMap<String, (String, Option<String>)>;
 
 impl ServiceEntry {
     fn snapshot(&self) -> Service {
@@ -245,9 +256,11 @@ struct Inner {
     namespaces: DashMap<String, NamespaceEntry>,
     /// Lowercased namespace name → id.
     namespace_ids: DashMap<String, String>,
-    services: DashMap<String, ServiceEntry>,
+    /// Boxed: a table's empty buckets are as large as its full ones, and an
+    /// entry is a few hundred bytes.
+    services: DashMap<Arc<str>, Box<ServiceEntry>>,
     /// (namespace id, lowercased service name) → service id.
-    service_ids: DashMap<(String, String), String>,
+    service_ids: DashMap<(Arc<str>, Box<str>), Arc<str>>,
     operations: OperationLog,
     /// Serialises changes to the set of namespaces and services, so checks
     /// like "no services left" cannot race a concurrent create. Instance

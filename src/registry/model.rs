@@ -328,12 +328,13 @@ pub struct Endpoint {
     pub ipv6: Option<Ipv6Addr>,
     pub port: Option<u16>,
     /// A DNS name, without a trailing dot.
-    pub cname: Option<String>,
+    pub cname: Option<Box<str>>,
     /// Relative weight among a WEIGHTED service's instances (default 1).
     pub weight: u32,
 }
 
-/// One registered endpoint of a service.
+/// One registered endpoint of a service. A million of them must fit in a
+/// few hundred megabytes, hence the boxed strings and packed attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     pub id: String,
@@ -341,7 +342,7 @@ pub struct Instance {
     pub attributes: Attributes,
     pub endpoint: Endpoint,
     pub health: HealthStatus,
-    pub creator_request_id: Option<String>,
+    pub creator_request_id: Option<Box<str>>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -163,6 +163,8 @@ impl Registry {
             .namespace_ids
             .insert(namespace.name.to_ascii_lowercase(), namespace.id.clone());
         let entry = NamespaceEntry {
+            id: namespace.id.as_str().into(),
+            name: namespace.name.as_str().into(),
             revision: Arc::new(AtomicU64::new(namespace.revision)),
             namespace: namespace.clone(),
             service_count: std::sync::atomic::AtomicUsize::new(0),

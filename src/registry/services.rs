@@ -8,8 +8,8 @@ use std::time::Instant;
 use super::model::{Instance, NamespaceType, Operation, OperationType, RecordKind, Service};
 use super::operations::{Targets, succeeded};
 use super::{
-    Change, Instances, NewService, Pending, Plan, Registry, RegistryError, Result, ServiceEntry,
-    ServiceUpdate, id_from_arn, ids, now_millis, validate,
+    Change, Instances, NewService, Pending, Plan, Registrations, Registry, RegistryError, Result,
+    ServiceEntry, ServiceUpdate, id_from_arn, ids, now_millis, validate,
 };
 
 /// A service about to be created.
@@ -100,8 +100,11 @@ impl Registry {
             instance_count: 0,
         };
         validate::service(&service)?;
-        let key = (namespace.id.clone(), service.name.to_ascii_lowercase());
-        if let Some(existing_id) = self.inner.service_ids.get(&key).map(|id| id.clone())
+        let key = (
+            Arc::<str>::from(namespace.id.as_str()),
+            service.name.to_ascii_lowercase().into_boxed_str(),
+        );
+        if let Some(existing_id) = self.inner.service_ids.get(&key).map(|id| Arc::clone(&id))
             && let Some(existing) = self.service(&existing_id)
         {
             if service.creator_request_id.is_some()
@@ -137,46 +140,47 @@ impl Registry {
     /// store restoring state).
     pub fn insert_service(&self, service: Service, instances: Vec<Instance>) -> Result<()> {
         let instances: Instances = instances.into_iter().collect();
-        let (namespace_name, namespace_kind, namespace_revision) = {
+        let (namespace_id, namespace_name, namespace_kind, namespace_revision) = {
             let entry = self
                 .inner
                 .namespaces
                 .get(&service.namespace_id)
                 .ok_or_else(|| super::namespaces::not_found(&service.namespace_id))?;
             entry.revision.fetch_add(1, Ordering::SeqCst);
-            if !self.inner.services.contains_key(&service.id) {
+            if !self.inner.services.contains_key(service.id.as_str()) {
                 entry.service_count.fetch_add(1, Ordering::SeqCst);
             }
             (
-                entry.namespace.name.clone(),
+                Arc::clone(&entry.id),
+                Arc::clone(&entry.name),
                 entry.namespace.kind,
                 Arc::clone(&entry.revision),
             )
         };
+        let id: Arc<str> = service.id.as_str().into();
         self.inner.service_ids.insert(
-            (
-                service.namespace_id.clone(),
-                service.name.to_ascii_lowercase(),
-            ),
-            service.id.clone(),
+            (namespace_id, service.name.to_ascii_lowercase().into()),
+            Arc::clone(&id),
         );
-        let registrations = instances
+        let registrations: Registrations = instances
             .values()
             .filter_map(|instance| {
-                let token = instance.creator_request_id.clone()?;
-                Some((token, (instance.id.clone(), None)))
+                let token = instance.creator_request_id.as_deref()?;
+                Some((token.to_string(), (instance.id.clone(), None)))
             })
             .collect();
         // Heartbeat clocks start now: they are not stored, so a restored
         // instance gets a full TTL to report in.
         let now = Instant::now();
-        let heartbeats = match service.heartbeat {
-            Some(_) => instances
-                .values()
-                .map(|instance| (instance.id.clone(), now))
-                .collect(),
-            None => HashMap::new(),
-        };
+        let heartbeats = service.heartbeat.map(|_| {
+            Box::new(
+                instances
+                    .values()
+                    .map(|instance| (instance.id.clone(), now))
+                    .collect::<HashMap<_, _>>(),
+            )
+        });
+        let registrations = (!registrations.is_empty()).then(|| Box::new(registrations));
         let mut entry = ServiceEntry {
             service,
             instances,
@@ -187,10 +191,9 @@ impl Registry {
             heartbeats,
         };
         entry.service.instance_count = entry.instances.len();
-        let id = entry.service.id.clone();
         // Observers run under the entry's lock so that no later change to the
         // service can overtake this one on its way to them.
-        let entry = self.inner.services.entry(id).insert(entry);
+        let entry = self.inner.services.entry(id).insert(Box::new(entry));
         self.each_observer(|observer| observer.service_changed(entry.view()));
         Ok(())
     }
@@ -213,12 +216,15 @@ impl Registry {
         let namespace_id = self.namespace_id_by_name(namespace_name).ok_or_else(|| {
             RegistryError::NamespaceNotFound(format!("no namespace named '{namespace_name}'"))
         })?;
-        let key = (namespace_id, service_name.to_ascii_lowercase());
+        let key = (
+            Arc::<str>::from(namespace_id),
+            service_name.to_ascii_lowercase().into_boxed_str(),
+        );
         let id = self
             .inner
             .service_ids
             .get(&key)
-            .map(|id| id.clone())
+            .map(|id| Arc::clone(&id))
             .ok_or_else(|| {
                 RegistryError::ServiceNotFound(format!(
                     "no service named '{service_name}' in namespace '{namespace_name}'"
@@ -313,7 +319,7 @@ impl Registry {
     pub fn apply_update_service(&self, pending: ServiceChange) -> String {
         let ServiceChange { service, operation } = pending;
         let _structure = self.structure();
-        if let Some(mut entry) = self.inner.services.get_mut(&service.id) {
+        if let Some(mut entry) = self.inner.services.get_mut(service.id.as_str()) {
             entry.service.description = service.description;
             entry.service.dns = service.dns;
             entry.service.health_check = service.health_check;
@@ -352,12 +358,12 @@ impl Registry {
 
     pub fn apply_delete_service(&self, pending: ServiceDeletion) {
         let _structure = self.structure();
-        let Some((_, entry)) = self.inner.services.remove(&pending.service.id) else {
+        let Some((_, entry)) = self.inner.services.remove(pending.service.id.as_str()) else {
             return;
         };
         self.inner.service_ids.remove(&(
-            entry.service.namespace_id.clone(),
-            entry.service.name.to_ascii_lowercase(),
+            Arc::<str>::from(entry.service.namespace_id.as_str()),
+            entry.service.name.to_ascii_lowercase().into_boxed_str(),
         ));
         entry.namespace_revision.fetch_add(1, Ordering::SeqCst);
         if let Some(namespace_entry) = self.inner.namespaces.get(&entry.service.namespace_id) {

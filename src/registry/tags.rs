@@ -96,7 +96,7 @@ impl Registry {
                 }
             }
             Retag::Service(service) => {
-                if let Some(mut entry) = self.inner.services.get_mut(&service.id) {
+                if let Some(mut entry) = self.inner.services.get_mut(service.id.as_str()) {
                     entry.service.tags = service.tags;
                 }
             }

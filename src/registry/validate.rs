@@ -460,7 +460,7 @@ pub fn endpoint(attributes: &BTreeMap<String, String>, service: &Service) -> Res
         ipv4,
         ipv6,
         port,
-        cname,
+        cname: cname.map(String::into_boxed_str),
         weight,
     })
 }

@@ -9,7 +9,7 @@ use crate::registry::{self, HealthStatus, InstanceRegistration, Registry, Writer
 fn shape(instance: registry::Instance) -> api::Instance {
     api::Instance {
         id: instance.id,
-        creator_request_id: instance.creator_request_id,
+        creator_request_id: instance.creator_request_id.map(Into::into),
         attributes: instance.attributes.to_map(),
     }
 }

@@ -236,7 +236,7 @@ fn well_formed_reserved_attributes_become_the_endpoint() {
             ipv4: Some("192.0.2.10".parse().expect("literal")),
             ipv6: Some("2001:db8::10".parse().expect("literal")),
             port: Some(8080),
-            cname: Some("backend.example.net".to_string()),
+            cname: Some("backend.example.net".into()),
             weight: 1_000_000,
         }
     );

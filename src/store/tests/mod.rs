@@ -79,7 +79,7 @@ pub(super) fn instance(id: &str) -> Instance {
             weight: 3,
         },
         health: HealthStatus::Unhealthy,
-        creator_request_id: Some(format!("create-{id}")),
+        creator_request_id: Some(format!("create-{id}").into()),
         created_at: 1_700_000_000_002,
         updated_at: 1_700_000_000_003,
     }
