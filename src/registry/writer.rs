@@ -118,12 +118,14 @@ impl Writer {
     }
 
     /// Plans many changes at once (nothing else runs meanwhile), journals
-    /// them in a few large commits and applies them: for bulk loads such as
-    /// zones/ at start-up, where one commit per change would be slow.
+    /// them in a few large commits and applies each commit's changes
+    /// together: for bulk loads such as zones/ at start-up, where one commit
+    /// (and one recompile of the service) per change would be slow. `apply`
+    /// returns one output per change, in order.
     async fn run_many<P>(
         &self,
         plan: impl FnOnce(&Registry) -> Result<Vec<Plan<P>>> + Send + 'static,
-        apply: fn(&Registry, P) -> P::Output,
+        apply: fn(&Registry, Vec<P>) -> Vec<P::Output>,
     ) -> Result<Vec<P::Output>>
     where
         P: Pending + Send + 'static,
@@ -155,8 +157,9 @@ impl Writer {
                     .flat_map(|(_, change)| change.changes())
                     .collect();
                 save(journal.as_ref(), changes, "what was saved before stays").await?;
-                for (index, change) in chunk {
-                    outputs[index] = Some(apply(&registry, change));
+                let (indices, chunk): (Vec<usize>, Vec<P>) = chunk.into_iter().unzip();
+                for (index, output) in indices.into_iter().zip(apply(&registry, chunk)) {
+                    outputs[index] = Some(output);
                 }
             }
             Ok(outputs.into_iter().flatten().collect())
@@ -174,7 +177,12 @@ impl Writer {
                     .map(|service| r.plan_create_service(service))
                     .collect()
             },
-            Registry::apply_create_service,
+            |registry, pending| {
+                pending
+                    .into_iter()
+                    .map(|service| registry.apply_create_service(service))
+                    .collect()
+            },
         )
         .await
     }
@@ -198,7 +206,7 @@ impl Writer {
                     })
                     .collect()
             },
-            Registry::apply_register_instance,
+            Registry::apply_register_instances,
         )
         .await
     }

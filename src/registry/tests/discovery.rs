@@ -303,6 +303,59 @@ fn observers_hear_each_registration_with_the_new_instances() {
 }
 
 #[test]
+fn a_bulk_registration_tells_observers_once_per_service_after_its_last_instance() {
+    let (registry, recorder) = observed_registry();
+    let web = web_service(&registry, &[RecordKind::A], RoutingPolicy::Multivalue);
+    let api = api_service(&registry);
+    let ids = |prefix: &'static str| (0..50).map(move |n| format!("{prefix}-{n}"));
+    // Interleaved, as no caller should have to sort them.
+    let pending: Vec<_> = ids("web")
+        .zip(ids("api"))
+        .flat_map(|(web_id, api_id)| {
+            [
+                registration(&web, &web_id, &[V4]),
+                registration(&api, &api_id, &[]),
+            ]
+        })
+        .map(
+            |registration| match registry.plan_register_instance(registration) {
+                Ok(Plan::Apply(pending)) => pending,
+                other => panic!("a new instance is applied: {other:?}"),
+            },
+        )
+        .collect();
+    let before = recorder.services().len();
+
+    let operations = registry.apply_register_instances(pending);
+
+    assert_eq!(operations.len(), 100);
+    let heard = &recorder.services()[before..];
+    assert_eq!(heard.len(), 2, "one call per service: {heard:?}");
+    for (service, prefix) in [(&web, "web"), (&api, "api")] {
+        let last = heard
+            .iter()
+            .find(|heard| heard.service == service.name)
+            .expect("the service was heard");
+        let mut expected: Vec<String> = ids(prefix).collect();
+        expected.sort_by(|a, b| instance_table::cmp_ids(a, b));
+        assert_eq!(last.instances, expected);
+        let now = registry.get_service(&service.id).expect("exists");
+        assert_eq!(last.revision, now.revision);
+        assert_eq!(now.revision, service.revision + 50, "one revision a change");
+    }
+    // Operation ids come back in the order the registrations were given.
+    let registered: Vec<Option<String>> = operations
+        .iter()
+        .map(|id| registry.get_operation(id).expect("logged").instance_id)
+        .collect();
+    let given: Vec<Option<String>> = ids("web")
+        .zip(ids("api"))
+        .flat_map(|(web_id, api_id)| [Some(web_id), Some(api_id)])
+        .collect();
+    assert_eq!(registered, given);
+}
+
+#[test]
 fn a_refused_registration_tells_no_observer_and_changes_nothing() {
     let (registry, recorder) = observed_registry();
     let service = web_service(&registry, &[RecordKind::A], RoutingPolicy::Multivalue);
