@@ -24,8 +24,8 @@ impl Registry {
                 .all(|(key, value)| instance.attributes.get(key) == Some(value.as_str()))
         };
         // QueryParameters first, so HEALTHY_OR_ELSE_ALL falls back to every
-        // *matching* instance rather than to nothing.
-        // In id order, so that a seeded shuffle chooses the same instances.
+        // *matching* instance rather than to nothing. In id order, so that a
+        // seeded shuffle chooses the same instances.
         let matching: Vec<&Instance> = entry
             .instances
             .sorted()
@@ -53,20 +53,17 @@ impl Registry {
             .copied()
             .filter(|instance| matches_all(instance, &query.optional_parameters))
             .collect();
-        let mut chosen: Vec<Instance> = if preferred.is_empty() {
+        let mut chosen = if preferred.is_empty() {
             required
         } else {
             preferred
-        }
-        .into_iter()
-        .cloned()
-        .collect();
+        };
         fastrand::shuffle(&mut chosen);
         chosen.truncate(query.max_results);
         Ok(Discovered {
             namespace_name: entry.namespace_name.to_string(),
             service_name: entry.service.name.clone(),
-            instances: chosen,
+            instances: chosen.into_iter().cloned().collect(),
             revision: entry.service.revision,
         })
     }

@@ -319,11 +319,5 @@ fn now_millis() -> Millis {
         .unwrap_or(0)
 }
 
-/// The key an instance is filed under: ids differing only in case would
-/// share a DNS name, so they are one instance.
-fn instance_key(id: &str) -> String {
-    id.to_ascii_lowercase()
-}
-
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ use super::journal::Journal;
 use super::model::{HealthStatus, Namespace, Service, Tags};
 use super::{
     InstanceRegistration, Lapse, NamespaceUpdate, NewNamespace, NewService, Pending, Plan,
-    Registry, RegistryError, Result, ServiceUpdate, id_from_arn, instance_key,
+    Registry, RegistryError, Result, ServiceUpdate, id_from_arn,
 };
 
 /// Instance changes are serialised per stripe; more stripes, fewer false
@@ -41,7 +41,10 @@ pub struct Writer {
 fn stripe_of(service_id: &str, instance_id: &str) -> usize {
     let mut hasher = DefaultHasher::new();
     id_from_arn(service_id).hash(&mut hasher);
-    instance_key(instance_id).hash(&mut hasher);
+    // Case ignored: ids differing only in case are one instance.
+    for byte in instance_id.bytes() {
+        hasher.write_u8(byte.to_ascii_lowercase());
+    }
     (hasher.finish() as usize) % STRIPES
 }
 
