@@ -14,6 +14,11 @@
 //! translates TOML into registry calls and asks `registry::validate` ahead
 //! of time, it never re-implements a rule.
 //!
+//! A file is never parsed whole: a tree of it would take ~40 times its size
+//! (gigabytes for a million instances). It is outlined, then its services
+//! are parsed and checked a batch at a time, and read and parsed again, a
+//! batch at a time, to be applied (`outline.rs`, `source.rs`).
+//!
 //! This module reads files and knows nothing of DNS or sockets.
 
 mod file;

@@ -147,8 +147,11 @@ impl Document {
         };
         let text = self.text.as_str();
         // As toml does: an error at the very end points just past the last byte.
-        let index = span.start.min(text.len().saturating_sub(1));
-        let past_end = span.start - index;
+        let mut index = span.start.min(text.len().saturating_sub(1));
+        while !text.is_char_boundary(index) {
+            index -= 1;
+        }
+        let past_end = span.start.saturating_sub(index);
         let line_start = text[..index].rfind('\n').map_or(0, |newline| newline + 1);
         let line_end = text[line_start..]
             .find('\n')

@@ -177,3 +177,16 @@ fn an_error_names_the_line_of_the_file() {
     assert_eq!(document.explain(&error), whole.to_string());
     assert!(whole.to_string().contains("line 10, column 4"), "{whole}");
 }
+
+#[test]
+fn an_error_at_the_end_of_the_file_is_explained() {
+    for text in ["[namespace]\nname = 'é", "[[services]]\nname = 'é"] {
+        let outline = outline(Cursor::new(text)).unwrap();
+        let document = match outline.batches.first() {
+            Some(batch) => batch.read(&mut Cursor::new(text)).unwrap(),
+            None => outline.head,
+        };
+        let error = toml::from_str::<toml::Table>(&document.text).unwrap_err();
+        assert!(document.explain(&error).contains("line 2"), "{text}");
+    }
+}
