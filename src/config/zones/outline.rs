@@ -51,7 +51,7 @@ pub(super) struct Document {
 }
 
 /// Some `[[services]]` tables with their sub-tables, as runs of lines of the file.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Batch {
     runs: Vec<Run>,
     /// The `[[services]]` tables in it.
@@ -169,7 +169,9 @@ impl Document {
         let line = run_line + text[run_start..line_start].matches('\n').count() + 1;
 
         let gutter = " ".repeat(line.to_string().len() + 1);
-        let marks = (span.end - span.start)
+        let marks = span
+            .end
+            .saturating_sub(span.start)
             .min(content.len().saturating_sub(column))
             .max(1);
         format!(
@@ -179,17 +181,6 @@ impl Document {
             "^".repeat(marks),
             error.message()
         )
-    }
-}
-
-impl Default for Batch {
-    fn default() -> Self {
-        Self {
-            runs: Vec::new(),
-            services: 0,
-            bytes: 0,
-            hash: DefaultHasher::new(),
-        }
     }
 }
 
