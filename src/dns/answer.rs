@@ -159,7 +159,7 @@ fn at_service(
             question,
             apex,
             service.policy,
-            pool,
+            &pool,
             RecordKind::Cname,
         );
     }
@@ -174,7 +174,7 @@ fn at_service(
         _ => None,
     };
     match kind.and_then(|kind| Some((service.pool(kind)?, kind))) {
-        Some((pool, kind)) => from_pool(writer, question, apex, service.policy, pool, kind),
+        Some((pool, kind)) => from_pool(writer, question, apex, service.policy, &pool, kind),
         None => negative(writer, question, apex, Rcode::NoError),
     }
 }
@@ -218,7 +218,7 @@ fn from_pool(
     question: &Question,
     apex: &Apex,
     policy: RoutingPolicy,
-    pool: Pool<'_>,
+    pool: &Pool<'_>,
     kind: RecordKind,
 ) {
     if pool.is_empty() {
@@ -227,7 +227,7 @@ fn from_pool(
     writer.set_authoritative();
     let picks = match policy {
         RoutingPolicy::Multivalue => pick_several(pool.len()),
-        RoutingPolicy::Weighted => SmallVec::from_iter([pick_weighted(&pool)]),
+        RoutingPolicy::Weighted => SmallVec::from_iter([pick_weighted(pool)]),
     };
     for &index in &picks {
         let Some(record) = pool.get(index).and_then(|member| member.record(kind)) else {

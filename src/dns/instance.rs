@@ -92,15 +92,6 @@ const RDATA_AT: usize = 2 + 10;
 /// An SRV's port within its RDATA, after priority and weight.
 const SRV_PORT_AT: usize = 4;
 
-fn part_of(kind: RecordKind) -> Part {
-    match kind {
-        RecordKind::A => Part::A,
-        RecordKind::Aaaa => Part::Aaaa,
-        RecordKind::Srv => Part::Srv,
-        RecordKind::Cname => Part::Cname,
-    }
-}
-
 /// Everything one instance contributes to its service's answers. A
 /// recompile reuses it while the instance and the template are unchanged,
 /// so a change to one instance costs one encoding, not one per instance of
@@ -109,17 +100,20 @@ fn part_of(kind: RecordKind) -> Part {
 pub struct InstanceWire(Arc<[u8]>);
 
 impl InstanceWire {
-    fn u16_at(&self, at: usize) -> usize {
-        match self.0.get(at..at + 2) {
-            Some(&[high, low]) => usize::from(u16::from_be_bytes([high, low])),
-            _ => 0,
-        }
+    fn header(&self) -> &[u8; HEADER_LEN] {
+        // Every buffer starts with a header (`Builder::new`); the fallback
+        // reads as "no parts".
+        self.0.first_chunk().unwrap_or(&[0; HEADER_LEN])
     }
 
+    #[inline(always)]
     fn part(&self, part: Part) -> &[u8] {
+        let header = self.header();
         let at = RANGES_AT + 4 * part as usize;
+        let start = u16::from_le_bytes([header[at], header[at + 1]]);
+        let end = u16::from_le_bytes([header[at + 2], header[at + 3]]);
         self.0
-            .get(self.u16_at(at)..self.u16_at(at + 2))
+            .get(usize::from(start)..usize::from(end))
             .unwrap_or_default()
     }
 
@@ -130,10 +124,13 @@ impl InstanceWire {
 
     /// Relative weight for WEIGHTED services.
     pub fn weight(&self) -> u32 {
-        match self.0.get(WEIGHT_AT..WEIGHT_AT + 4) {
-            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
-            _ => 0,
-        }
+        let header = self.header();
+        u32::from_le_bytes([
+            header[WEIGHT_AT],
+            header[WEIGHT_AT + 1],
+            header[WEIGHT_AT + 2],
+            header[WEIGHT_AT + 3],
+        ])
     }
 
     /// Its record of this type at the service name, if it has one. The
@@ -141,13 +138,20 @@ impl InstanceWire {
     /// records) has the same A and AAAA answers: they are asked for with
     /// the same pointer to the question's name.
     pub fn record(&self, kind: RecordKind) -> Option<&[u8]> {
-        Some(self.part(part_of(kind))).filter(|bytes| !bytes.is_empty())
+        // One arm per kind, so each reads its offsets at a constant place.
+        let record = match kind {
+            RecordKind::A => self.part(Part::A),
+            RecordKind::Aaaa => self.part(Part::Aaaa),
+            RecordKind::Srv => self.part(Part::Srv),
+            RecordKind::Cname => self.part(Part::Cname),
+        };
+        Some(record).filter(|bytes| !bytes.is_empty())
     }
 
     /// For SRV: the target's A/AAAA records for the additional section, and
     /// how many records that is.
     pub fn glue(&self) -> (&[u8], u16) {
-        let count = self.0.get(GLUE_COUNT_AT).copied().unwrap_or(0);
+        let count = self.header()[GLUE_COUNT_AT];
         (self.part(Part::Glue), u16::from(count))
     }
 
@@ -318,12 +322,12 @@ impl Builder {
         weight: u32,
         glue_count: u8,
     ) -> Result<InstanceWire, std::num::TryFromIntError> {
-        self.bytes[WEIGHT_AT..WEIGHT_AT + 4].copy_from_slice(&weight.to_be_bytes());
+        self.bytes[WEIGHT_AT..WEIGHT_AT + 4].copy_from_slice(&weight.to_le_bytes());
         self.bytes[GLUE_COUNT_AT] = glue_count;
         for (index, (start, end)) in self.ranges.into_iter().enumerate() {
             let at = RANGES_AT + 4 * index;
-            self.bytes[at..at + 2].copy_from_slice(&u16::try_from(start)?.to_be_bytes());
-            self.bytes[at + 2..at + 4].copy_from_slice(&u16::try_from(end)?.to_be_bytes());
+            self.bytes[at..at + 2].copy_from_slice(&u16::try_from(start)?.to_le_bytes());
+            self.bytes[at + 2..at + 4].copy_from_slice(&u16::try_from(end)?.to_le_bytes());
         }
         Ok(InstanceWire(self.bytes.into()))
     }
