@@ -6,7 +6,10 @@
 //! name where the owner *is* the question's name. The answer path then
 //! assembles a response with `memcpy` alone.
 
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
+
+use hashbrown::HashTable;
 
 use hickory_proto::rr::rdata::{NS, SOA};
 use hickory_proto::rr::{Name, RData, Record};
@@ -227,9 +230,10 @@ pub struct CompiledService {
     pub policy: RoutingPolicy,
     /// What it was built from: instances are reused only under the same TTLs.
     ttls: Ttls,
-    /// Every instance, in [`InstanceWire::order`], so that `<id>.<service>`
-    /// is found by binary search without a key of its own.
+    /// Every instance, in the registry's order.
     instances: Box<[InstanceWire]>,
+    /// Positions in `instances` by id, for services too large to scan.
+    index: Option<Box<Index>>,
     /// By [`slot`]; only those whose kind the template has are answered.
     pools: [Members; 4],
 }
@@ -253,22 +257,20 @@ impl CompiledService {
         self.ttls.has(RecordKind::Srv)
     }
 
-    /// The instance whose id is `label` (lower case), ignoring ASCII case.
+    /// The instance whose id is `label`, ignoring ASCII case. The registry
+    /// keeps ids unique regardless of case, so there is at most one.
     pub fn instance(&self, label: &[u8]) -> Option<&InstanceWire> {
-        let index = self
-            .instances
-            .binary_search_by(|wire| wire.cmp_label(label))
-            .ok()?;
-        self.instances.get(index)
+        let matches = |wire: &InstanceWire| wire.id().eq_ignore_ascii_case(label);
+        match &self.index {
+            Some(index) => index.find(&self.instances, label, matches),
+            None => self.instances.iter().find(|wire| matches(wire)),
+        }
     }
 
     /// The previous compile's wire for exactly this id.
     fn previous_wire(&self, id: &str) -> Option<&InstanceWire> {
-        let index = self
-            .instances
-            .binary_search_by(|wire| wire.cmp_id(id))
-            .ok()?;
-        self.instances.get(index)
+        self.instance(id.as_bytes())
+            .filter(|wire| wire.id() == id.as_bytes())
     }
 
     /// Compiles a service and its instances, reusing what `previous` (the
@@ -297,7 +299,6 @@ impl CompiledService {
             };
             instances.push((wire, instance.health.serves_traffic()));
         }
-        instances.sort_unstable_by(|(left, _), (right, _)| left.order(right));
 
         // Instances that serve traffic, or every instance when none does:
         // never an empty answer that makes a client give up.
@@ -332,8 +333,69 @@ impl CompiledService {
         Ok(Some(Self {
             policy: template.routing_policy,
             ttls,
+            index: (instances.len() > SCAN_LIMIT).then(|| Index::of(&instances)),
             instances: instances.into_iter().map(|(wire, _)| wire).collect(),
             pools,
         }))
     }
+}
+
+/// Up to this many instances, finding one by id scans them: cheaper than
+/// hashing, and most services are this small.
+const SCAN_LIMIT: usize = 16;
+
+/// A service's instance positions by lower-cased id: what keeps a change to
+/// a large service O(instances) (each instance's previous encoding is found
+/// in O(1)) and `<id>.<service>` answers O(1).
+#[derive(Debug)]
+struct Index {
+    positions: HashTable<u32>,
+    /// Seeded per index: ids come from API callers, labels from clients.
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Index {
+    fn of(instances: &[(InstanceWire, bool)]) -> Box<Self> {
+        let hasher = foldhash::fast::RandomState::default();
+        let mut positions = HashTable::with_capacity(instances.len());
+        for (position, (wire, _)) in (0u32..).zip(instances) {
+            positions.insert_unique(hash_id(&hasher, wire.id()), position, |&other| {
+                instances
+                    .get(other as usize)
+                    .map_or(0, |(wire, _)| hash_id(&hasher, wire.id()))
+            });
+        }
+        Box::new(Self { positions, hasher })
+    }
+
+    fn find<'a>(
+        &self,
+        instances: &'a [InstanceWire],
+        id: &[u8],
+        matches: impl Fn(&InstanceWire) -> bool,
+    ) -> Option<&'a InstanceWire> {
+        let position = self
+            .positions
+            .find(hash_id(&self.hasher, id), |&position| {
+                instances
+                    .get(position as usize)
+                    .is_some_and(|wire| matches(wire))
+            })?;
+        instances.get(*position as usize)
+    }
+}
+
+/// Hashes an id as its lower-cased form, without allocating one.
+fn hash_id(state: &foldhash::fast::RandomState, id: &[u8]) -> u64 {
+    let mut hasher = state.build_hasher();
+    // Ids and labels are at most 64 bytes; a longer one (never valid) still
+    // hashes, a chunk at a time.
+    let mut lower = [0u8; 64];
+    for chunk in id.chunks(lower.len()) {
+        let lower = &mut lower[..chunk.len()];
+        lower.copy_from_slice(chunk);
+        lower.make_ascii_lowercase();
+        hasher.write(lower);
+    }
+    hasher.finish()
 }

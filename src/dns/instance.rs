@@ -11,7 +11,6 @@
 //! `len id C0 0C tail`, and the target's own answers (`C0 0C tail`) are the
 //! ends of those same bytes, as is the id of the `len id` label.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV};
@@ -155,32 +154,6 @@ impl InstanceWire {
         (self.part(Part::Glue), u16::from(count))
     }
 
-    /// Orders instances by id, ignoring ASCII case as DNS does, then
-    /// exactly, so ids differing only in case still have one place each.
-    pub fn order(&self, other: &Self) -> Ordering {
-        let (left, right) = (self.id(), other.id());
-        cmp_ignoring_case(left, right).then_with(|| left.cmp(right))
-    }
-
-    /// How this instance's id compares to a lower-case label, in [`order`]'s
-    /// order.
-    ///
-    /// [`order`]: Self::order
-    pub fn cmp_label(&self, lowered: &[u8]) -> Ordering {
-        self.id()
-            .iter()
-            .map(u8::to_ascii_lowercase)
-            .cmp(lowered.iter().copied())
-    }
-
-    /// How this instance's id compares to `id` exactly, in [`order`]'s order.
-    ///
-    /// [`order`]: Self::order
-    pub fn cmp_id(&self, id: &str) -> Ordering {
-        let (left, right) = (self.id(), id.as_bytes());
-        cmp_ignoring_case(left, right).then_with(|| left.cmp(right))
-    }
-
     /// Whether building from `instance` under `ttls` would give these same
     /// bytes, judged from the bytes themselves: the addresses, port and
     /// CNAME target are in the records' RDATA. Only called for the same
@@ -279,11 +252,6 @@ fn cname_tail(ttl: u32, target: &str) -> Result<Vec<u8>, CompileError> {
     let target = fqdn(target)?;
     let record = Record::from_rdata(Name::root(), ttl, RData::CNAME(CNAME(target.clone())));
     encode_tail(&record).map_err(failed(&target))
-}
-
-fn cmp_ignoring_case(left: &[u8], right: &[u8]) -> Ordering {
-    let right = right.iter().map(u8::to_ascii_lowercase);
-    left.iter().map(u8::to_ascii_lowercase).cmp(right)
 }
 
 /// A buffer being laid out: the header's room, then parts appended one

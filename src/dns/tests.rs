@@ -327,3 +327,29 @@ fn a_removed_service_takes_its_name_and_empty_parents_along() {
     assert_eq!(rcode("_ldap._tcp.zone.test."), ResponseCode::NXDomain);
     assert_eq!(rcode("_tcp.zone.test."), ResponseCode::NXDomain);
 }
+
+#[test]
+fn large_services_find_instances_through_their_index() {
+    // Past the scan limit, lookups and reuse go through the hash index.
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Srv]);
+    let ids: Vec<String> = (0..40).map(|n| format!("Node-{n}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        fixture.register(&web, id, &address(&format!("192.0.2.{n}")));
+    }
+    let first = fixture.wire("web", "node-0");
+    fixture.register(&web, "late", &address("192.0.2.200"));
+    assert!(
+        fixture.wire("web", "NODE-0").shares_buffer(&first),
+        "the index finds the previous encoding"
+    );
+    for (n, id) in ids.iter().enumerate() {
+        let name = format!("{}.web.zone.test.", id.to_ascii_uppercase());
+        let reply = fixture.ask(&name, RecordType::A);
+        let answers: Vec<_> = reply.answers.iter().map(|record| &record.data).collect();
+        let ip = Ipv4Addr::new(192, 0, 2, n as u8);
+        assert_eq!(answers, [&RData::A(ip.into())], "{name}");
+    }
+    let reply = fixture.ask("node-40.web.zone.test.", RecordType::A);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+}
