@@ -377,9 +377,7 @@ impl Index {
         let position = self
             .positions
             .find(hash_id(&self.hasher, id), |&position| {
-                instances
-                    .get(position as usize)
-                    .is_some_and(|wire| matches(wire))
+                instances.get(position as usize).is_some_and(&matches)
             })?;
         instances.get(*position as usize)
     }
