@@ -33,31 +33,22 @@ impl Target {
 /// address (else its IPv6) and AWS_INSTANCE_PORT.
 pub fn targets(registry: &Registry) -> Vec<Target> {
     let mut targets = Vec::new();
-    for service in registry.list_services(None) {
-        let Some(check) = &service.health_check else {
-            continue;
+    registry.visit_health_checked(|service, check, instance| {
+        let endpoint = &instance.endpoint;
+        let ip = match (endpoint.ipv4, endpoint.ipv6) {
+            (Some(v4), _) => IpAddr::V4(v4),
+            (None, Some(v6)) => IpAddr::V6(v6),
+            (None, None) => return,
         };
-        // A service deleted since the listing has nothing to probe.
-        let Ok(instances) = registry.list_instances(&service.id) else {
-            continue;
-        };
-        for instance in instances {
-            let endpoint = &instance.endpoint;
-            let ip = match (endpoint.ipv4, endpoint.ipv6) {
-                (Some(v4), _) => IpAddr::V4(v4),
-                (None, Some(v6)) => IpAddr::V6(v6),
-                (None, None) => continue,
-            };
-            // Registration refuses an instance without a port under a
-            // health check; this only skips the impossible.
-            let Some(port) = endpoint.port else { continue };
-            targets.push(Target {
-                key: (service.id.clone(), instance.id),
-                addr: SocketAddr::new(ip, port),
-                check: check.clone(),
-            });
-        }
-    }
+        // Registration refuses an instance without a port under a health
+        // check; this only skips the impossible.
+        let Some(port) = endpoint.port else { return };
+        targets.push(Target {
+            key: (service.id.clone(), instance.id.clone()),
+            addr: SocketAddr::new(ip, port),
+            check: check.clone(),
+        });
+    });
     targets
 }
 

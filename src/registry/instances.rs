@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::model::{HealthStatus, Instance, Operation, OperationType, Service};
+use super::model::{HealthCheckConfig, HealthStatus, Instance, Operation, OperationType, Service};
 use super::operations::{Targets, succeeded};
 use super::services::not_found as service_not_found;
 use super::{
@@ -411,6 +411,25 @@ impl Registry {
         self.each_observer(|observer| observer.service_changed(entry.view()));
         tracing::info!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance.id, status = instance.health.as_str(), "health changed");
         true
+    }
+
+    /// Shows `visit` every instance of every service with an active health
+    /// check, copying nothing: the health loop asks every round, and most
+    /// services of a large registry have no check, so cloning every service
+    /// to find the few that do cost a million-instance server 100 MB a
+    /// round. `visit` runs while the service's entry is held.
+    pub fn visit_health_checked(
+        &self,
+        mut visit: impl FnMut(&Service, &HealthCheckConfig, &Instance),
+    ) {
+        for entry in self.inner.services.iter() {
+            let Some(check) = &entry.service.health_check else {
+                continue;
+            };
+            for instance in entry.instances.values() {
+                visit(&entry.service, check, instance);
+            }
+        }
     }
 
     /// The health of some (or, with `None`, all) of a service's instances.
