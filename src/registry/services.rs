@@ -125,15 +125,40 @@ impl Registry {
     }
 
     pub fn apply_create_service(&self, pending: ServiceCreation) -> Service {
+        let (service, created) = self.create_planned(pending);
+        if created {
+            tracing::info!(service = %service.name, id = %service.id, "service created");
+        }
+        service
+    }
+
+    /// Creates planned services in bulk, as a zones file does: by the
+    /// hundred thousand, so each is logged at DEBUG only.
+    pub fn apply_create_services(&self, pending: Vec<ServiceCreation>) -> Vec<Service> {
+        pending
+            .into_iter()
+            .map(|pending| {
+                let (service, created) = self.create_planned(pending);
+                if created {
+                    tracing::debug!(service = %service.name, id = %service.id, "service created");
+                }
+                service
+            })
+            .collect()
+    }
+
+    /// The service, and whether it was created: its namespace may have
+    /// gone since the plan.
+    fn create_planned(&self, pending: ServiceCreation) -> (Service, bool) {
         let service = pending.service;
         let _structure = self.structure();
         match self.insert_service(service.clone(), Vec::new()) {
-            Ok(()) => tracing::info!(service = %service.name, id = %service.id, "service created"),
+            Ok(()) => (service, true),
             Err(error) => {
-                tracing::error!(service = %service.name, %error, "a service planned in a namespace that is gone was not created")
+                tracing::error!(service = %service.name, %error, "a service planned in a namespace that is gone was not created");
+                (service, false)
             }
         }
-        service
     }
 
     /// Puts a service and its instances in as they are (creation, and the

@@ -180,12 +180,7 @@ impl Writer {
                     .map(|service| r.plan_create_service(service))
                     .collect()
             },
-            |registry, pending| {
-                pending
-                    .into_iter()
-                    .map(|service| registry.apply_create_service(service))
-                    .collect()
-            },
+            Registry::apply_create_services,
         )
         .await
     }
