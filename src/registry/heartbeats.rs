@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::instances::instance_not_found;
 use super::model::{HealthStatus, Heartbeat, Instance};
 use super::services::not_found as service_not_found;
 use super::{Registry, RegistryError, Result, ServiceEntry, id_from_arn};
@@ -69,10 +68,7 @@ impl Registry {
                 entry.service.name
             )));
         }
-        match entry.instances.get(instance_id) {
-            Some(instance) if instance.id == instance_id => {}
-            _ => return Err(instance_not_found(instance_id, &entry.service)),
-        }
+        entry.instance(instance_id)?;
         entry
             .heartbeats
             .get_or_insert_default()
@@ -87,15 +83,8 @@ impl Registry {
         instance_id: &str,
         now: Instant,
     ) -> Result<Option<Lapse>> {
-        let entry = self
-            .inner
-            .services
-            .get(id_from_arn(service_id))
-            .ok_or_else(|| service_not_found(service_id))?;
-        match entry.instances.get(instance_id) {
-            Some(instance) if instance.id == instance_id => Ok(entry.lapse_of(instance, now)),
-            _ => Err(instance_not_found(instance_id, &entry.service)),
-        }
+        let entry = self.service_entry(service_id)?;
+        Ok(entry.lapse_of(entry.instance(instance_id)?, now))
     }
 
     /// Every instance whose heartbeat is overdue at `now`, and what that

@@ -4,10 +4,9 @@ use std::time::Instant;
 
 use super::model::{HealthCheckConfig, HealthStatus, Instance, Operation, OperationType, Service};
 use super::operations::{Targets, succeeded};
-use super::services::not_found as service_not_found;
 use super::{
     Attributes, Change, InstanceRegistration, Pending, Plan, Registry, RegistryError, Result,
-    ServiceEntry, id_from_arn, now_millis, validate,
+    ServiceEntry, now_millis, validate,
 };
 
 /// An instance about to be created or replaced.
@@ -87,11 +86,23 @@ impl Pending for HealthChange {
     }
 }
 
-pub(super) fn instance_not_found(instance_id: &str, service: &Service) -> RegistryError {
+fn instance_not_found(instance_id: &str, service: &Service) -> RegistryError {
     RegistryError::InstanceNotFound(format!(
         "no instance '{instance_id}' in service '{}'",
         service.name
     ))
+}
+
+impl ServiceEntry {
+    /// The instance registered under exactly this id, or InstanceNotFound.
+    /// The table finds ids whatever their case; the API answers only for the
+    /// id as registered.
+    pub(super) fn instance(&self, instance_id: &str) -> Result<&Instance> {
+        self.instances
+            .get(instance_id)
+            .filter(|instance| instance.id == instance_id)
+            .ok_or_else(|| instance_not_found(instance_id, &self.service))
+    }
 }
 
 impl Registry {
@@ -113,11 +124,7 @@ impl Registry {
             "CreatorRequestId",
             registration.creator_request_id.as_deref(),
         )?;
-        let entry = self
-            .inner
-            .services
-            .get(id_from_arn(&registration.service_id))
-            .ok_or_else(|| service_not_found(&registration.service_id))?;
+        let entry = self.service_entry(&registration.service_id)?;
         let instance_id = registration.instance_id;
         validate::instance_id(&instance_id, &entry.service)?;
         if let Some(token) = &registration.creator_request_id
@@ -267,15 +274,8 @@ impl Registry {
         service_id: &str,
         instance_id: &str,
     ) -> Result<Plan<Deregistration>> {
-        let entry = self
-            .inner
-            .services
-            .get(id_from_arn(service_id))
-            .ok_or_else(|| service_not_found(service_id))?;
-        match entry.instances.get(instance_id) {
-            Some(instance) if instance.id == instance_id => {}
-            _ => return Err(instance_not_found(instance_id, &entry.service)),
-        }
+        let entry = self.service_entry(service_id)?;
+        entry.instance(instance_id)?;
         let operation = succeeded(
             OperationType::DeregisterInstance,
             Targets {
@@ -317,26 +317,13 @@ impl Registry {
 
     /// One instance of a service.
     pub fn get_instance(&self, service_id: &str, instance_id: &str) -> Result<Instance> {
-        let entry = self
-            .inner
-            .services
-            .get(id_from_arn(service_id))
-            .ok_or_else(|| service_not_found(service_id))?;
-        entry
-            .instances
-            .get(instance_id)
-            .filter(|instance| instance.id == instance_id)
-            .cloned()
-            .ok_or_else(|| instance_not_found(instance_id, &entry.service))
+        let entry = self.service_entry(service_id)?;
+        entry.instance(instance_id).cloned()
     }
 
     /// Every instance of a service, ordered by id (case ignored).
     pub fn list_instances(&self, service_id: &str) -> Result<Vec<Instance>> {
-        let entry = self
-            .inner
-            .services
-            .get(id_from_arn(service_id))
-            .ok_or_else(|| service_not_found(service_id))?;
+        let entry = self.service_entry(service_id)?;
         Ok(entry.instances.sorted().into_iter().cloned().collect())
     }
 
@@ -363,11 +350,7 @@ impl Registry {
         status: HealthStatus,
         custom: bool,
     ) -> Result<Plan<HealthChange>> {
-        let entry = self
-            .inner
-            .services
-            .get(id_from_arn(service_id))
-            .ok_or_else(|| service_not_found(service_id))?;
+        let entry = self.service_entry(service_id)?;
         if custom && entry.service.custom_health_check.is_none() {
             return Err(RegistryError::CustomHealthNotFound(format!(
                 "service '{}' has no HealthCheckCustomConfig",
@@ -379,12 +362,7 @@ impl Registry {
                 "Status must be HEALTHY or UNHEALTHY",
             ));
         }
-        let mut instance = entry
-            .instances
-            .get(instance_id)
-            .filter(|instance| instance.id == instance_id)
-            .cloned()
-            .ok_or_else(|| instance_not_found(instance_id, &entry.service))?;
+        let mut instance = entry.instance(instance_id)?.clone();
         if instance.health == status {
             return Ok(Plan::Done(false));
         }

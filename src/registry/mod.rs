@@ -305,6 +305,17 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The entry of the service with this id (or ARN), or ServiceNotFound.
+    fn service_entry(
+        &self,
+        id: &str,
+    ) -> Result<dashmap::mapref::one::Ref<'_, Arc<str>, Box<ServiceEntry>>> {
+        self.inner
+            .services
+            .get(id_from_arn(id))
+            .ok_or_else(|| services::not_found(id))
+    }
+
     fn each_observer(&self, call: impl Fn(&dyn RegistryObserver)) {
         for observer in &self.inner.observers {
             call(observer.as_ref());

@@ -285,11 +285,7 @@ impl Registry {
         id: &str,
         update: ServiceUpdate,
     ) -> Result<Plan<ServiceChange>> {
-        let entry = self
-            .inner
-            .services
-            .get(id_from_arn(id))
-            .ok_or_else(|| not_found(id))?;
+        let entry = self.service_entry(id)?;
         let mut service = entry.snapshot();
         if let Some(description) = update.description {
             service.description = Some(description);
