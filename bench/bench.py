@@ -898,7 +898,10 @@ def _on_signal(signum, _frame):
     raise Interrupted(signum)
 
 
-if __name__ == "__main__":
+def run_main(main):
+    """Runs a benchmark's ``main(argv)`` as a command: servers are stopped on
+    SIGINT/SIGTERM/SIGHUP, errors are one line, and the exit status says
+    which happened."""
     # Also when started in the background, where SIGINT arrives ignored.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
@@ -912,3 +915,7 @@ if __name__ == "__main__":
         print(f"stopped by {signal.Signals(signum).name}; every server started was stopped",
               file=sys.stderr)
         sys.exit(128 + signum)
+
+
+if __name__ == "__main__":
+    run_main(main)

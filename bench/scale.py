@@ -338,14 +338,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, bench._on_signal)
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except bench.Interrupted as e:
-        print(f"stopped by {signal.Signals(e.args[0]).name}; every server started was stopped",
-              file=sys.stderr)
-        sys.exit(128 + e.args[0])
+    bench.run_main(main)
