@@ -6,7 +6,6 @@
 //! name where the owner *is* the question's name. The answer path then
 //! assembles a response with `memcpy` alone.
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -18,7 +17,7 @@ use ipnet::IpNet;
 use super::instance::{InstanceWire, KINDS, Ttls, slot};
 use super::wire::{POINTER_TO_QNAME, encode_tail, lowered_name};
 use crate::registry::{
-    Namespace, NamespaceType, RecordKind, RoutingPolicy, ServiceView, SoaSettings,
+    Namespace, NamespaceType, RecordKind, RoutingPolicy, ServiceView, SoaSettings, hash_id,
 };
 
 /// Registry state the DNS encoder refused: a name hickory would not take.
@@ -267,6 +266,12 @@ impl CompiledService {
         }
     }
 
+    /// Whether lookups go through the hash index rather than a scan.
+    #[cfg(test)]
+    pub fn is_indexed(&self) -> bool {
+        self.index.is_some()
+    }
+
     /// The previous compile's wire for exactly this id.
     fn previous_wire(&self, id: &str) -> Option<&InstanceWire> {
         self.instance(id.as_bytes())
@@ -381,19 +386,4 @@ impl Index {
             })?;
         instances.get(*position as usize)
     }
-}
-
-/// Hashes an id as its lower-cased form, without allocating one.
-fn hash_id(state: &foldhash::fast::RandomState, id: &[u8]) -> u64 {
-    let mut hasher = state.build_hasher();
-    // Ids and labels are at most 64 bytes; a longer one (never valid) still
-    // hashes, a chunk at a time.
-    let mut lower = [0u8; 64];
-    for chunk in id.chunks(lower.len()) {
-        let lower = &mut lower[..chunk.len()];
-        lower.copy_from_slice(chunk);
-        lower.make_ascii_lowercase();
-        hasher.write(lower);
-    }
-    hasher.finish()
 }

@@ -337,6 +337,16 @@ fn large_services_find_instances_through_their_index() {
     for (n, id) in ids.iter().enumerate() {
         fixture.register(&web, id, &address(&format!("192.0.2.{n}")));
     }
+    assert!(
+        fixture.compiled("web").is_indexed(),
+        "40 instances are indexed"
+    );
+    let small = fixture.service("small", &[RecordKind::A]);
+    fixture.register(&small, "only", &address("192.0.2.250"));
+    assert!(
+        !fixture.compiled("small").is_indexed(),
+        "one instance is scanned"
+    );
     let first = fixture.wire("web", "node-0");
     fixture.register(&web, "late", &address("192.0.2.200"));
     assert!(

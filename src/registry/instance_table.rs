@@ -32,13 +32,15 @@ pub fn cmp_ids(a: &str, b: &str) -> Ordering {
     a.bytes().map(lower).cmp(b.bytes().map(lower))
 }
 
-/// Hashes an id as its lower-cased form, without allocating one.
-fn hash_id(state: &foldhash::fast::RandomState, id: &str) -> u64 {
+/// Hashes an instance id (or a DNS label naming one) as its lower-cased
+/// form, without allocating one: the registry and the DNS side find
+/// instances by id whatever its case.
+pub fn hash_id(state: &foldhash::fast::RandomState, id: &[u8]) -> u64 {
     let mut hasher = state.build_hasher();
-    // Instance ids are at most 64 characters; longer ones (never valid)
-    // still hash, a chunk at a time.
+    // Ids and labels are at most 64 bytes; a longer one (never valid) still
+    // hashes, a chunk at a time.
     let mut lower = [0u8; 64];
-    for chunk in id.as_bytes().chunks(lower.len()) {
+    for chunk in id.chunks(lower.len()) {
         let lower = &mut lower[..chunk.len()];
         lower.copy_from_slice(chunk);
         lower.make_ascii_lowercase();
@@ -49,7 +51,7 @@ fn hash_id(state: &foldhash::fast::RandomState, id: &str) -> u64 {
 
 impl Instances {
     fn hash(&self, id: &str) -> u64 {
-        hash_id(&self.hasher, id)
+        hash_id(&self.hasher, id.as_bytes())
     }
 
     pub fn len(&self) -> usize {
@@ -85,7 +87,7 @@ impl Instances {
         match table.entry(
             hash,
             |existing| existing.id.eq_ignore_ascii_case(&instance.id),
-            |existing| hash_id(hasher, &existing.id),
+            |existing| hash_id(hasher, existing.id.as_bytes()),
         ) {
             Entry::Occupied(mut slot) => Some(std::mem::replace(&mut **slot.get_mut(), instance)),
             Entry::Vacant(slot) => {
@@ -125,7 +127,7 @@ impl FromIterator<Instance> for Instances {
         let instances = instances.into_iter();
         let mut table = Self::default();
         table.table.reserve(instances.size_hint().0, |instance| {
-            hash_id(&table.hasher, &instance.id)
+            hash_id(&table.hasher, instance.id.as_bytes())
         });
         for instance in instances {
             table.insert(instance);

@@ -43,7 +43,7 @@ pub use attributes::Attributes;
 pub use error::{RegistryError, Result};
 pub use heartbeats::{Lapse, Overdue};
 pub use ids::{arn, id_from_arn};
-pub use instance_table::Instances;
+pub use instance_table::{Instances, hash_id};
 pub use journal::{Change, Journal, JournalError, MemoryJournal};
 pub use model::*;
 use operations::OperationLog;
