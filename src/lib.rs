@@ -9,10 +9,12 @@
 //! - [`config`] reads the TOML config and the declarative `zones/` directory.
 //! - [`admin`] is the admin API (Cloud Map's actions over HTTP on a Unix
 //!   socket) and its client; [`cli`] is the `cairn` subcommands that use it.
+//! - [`writer`] is the write front, the one way to change the registry:
+//!   plan, commit to the store, apply.
 //! - [`health`] probes instances (HealthCheckConfig) and watches their
-//!   heartbeats, changing their status through the registry's Writer.
-//! - [`store`] keeps the registry's state in `<data_dir>/cairn.redb`,
-//!   durable before any change is applied.
+//!   heartbeats, changing their status through the write front.
+//! - [`store`] keeps the registry's changes (in `<data_dir>/cairn.redb` by
+//!   default), durable before any change is applied.
 //! - [`serve`] wires them together: what `cairn serve` runs.
 //!
 //! ARCHITECTURE.md has the map and the invariants.
@@ -27,3 +29,4 @@ pub mod health;
 pub mod registry;
 pub mod serve;
 pub mod store;
+pub mod writer;

@@ -12,8 +12,9 @@ use crate::admin::{self, AdminError};
 use crate::config::{Config, ConfigError, zones};
 use crate::dns::{self, DnsSettings, Zones};
 use crate::health;
-use crate::registry::{Registry, RegistryError, Writer};
-use crate::store::{Snapshot, Store, StoreError};
+use crate::registry::{Registry, RegistryError};
+use crate::store::{Store, StoreError};
+use crate::writer::{RestoreError, Restored, Writer};
 
 /// Why the server could not start or stopped on its own.
 #[derive(Debug, Error)]
@@ -39,29 +40,6 @@ pub fn build_registry() -> (Registry, Zones) {
     let zones = Zones::new();
     let registry = Registry::new(vec![Arc::new(zones.clone())]);
     (registry, zones)
-}
-
-/// Puts the stored state back into an empty registry (DNS follows, through
-/// the observers). Revisions restart at no less than the number of changes
-/// ever committed, which no revision handed out before can exceed, so they
-/// and SOA serials never go backwards across restarts.
-fn restore(registry: &Registry, snapshot: Snapshot) -> Result<(usize, usize), RegistryError> {
-    let floor = snapshot.changes;
-    let namespaces = snapshot.namespaces.len();
-    let mut instances = 0;
-    for mut namespace in snapshot.namespaces {
-        namespace.revision = namespace.revision.max(floor);
-        registry.insert_namespace(namespace);
-    }
-    for (mut service, service_instances) in snapshot.services {
-        service.revision = service.revision.max(floor);
-        instances += service_instances.len();
-        registry.insert_service(service, service_instances)?;
-    }
-    for operation in snapshot.operations {
-        registry.insert_operation(operation);
-    }
-    Ok((namespaces, instances))
 }
 
 /// A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ, which
@@ -95,14 +73,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let (registry, zones) = build_registry();
     let store = Store::open(&config.data_dir)?;
     let store_path = store.path().display().to_string();
-    let (namespaces, instances) =
-        restore(&registry, store.load()?).map_err(|error| ServeError::Restore {
-            path: store_path.clone(),
-            error,
+    let (backend, committer) = store.start()?;
+    let (writer, restored) = Writer::restore(registry.clone(), Arc::new(backend))
+        .await
+        .map_err(|error| match error {
+            RestoreError::Store(error) => ServeError::Store(error),
+            RestoreError::Inconsistent(error) => ServeError::Restore {
+                path: store_path.clone(),
+                error,
+            },
+            RestoreError::Stopped => ServeError::Runtime(format!(
+                "{store_path}: the store stopped while it was being read"
+            )),
         })?;
+    let Restored {
+        namespaces,
+        instances,
+    } = restored;
     tracing::info!(path = %store_path, namespaces, instances, "store loaded");
-    let (journal, committer) = store.journal()?;
-    let writer = Writer::new(registry.clone(), Arc::new(journal));
     if config.zones_dir.is_dir() {
         let loaded = zones::load_zones(&config.zones_dir, &writer).await?;
         tracing::info!(
@@ -166,7 +154,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     admin_outcome.map_err(|error| ServeError::Runtime(format!("admin API: {error}")))?;
     drop(writer);
     drop(registry);
-    // Every journal clone is gone with the writer, so the committer answers
+    // Every backend clone is gone with the writer, so the committer answers
     // what it holds and stops.
     let _ = tokio::task::spawn_blocking(move || committer.join()).await;
     tracing::info!("cairn stopped");

@@ -12,7 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::actions;
 use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
 use super::error::ApiError;
-use crate::registry::Writer;
+use crate::writer::Writer;
 
 /// Answers one request. Never fails: every problem becomes an error body.
 pub async fn handle(

@@ -38,7 +38,7 @@ pub use actions::default_allowed_networks;
 pub use error::ApiError;
 
 use crate::config::AdminConfig;
-use crate::registry::Writer;
+use crate::writer::Writer;
 
 /// How long connections still open at shutdown get to finish their request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);

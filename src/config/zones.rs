@@ -35,8 +35,9 @@ use super::ConfigError;
 use crate::registry::{
     CustomHealthCheck, DnsTemplate, HealthCheckConfig, Heartbeat, InstanceRegistration, Namespace,
     NamespaceType, NamespaceUpdate, NewNamespace, NewService, RegistryError, Service,
-    ServiceUpdate, Tags, Writer,
+    ServiceUpdate, Tags,
 };
+use crate::writer::Writer;
 
 /// What [`load_zones`] applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

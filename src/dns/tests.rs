@@ -16,13 +16,14 @@ use super::instance::InstanceWire;
 use crate::registry::validate::{ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
 use crate::registry::{
     DnsRecord, DnsTemplate, HealthStatus, InstanceRegistration, NamespaceType, NewNamespace,
-    NewService, RecordKind, Registry, RoutingPolicy, Service, ServiceUpdate, SoaSettings, Tags,
+    NewService, RecordKind, RoutingPolicy, Service, ServiceUpdate, SoaSettings, Tags,
 };
+use crate::writer::testing::TestRegistry;
 
 const ZONE: &str = "zone.test";
 
 struct Fixture {
-    registry: Registry,
+    registry: TestRegistry,
     zones: Zones,
     namespace_id: String,
 }
@@ -30,7 +31,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         let zones = Zones::new();
-        let registry = Registry::new(vec![Arc::new(zones.clone())]);
+        let registry = TestRegistry::new(vec![Arc::new(zones.clone())]);
         let (namespace, _) = registry
             .create_namespace(NewNamespace {
                 name: ZONE.into(),

@@ -31,7 +31,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HealthConfig;
-use crate::registry::{HealthStatus, Lapse, Overdue, RegistryError, Writer};
+use crate::registry::{HealthStatus, Lapse, Overdue, RegistryError};
+use crate::writer::Writer;
 use active::{Key, Schedule, Target, Verdict};
 pub use probe::{ProbeError, probe};
 

@@ -4,13 +4,35 @@
 //!
 //! The times of the last heartbeats live in memory only (a heartbeat is not
 //! worth an fsync); what they lead to — a status change, a deregistration —
-//! goes through the [`Writer`](super::Writer) like any other change.
+//! goes through the write front like any other change.
 
 use std::time::{Duration, Instant};
 
+use super::instances::HealthChange;
 use super::model::{HealthStatus, Heartbeat, Instance};
-use super::services::not_found as service_not_found;
-use super::{Registry, RegistryError, Result, ServiceEntry, id_from_arn};
+use super::{
+    Change, Now, Pending, Plan, Registry, RegistryError, Result, ServiceEntry, id_from_arn,
+};
+
+/// A heartbeat about to be recorded. The time of a heartbeat lives in memory
+/// only; only the health change it brings is stored.
+#[derive(Debug)]
+pub struct HeartbeatReceived {
+    service_id: String,
+    instance_id: String,
+    at: Instant,
+    health: Option<HealthChange>,
+}
+
+impl Pending for HeartbeatReceived {
+    /// Whether the status changed.
+    type Output = bool;
+    fn changes(&self) -> Vec<Change> {
+        self.health
+            .as_ref()
+            .map_or_else(Vec::new, |health| health.changes())
+    }
+}
 
 /// What a silent instance has come to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,27 +75,53 @@ impl ServiceEntry {
 }
 
 impl Registry {
-    /// Records a heartbeat from an instance. The caller (the Writer) then
-    /// makes it HEALTHY. InvalidInput for a service without a heartbeat
-    /// check.
-    pub fn record_heartbeat(&self, service_id: &str, instance_id: &str) -> Result<()> {
-        let mut entry = self
-            .inner
-            .services
-            .get_mut(id_from_arn(service_id))
-            .ok_or_else(|| service_not_found(service_id))?;
-        if entry.service.heartbeat.is_none() {
-            return Err(RegistryError::invalid(format!(
-                "service '{}' has no HeartbeatConfig, so its instances send no heartbeats",
-                entry.service.name
-            )));
+    /// Plans a heartbeat from an instance: its clock restarts at `now`, and
+    /// it turns HEALTHY if it was not. InvalidInput for a service without a
+    /// heartbeat check.
+    pub(crate) fn plan_heartbeat(
+        &self,
+        service_id: &str,
+        instance_id: &str,
+        now: Now,
+    ) -> Result<Plan<HeartbeatReceived>> {
+        {
+            let entry = self.service_entry(service_id)?;
+            if entry.service.heartbeat.is_none() {
+                return Err(RegistryError::invalid(format!(
+                    "service '{}' has no HeartbeatConfig, so its instances send no heartbeats",
+                    entry.service.name
+                )));
+            }
         }
-        entry.instance(instance_id)?;
-        entry
-            .heartbeats
-            .get_or_insert_default()
-            .insert(instance_id.into(), Instant::now());
-        Ok(())
+        let health =
+            match self.plan_set_health(service_id, instance_id, HealthStatus::Healthy, false)? {
+                Plan::Apply(change) => Some(change),
+                Plan::Done(_) => None,
+            };
+        Ok(Plan::Apply(HeartbeatReceived {
+            service_id: id_from_arn(service_id).to_string(),
+            instance_id: instance_id.to_string(),
+            at: now.instant,
+            health,
+        }))
+    }
+
+    /// Restarts the instance's heartbeat clock and applies the health change
+    /// it brought, if any. Returns whether the status changed.
+    pub(crate) fn apply_heartbeat(&self, pending: HeartbeatReceived) -> bool {
+        let HeartbeatReceived {
+            service_id,
+            instance_id,
+            at,
+            health,
+        } = pending;
+        if let Some(mut entry) = self.inner.services.get_mut(service_id.as_str()) {
+            entry
+                .heartbeats
+                .get_or_insert_default()
+                .insert(instance_id, at);
+        }
+        health.is_some_and(|change| self.apply_set_health(change))
     }
 
     /// What one instance's silence calls for at `now`, if anything.

@@ -5,8 +5,8 @@ use std::time::Instant;
 use super::model::{HealthCheckConfig, HealthStatus, Instance, Operation, OperationType, Service};
 use super::operations::{Targets, succeeded};
 use super::{
-    Attributes, Change, InstanceRegistration, Pending, Plan, Registry, RegistryError, Result,
-    ServiceEntry, now_millis, validate,
+    Attributes, Change, InstanceRegistration, Now, Pending, Plan, Registry, RegistryError, Result,
+    ServiceEntry, validate,
 };
 
 /// An instance about to be created or replaced.
@@ -19,11 +19,13 @@ pub struct Registration {
     /// at start-up), which would push every API call's operation out of
     /// the bounded log.
     logged: bool,
+    /// When it was planned: a registration restarts the heartbeat clock.
+    at: Instant,
 }
 
 impl Registration {
     /// The same registration, without an operation record.
-    pub(super) fn unlogged(self) -> Self {
+    pub(crate) fn unlogged(self) -> Self {
         Self {
             logged: false,
             ..self
@@ -109,16 +111,10 @@ impl Registry {
     /// Creates an instance or replaces its attributes; returns the id of the
     /// REGISTER_INSTANCE operation. A retry with the same CreatorRequestId
     /// changes nothing and returns the first call's operation.
-    pub fn register_instance(&self, registration: InstanceRegistration) -> Result<String> {
-        match self.plan_register_instance(registration)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => Ok(self.apply_register_instance(pending)),
-        }
-    }
-
-    pub fn plan_register_instance(
+    pub(crate) fn plan_register_instance(
         &self,
         registration: InstanceRegistration,
+        now: Now,
     ) -> Result<Plan<Registration>> {
         validate::request_id(
             "CreatorRequestId",
@@ -161,9 +157,8 @@ impl Registry {
             )));
         }
         let initial_health = validate::initial_health(&registration.attributes)?;
-        let now = now_millis();
         let instance = Instance {
-            created_at: previous.map_or(now, |p| p.created_at),
+            created_at: previous.map_or(now.wall, |p| p.created_at),
             health: match previous {
                 Some(previous) => previous.health,
                 None => starting_health(&entry.service, initial_health),
@@ -172,7 +167,7 @@ impl Registry {
             attributes: Attributes::from(registration.attributes),
             endpoint,
             creator_request_id: registration.creator_request_id.map(Into::into),
-            updated_at: now,
+            updated_at: now.wall,
         };
         let operation = succeeded(
             OperationType::RegisterInstance,
@@ -181,29 +176,31 @@ impl Registry {
                 service_id: Some(entry.service.id.clone()),
                 instance_id: Some(instance_id),
             },
-            now,
+            now.wall,
         );
         Ok(Plan::Apply(Registration {
             service_id: entry.service.id.clone(),
             instance,
             operation,
             logged: true,
+            at: now.instant,
         }))
     }
 
-    pub fn apply_register_instance(&self, pending: Registration) -> String {
+    pub(crate) fn apply_register_instance(&self, pending: Registration) -> String {
         let Registration {
             service_id,
             instance,
             operation,
             logged,
+            at,
         } = pending;
         let operation_id = operation.id.clone();
         let Some(mut entry) = self.inner.services.get_mut(service_id.as_str()) else {
             tracing::error!(service = %service_id, instance = %instance.id, "a registration to a service that is gone was not applied");
             return operation_id;
         };
-        entry.register(instance, &operation_id);
+        entry.register(instance, &operation_id, at);
         self.each_observer(|observer| observer.service_changed(entry.view()));
         drop(entry);
         if logged {
@@ -217,7 +214,7 @@ impl Registry {
     /// order under one hold of its entry, and its observers hear once, after
     /// the last: a service loaded with n instances is compiled once, not n
     /// times (which, each compile being O(n), made large services O(n²)).
-    pub fn apply_register_instances(&self, pending: Vec<Registration>) -> Vec<String> {
+    pub(crate) fn apply_register_instances(&self, pending: Vec<Registration>) -> Vec<String> {
         let mut operation_ids = vec![String::new(); pending.len()];
         let mut pending: Vec<(usize, Registration)> = pending.into_iter().enumerate().collect();
         // Stable, so each service's registrations keep their order.
@@ -238,9 +235,10 @@ impl Registry {
                     instance,
                     operation,
                     logged,
+                    at,
                 } = registration;
                 match entry.as_mut() {
-                    Some(entry) => entry.register(instance, &operation.id),
+                    Some(entry) => entry.register(instance, &operation.id, at),
                     None => {
                         tracing::error!(service = %service_id, instance = %instance.id, "a registration to a service that is gone was not applied");
                     }
@@ -262,17 +260,11 @@ impl Registry {
 
     /// Removes an instance; returns the id of the DEREGISTER_INSTANCE
     /// operation.
-    pub fn deregister_instance(&self, service_id: &str, instance_id: &str) -> Result<String> {
-        match self.plan_deregister_instance(service_id, instance_id)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => Ok(self.apply_deregister_instance(pending)),
-        }
-    }
-
-    pub fn plan_deregister_instance(
+    pub(crate) fn plan_deregister_instance(
         &self,
         service_id: &str,
         instance_id: &str,
+        now: Now,
     ) -> Result<Plan<Deregistration>> {
         let entry = self.service_entry(service_id)?;
         entry.instance(instance_id)?;
@@ -283,7 +275,7 @@ impl Registry {
                 service_id: Some(entry.service.id.clone()),
                 instance_id: Some(instance_id.to_string()),
             },
-            now_millis(),
+            now.wall,
         );
         Ok(Plan::Apply(Deregistration {
             service_id: entry.service.id.clone(),
@@ -292,7 +284,7 @@ impl Registry {
         }))
     }
 
-    pub fn apply_deregister_instance(&self, pending: Deregistration) -> String {
+    pub(crate) fn apply_deregister_instance(&self, pending: Deregistration) -> String {
         let Deregistration {
             service_id,
             instance_id,
@@ -330,20 +322,7 @@ impl Registry {
     /// Sets an instance's health. `custom` calls
     /// (UpdateInstanceCustomHealthStatus) need a service with
     /// HealthCheckCustomConfig. Returns whether the status changed.
-    pub fn set_health(
-        &self,
-        service_id: &str,
-        instance_id: &str,
-        status: HealthStatus,
-        custom: bool,
-    ) -> Result<bool> {
-        match self.plan_set_health(service_id, instance_id, status, custom)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => Ok(self.apply_set_health(pending)),
-        }
-    }
-
-    pub fn plan_set_health(
+    pub(crate) fn plan_set_health(
         &self,
         service_id: &str,
         instance_id: &str,
@@ -373,7 +352,7 @@ impl Registry {
         }))
     }
 
-    pub fn apply_set_health(&self, pending: HealthChange) -> bool {
+    pub(crate) fn apply_set_health(&self, pending: HealthChange) -> bool {
         let HealthChange {
             service_id,
             instance,
@@ -440,7 +419,7 @@ impl Registry {
 impl ServiceEntry {
     /// Puts a registered instance in, replacing one with its id; the caller
     /// tells the observers.
-    fn register(&mut self, instance: Instance, operation_id: &str) {
+    fn register(&mut self, instance: Instance, operation_id: &str, at: Instant) {
         if let Some(token) = &instance.creator_request_id {
             self.registrations.get_or_insert_default().insert(
                 token.to_string(),
@@ -451,7 +430,7 @@ impl ServiceEntry {
         if self.service.heartbeat.is_some() {
             // A registration is a sign of life: the heartbeat clock starts.
             let heartbeats = self.heartbeats.get_or_insert_default();
-            heartbeats.insert(instance.id.clone(), Instant::now());
+            heartbeats.insert(instance.id.clone(), at);
         }
         self.instances.insert(instance);
         self.bump();

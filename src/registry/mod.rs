@@ -9,19 +9,19 @@
 //!
 //! Every mutation comes in two halves: `plan_*` validates against the
 //! current state and computes the result without changing anything, and
-//! `apply_*` makes it so. The [`Writer`] journals a plan's changes between
-//! the two, so nothing is applied before it is durable. The plain methods
-//! (`register_instance`, …) run both halves back to back for callers that
-//! need no journal (tests, single-threaded setup).
+//! `apply_*` makes it so. Both are crate-private: the write front
+//! (`crate::writer::Writer`) is the one way in, and it stores a plan's
+//! changes between the two, so nothing is applied before it is durable.
+//! The registry reads no clock either: plans take the moment as [`Now`].
 
 mod attributes;
+mod change;
 mod discover;
 mod error;
 mod heartbeats;
 mod ids;
 mod instance_table;
 mod instances;
-mod journal;
 mod model;
 mod namespaces;
 mod operations;
@@ -29,27 +29,25 @@ mod plan;
 mod services;
 mod tags;
 pub mod validate;
-mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use dashmap::DashMap;
 use ipnet::IpNet;
 
 pub use attributes::Attributes;
+pub use change::Change;
 pub use error::{RegistryError, Result};
-pub use heartbeats::{Lapse, Overdue};
+pub use heartbeats::{HeartbeatReceived, Lapse, Overdue};
 pub use ids::{arn, id_from_arn};
-pub use instance_table::{Instances, hash_id};
-pub use journal::{Change, Journal, JournalError, MemoryJournal};
+pub use instance_table::{Instances, cmp_ids, hash_id};
 pub use model::*;
 use operations::OperationLog;
 pub use operations::Targets;
 pub use plan::{Pending, Plan};
-pub use writer::Writer;
 
 /// A service and its instances as they are after a change: what an observer
 /// is shown.
@@ -323,11 +321,14 @@ impl Registry {
     }
 }
 
-fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as Millis)
-        .unwrap_or(0)
+/// The moment a change is planned, as the write front read it. The registry
+/// never reads a clock itself, so a plan depends on its inputs alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Wall-clock time, for the `created_at`/`updated_at` the API reports.
+    pub wall: Millis,
+    /// Monotonic time, for heartbeat clocks.
+    pub instant: Instant,
 }
 
 #[cfg(test)]

@@ -3,27 +3,32 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::model::{Namespace, NamespaceType, Operation, OperationType};
+use super::model::{Millis, Namespace, NamespaceType, Operation, OperationType};
 use super::operations::{Targets, succeeded};
 use super::{
-    Change, NamespaceEntry, NamespaceUpdate, NewNamespace, Pending, Plan, Registry, RegistryError,
-    Result, id_from_arn, ids, now_millis, validate,
+    Change, NamespaceEntry, NamespaceUpdate, NewNamespace, Now, Pending, Plan, Registry,
+    RegistryError, Result, id_from_arn, ids, validate,
 };
 
-/// A namespace about to be created.
+/// A namespace about to be created, or a retried creation whose operation
+/// record has left the bounded log and is recorded anew.
 #[derive(Debug)]
 pub struct NamespaceCreation {
     namespace: Namespace,
     operation: Operation,
+    /// False for the retry: the namespace exists, only the operation is new.
+    creates: bool,
 }
 
 impl Pending for NamespaceCreation {
     type Output = (Namespace, String);
     fn changes(&self) -> Vec<Change> {
-        vec![
-            Change::Namespace(self.namespace.clone()),
-            Change::Operation(self.operation.clone()),
-        ]
+        let operation = Change::Operation(self.operation.clone());
+        if self.creates {
+            vec![Change::Namespace(self.namespace.clone()), operation]
+        } else {
+            vec![operation]
+        }
     }
 }
 
@@ -63,6 +68,18 @@ impl Pending for NamespaceDeletion {
     }
 }
 
+/// A CREATE_NAMESPACE operation record for this namespace.
+fn creation_operation(namespace_id: &str, now: Millis) -> Operation {
+    succeeded(
+        OperationType::CreateNamespace,
+        Targets {
+            namespace_id: Some(namespace_id.to_string()),
+            ..Targets::default()
+        },
+        now,
+    )
+}
+
 pub(super) fn not_found(id: &str) -> RegistryError {
     RegistryError::NamespaceNotFound(format!("no namespace with id '{id}'"))
 }
@@ -71,14 +88,11 @@ impl Registry {
     /// Creates a namespace; returns it and the id of its CREATE_NAMESPACE
     /// operation. A retry with the same CreatorRequestId returns the same
     /// namespace and operation.
-    pub fn create_namespace(&self, new: NewNamespace) -> Result<(Namespace, String)> {
-        match self.plan_create_namespace(new)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => Ok(self.apply_create_namespace(pending)),
-        }
-    }
-
-    pub fn plan_create_namespace(&self, new: NewNamespace) -> Result<Plan<NamespaceCreation>> {
+    pub(crate) fn plan_create_namespace(
+        &self,
+        new: NewNamespace,
+        now: Now,
+    ) -> Result<Plan<NamespaceCreation>> {
         let name = validate::namespace_name(new.kind, &new.name)?;
         validate::description(new.description.as_deref())?;
         validate::request_id("CreatorRequestId", new.creator_request_id.as_deref())?;
@@ -103,8 +117,14 @@ impl Registry {
             let same_request = new.creator_request_id.is_some()
                 && existing.creator_request_id == new.creator_request_id;
             if same_request {
-                let operation = self.creation_operation(&existing.id);
-                return Ok(Plan::Done((existing, operation)));
+                return Ok(match self.creation_operation(&existing.id) {
+                    Some(operation) => Plan::Done((existing, operation)),
+                    None => Plan::Apply(NamespaceCreation {
+                        operation: creation_operation(&existing.id, now.wall),
+                        namespace: existing,
+                        creates: false,
+                    }),
+                });
             }
             return Err(RegistryError::NamespaceAlreadyExists {
                 message: format!(
@@ -115,7 +135,6 @@ impl Registry {
                 creator_request_id: existing.creator_request_id,
             });
         }
-        let now = now_millis();
         let namespace = Namespace {
             id: ids::namespace_id(),
             name,
@@ -124,41 +143,37 @@ impl Registry {
             soa: new.soa,
             allowed_networks,
             creator_request_id: new.creator_request_id,
-            created_at: now,
+            created_at: now.wall,
             tags: new.tags,
             revision: 1,
             service_count: 0,
         };
-        let operation = succeeded(
-            OperationType::CreateNamespace,
-            Targets {
-                namespace_id: Some(namespace.id.clone()),
-                ..Targets::default()
-            },
-            now,
-        );
         Ok(Plan::Apply(NamespaceCreation {
+            operation: creation_operation(&namespace.id, now.wall),
             namespace,
-            operation,
+            creates: true,
         }))
     }
 
-    pub fn apply_create_namespace(&self, pending: NamespaceCreation) -> (Namespace, String) {
+    pub(crate) fn apply_create_namespace(&self, pending: NamespaceCreation) -> (Namespace, String) {
         let NamespaceCreation {
             namespace,
             operation,
+            creates,
         } = pending;
         let _structure = self.structure();
-        self.insert_namespace(namespace.clone());
+        if creates {
+            self.insert_namespace(namespace.clone());
+            tracing::info!(namespace = %namespace.name, id = %namespace.id, kind = namespace.kind.as_str(), "namespace created");
+        }
         let operation_id = operation.id.clone();
         self.inner.operations.insert(operation);
-        tracing::info!(namespace = %namespace.name, id = %namespace.id, kind = namespace.kind.as_str(), "namespace created");
         (namespace, operation_id)
     }
 
     /// Puts a namespace in as it is (creation, and the store restoring
     /// state).
-    pub fn insert_namespace(&self, namespace: Namespace) {
+    pub(crate) fn insert_namespace(&self, namespace: Namespace) {
         self.inner
             .namespace_ids
             .insert(namespace.name.to_ascii_lowercase(), namespace.id.clone());
@@ -173,29 +188,18 @@ impl Registry {
         self.each_observer(|observer| observer.namespace_changed(&namespace));
     }
 
-    /// The id of the operation that created a namespace; a new record when
-    /// the log no longer holds it.
-    fn creation_operation(&self, namespace_id: &str) -> String {
-        let found = self.inner.operations.list().into_iter().find(|op| {
-            op.kind == OperationType::CreateNamespace
-                && op.namespace_id.as_deref() == Some(namespace_id)
-        });
-        match found {
-            Some(operation) => operation.id,
-            None => {
-                let operation = succeeded(
-                    OperationType::CreateNamespace,
-                    Targets {
-                        namespace_id: Some(namespace_id.to_string()),
-                        ..Targets::default()
-                    },
-                    now_millis(),
-                );
-                let id = operation.id.clone();
-                self.inner.operations.insert(operation);
-                id
-            }
-        }
+    /// The id of the operation that created a namespace, while the bounded
+    /// log still holds it.
+    fn creation_operation(&self, namespace_id: &str) -> Option<String> {
+        self.inner
+            .operations
+            .list()
+            .into_iter()
+            .find(|op| {
+                op.kind == OperationType::CreateNamespace
+                    && op.namespace_id.as_deref() == Some(namespace_id)
+            })
+            .map(|operation| operation.id)
     }
 
     /// The namespace with this id (or ARN).
@@ -244,17 +248,11 @@ impl Registry {
     }
 
     /// Changes a namespace's description, SOA TTL or allowed networks.
-    pub fn update_namespace(&self, id: &str, update: NamespaceUpdate) -> Result<String> {
-        match self.plan_update_namespace(id, update)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => Ok(self.apply_update_namespace(pending)),
-        }
-    }
-
-    pub fn plan_update_namespace(
+    pub(crate) fn plan_update_namespace(
         &self,
         id: &str,
         update: NamespaceUpdate,
+        now: Now,
     ) -> Result<Plan<NamespaceChange>> {
         validate::description(update.description.as_deref())?;
         if let Some(ttl) = update.soa_ttl {
@@ -296,7 +294,7 @@ impl Registry {
                 namespace_id: Some(namespace.id.clone()),
                 ..Targets::default()
             },
-            now_millis(),
+            now.wall,
         );
         Ok(Plan::Apply(NamespaceChange {
             namespace,
@@ -304,7 +302,7 @@ impl Registry {
         }))
     }
 
-    pub fn apply_update_namespace(&self, pending: NamespaceChange) -> String {
+    pub(crate) fn apply_update_namespace(&self, pending: NamespaceChange) -> String {
         let NamespaceChange {
             namespace,
             operation,
@@ -329,14 +327,11 @@ impl Registry {
     }
 
     /// Deletes a namespace that has no services.
-    pub fn delete_namespace(&self, id: &str) -> Result<String> {
-        match self.plan_delete_namespace(id)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => Ok(self.apply_delete_namespace(pending)),
-        }
-    }
-
-    pub fn plan_delete_namespace(&self, id: &str) -> Result<Plan<NamespaceDeletion>> {
+    pub(crate) fn plan_delete_namespace(
+        &self,
+        id: &str,
+        now: Now,
+    ) -> Result<Plan<NamespaceDeletion>> {
         let namespace = self.get_namespace(id)?;
         if namespace.service_count > 0 {
             return Err(RegistryError::ResourceInUse(format!(
@@ -350,7 +345,7 @@ impl Registry {
                 namespace_id: Some(namespace.id.clone()),
                 ..Targets::default()
             },
-            now_millis(),
+            now.wall,
         );
         Ok(Plan::Apply(NamespaceDeletion {
             namespace,
@@ -358,7 +353,7 @@ impl Registry {
         }))
     }
 
-    pub fn apply_delete_namespace(&self, pending: NamespaceDeletion) -> String {
+    pub(crate) fn apply_delete_namespace(&self, pending: NamespaceDeletion) -> String {
         let NamespaceDeletion {
             namespace,
             operation,

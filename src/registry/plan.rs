@@ -1,7 +1,7 @@
 //! The two halves of a mutation: a plan, computed against the current state
 //! without changing it, and its application.
 
-use super::journal::Change;
+use super::change::Change;
 
 /// What a `plan_*` call decided.
 #[derive(Debug)]

@@ -8,14 +8,16 @@ use std::time::Instant;
 use super::model::{Instance, NamespaceType, Operation, OperationType, RecordKind, Service};
 use super::operations::{Targets, succeeded};
 use super::{
-    Change, Instances, NewService, Pending, Plan, Registrations, Registry, RegistryError, Result,
-    ServiceEntry, ServiceUpdate, id_from_arn, ids, now_millis, validate,
+    Change, Instances, NewService, Now, Pending, Plan, Registrations, Registry, RegistryError,
+    Result, ServiceEntry, ServiceUpdate, id_from_arn, ids, validate,
 };
 
 /// A service about to be created.
 #[derive(Debug)]
 pub struct ServiceCreation {
     service: Service,
+    /// When it was planned: where a heartbeat service's clocks start.
+    at: Instant,
 }
 
 impl Pending for ServiceCreation {
@@ -64,14 +66,11 @@ pub(super) fn not_found(id: &str) -> RegistryError {
 impl Registry {
     /// Creates a service in a namespace. A retry with the same
     /// CreatorRequestId returns the service created the first time.
-    pub fn create_service(&self, new: NewService) -> Result<Service> {
-        match self.plan_create_service(new)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => Ok(self.apply_create_service(pending)),
-        }
-    }
-
-    pub fn plan_create_service(&self, new: NewService) -> Result<Plan<ServiceCreation>> {
+    pub(crate) fn plan_create_service(
+        &self,
+        new: NewService,
+        now: Now,
+    ) -> Result<Plan<ServiceCreation>> {
         let name = validate::service_name(&new.name)?;
         validate::request_id("CreatorRequestId", new.creator_request_id.as_deref())?;
         let namespace = self.get_namespace(&new.namespace_id)?;
@@ -94,7 +93,7 @@ impl Registry {
             custom_health_check: new.custom_health_check,
             heartbeat: new.heartbeat,
             creator_request_id: new.creator_request_id,
-            created_at: now_millis(),
+            created_at: now.wall,
             tags: new.tags,
             revision: 1,
             instance_count: 0,
@@ -121,10 +120,13 @@ impl Registry {
                 creator_request_id: existing.creator_request_id,
             });
         }
-        Ok(Plan::Apply(ServiceCreation { service }))
+        Ok(Plan::Apply(ServiceCreation {
+            service,
+            at: now.instant,
+        }))
     }
 
-    pub fn apply_create_service(&self, pending: ServiceCreation) -> Service {
+    pub(crate) fn apply_create_service(&self, pending: ServiceCreation) -> Service {
         let (service, created) = self.create_planned(pending);
         if created {
             tracing::info!(service = %service.name, id = %service.id, "service created");
@@ -134,7 +136,7 @@ impl Registry {
 
     /// Creates planned services in bulk, as a zones file does: by the
     /// hundred thousand, so each is logged at DEBUG only.
-    pub fn apply_create_services(&self, pending: Vec<ServiceCreation>) -> Vec<Service> {
+    pub(crate) fn apply_create_services(&self, pending: Vec<ServiceCreation>) -> Vec<Service> {
         pending
             .into_iter()
             .map(|pending| {
@@ -150,9 +152,9 @@ impl Registry {
     /// The service, and whether it was created: its namespace may have
     /// gone since the plan.
     fn create_planned(&self, pending: ServiceCreation) -> (Service, bool) {
-        let service = pending.service;
+        let ServiceCreation { service, at } = pending;
         let _structure = self.structure();
-        match self.insert_service(service.clone(), Vec::new()) {
+        match self.insert_service(service.clone(), Vec::new(), at) {
             Ok(()) => (service, true),
             Err(error) => {
                 tracing::error!(service = %service.name, %error, "a service planned in a namespace that is gone was not created");
@@ -162,8 +164,13 @@ impl Registry {
     }
 
     /// Puts a service and its instances in as they are (creation, and the
-    /// store restoring state).
-    pub fn insert_service(&self, service: Service, instances: Vec<Instance>) -> Result<()> {
+    /// store restoring state); heartbeat clocks start at `now`.
+    pub(crate) fn insert_service(
+        &self,
+        service: Service,
+        instances: Vec<Instance>,
+        now: Instant,
+    ) -> Result<()> {
         let instances: Instances = instances.into_iter().collect();
         let (namespace_id, namespace_name, namespace_kind, namespace_revision) = {
             let entry = self
@@ -196,7 +203,6 @@ impl Registry {
             .collect();
         // Heartbeat clocks start now: they are not stored, so a restored
         // instance gets a full TTL to report in.
-        let now = Instant::now();
         let heartbeats = service.heartbeat.map(|_| {
             Box::new(
                 instances
@@ -273,17 +279,11 @@ impl Registry {
     }
 
     /// Changes a service's description, record TTLs or health check.
-    pub fn update_service(&self, id: &str, update: ServiceUpdate) -> Result<String> {
-        match self.plan_update_service(id, update)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => Ok(self.apply_update_service(pending)),
-        }
-    }
-
-    pub fn plan_update_service(
+    pub(crate) fn plan_update_service(
         &self,
         id: &str,
         update: ServiceUpdate,
+        now: Now,
     ) -> Result<Plan<ServiceChange>> {
         let entry = self.service_entry(id)?;
         let mut service = entry.snapshot();
@@ -332,12 +332,12 @@ impl Registry {
                 service_id: Some(service.id.clone()),
                 instance_id: None,
             },
-            now_millis(),
+            now.wall,
         );
         Ok(Plan::Apply(ServiceChange { service, operation }))
     }
 
-    pub fn apply_update_service(&self, pending: ServiceChange) -> String {
+    pub(crate) fn apply_update_service(&self, pending: ServiceChange) -> String {
         let ServiceChange { service, operation } = pending;
         let _structure = self.structure();
         if let Some(mut entry) = self.inner.services.get_mut(service.id.as_str()) {
@@ -356,17 +356,7 @@ impl Registry {
     }
 
     /// Deletes a service that has no instances.
-    pub fn delete_service(&self, id: &str) -> Result<()> {
-        match self.plan_delete_service(id)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => {
-                self.apply_delete_service(pending);
-                Ok(())
-            }
-        }
-    }
-
-    pub fn plan_delete_service(&self, id: &str) -> Result<Plan<ServiceDeletion>> {
+    pub(crate) fn plan_delete_service(&self, id: &str) -> Result<Plan<ServiceDeletion>> {
         let service = self.get_service(id)?;
         if service.instance_count > 0 {
             return Err(RegistryError::ResourceInUse(format!(
@@ -377,7 +367,7 @@ impl Registry {
         Ok(Plan::Apply(ServiceDeletion { service }))
     }
 
-    pub fn apply_delete_service(&self, pending: ServiceDeletion) {
+    pub(crate) fn apply_delete_service(&self, pending: ServiceDeletion) {
         let _structure = self.structure();
         let Some((_, entry)) = self.inner.services.remove(pending.service.id.as_str()) else {
             return;

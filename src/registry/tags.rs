@@ -44,7 +44,7 @@ impl Registry {
     }
 
     /// Puts an operation back as it was (the store restoring the log).
-    pub fn insert_operation(&self, operation: Operation) {
+    pub(crate) fn insert_operation(&self, operation: Operation) {
         self.inner.operations.insert(operation);
     }
 
@@ -63,17 +63,12 @@ impl Registry {
     }
 
     /// Adds or overwrites tags, and removes the keys in `remove`.
-    pub fn retag(&self, resource: &str, add: &Tags, remove: &[String]) -> Result<()> {
-        match self.plan_retag(resource, add, remove)? {
-            Plan::Done(done) => Ok(done),
-            Plan::Apply(pending) => {
-                self.apply_retag(pending);
-                Ok(())
-            }
-        }
-    }
-
-    pub fn plan_retag(&self, resource: &str, add: &Tags, remove: &[String]) -> Result<Plan<Retag>> {
+    pub(crate) fn plan_retag(
+        &self,
+        resource: &str,
+        add: &Tags,
+        remove: &[String],
+    ) -> Result<Plan<Retag>> {
         let id = id_from_arn(resource);
         if let Some(mut namespace) = self.namespace(id) {
             namespace.tags = merged(&namespace.tags, add, remove)?;
@@ -88,7 +83,7 @@ impl Registry {
         )))
     }
 
-    pub fn apply_retag(&self, pending: Retag) {
+    pub(crate) fn apply_retag(&self, pending: Retag) {
         match pending {
             Retag::Namespace(namespace) => {
                 if let Some(mut entry) = self.inner.namespaces.get_mut(&namespace.id) {

@@ -18,33 +18,58 @@ use tokio::sync::oneshot;
 
 use super::error::write_failure;
 use super::tables::{self, WriteError};
-use super::{Opener, StoreError};
-use crate::registry::{Change, Journal, JournalError};
+use super::{Backend, CommitError, Opener, Revision, Snapshot, StoreError};
+use crate::registry::Change;
 
 /// How many waiting commits one transaction takes at most, so that a flood
 /// of writers still gets answers in bounded rounds.
 const MAX_BATCH: usize = 1024;
 
-type Verdict = Result<(), JournalError>;
-type Request = (Vec<Change>, oneshot::Sender<Verdict>);
+type Verdict = Result<Revision, CommitError>;
 
-/// The registry's journal backed by the store. Cheap to clone; the
-/// committer thread stops when the last clone is dropped.
+enum Request {
+    Commit(Vec<Change>, oneshot::Sender<Verdict>),
+    Snapshot(oneshot::Sender<Result<Snapshot, StoreError>>),
+}
+
+/// The redb backend: a handle on the committer thread. Cheap to clone; the
+/// thread stops when the last clone is dropped.
 #[derive(Debug, Clone)]
-pub struct StoreJournal {
+pub struct RedbBackend {
     requests: mpsc::Sender<Request>,
     path: Arc<Path>,
 }
 
-impl Journal for StoreJournal {
+impl RedbBackend {
+    fn stopped(&self) -> String {
+        // Only a panic ends the thread while a backend is alive.
+        format!(
+            "cannot use {}: the store's committer has stopped",
+            self.path.display()
+        )
+    }
+}
+
+impl Backend for RedbBackend {
     fn commit(&self, changes: Vec<Change>) -> oneshot::Receiver<Verdict> {
         let (done, receiver) = oneshot::channel();
-        if let Err(mpsc::SendError((_, done))) = self.requests.send((changes, done)) {
-            // Only a panic ends the thread while a journal is alive.
-            let _ = done.send(Err(JournalError(format!(
-                "cannot write {}: the store's committer has stopped",
-                self.path.display()
-            ))));
+        if let Err(mpsc::SendError(Request::Commit(_, done))) =
+            self.requests.send(Request::Commit(changes, done))
+        {
+            let _ = done.send(Err(CommitError(self.stopped())));
+        }
+        receiver
+    }
+
+    fn snapshot(&self) -> oneshot::Receiver<Result<Snapshot, StoreError>> {
+        let (done, receiver) = oneshot::channel();
+        if let Err(mpsc::SendError(Request::Snapshot(done))) =
+            self.requests.send(Request::Snapshot(done))
+        {
+            let _ = done.send(Err(StoreError::Io {
+                path: self.path.to_path_buf(),
+                detail: self.stopped(),
+            }));
         }
         receiver
     }
@@ -55,9 +80,9 @@ pub(super) fn start(
     db: Database,
     known_changes: u64,
     opener: Opener,
-) -> std::io::Result<(StoreJournal, thread::JoinHandle<()>)> {
+) -> std::io::Result<(RedbBackend, thread::JoinHandle<()>)> {
     let (sender, requests) = mpsc::channel();
-    let journal = StoreJournal {
+    let backend = RedbBackend {
         requests: sender,
         path: Arc::from(path.as_path()),
     };
@@ -70,7 +95,7 @@ pub(super) fn start(
     let handle = thread::Builder::new()
         .name("cairn-store".into())
         .spawn(move || committer.run(requests))?;
-    Ok((journal, handle))
+    Ok((backend, handle))
 }
 
 struct Committer {
@@ -85,26 +110,47 @@ struct Committer {
 impl Committer {
     fn run(mut self, requests: mpsc::Receiver<Request>) {
         while let Ok(first) = requests.recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match requests.try_recv() {
-                    Ok(request) => batch.push(request),
-                    Err(_) => break,
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                let (changes, done) = match request {
+                    Request::Snapshot(done) => {
+                        let _ = done.send(self.snapshot());
+                        continue;
+                    }
+                    Request::Commit(changes, done) => (changes, done),
+                };
+                let mut batch = vec![(changes, done)];
+                while batch.len() < MAX_BATCH {
+                    match requests.try_recv() {
+                        Ok(Request::Commit(changes, done)) => batch.push((changes, done)),
+                        // Answered after this batch, so it sees it.
+                        Ok(snapshot) => {
+                            next = Some(snapshot);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
-            }
-            let (changes, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let verdicts = self.commit(&changes);
-            for (sender, verdict) in senders.into_iter().zip(verdicts) {
-                // A caller that stopped waiting needs no answer.
-                let _ = sender.send(verdict);
+                let (changes, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let verdicts = self.commit(&changes);
+                let revision = self.known_changes;
+                for (sender, verdict) in senders.into_iter().zip(verdicts) {
+                    // A caller that stopped waiting needs no answer.
+                    let _ = sender.send(verdict.map(|()| revision));
+                }
             }
         }
         tracing::debug!(path = %self.path.display(), "store committer stopped");
     }
 
+    fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
+        let path = self.path.clone();
+        tables::read_snapshot(&path, self.database()?)
+    }
+
     /// Writes one batch; one verdict per request, in order.
-    fn commit(&mut self, requests: &[Vec<Change>]) -> Vec<Verdict> {
-        let all_failed = |message: String| vec![Err(JournalError(message)); requests.len()];
+    fn commit(&mut self, requests: &[Vec<Change>]) -> Vec<Result<(), CommitError>> {
+        let all_failed = |message: String| vec![Err(CommitError(message)); requests.len()];
         let db = match self.database() {
             Ok(db) => db,
             Err(err) => return all_failed(err.to_string()),

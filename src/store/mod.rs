@@ -1,20 +1,29 @@
-//! The durable store: the registry's state in one redb file,
-//! `<data_dir>/cairn.redb`, written before any change is applied.
+//! The durable store: what the write front keeps the registry's changes in
+//! before it applies them, and what a restart reads back.
 //!
-//! [`Store::open`] takes the file (and its lock: one server per data
-//! directory), [`Store::load`] reads everything back at start-up, and
-//! [`Store::journal`] hands the database to a committer thread behind a
-//! [`StoreJournal`], the registry's [`Journal`](crate::registry::Journal).
-//! Concurrent commits are grouped into one transaction and one fsync, so
-//! throughput grows with the number of writers.
+//! [`Backend`] is the interface: commit a batch of changes and learn the
+//! store's revision after it; read a consistent [`Snapshot`]. A backend
+//! shared by several servers (etcd, next) will also let a server follow the
+//! changes the others commit; one that only this server writes has nothing
+//! to follow. Two backends exist today:
+//!
+//! - redb, the embedded default: the registry's state in one file,
+//!   `<data_dir>/cairn.redb`. [`Store::open`] takes the file (and its lock:
+//!   one server per data directory) and [`Store::start`] hands the database
+//!   to a committer thread behind a [`RedbBackend`]. Concurrent commits are
+//!   grouped into one transaction and one fsync, so throughput grows with
+//!   the number of writers.
+//! - [`MemoryBackend`], which keeps everything in memory: for tests and for
+//!   a registry that need not outlive its process.
 //!
 //! This module is the only one that touches the data directory. It knows the
-//! registry's values only as serde types to keep: it never decides whether
-//! a change is valid, beyond refusing an instance whose service is not
-//! stored (which would make the store impossible to load).
+//! registry's values only as rows to keep: it never decides whether a change
+//! is valid, beyond refusing an instance whose service is not stored (which
+//! would make the store impossible to load).
 
 mod committer;
 mod error;
+mod memory;
 mod tables;
 
 use std::fs::{self, OpenOptions};
@@ -23,11 +32,13 @@ use std::thread;
 
 use redb::backends::FileBackend;
 use redb::{Builder, Database, StorageBackend};
+use tokio::sync::oneshot;
 
-pub use committer::StoreJournal;
+pub use committer::RedbBackend;
 pub use error::StoreError;
+pub use memory::MemoryBackend;
 
-use crate::registry::{Instance, Namespace, Operation, Service};
+use crate::registry::{Change, Instance, Namespace, Operation, Service};
 
 /// redb's page cache: enough for the B-tree paths a commit touches.
 const STORE_CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -35,7 +46,30 @@ const STORE_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// The store's file name inside the data directory.
 pub const FILE_NAME: &str = "cairn.redb";
 
-/// Everything the store holds, as read at start-up.
+/// A store's revision: how many [`Change`]s it has ever committed. It only
+/// grows, across restarts too.
+pub type Revision = u64;
+
+/// Why a batch of changes was not made durable (a full disk, a read-only
+/// directory, an I/O error, a row the store refuses). Nothing of the batch
+/// was kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CommitError(pub String);
+
+/// What the write front keeps the registry's changes in.
+pub trait Backend: Send + Sync + 'static {
+    /// Makes `changes` durable, together. The receiver resolves once they
+    /// are, with the store's revision after them, or once they are known
+    /// not to be; concurrent commits may share one disk write (and one
+    /// revision).
+    fn commit(&self, changes: Vec<Change>) -> oneshot::Receiver<Result<Revision, CommitError>>;
+
+    /// Everything the store holds, read at one revision.
+    fn snapshot(&self) -> oneshot::Receiver<Result<Snapshot, StoreError>>;
+}
+
+/// Everything the store holds, read at one revision.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub namespaces: Vec<Namespace>,
@@ -43,12 +77,12 @@ pub struct Snapshot {
     pub services: Vec<(Service, Vec<Instance>)>,
     /// Oldest first; at most the last 100,000.
     pub operations: Vec<Operation>,
-    /// How many `Change`s were ever committed. It only grows, across
-    /// restarts too, and every revision bump commits at least one change,
+    /// The store's revision: how many `Change`s were ever committed. Every
+    /// revision bump commits at least one change,
     /// so no revision ever handed out exceeds it: restoring each revision
     /// as `max(stored revision, changes)` never goes backwards, even for a
     /// namespace whose row was last written before its services changed.
-    pub changes: u64,
+    pub changes: Revision,
 }
 
 /// Opens the database afresh: at start, and again after a failed commit
@@ -104,9 +138,9 @@ impl Store {
     }
 
     /// Starts the committer thread, which owns the database from now on,
-    /// and returns the journal that feeds it. The thread ends once every
-    /// clone of the journal is dropped and the last batch is answered.
-    pub fn journal(self) -> Result<(StoreJournal, thread::JoinHandle<()>), StoreError> {
+    /// and returns the backend that feeds it. The thread ends once every
+    /// clone of the backend is dropped and the last batch is answered.
+    pub fn start(self) -> Result<(RedbBackend, thread::JoinHandle<()>), StoreError> {
         let known_changes = tables::stored_changes(&self.db)
             .map_err(|err| StoreError::from_redb(&self.path, err))?;
         let path = self.path.clone();

@@ -16,9 +16,10 @@ use redb::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::CommitError;
 use super::Snapshot;
 use super::error::StoreError;
-use crate::registry::{Change, Instance, JournalError, Namespace, Operation, Service};
+use crate::registry::{Change, Instance, Namespace, Operation, Service};
 
 /// Namespace id → Namespace.
 pub(super) const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespaces");
@@ -87,7 +88,7 @@ fn encode(value: &impl Serialize) -> Result<Vec<u8>, WriteError> {
 pub(super) fn write_batch(
     db: &Database,
     requests: &[Vec<Change>],
-    verdicts: &mut Vec<Result<(), JournalError>>,
+    verdicts: &mut Vec<Result<(), CommitError>>,
 ) -> Result<u64, WriteError> {
     let txn = db.begin_write()?;
     let changes;
@@ -184,7 +185,7 @@ pub(super) fn write_batch(
 fn check(
     services: &impl ReadableTable<&'static str, &'static [u8]>,
     request: &[Change],
-) -> Result<Result<(), JournalError>, redb::StorageError> {
+) -> Result<Result<(), CommitError>, redb::StorageError> {
     let mut in_request: HashMap<&str, bool> = HashMap::new();
     for change in request {
         match change {
@@ -203,7 +204,7 @@ fn check(
                     None => services.get(service_id.as_str())?.is_some(),
                 };
                 if !stored {
-                    return Ok(Err(JournalError(format!(
+                    return Ok(Err(CommitError(format!(
                         "the store refused instance {:?}: its service {service_id:?} is not stored",
                         instance.id
                     ))));

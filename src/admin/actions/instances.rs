@@ -4,7 +4,8 @@
 use super::page;
 use crate::admin::api::{self, InstanceRequest};
 use crate::admin::error::ApiError;
-use crate::registry::{self, HealthStatus, InstanceRegistration, Registry, Writer};
+use crate::registry::{self, HealthStatus, InstanceRegistration, Registry};
+use crate::writer::Writer;
 
 fn shape(instance: registry::Instance) -> api::Instance {
     api::Instance {

@@ -16,7 +16,8 @@ use serde::de::DeserializeOwned;
 
 use super::api::Filter;
 use super::error::ApiError;
-use crate::registry::{Millis, NamespaceType, Writer};
+use crate::registry::{Millis, NamespaceType};
+use crate::writer::Writer;
 
 /// Runs `action` with a JSON `body`; returns the JSON response body.
 /// Reads answer from the registry at once; changes go through the

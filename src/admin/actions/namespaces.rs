@@ -9,9 +9,9 @@ use super::{Condition, age_key, condition, page, text_matches, timestamp};
 use crate::admin::api::{self, CreateNamespaceRequest, IdRequest, ListRequest};
 use crate::admin::error::ApiError;
 use crate::registry::{
-    self, NamespaceType, NamespaceUpdate, NewNamespace, Registry, SoaSettings, Tags, Writer,
-    validate,
+    self, NamespaceType, NamespaceUpdate, NewNamespace, Registry, SoaSettings, Tags, validate,
 };
+use crate::writer::Writer;
 
 /// The networks a private namespace answers when the request names none:
 /// loopback only, so a new zone leaks to nobody until the operator says so.

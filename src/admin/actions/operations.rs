@@ -5,7 +5,8 @@ use super::namespaces::tags as tag_map;
 use super::{Condition, age_key, condition, page, text_matches, timestamp};
 use crate::admin::api::{self, ListRequest};
 use crate::admin::error::ApiError;
-use crate::registry::{self, Registry, Writer, id_from_arn};
+use crate::registry::{self, Registry, id_from_arn};
+use crate::writer::Writer;
 
 fn shape(operation: registry::Operation) -> api::Operation {
     let targets = [

@@ -6,8 +6,9 @@ use crate::admin::api::{self, IdRequest, ListRequest};
 use crate::admin::error::ApiError;
 use crate::registry::{
     self, CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType, Heartbeat,
-    NewService, RecordKind, Registry, RoutingPolicy, ServiceUpdate, Writer, validate,
+    NewService, RecordKind, Registry, RoutingPolicy, ServiceUpdate, validate,
 };
+use crate::writer::Writer;
 
 fn record_kind(kind: api::RecordType) -> RecordKind {
     match kind {

@@ -8,7 +8,7 @@ use super::*;
 fn load(dir: &Path, registry: &Registry) -> Result<ZonesLoaded, ConfigError> {
     let writer = Writer::new(
         registry.clone(),
-        std::sync::Arc::new(crate::registry::MemoryJournal),
+        std::sync::Arc::new(crate::store::MemoryBackend::default()),
     );
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

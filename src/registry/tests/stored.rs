@@ -2,7 +2,19 @@
 //! earlier builds must still decode, and rows written now must read the
 //! same, whatever the in-memory representation became.
 
-use super::*;
+use std::collections::BTreeMap;
+
+use crate::registry::validate::{ATTR_IPV4, ATTR_PORT};
+use crate::registry::{HealthStatus, Instance, Service};
+
+const PORT: (&str, &str) = (ATTR_PORT, "8080");
+
+fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
 
 /// An instance row as the store wrote it before attributes were packed.
 const INSTANCE_ROW: &str = r#"{"id":"Web-1","attributes":{"AWS_INSTANCE_IPV4":"10.1.2.3","AWS_INSTANCE_PORT":"8080","zone":"b"},"endpoint":{"ipv4":"10.1.2.3","ipv6":null,"port":8080,"cname":null,"weight":3},"health":"Unhealthy","creator_request_id":"create-1","created_at":1700000000002,"updated_at":1700000000003}"#;

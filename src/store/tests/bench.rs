@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{register, setup};
-use crate::registry::Journal;
+use crate::store::Backend;
 use crate::store::Store;
 
 const RUN_FOR: Duration = Duration::from_secs(3);
@@ -21,7 +21,7 @@ fn registrations_per_second_by_writers() {
     for writers in [1, 8, 64] {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path()).expect("opened");
-        let (journal, committer) = store.journal().expect("committer started");
+        let (journal, committer) = store.start().expect("committer started");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

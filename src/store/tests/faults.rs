@@ -11,7 +11,7 @@ use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
 
 use super::{commit_all, register, reload, setup};
-use crate::registry::Journal;
+use crate::store::Backend;
 use crate::store::Store;
 
 /// How many of the coming calls fail: writes (and resizes) or fsyncs.
@@ -112,7 +112,7 @@ fn faulty_store(dir: &std::path::Path) -> (Store, Arc<Faults>) {
 fn a_commit_that_cannot_be_written_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, faults) = faulty_store(dir.path());
-    let (journal, committer) = store.journal().expect("committer started");
+    let (journal, committer) = store.start().expect("committer started");
     let first = journal.commit(setup()).blocking_recv().expect("answered");
     assert!(first.is_ok(), "{first:?}");
 
@@ -162,7 +162,7 @@ fn a_failed_fsync_is_answered_as_what_a_restart_finds() {
     // would load it); had it not been there, Err.
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, faults) = faulty_store(dir.path());
-    let (journal, committer) = store.journal().expect("committer started");
+    let (journal, committer) = store.start().expect("committer started");
     let first = journal.commit(setup()).blocking_recv().expect("answered");
     assert!(first.is_ok(), "{first:?}");
 
@@ -190,7 +190,7 @@ fn a_batch_shares_one_fate() {
     assert!(verdicts[0].is_ok());
 
     let (store, faults) = faulty_store(dir.path());
-    let (journal, committer) = store.journal().expect("committer started");
+    let (journal, committer) = store.start().expect("committer started");
     faults.writes.store(1_000, Ordering::SeqCst);
     let receivers: Vec<_> = (0..50)
         .map(|n| journal.commit(register("srv-1", &format!("web-{n}"))))

@@ -7,11 +7,11 @@ mod faults;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{FILE_NAME, Snapshot, Store, StoreError};
+use super::{Backend, CommitError, FILE_NAME, Snapshot, Store, StoreError};
 use crate::registry::{
-    Change, CustomHealthCheck, DnsRecord, DnsTemplate, Endpoint, HealthStatus, Instance, Journal,
-    JournalError, Namespace, NamespaceType, Operation, OperationStatus, OperationType, RecordKind,
-    RoutingPolicy, Service, SoaSettings,
+    Change, CustomHealthCheck, DnsRecord, DnsTemplate, Endpoint, HealthStatus, Instance, Namespace,
+    NamespaceType, Operation, OperationStatus, OperationType, RecordKind, RoutingPolicy, Service,
+    SoaSettings,
 };
 
 pub(super) fn namespace(id: &str) -> Namespace {
@@ -119,12 +119,12 @@ pub(super) fn setup() -> Vec<Change> {
 }
 
 /// Commits each batch in turn through a fresh journal, then stops it.
-pub(super) fn commit_all(store: Store, batches: Vec<Vec<Change>>) -> Vec<Result<(), JournalError>> {
-    let (journal, committer) = store.journal().expect("committer started");
+pub(super) fn commit_all(store: Store, batches: Vec<Vec<Change>>) -> Vec<Result<(), CommitError>> {
+    let (journal, committer) = store.start().expect("committer started");
     let receivers: Vec<_> = batches.into_iter().map(|b| journal.commit(b)).collect();
     let verdicts = receivers
         .into_iter()
-        .map(|r| r.blocking_recv().expect("answered"))
+        .map(|r| r.blocking_recv().expect("answered").map(|_revision| ()))
         .collect();
     drop(journal);
     committer.join().expect("committer ended cleanly");
@@ -259,7 +259,7 @@ fn a_second_store_on_the_same_directory_is_refused() {
     assert!(message.contains("in use by another cairn (one data directory per server)"));
 
     // Still refused while the committer thread owns the database.
-    let (journal, committer) = first.journal().expect("committer started");
+    let (journal, committer) = first.start().expect("committer started");
     assert!(matches!(
         Store::open(dir.path()),
         Err(StoreError::InUse { .. })

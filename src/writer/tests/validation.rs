@@ -1,8 +1,8 @@
 //! Cloud Map's validation rules, each shown refused by the call that enforces
 //! it, next to the nearest legal input.
 
-use super::super::validate::{ATTR_INIT_HEALTH, ATTR_WEIGHT};
 use super::*;
+use crate::registry::validate::{ATTR_INIT_HEALTH, ATTR_WEIGHT};
 
 use NamespaceType::{DnsPrivate, DnsPublic, Http};
 use RecordKind::{A, Aaaa, Cname, Srv};
@@ -23,7 +23,7 @@ fn legal_record_type_combinations_are_accepted() {
     ];
     for kinds in combinations {
         for policy in [Multivalue, Weighted] {
-            let registry = Registry::default();
+            let registry = TestRegistry::default();
             let created = registry.create_service(NewService {
                 dns: Some(template(policy, kinds)),
                 ..internal_service(&registry, "web")
@@ -31,7 +31,7 @@ fn legal_record_type_combinations_are_accepted() {
             assert!(created.is_ok(), "{kinds:?} {policy:?}: {created:?}");
         }
     }
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     web_service(&registry, &[Cname], Weighted);
 }
 
@@ -98,7 +98,7 @@ fn illegal_templates_and_health_checks_are_invalid_input() {
         ("TTL above 2^31-1", Some(too_long_ttl), None, None),
     ];
     for (case, dns, health_check, custom_health_check) in cases {
-        let registry = Registry::default();
+        let registry = TestRegistry::default();
         let created = registry.create_service(NewService {
             dns,
             health_check,
@@ -108,7 +108,7 @@ fn illegal_templates_and_health_checks_are_invalid_input() {
         assert_code(created, "InvalidInput", case);
     }
 
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     for (name, health_check, custom_health_check) in [
         ("http", Some(http_check("/health")), None),
         ("low", Some(threshold(1)), None),
@@ -151,7 +151,7 @@ fn an_instance_carries_what_its_template_needs() {
         (&[Cname], &[CNAME], true),
     ];
     for (kinds, pairs, legal) in cases {
-        let registry = Registry::default();
+        let registry = TestRegistry::default();
         let service = web_service(&registry, kinds, Weighted);
         let registered = register(&registry, &service, "web-1", pairs);
         let case = format!("{kinds:?} with {pairs:?}");
@@ -165,7 +165,7 @@ fn an_instance_carries_what_its_template_needs() {
 
 #[test]
 fn an_instance_of_a_health_checked_service_needs_a_port() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = registry
         .create_service(NewService {
             dns: Some(template(Multivalue, &[A])),
@@ -203,7 +203,7 @@ fn malformed_or_unsupported_reserved_attributes_are_invalid_input() {
         ("AWS_ALIAS_DNS_NAME", "lb.example.net"),
         ("AWS_EC2_INSTANCE_ID", "i-0123456789abcdef0"),
     ];
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = api_service(&registry);
     for (key, value) in cases {
         let registered = register(&registry, &service, "api-1", &[(key, value)]);
@@ -214,7 +214,7 @@ fn malformed_or_unsupported_reserved_attributes_are_invalid_input() {
 
 #[test]
 fn well_formed_reserved_attributes_become_the_endpoint() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = api_service(&registry);
     let pairs = [
         V4,
@@ -290,7 +290,7 @@ fn namespace_names_follow_the_rules_of_their_type() {
         (Http, "arn:aws:servicediscovery".into(), false),
     ];
     for (kind, name, legal) in cases {
-        let registry = Registry::default();
+        let registry = TestRegistry::default();
         let created = registry.create_namespace(new_namespace(&name, kind));
         let case = format!("{} '{name}'", kind.as_str());
         if legal {
@@ -303,7 +303,7 @@ fn namespace_names_follow_the_rules_of_their_type() {
 
 #[test]
 fn a_namespace_name_is_kept_without_its_trailing_dot() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let created = namespace(&registry, "example.com.", DnsPublic);
     assert_eq!(created.name, "example.com");
     assert_eq!(
@@ -316,7 +316,7 @@ fn a_namespace_name_is_kept_without_its_trailing_dot() {
 fn only_private_namespaces_have_allowed_networks() {
     let networks = vec!["10.0.0.0/8".parse().expect("literal")];
     for (kind, legal) in [(DnsPrivate, true), (DnsPublic, false), (Http, false)] {
-        let registry = Registry::default();
+        let registry = TestRegistry::default();
         let created = registry.create_namespace(NewNamespace {
             allowed_networks: networks.clone(),
             ..new_namespace("example.org", kind)
@@ -348,7 +348,7 @@ fn service_names_are_relative_dns_names_of_at_most_127_characters() {
         ("a".repeat(64), false),
     ];
     for (name, legal) in cases {
-        let registry = Registry::default();
+        let registry = TestRegistry::default();
         let created = registry.create_service(internal_service(&registry, &name));
         if legal {
             assert!(created.is_ok(), "'{name}': {created:?}");
@@ -363,7 +363,7 @@ fn a_service_name_leaves_room_for_an_instance_label_in_its_zone() {
     let label_63 = "a".repeat(63);
     let zone = format!("{label_63}.{label_63}.{label_63}.{}", "a".repeat(8));
     assert_eq!(zone.len(), 200);
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let namespace = namespace(&registry, &zone, DnsPrivate);
     let service = |name: String| NewService {
         name,
@@ -383,7 +383,7 @@ fn a_service_name_leaves_room_for_an_instance_label_in_its_zone() {
 
 #[test]
 fn services_in_an_http_namespace_have_no_dns_template() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let shop = namespace(&registry, "shop", Http);
     let created = registry.create_service(NewService {
         namespace_id: shop.id,
@@ -397,7 +397,7 @@ fn services_in_an_http_namespace_have_no_dns_template() {
 
 #[test]
 fn instance_ids_are_1_to_64_characters_of_cloud_maps_set() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = web_service(&registry, &[A], Multivalue);
     let at_limit = "x".repeat(64);
     for id in [
@@ -418,7 +418,7 @@ fn instance_ids_are_1_to_64_characters_of_cloud_maps_set() {
 
 #[test]
 fn in_an_srv_service_an_instance_id_is_one_dns_label() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = web_service(&registry, &[Srv], Multivalue);
     let at_limit = "x".repeat(63);
     for id in ["web-1", "_web", &at_limit] {
@@ -437,7 +437,7 @@ fn in_an_srv_service_an_instance_id_is_one_dns_label() {
 
 #[test]
 fn instance_ids_differing_only_in_case_are_refused_in_one_service() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = web_service(&registry, &[A], Multivalue);
     register(&registry, &service, "Web-1", &[V4]).expect("first registration");
     assert_code(
@@ -478,7 +478,7 @@ fn attribute_keys_and_values_have_cloud_maps_limits() {
         ("k", "\tleading tab", false),
         ("k", "line\nbreak", false),
     ];
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = api_service(&registry);
     for (key, value, legal) in cases {
         let registered = register(&registry, &service, "api-1", &[(key, value)]);
@@ -497,7 +497,7 @@ fn attribute_keys_and_values_have_cloud_maps_limits() {
 
 #[test]
 fn an_instance_carries_at_most_30_custom_attributes() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = web_service(&registry, &[A], Multivalue);
     let custom = |count: usize| -> BTreeMap<String, String> {
         let mut attributes = numbered_tags(count);
@@ -529,7 +529,7 @@ fn an_instances_attributes_total_at_most_5000_characters() {
         attributes.insert("k4".to_string(), "v".repeat(total - 4 * 1026 - 2));
         attributes
     };
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = api_service(&registry);
     registry
         .register_instance(InstanceRegistration {
@@ -548,7 +548,7 @@ fn an_instances_attributes_total_at_most_5000_characters() {
 
 #[test]
 fn more_than_50_tags_are_too_many_tags() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let fifty = registry.create_namespace(NewNamespace {
         tags: numbered_tags(50),
         ..new_namespace("fifty.example.com", DnsPublic)
@@ -592,7 +592,7 @@ fn tag_keys_are_1_to_128_characters_and_values_at_most_256() {
         ("k", &value_257, false),
     ];
     for (key, value, legal) in cases {
-        let registry = Registry::default();
+        let registry = TestRegistry::default();
         let created = registry.create_namespace(NewNamespace {
             tags: Tags::from([(key.to_string(), value.to_string())]),
             ..new_namespace("example.com", DnsPublic)

@@ -2,8 +2,8 @@
 //! for their contents, instances' lifecycle and health, revisions and
 //! operations.
 
-use super::super::validate::ATTR_INIT_HEALTH;
 use super::*;
+use crate::registry::validate::ATTR_INIT_HEALTH;
 
 use RecordKind::{A, Srv};
 use RoutingPolicy::Multivalue;
@@ -12,7 +12,7 @@ use RoutingPolicy::Multivalue;
 
 #[test]
 fn namespace_names_are_unique_regardless_of_case() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let first = namespace(&registry, "Example.com", NamespaceType::DnsPublic);
     let again = registry.create_namespace(new_namespace("example.COM", NamespaceType::DnsPrivate));
     match again {
@@ -26,7 +26,7 @@ fn namespace_names_are_unique_regardless_of_case() {
 
 #[test]
 fn a_namespace_created_again_with_its_creator_request_id_is_returned() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let request = NewNamespace {
         creator_request_id: Some("token-1".to_string()),
         ..new_namespace("example.com", NamespaceType::DnsPublic)
@@ -49,7 +49,7 @@ fn a_namespace_created_again_with_its_creator_request_id_is_returned() {
 
 #[test]
 fn service_names_are_unique_in_a_namespace_regardless_of_case() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let request = NewService {
         creator_request_id: Some("token-1".to_string()),
         ..internal_service(&registry, "Web")
@@ -76,7 +76,7 @@ fn service_names_are_unique_in_a_namespace_regardless_of_case() {
 
 #[test]
 fn a_namespace_with_services_cannot_be_deleted() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = api_service(&registry);
     assert_code(
         registry.delete_namespace(&service.namespace_id),
@@ -97,7 +97,7 @@ fn a_namespace_with_services_cannot_be_deleted() {
 
 #[test]
 fn a_service_with_instances_cannot_be_deleted() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = api_service(&registry);
     register(&registry, &service, "api-1", &[]).expect("registered");
     assert_code(
@@ -118,7 +118,7 @@ fn a_service_with_instances_cannot_be_deleted() {
 
 #[test]
 fn update_service_changes_ttls_but_not_record_types() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = web_service(&registry, &[Srv, A], Multivalue);
     let ttls = vec![
         DnsRecord { kind: A, ttl: 10 },
@@ -162,7 +162,7 @@ fn update_service_changes_ttls_but_not_record_types() {
 
 #[test]
 fn update_service_refuses_a_health_check_that_instances_cannot_answer() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = web_service(&registry, &[A], Multivalue);
     register(&registry, &service, "web-1", &[V4]).expect("registered");
     let update = ServiceUpdate {
@@ -184,7 +184,7 @@ fn update_service_refuses_a_health_check_that_instances_cannot_answer() {
 
 #[test]
 fn instances_are_registered_listed_and_deregistered() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = web_service(&registry, &[A], Multivalue);
     register(&registry, &service, "web-2", &[V4, ("zone", "b")]).expect("registered");
     register(&registry, &service, "web-1", &[V4, ("zone", "a")]).expect("registered");
@@ -226,7 +226,7 @@ fn instances_are_registered_listed_and_deregistered() {
 
 #[test]
 fn registering_again_replaces_attributes_and_keeps_created_at_and_health() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = registry
         .create_service(NewService {
             custom_health_check: Some(CustomHealthCheck {
@@ -250,7 +250,7 @@ fn registering_again_replaces_attributes_and_keeps_created_at_and_health() {
     };
     let service = registry.get_service(&service.id).expect("exists");
     registry
-        .insert_service(service.clone(), vec![restored])
+        .insert_service(service.clone(), vec![restored], std::time::Instant::now())
         .expect("namespace exists");
 
     register(&registry, &service, "api-1", &[("color", "green")]).expect("re-registered");
@@ -265,7 +265,7 @@ fn registering_again_replaces_attributes_and_keeps_created_at_and_health() {
 
 #[test]
 fn a_retried_registration_returns_its_first_operation_and_changes_nothing() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = web_service(&registry, &[A], Multivalue);
     let request = InstanceRegistration {
         creator_request_id: Some("token-1".to_string()),
@@ -288,7 +288,7 @@ fn a_retried_registration_returns_its_first_operation_and_changes_nothing() {
 
 #[test]
 fn a_request_token_reused_for_another_instance_is_a_duplicate_request() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = web_service(&registry, &[A], Multivalue);
     let token = Some("token-1".to_string());
     let first = registry
@@ -316,7 +316,7 @@ fn a_request_token_reused_for_another_instance_is_a_duplicate_request() {
 
 #[test]
 fn revisions_grow_with_every_change() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let revisions = |service: &Service| {
         let service = registry.get_service(&service.id).expect("exists");
         let namespace = registry
@@ -381,7 +381,7 @@ fn revisions_grow_with_every_change() {
 
 #[test]
 fn unknown_ids_are_not_found() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = api_service(&registry);
     let missing_service = Service {
         id: "srv-missing".to_string(),
@@ -460,7 +460,7 @@ fn unknown_ids_are_not_found() {
 
 #[test]
 fn get_operation_reports_a_successful_registration() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = api_service(&registry);
     let id = register(&registry, &service, "api-1", &[]).expect("registered");
     let operation = registry.get_operation(&id).expect("recorded");
@@ -505,7 +505,7 @@ fn instances_start_with_the_health_their_service_gives_them() {
         ),
     ];
     for (case, (health_check, custom_health_check), pairs, expected) in cases {
-        let registry = Registry::default();
+        let registry = TestRegistry::default();
         let service = registry
             .create_service(NewService {
                 health_check,
@@ -523,7 +523,7 @@ fn instances_start_with_the_health_their_service_gives_them() {
 
 #[test]
 fn custom_health_needs_a_custom_health_check() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = api_service(&registry);
     register(&registry, &service, "api-1", &[]).expect("registered");
     assert_code(
@@ -541,7 +541,7 @@ fn custom_health_needs_a_custom_health_check() {
 
 #[test]
 fn setting_the_same_health_again_changes_nothing() {
-    let registry = Registry::default();
+    let registry = TestRegistry::default();
     let service = registry
         .create_service(NewService {
             custom_health_check: Some(CustomHealthCheck {

@@ -1,6 +1,8 @@
-//! The write path: every mutation is planned against the current state,
-//! journaled, and only then applied — so nothing is visible (to the API or
-//! to DNS) before it is durable, and a failed journal changes nothing.
+//! The write front: the one way to change the registry. Every mutation is
+//! planned against the current state, committed to the store, and only
+//! then applied — so nothing is visible (to the API or to DNS) before it is
+//! durable, and a failed commit changes nothing. It is also where the clock
+//! is read: the registry's plans take the moment as an argument.
 //!
 //! Locks keep a plan valid until it is applied: structural changes
 //! (namespaces, services, tags) exclude everything else; instance changes
@@ -11,14 +13,24 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedRwLockReadGuard, RwLock};
 
-use super::journal::Journal;
-use super::model::{HealthStatus, Namespace, Service, Tags};
-use super::{
-    InstanceRegistration, Lapse, NamespaceUpdate, NewNamespace, NewService, Pending, Plan,
-    Registry, RegistryError, Result, ServiceUpdate, id_from_arn,
+use crate::registry::{
+    Change, HealthStatus, InstanceRegistration, Lapse, Millis, Namespace, NamespaceUpdate,
+    NewNamespace, NewService, Now, Pending, Plan, Registry, RegistryError, Result, Service,
+    ServiceUpdate, Tags, id_from_arn,
 };
+use crate::store::Backend;
+
+mod restore;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
+
+pub use restore::{RestoreError, Restored};
 
 /// Instance changes are serialised per stripe; more stripes, fewer false
 /// conflicts between different instances.
@@ -29,13 +41,25 @@ struct Locks {
     stripes: Vec<Arc<Mutex<()>>>,
 }
 
-/// The registry's durable front: what the admin API and the health checker
-/// change state through. Cheap to clone.
+/// The registry's durable front: what the admin API, the zones files and
+/// the health checker change state through. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     registry: Registry,
-    journal: Arc<dyn Journal>,
+    store: Arc<dyn Backend>,
     locks: Arc<Locks>,
+}
+
+/// The moment, read once per change.
+fn now() -> Now {
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as Millis)
+        .unwrap_or(0);
+    Now {
+        wall,
+        instant: Instant::now(),
+    }
 }
 
 fn stripe_of(service_id: &str, instance_id: &str) -> usize {
@@ -48,11 +72,15 @@ fn stripe_of(service_id: &str, instance_id: &str) -> usize {
     (hasher.finish() as usize) % STRIPES
 }
 
-/// Commits `changes` to the journal; `consequence` tells the caller what a
-/// failure left behind.
-async fn save(journal: &dyn Journal, changes: Vec<super::Change>, consequence: &str) -> Result<()> {
-    match journal.commit(changes).await {
-        Ok(Ok(())) => Ok(()),
+/// Commits `changes` to the store; `consequence` tells the caller what a
+/// failure left behind. A change that keeps nothing (a heartbeat that finds
+/// its instance healthy already) costs no commit.
+async fn save(store: &dyn Backend, changes: Vec<Change>, consequence: &str) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    match store.commit(changes).await {
+        Ok(Ok(_revision)) => Ok(()),
         Ok(Err(error)) => Err(RegistryError::Internal(format!(
             "the change could not be saved, so {consequence}: {error}"
         ))),
@@ -63,10 +91,12 @@ async fn save(journal: &dyn Journal, changes: Vec<super::Change>, consequence: &
 }
 
 impl Writer {
-    pub fn new(registry: Registry, journal: Arc<dyn Journal>) -> Self {
+    /// A front over `registry` that keeps changes in `store`. The registry
+    /// must hold what the store holds already (see [`Writer::restore`]).
+    pub fn new(registry: Registry, store: Arc<dyn Backend>) -> Self {
         Self {
             registry,
-            journal,
+            store,
             locks: Arc::new(Locks {
                 structure: Arc::new(RwLock::new(())),
                 stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
@@ -91,7 +121,7 @@ impl Writer {
         (shared, stripe)
     }
 
-    /// Plans, journals and applies one change in a task of its own, so a
+    /// Plans, stores and applies one change in a task of its own, so a
     /// caller that goes away (a client hanging up) cannot leave a journaled
     /// change unapplied.
     async fn run<P, G>(
@@ -106,21 +136,21 @@ impl Writer {
         G: Send + 'static,
     {
         let registry = self.registry.clone();
-        let journal = Arc::clone(&self.journal);
+        let store = Arc::clone(&self.store);
         let task = tokio::spawn(async move {
             let _guards = guards;
             let pending = match plan(&registry)? {
                 Plan::Done(output) => return Ok(output),
                 Plan::Apply(pending) => pending,
             };
-            save(journal.as_ref(), pending.changes(), "nothing changed").await?;
+            save(store.as_ref(), pending.changes(), "nothing changed").await?;
             Ok(apply(&registry, pending))
         });
         task.await
             .map_err(|error| RegistryError::Internal(format!("the change failed: {error}")))?
     }
 
-    /// Plans many changes at once (nothing else runs meanwhile), journals
+    /// Plans many changes at once (nothing else runs meanwhile), stores
     /// them in a few large commits and applies each commit's changes
     /// together: for bulk loads such as zones/ at start-up, where one commit
     /// (and one recompile of the service) per change would be slow. `apply`
@@ -139,7 +169,7 @@ impl Writer {
         const CHUNK: usize = 10_000;
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         let registry = self.registry.clone();
-        let journal = Arc::clone(&self.journal);
+        let store = Arc::clone(&self.store);
         let task = tokio::spawn(async move {
             let _guard = guard;
             let mut outputs = Vec::new();
@@ -159,7 +189,7 @@ impl Writer {
                     .iter()
                     .flat_map(|(_, change)| change.changes())
                     .collect();
-                save(journal.as_ref(), changes, "what was saved before stays").await?;
+                save(store.as_ref(), changes, "what was saved before stays").await?;
                 let (indices, chunk): (Vec<usize>, Vec<P>) = chunk.into_iter().unzip();
                 for (index, output) in indices.into_iter().zip(apply(&registry, chunk)) {
                     outputs[index] = Some(output);
@@ -176,8 +206,9 @@ impl Writer {
     pub async fn create_services(&self, new: Vec<NewService>) -> Result<Vec<Service>> {
         self.run_many(
             move |r| {
+                let now = now();
                 new.into_iter()
-                    .map(|service| r.plan_create_service(service))
+                    .map(|service| r.plan_create_service(service, now))
                     .collect()
             },
             Registry::apply_create_services,
@@ -194,10 +225,11 @@ impl Writer {
     ) -> Result<Vec<String>> {
         self.run_many(
             move |r| {
+                let now = now();
                 registrations
                     .into_iter()
                     .map(|registration| {
-                        Ok(match r.plan_register_instance(registration)? {
+                        Ok(match r.plan_register_instance(registration, now)? {
                             Plan::Apply(pending) => Plan::Apply(pending.unlogged()),
                             done => done,
                         })
@@ -213,7 +245,7 @@ impl Writer {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         self.run(
             guard,
-            move |r| r.plan_create_namespace(new),
+            move |r| r.plan_create_namespace(new, now()),
             Registry::apply_create_namespace,
         )
         .await
@@ -224,7 +256,7 @@ impl Writer {
         let id = id.to_string();
         self.run(
             guard,
-            move |r| r.plan_update_namespace(&id, update),
+            move |r| r.plan_update_namespace(&id, update, now()),
             Registry::apply_update_namespace,
         )
         .await
@@ -235,7 +267,7 @@ impl Writer {
         let id = id.to_string();
         self.run(
             guard,
-            move |r| r.plan_delete_namespace(&id),
+            move |r| r.plan_delete_namespace(&id, now()),
             Registry::apply_delete_namespace,
         )
         .await
@@ -245,7 +277,7 @@ impl Writer {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         self.run(
             guard,
-            move |r| r.plan_create_service(new),
+            move |r| r.plan_create_service(new, now()),
             Registry::apply_create_service,
         )
         .await
@@ -256,7 +288,7 @@ impl Writer {
         let id = id.to_string();
         self.run(
             guard,
-            move |r| r.plan_update_service(&id, update),
+            move |r| r.plan_update_service(&id, update, now()),
             Registry::apply_update_service,
         )
         .await
@@ -279,7 +311,7 @@ impl Writer {
             .await;
         self.run(
             guards,
-            move |r| r.plan_register_instance(registration),
+            move |r| r.plan_register_instance(registration, now()),
             Registry::apply_register_instance,
         )
         .await
@@ -290,7 +322,7 @@ impl Writer {
         let (service_id, instance_id) = (service_id.to_string(), instance_id.to_string());
         self.run(
             guards,
-            move |r| r.plan_deregister_instance(&service_id, &instance_id),
+            move |r| r.plan_deregister_instance(&service_id, &instance_id, now()),
             Registry::apply_deregister_instance,
         )
         .await
@@ -321,11 +353,8 @@ impl Writer {
         let (service_id, instance_id) = (service_id.to_string(), instance_id.to_string());
         self.run(
             guards,
-            move |r| {
-                r.record_heartbeat(&service_id, &instance_id)?;
-                r.plan_set_health(&service_id, &instance_id, HealthStatus::Healthy, false)
-            },
-            Registry::apply_set_health,
+            move |r| r.plan_heartbeat(&service_id, &instance_id, now()),
+            Registry::apply_heartbeat,
         )
         .await
     }
@@ -339,9 +368,9 @@ impl Writer {
         instance_id: &str,
     ) -> Result<Option<Lapse>> {
         let guards = self.instance_locks(service_id, instance_id).await;
-        let lapse =
-            self.registry
-                .heartbeat_lapse(service_id, instance_id, std::time::Instant::now())?;
+        let lapse = self
+            .registry
+            .heartbeat_lapse(service_id, instance_id, Instant::now())?;
         let (service_id, instance_id) = (service_id.to_string(), instance_id.to_string());
         match lapse {
             None => Ok(None),
@@ -358,7 +387,7 @@ impl Writer {
             Some(Lapse::Deregister) => self
                 .run(
                     guards,
-                    move |r| r.plan_deregister_instance(&service_id, &instance_id),
+                    move |r| r.plan_deregister_instance(&service_id, &instance_id, now()),
                     Registry::apply_deregister_instance,
                 )
                 .await

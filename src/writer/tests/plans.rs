@@ -1,0 +1,206 @@
+//! The write front's own promises: a plan computes and changes nothing, so
+//! what a failed commit leaves is exactly what was there, and whatever a
+//! call answered survives a restart.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+
+#[test]
+fn a_retried_namespace_creation_whose_operation_left_the_log_is_stored() {
+    // A namespace stored by an earlier server whose CREATE_NAMESPACE
+    // operation has since left the bounded log.
+    let stored = Namespace {
+        id: "ns-stored0000000000".into(),
+        name: "example.com".into(),
+        kind: NamespaceType::DnsPublic,
+        description: None,
+        soa: SoaSettings::default(),
+        allowed_networks: Vec::new(),
+        creator_request_id: Some("token-1".into()),
+        created_at: 1,
+        tags: Tags::new(),
+        revision: 1,
+        service_count: 0,
+    };
+    let registry = TestRegistry::stored(vec![Change::Namespace(stored.clone())]);
+    assert!(registry.list_operations().is_empty());
+
+    let retry = NewNamespace {
+        creator_request_id: Some("token-1".into()),
+        ..new_namespace("example.com", NamespaceType::DnsPublic)
+    };
+    let (namespace, operation) = registry.create_namespace(retry.clone()).expect("retried");
+    assert_eq!(namespace.id, stored.id);
+    assert!(registry.get_operation(&operation).is_ok());
+    let (again, again_operation) = registry.create_namespace(retry).expect("retried");
+    assert_eq!(
+        (again.id, &again_operation),
+        (stored.id.clone(), &operation)
+    );
+
+    let (restarted, _) = registry.restarted(Vec::new());
+    let after = restarted
+        .get_operation(&operation)
+        .expect("the answered operation survives a restart");
+    assert_eq!(after.namespace_id.as_deref(), Some(stored.id.as_str()));
+    assert_eq!(restarted.list_namespaces().len(), 1);
+}
+
+#[test]
+fn a_failed_retry_of_a_namespace_creation_records_no_operation() {
+    let stored = Namespace {
+        id: "ns-stored0000000000".into(),
+        name: "example.com".into(),
+        kind: NamespaceType::DnsPublic,
+        description: None,
+        soa: SoaSettings::default(),
+        allowed_networks: Vec::new(),
+        creator_request_id: Some("token-1".into()),
+        created_at: 1,
+        tags: Tags::new(),
+        revision: 1,
+        service_count: 0,
+    };
+    let registry = TestRegistry::stored(vec![Change::Namespace(stored)]);
+    registry.refuse_commits(true);
+    let retry = NewNamespace {
+        creator_request_id: Some("token-1".into()),
+        ..new_namespace("example.com", NamespaceType::DnsPublic)
+    };
+    assert_code(
+        registry.create_namespace(retry),
+        "InternalFailure",
+        "store refuses",
+    );
+    assert!(registry.list_operations().is_empty());
+}
+
+fn heartbeat_service(registry: &TestRegistry, ttl: Duration) -> Service {
+    registry
+        .create_service(NewService {
+            dns: Some(template(RoutingPolicy::Multivalue, &[RecordKind::A])),
+            heartbeat: Some(Heartbeat {
+                ttl_ms: ttl.as_millis() as u64,
+                deregister_after_ms: None,
+            }),
+            ..internal_service(registry, "beats")
+        })
+        .expect("service is valid")
+}
+
+#[test]
+fn a_heartbeat_that_cannot_be_stored_leaves_the_heartbeat_clock_alone() {
+    const TTL: Duration = Duration::from_secs(10);
+    let registry = TestRegistry::default();
+    let service = heartbeat_service(&registry, TTL);
+    register(&registry, &service, "b-1", &[V4]).expect("registered");
+    let registered = Instant::now();
+    // The heartbeat comes strictly later than the registration.
+    while Instant::now() == registered {
+        std::hint::spin_loop();
+    }
+    let before_heartbeat = Instant::now();
+
+    registry.refuse_commits(true);
+    assert_code(
+        registry.heartbeat(&service.id, "b-1"),
+        "InternalFailure",
+        "store refuses",
+    );
+    registry.refuse_commits(false);
+
+    // Measured from the registration, the instance is overdue one TTL after
+    // the refused heartbeat began; had the refused heartbeat counted, it
+    // would not be yet.
+    let lapse = registry
+        .heartbeat_lapse(&service.id, "b-1", before_heartbeat + TTL)
+        .expect("the instance exists");
+    assert_eq!(lapse, Some(Lapse::Unhealthy));
+    let health = registry
+        .get_instance(&service.id, "b-1")
+        .expect("exists")
+        .health;
+    assert_eq!(
+        health,
+        HealthStatus::Unknown,
+        "the refused heartbeat changed nothing"
+    );
+
+    // A heartbeat that is stored restarts the clock and makes it HEALTHY.
+    let stored_heartbeat = Instant::now();
+    assert_eq!(registry.heartbeat(&service.id, "b-1"), Ok(true));
+    let lapse = registry
+        .heartbeat_lapse(
+            &service.id,
+            "b-1",
+            stored_heartbeat + TTL - Duration::from_millis(1),
+        )
+        .expect("the instance exists");
+    assert_eq!(lapse, None);
+}
+
+#[test]
+fn a_heartbeat_from_a_healthy_instance_commits_nothing_but_restarts_its_clock() {
+    const TTL: Duration = Duration::from_secs(10);
+    let registry = TestRegistry::default();
+    let service = heartbeat_service(&registry, TTL);
+    register(&registry, &service, "b-1", &[V4]).expect("registered");
+    assert_eq!(registry.heartbeat(&service.id, "b-1"), Ok(true));
+    let revision = registry.get_service(&service.id).expect("exists").revision;
+
+    // Nothing to store: even a store that refuses everything is not asked.
+    registry.refuse_commits(true);
+    let later = Instant::now();
+    assert_eq!(registry.heartbeat(&service.id, "b-1"), Ok(false));
+    let lapse = registry
+        .heartbeat_lapse(&service.id, "b-1", later + TTL - Duration::from_millis(1))
+        .expect("the instance exists");
+    assert_eq!(lapse, None);
+    assert_eq!(
+        registry.get_service(&service.id).map(|s| s.revision),
+        Ok(revision)
+    );
+}
+
+#[test]
+fn a_refused_commit_changes_nothing_the_api_or_a_restart_can_see() {
+    let registry = TestRegistry::default();
+    let service = web_service(&registry, &[RecordKind::A], RoutingPolicy::Multivalue);
+    register(&registry, &service, "web-1", &[V4]).expect("registered");
+    let before = (
+        registry.list_instances(&service.id),
+        registry.get_service(&service.id),
+        registry.list_operations().len(),
+    );
+
+    registry.refuse_commits(true);
+    assert_code(
+        register(&registry, &service, "web-2", &[V4]),
+        "InternalFailure",
+        "register",
+    );
+    assert_code(
+        registry.deregister_instance(&service.id, "web-1"),
+        "InternalFailure",
+        "deregister",
+    );
+    assert_code(
+        registry.set_health(&service.id, "web-1", HealthStatus::Unhealthy, false),
+        "InternalFailure",
+        "health",
+    );
+    let after = (
+        registry.list_instances(&service.id),
+        registry.get_service(&service.id),
+        registry.list_operations().len(),
+    );
+    assert_eq!(after, before);
+
+    let (restarted, restored) = registry.restarted(Vec::new());
+    assert_eq!(restored.instances, 1);
+    assert_eq!(
+        restarted.list_instances(&service.id).map(|i| i.len()),
+        Ok(1)
+    );
+}
