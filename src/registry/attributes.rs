@@ -12,7 +12,14 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::validate::{ATTR_CNAME, ATTR_INIT_HEALTH, ATTR_IPV4, ATTR_IPV6, ATTR_PORT, ATTR_WEIGHT};
+/// The attributes Cloud Map reserves for what DNS serves.
+pub const ATTR_IPV4: &str = "AWS_INSTANCE_IPV4";
+pub const ATTR_IPV6: &str = "AWS_INSTANCE_IPV6";
+pub const ATTR_PORT: &str = "AWS_INSTANCE_PORT";
+pub const ATTR_CNAME: &str = "AWS_INSTANCE_CNAME";
+pub const ATTR_INIT_HEALTH: &str = "AWS_INIT_HEALTH_STATUS";
+/// cairn's extension: a WEIGHTED service picks instances in proportion to it.
+pub const ATTR_WEIGHT: &str = "weight";
 
 /// Keys most instances carry, written as their index instead of their text.
 /// Append only: the encoding lives in memory alone, but reordering would

@@ -123,6 +123,13 @@ impl Registry {
         let entry = self.service_entry(&registration.service_id)?;
         let instance_id = registration.instance_id;
         validate::instance_id(&instance_id, &entry.service)?;
+        if entry.service.names_instances() {
+            validate::instance_host_length(
+                &instance_id,
+                &entry.service.name,
+                &entry.namespace_name,
+            )?;
+        }
         if let Some(token) = &registration.creator_request_id
             && let Some((first_instance, operation)) = entry
                 .registrations

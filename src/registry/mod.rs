@@ -28,6 +28,7 @@ mod operations;
 mod plan;
 mod services;
 mod tags;
+mod tree;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -259,6 +260,9 @@ struct Inner {
     services: DashMap<Arc<str>, Box<ServiceEntry>>,
     /// (namespace id, lowercased service name) → service id.
     service_ids: DashMap<(Arc<str>, Box<str>), Arc<str>>,
+    /// (namespace id, lowercased name) → how many services lie below that
+    /// name: what the name tree (`tree.rs`) asks of a new name.
+    service_ancestors: DashMap<(Arc<str>, Box<str>), usize>,
     operations: OperationLog,
     /// Serialises changes to the set of namespaces and services, so checks
     /// like "no services left" cannot race a concurrent create. Instance
@@ -288,6 +292,7 @@ impl Registry {
                 namespace_ids: DashMap::new(),
                 services: DashMap::new(),
                 service_ids: DashMap::new(),
+                service_ancestors: DashMap::new(),
                 operations: OperationLog::default(),
                 structure: Mutex::new(()),
                 observers,

@@ -83,6 +83,20 @@ impl Default for SoaSettings {
 }
 
 impl SoaSettings {
+    /// The primary name server `zone` names in its SOA: the one set, or
+    /// `ns1.<zone>`.
+    pub fn mname_for(&self, zone: &str) -> String {
+        self.mname.clone().unwrap_or_else(|| format!("ns1.{zone}"))
+    }
+
+    /// The mailbox `zone` names in its SOA: the one set, or
+    /// `hostmaster.<zone>`.
+    pub fn rname_for(&self, zone: &str) -> String {
+        self.rname
+            .clone()
+            .unwrap_or_else(|| format!("hostmaster.{zone}"))
+    }
+
     /// How long resolvers may cache a negative answer from this zone.
     pub fn negative_ttl(&self) -> u32 {
         self.ttl.min(self.minimum)
@@ -280,6 +294,15 @@ impl Service {
     }
 
     /// Whether any health check decides this service's instances' status.
+    /// Whether the service's records name its instances
+    /// (`<id>.<service>.<zone>`, the targets of SRV records), so that the
+    /// names below the service are its own.
+    pub fn names_instances(&self) -> bool {
+        self.dns
+            .as_ref()
+            .is_some_and(|dns| dns.has(RecordKind::Srv))
+    }
+
     pub fn has_health_check(&self) -> bool {
         self.health_check.is_some()
             || self.custom_health_check.is_some()

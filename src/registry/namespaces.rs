@@ -98,11 +98,8 @@ impl Registry {
         validate::request_id("CreatorRequestId", new.creator_request_id.as_deref())?;
         validate::tags(&new.tags)?;
         validate::ttl("SOA TTL", i64::from(new.soa.ttl))?;
-        if let Some(mname) = &new.soa.mname {
-            validate::dns_name("SOA mname", mname, false)?;
-        }
-        if let Some(rname) = &new.soa.rname {
-            validate::dns_name("SOA rname", rname, false)?;
+        if new.kind.has_dns() {
+            validate::soa_names(&name, &new.soa)?;
         }
         let allowed_networks = match new.kind {
             NamespaceType::DnsPrivate => new.allowed_networks,
@@ -134,6 +131,9 @@ impl Registry {
                 namespace_id: existing.id,
                 creator_request_id: existing.creator_request_id,
             });
+        }
+        if new.kind.has_dns() {
+            self.check_new_zone(&name)?;
         }
         let namespace = Namespace {
             id: ids::namespace_id(),
@@ -260,9 +260,6 @@ impl Registry {
         }
         if let Some(soa) = &update.soa {
             validate::ttl("SOA TTL", i64::from(soa.ttl))?;
-            for name in [&soa.mname, &soa.rname].into_iter().flatten() {
-                validate::dns_name("SOA name", name, false)?;
-            }
         }
         let mut namespace = self.get_namespace(id)?;
         if update.allowed_networks.is_some() && namespace.kind != NamespaceType::DnsPrivate {
@@ -279,6 +276,7 @@ impl Registry {
             namespace.description = Some(description);
         }
         if let Some(soa) = update.soa {
+            validate::soa_names(&namespace.name, &soa)?;
             namespace.soa = soa;
         }
         if let Some(ttl) = update.soa_ttl {

@@ -80,8 +80,9 @@ impl Registry {
                 namespace.name
             )));
         }
+        let names_instances = new.dns.as_ref().is_some_and(|dns| dns.has(RecordKind::Srv));
         if namespace.kind.has_dns() {
-            validate::service_fqdn_length(&name, &namespace.name)?;
+            validate::service_fqdn_length(&name, &namespace.name, names_instances)?;
         }
         let service = Service {
             id: ids::service_id(),
@@ -119,6 +120,14 @@ impl Registry {
                 service_id: existing.id,
                 creator_request_id: existing.creator_request_id,
             });
+        }
+        if namespace.kind.has_dns() {
+            self.check_new_service_name(
+                &namespace.id,
+                &namespace.name,
+                &service.name,
+                names_instances,
+            )?;
         }
         Ok(Plan::Apply(ServiceCreation {
             service,
@@ -190,6 +199,9 @@ impl Registry {
             )
         };
         let id: Arc<str> = service.id.as_str().into();
+        if !self.inner.services.contains_key(&id) {
+            self.note_service_name(&namespace_id, &service.name);
+        }
         self.inner.service_ids.insert(
             (namespace_id, service.name.to_ascii_lowercase().into()),
             Arc::clone(&id),
@@ -376,6 +388,7 @@ impl Registry {
             Arc::<str>::from(entry.service.namespace_id.as_str()),
             entry.service.name.to_ascii_lowercase().into_boxed_str(),
         ));
+        self.forget_service_name(&entry.service.namespace_id, &entry.service.name);
         entry.namespace_revision.fetch_add(1, Ordering::SeqCst);
         if let Some(namespace_entry) = self.inner.namespaces.get(&entry.service.namespace_id) {
             namespace_entry.service_count.fetch_sub(1, Ordering::SeqCst);

@@ -133,6 +133,15 @@ impl TestRegistry {
         self.runtime.block_on(self.writer.create_namespace(new))
     }
 
+    pub(crate) fn update_namespace(
+        &self,
+        id: &str,
+        update: crate::registry::NamespaceUpdate,
+    ) -> Result<String> {
+        self.runtime
+            .block_on(self.writer.update_namespace(id, update))
+    }
+
     pub(crate) fn delete_namespace(&self, id: &str) -> Result<String> {
         self.runtime.block_on(self.writer.delete_namespace(id))
     }

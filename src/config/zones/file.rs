@@ -347,10 +347,12 @@ fn soa_settings(toml: SoaToml) -> Result<SoaSettings, RegistryError> {
 
 fn service(namespace: &NewNamespace, toml: ServiceToml) -> Result<ZoneService, String> {
     let name = validate::service_name(&toml.name).map_err(|error| error.to_string())?;
-    if namespace.kind.has_dns() {
-        validate::service_fqdn_length(&name, &namespace.name).map_err(|error| error.to_string())?;
-    }
     let dns = template(namespace, toml.routing_policy, &toml.records)?;
+    if namespace.kind.has_dns() {
+        let names_instances = dns.as_ref().is_some_and(|dns| dns.has(RecordKind::Srv));
+        validate::service_fqdn_length(&name, &namespace.name, names_instances)
+            .map_err(|error| error.to_string())?;
+    }
     let health_check = toml.health_check.map(|check| HealthCheckConfig {
         kind: match check.kind {
             HealthCheckTypeToml::Http => HealthCheckType::Http,

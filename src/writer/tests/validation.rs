@@ -269,14 +269,17 @@ fn namespace_names_follow_the_rules_of_their_type() {
         (DnsPrivate, "exa mple.internal".into(), false),
         (DnsPublic, format!("{label_63}.com"), true),
         (DnsPublic, format!("a{label_63}.com"), false),
+        // 242 characters leave room for the default SOA rname
+        // `hostmaster.<zone>`; 243 do not (see the test below for names up
+        // to 253 with SOA names of their own).
         (
             DnsPublic,
-            format!("{label_63}.{label_63}.{label_63}.{}", "a".repeat(61)),
+            format!("{label_63}.{label_63}.{label_63}.{}", "a".repeat(50)),
             true,
         ),
         (
             DnsPublic,
-            format!("{label_63}.{label_63}.{label_63}.{}", "a".repeat(62)),
+            format!("{label_63}.{label_63}.{label_63}.{}", "a".repeat(51)),
             false,
         ),
         (DnsPublic, "-example.com".into(), false),
@@ -299,6 +302,43 @@ fn namespace_names_follow_the_rules_of_their_type() {
             assert_code(created, "InvalidInput", &case);
         }
     }
+}
+
+#[test]
+fn a_long_namespace_name_needs_soa_names_that_fit() {
+    let label_63 = "a".repeat(63);
+    let longest = format!("{label_63}.{label_63}.{label_63}.{}", "a".repeat(61));
+    assert_eq!(longest.len(), 253);
+    let registry = TestRegistry::default();
+    assert_code(
+        registry.create_namespace(new_namespace(&longest, DnsPublic)),
+        "InvalidInput",
+        "default SOA names",
+    );
+    let own_names = NewNamespace {
+        soa: SoaSettings {
+            mname: Some("ns1.example.net".into()),
+            rname: Some("hostmaster.example.net".into()),
+            ..SoaSettings::default()
+        },
+        ..new_namespace(&longest, DnsPublic)
+    };
+    let (created, _) = registry.create_namespace(own_names).expect("SOA names fit");
+    // Going back to the default names later is refused too.
+    let back = NamespaceUpdate {
+        soa: Some(SoaSettings::default()),
+        ..NamespaceUpdate::default()
+    };
+    assert_code(
+        registry.update_namespace(&created.id, back),
+        "InvalidInput",
+        "default SOA names on update",
+    );
+    assert_code(
+        registry.create_namespace(new_namespace(&format!("a{longest}"), DnsPrivate)),
+        "InvalidInput",
+        "254 characters",
+    );
 }
 
 #[test]
@@ -358,27 +398,84 @@ fn service_names_are_relative_dns_names_of_at_most_127_characters() {
     }
 }
 
+/// A 196-character zone: `a{63}.b{63}.c{63}.test`.
+fn long_zone() -> String {
+    let zone = ["a", "b", "c"].map(|letter| letter.repeat(63)).join(".") + ".test";
+    assert_eq!(zone.len(), 196);
+    zone
+}
+
 #[test]
 fn a_service_name_leaves_room_for_an_instance_label_in_its_zone() {
-    let label_63 = "a".repeat(63);
-    let zone = format!("{label_63}.{label_63}.{label_63}.{}", "a".repeat(8));
-    assert_eq!(zone.len(), 200);
+    let zone = long_zone();
     let registry = TestRegistry::default();
     let namespace = namespace(&registry, &zone, DnsPrivate);
-    let service = |name: String| NewService {
-        name,
-        ..internal_service(&registry, "placeholder")
+    let create = |name: String, kinds: &[RecordKind]| {
+        registry.create_service(NewService {
+            namespace_id: namespace.id.clone(),
+            dns: Some(template(Multivalue, kinds)),
+            ..internal_service(&registry, &name)
+        })
     };
-    let fits = registry.create_service(NewService {
-        namespace_id: namespace.id.clone(),
-        ..service("b".repeat(52))
-    });
-    assert!(fits.is_ok(), "{fits:?}");
-    let too_long = registry.create_service(NewService {
-        namespace_id: namespace.id.clone(),
-        ..service("c".repeat(53))
-    });
-    assert_code(too_long, "InvalidInput", "254 characters");
+    // SRV records name instances `<id>.<service>.<zone>`: a 251-character
+    // service leaves room for a one-character id, 252 characters do not.
+    let srv = create("s".repeat(54), &[A, Srv]).expect("251 characters with SRV");
+    assert_code(
+        create("t".repeat(55), &[A, Srv]),
+        "InvalidInput",
+        "252 characters with SRV",
+    );
+    // Without SRV nothing is named below the service: up to 253 characters.
+    create("u".repeat(56), &[A]).expect("253 characters without SRV");
+    assert_code(
+        create("v".repeat(57), &[A]),
+        "InvalidInput",
+        "254 characters",
+    );
+
+    // Every id that is accepted has a host name that fits.
+    register(&registry, &srv, "i", &[V4, PORT]).expect("a 253-character host name");
+    assert_code(
+        register(&registry, &srv, "ii", &[V4, PORT]),
+        "InvalidInput",
+        "a 254-character host name",
+    );
+    let instances = registry.list_instances(&srv.id).expect("exists");
+    assert_eq!(
+        instances.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["i"]
+    );
+}
+
+#[test]
+fn an_instance_id_must_fit_its_host_name_in_a_service_with_srv_records() {
+    let zone = long_zone();
+    let registry = TestRegistry::default();
+    let namespace = namespace(&registry, &zone, DnsPrivate);
+    let service = registry
+        .create_service(NewService {
+            namespace_id: namespace.id.clone(),
+            dns: Some(template(Multivalue, &[A, Srv])),
+            ..internal_service(&registry, &"s".repeat(53))
+        })
+        .expect("250 characters with SRV");
+    for (id, fits) in [("i", true), ("ii", true), ("iii", false), ("j", true)] {
+        let registered = register(&registry, &service, id, &[V4, PORT]);
+        if fits {
+            registered.unwrap_or_else(|error| panic!("'{id}': {error}"));
+        } else {
+            assert_code(registered, "InvalidInput", id);
+        }
+    }
+    // A service without SRV records names no host: long ids are fine.
+    let plain = registry
+        .create_service(NewService {
+            namespace_id: namespace.id,
+            dns: Some(template(Multivalue, &[A])),
+            ..internal_service(&registry, &"p".repeat(53))
+        })
+        .expect("valid");
+    register(&registry, &plain, &"x".repeat(64), &[V4]).expect("no host name to fit");
 }
 
 #[test]

@@ -1,0 +1,87 @@
+//! Cloud Map's validation rules: names, limits, record-type combinations and
+//! what an instance must carry for its service's template. Each check turns
+//! raw input into a value that can no longer be wrong, or an `InvalidInput`
+//! that says what is wrong and how to fix it.
+//!
+//! - `names`: DNS names and labels, and what must fit in one: a service's
+//!   full name, its instances' host names, a zone's SOA names.
+//! - `service`: a service's template and health checks.
+//! - `instance`: an instance's id and attributes.
+//!
+//! The small checks every kind of resource shares are here.
+
+mod instance;
+mod names;
+mod service;
+
+pub use super::attributes::{
+    ATTR_CNAME, ATTR_INIT_HEALTH, ATTR_IPV4, ATTR_IPV6, ATTR_PORT, ATTR_WEIGHT,
+};
+pub use instance::{endpoint, initial_health, instance_id};
+pub use names::{
+    dns_name, instance_host_length, namespace_name, service_fqdn_length, service_name, soa_names,
+};
+pub use service::{
+    MAX_DEREGISTER_AFTER_MS, MAX_HEARTBEAT_TTL_MS, MIN_HEARTBEAT_TTL_MS, health_check, heartbeat,
+    seconds_to_millis, service, template,
+};
+
+use super::error::{RegistryError, Result};
+use super::model::Tags;
+
+const MAX_REQUEST_ID: usize = 64;
+const MAX_DESCRIPTION: usize = 1024;
+const MAX_TTL: u32 = 2_147_483_647;
+const MAX_TAGS: usize = 50;
+const MAX_TAG_KEY: usize = 128;
+const MAX_TAG_VALUE: usize = 256;
+
+fn invalid(message: impl Into<String>) -> RegistryError {
+    RegistryError::invalid(message)
+}
+
+pub fn description(text: Option<&str>) -> Result<()> {
+    match text {
+        Some(text) if text.len() > MAX_DESCRIPTION => Err(invalid(format!(
+            "description is longer than {MAX_DESCRIPTION} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn request_id(what: &str, id: Option<&str>) -> Result<()> {
+    match id {
+        Some(id) if id.is_empty() || id.len() > MAX_REQUEST_ID => Err(invalid(format!(
+            "{what} must be 1 to {MAX_REQUEST_ID} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn ttl(what: &str, ttl: i64) -> Result<u32> {
+    u32::try_from(ttl)
+        .ok()
+        .filter(|ttl| *ttl <= MAX_TTL)
+        .ok_or_else(|| invalid(format!("{what} must be 0 to {MAX_TTL}, got {ttl}")))
+}
+
+pub fn tags(tags: &Tags) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(RegistryError::TooManyTags(format!(
+            "a resource may carry at most {MAX_TAGS} tags"
+        )));
+    }
+    for (key, value) in tags {
+        if key.is_empty() || key.len() > MAX_TAG_KEY {
+            return Err(invalid(format!(
+                "tag key must be 1 to {MAX_TAG_KEY} characters"
+            )));
+        }
+        if value.len() > MAX_TAG_VALUE {
+            return Err(invalid(format!(
+                "tag '{key}' has a value longer than {MAX_TAG_VALUE} characters"
+            )));
+        }
+    }
+    Ok(())
+}
