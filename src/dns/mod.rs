@@ -3,11 +3,13 @@
 //! observer); queries only look names up and copy bytes out ([`answer`]).
 //! [`udp`] and [`tcp`] move bytes between sockets and the answer core.
 //!
-//! Only this module imports `hickory_*`. It never parses JSON, touches
+//! Only this module imports `hickory_*`, and within it only [`encode`]
+//! (tests aside). It never parses JSON, touches
 //! files, or calls back into the registry from the answer path.
 
 pub mod answer;
 pub mod compile;
+pub mod encode;
 pub mod instance;
 pub mod tcp;
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
-use super::compile::{Apex, CompileError, CompiledService, ServiceName};
+use super::compile::{Apex, CompiledService, ServiceName};
+use super::encode::EncodeError;
 use crate::registry::{Namespace, RegistryObserver, Service, ServiceView};
 
 /// One zone; its apex is swapped whole when the SOA serial or settings change.
@@ -157,7 +158,7 @@ impl RegistryObserver for Zones {
         if !view.namespace_kind.has_dns() {
             return;
         }
-        let not_rebuilt = |error: CompileError| {
+        let not_rebuilt = |error: EncodeError| {
             tracing::error!(namespace = view.namespace_name, service = %view.service.name, %error, "service records not rebuilt");
         };
         let name = match ServiceName::new(&view.service.name, view.namespace_name) {
