@@ -7,11 +7,11 @@ use std::net::IpAddr;
 use smallvec::SmallVec;
 
 use super::compile::{Apex, CompiledService, Pool};
+use super::names::{NameTable, Node, parent};
 use super::wire::{
     CLASSIC_UDP_LIMIT, Question, Rcode, ResponseWriter, Section, TYPE_A, TYPE_AAAA, TYPE_ANY,
     TYPE_NS, TYPE_SOA, TYPE_SRV, Unreadable, is_internet, read_query,
 };
-use super::zones::{Node, Zones, parent};
 use crate::registry::{RecordKind, RoutingPolicy};
 
 /// At most this many records answer a MULTIVALUE query, as in Cloud Map.
@@ -35,7 +35,7 @@ pub enum Transport {
 /// client advertises, and is the size cairn advertises in its own OPT.
 /// Returns `None` when the query deserves no answer at all.
 pub fn respond<'b>(
-    zones: &Zones,
+    table: &NameTable,
     query: &[u8],
     client: IpAddr,
     transport: Transport,
@@ -69,7 +69,7 @@ pub fn respond<'b>(
         writer.set_rcode(Rcode::Refused);
         return Some(writer.finish(opt(0)));
     }
-    resolve(zones, &question, client.to_canonical(), &mut writer);
+    resolve(table, &question, client.to_canonical(), &mut writer);
     Some(writer.finish(opt(0)))
 }
 
@@ -90,9 +90,14 @@ fn negative(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex, r
     );
 }
 
-fn resolve(zones: &Zones, question: &Question, client: IpAddr, writer: &mut ResponseWriter<'_>) {
+fn resolve(
+    table: &NameTable,
+    question: &Question,
+    client: IpAddr,
+    writer: &mut ResponseWriter<'_>,
+) {
     let name = question.name();
-    if let Some(entry) = zones.node(name) {
+    if let Some(entry) = table.node(name) {
         let node = entry.value();
         let apex = node.zone().apex.load();
         if !apex.allows(client) {
@@ -109,7 +114,7 @@ fn resolve(zones: &Zones, question: &Question, client: IpAddr, writer: &mut Resp
     let mut ancestor = parent(name);
     let mut depth = 1;
     while let Some(candidate) = ancestor {
-        if let Some(entry) = zones.node(candidate) {
+        if let Some(entry) = table.node(candidate) {
             let node = entry.value();
             let apex = node.zone().apex.load();
             if !apex.allows(client) {

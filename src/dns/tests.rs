@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::Zones;
+use super::NameTable;
 use super::answer::{Transport, respond};
 use super::compile::{CompiledService, ServiceName};
 use super::instance::InstanceWire;
@@ -23,14 +23,14 @@ const ZONE: &str = "zone.test";
 
 struct Fixture {
     registry: Registry,
-    zones: Zones,
+    table: NameTable,
     namespace_id: String,
 }
 
 impl Fixture {
     fn new() -> Self {
-        let zones = Zones::new();
-        let registry = Registry::new(vec![Arc::new(zones.clone())]);
+        let table = NameTable::new();
+        let registry = Registry::new(vec![Arc::new(table.clone())]);
         let (namespace, _) = registry
             .create_namespace(NewNamespace {
                 name: ZONE.into(),
@@ -44,7 +44,7 @@ impl Fixture {
             .expect("namespace is valid");
         Self {
             registry,
-            zones,
+            table,
             namespace_id: namespace.id,
         }
     }
@@ -87,7 +87,7 @@ impl Fixture {
 
     fn compiled(&self, service: &str) -> Arc<CompiledService> {
         let name = ServiceName::new(service, ZONE).expect("a valid name");
-        self.zones
+        self.table
             .service_at(&name.wire)
             .expect("the service is in the table")
     }
@@ -108,7 +108,7 @@ impl Fixture {
         let query = query.to_vec().expect("the query encodes");
         let mut buf = Vec::new();
         let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let reply = respond(&self.zones, &query, client, Transport::Tcp, 1232, &mut buf)
+        let reply = respond(&self.table, &query, client, Transport::Tcp, 1232, &mut buf)
             .expect("an answer");
         Message::from_vec(reply).expect("the answer decodes")
     }
