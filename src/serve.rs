@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminError};
 use crate::config::{Config, ConfigError, zones};
-use crate::dns::{self, DnsSettings, Zones};
+use crate::dns::{self, DnsSettings, NameTable};
 use crate::health;
 use crate::registry::{Registry, RegistryError};
 use crate::store::{Store, StoreError};
@@ -36,10 +36,10 @@ pub enum ServeError {
 }
 
 /// The registry and the DNS table it keeps current.
-pub fn build_registry() -> (Registry, Zones) {
-    let zones = Zones::new();
-    let registry = Registry::new(vec![Arc::new(zones.clone())]);
-    (registry, zones)
+pub fn build_registry() -> (Registry, NameTable) {
+    let name_table = NameTable::new();
+    let registry = Registry::new(vec![Arc::new(name_table.clone())]);
+    (registry, name_table)
 }
 
 /// A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ, which
@@ -70,7 +70,7 @@ fn survive_file_size_limit() {
 /// Runs the server until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     survive_file_size_limit();
-    let (registry, zones) = build_registry();
+    let (registry, name_table) = build_registry();
     let store = Store::open(&config.data_dir)?;
     let store_path = store.path().display().to_string();
     let (backend, committer) = store.start()?;
@@ -130,7 +130,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
         tcp_max_connections: config.dns.tcp_max_connections,
     };
-    let dns_task = tokio::spawn(dns::serve(sockets, zones, settings, shutdown.clone()));
+    let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
     let health_task = tokio::spawn(health::run(
         writer.clone(),
         config.health.clone(),

@@ -7,11 +7,11 @@ use std::net::IpAddr;
 use smallvec::SmallVec;
 
 use super::compile::{Apex, CompiledService, Pool};
+use super::names::{NameTable, Node, parent};
 use super::wire::{
     CLASSIC_UDP_LIMIT, Question, Rcode, ResponseWriter, Section, TYPE_A, TYPE_AAAA, TYPE_ANY,
     TYPE_NS, TYPE_SOA, TYPE_SRV, Unreadable, is_internet, read_query,
 };
-use super::zones::{Node, Zones, parent};
 use crate::registry::{RecordKind, RoutingPolicy};
 
 /// At most this many records answer a MULTIVALUE query, as in Cloud Map.
@@ -35,7 +35,7 @@ pub enum Transport {
 /// client advertises, and is the size cairn advertises in its own OPT.
 /// Returns `None` when the query deserves no answer at all.
 pub fn respond<'b>(
-    zones: &Zones,
+    table: &NameTable,
     query: &[u8],
     client: IpAddr,
     transport: Transport,
@@ -69,13 +69,11 @@ pub fn respond<'b>(
         writer.set_rcode(Rcode::Refused);
         return Some(writer.finish(opt(0)));
     }
-    resolve(zones, &question, client.to_canonical(), &mut writer);
+    resolve(table, &question, client.to_canonical(), &mut writer);
     Some(writer.finish(opt(0)))
 }
 
 fn refuse(writer: &mut ResponseWriter<'_>) {
-    // REFUSED looks the same whether the zone is not served or the client
-    // is not allowed in it, so a refused client learns nothing.
     writer.set_rcode(Rcode::Refused);
 }
 
@@ -90,39 +88,50 @@ fn negative(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex, r
     );
 }
 
-fn resolve(zones: &Zones, question: &Question, client: IpAddr, writer: &mut ResponseWriter<'_>) {
+/// Answers from the name's node or, when it has none, from its nearest
+/// ancestor's: one of a service's instances one label below it, or else
+/// NXDOMAIN with that zone's SOA. No ancestor at all means no zone cairn
+/// serves: REFUSED.
+///
+/// Nodes of a private zone that does not allow the client are passed over
+/// as if they were not in the table, so the walk goes on above that zone's
+/// apex: the client gets exactly what it would get if cairn did not serve
+/// the zone (the enclosing zone's NXDOMAIN, or REFUSED when none encloses
+/// it) and learns nothing of it. Passing over costs a denied client one
+/// more lookup per label, on slices of the wire name like the rest of the
+/// walk.
+fn resolve(
+    table: &NameTable,
+    question: &Question,
+    client: IpAddr,
+    writer: &mut ResponseWriter<'_>,
+) {
     let name = question.name();
-    if let Some(entry) = zones.node(name) {
-        let node = entry.value();
-        let apex = node.zone().apex.load();
-        if !apex.allows(client) {
-            return refuse(writer);
-        }
-        return match node {
-            Node::Apex(_) => at_apex(writer, question, &apex),
-            Node::Service(_, service) => at_service(writer, question, &apex, service),
-            Node::EmptyNonTerminal(_) => negative(writer, question, &apex, Rcode::NoError),
-        };
-    }
-    // Not in the table: the nearest ancestor that is decides which zone
-    // says NXDOMAIN, or whether the name is one of a service's instances.
-    let mut ancestor = parent(name);
-    let mut depth = 1;
-    while let Some(candidate) = ancestor {
-        if let Some(entry) = zones.node(candidate) {
+    let mut candidate = Some(name);
+    let mut depth = 0;
+    while let Some(at) = candidate {
+        if let Some(entry) = table.node(at) {
             let node = entry.value();
             let apex = node.zone().apex.load();
-            if !apex.allows(client) {
-                return refuse(writer);
+            if apex.allows(client) {
+                if depth == 0 {
+                    return match node {
+                        Node::Apex(_) => at_apex(writer, question, &apex),
+                        Node::Service(_, service) => at_service(writer, question, &apex, service),
+                        Node::EmptyNonTerminal(_) => {
+                            negative(writer, question, &apex, Rcode::NoError)
+                        }
+                    };
+                }
+                if let (1, Node::Service(_, service)) = (depth, node)
+                    && at_instance(writer, question, &apex, service)
+                {
+                    return;
+                }
+                return negative(writer, question, &apex, Rcode::NxDomain);
             }
-            if let (1, Node::Service(_, service)) = (depth, node)
-                && at_instance(writer, question, &apex, service)
-            {
-                return;
-            }
-            return negative(writer, question, &apex, Rcode::NxDomain);
         }
-        ancestor = parent(candidate);
+        candidate = parent(at);
         depth += 1;
     }
     refuse(writer);

@@ -2,64 +2,28 @@
 //! wire. Writers call this on every change; queries only copy bytes out.
 //!
 //! Every record is kept as the bytes that follow its owner name (encoded by
-//! hickory-proto), prefixed with a compression pointer to the question's
-//! name where the owner *is* the question's name. The answer path then
-//! assembles a response with `memcpy` alone.
+//! [`encode`](super::encode)), prefixed with a compression pointer to the
+//! question's name where the owner *is* the question's name. The answer
+//! path then assembles a response with `memcpy` alone.
 
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-
-use hickory_proto::rr::rdata::{NS, SOA};
-use hickory_proto::rr::{Name, RData, Record};
 use ipnet::IpNet;
 
+use super::encode::{self, EncodeError, Fqdn, Soa};
 use super::instance::{InstanceWire, KINDS, Ttls, slot};
-use super::wire::{POINTER_TO_QNAME, encode_tail, lowered_name};
+use super::wire::POINTER_TO_QNAME;
 use crate::registry::{
     Namespace, NamespaceType, RecordKind, RoutingPolicy, ServiceView, SoaSettings, hash_id,
 };
 
-/// Registry state the DNS encoder refused: a name hickory would not take.
-/// The registry validates names first, so this means the two disagree; the
-/// change is logged and the previous records stay.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot encode DNS data for '{name}': {reason}")]
-pub struct CompileError {
-    name: String,
-    reason: String,
-}
-
-pub(super) fn fqdn(text: &str) -> Result<Name, CompileError> {
-    let text = if text.ends_with('.') {
-        text.to_string()
-    } else {
-        format!("{text}.")
-    };
-    Name::from_ascii(&text).map_err(|error| CompileError {
-        name: text,
-        reason: error.to_string(),
-    })
-}
-
-pub(super) fn failed(name: &Name) -> impl FnOnce(String) -> CompileError + '_ {
-    move |reason| CompileError {
-        name: name.to_string(),
-        reason,
-    }
-}
-
 /// A record whose owner is the question's name: pointer + tail.
-fn at_qname(record: &Record) -> Result<Box<[u8]>, CompileError> {
-    let tail = encode_tail(record).map_err(failed(&record.name))?;
+fn at_qname(tail: &[u8]) -> Box<[u8]> {
     let mut bytes = Vec::with_capacity(2 + tail.len());
     bytes.extend_from_slice(&POINTER_TO_QNAME);
-    bytes.extend_from_slice(&tail);
-    Ok(bytes.into_boxed_slice())
-}
-
-fn to_i32(value: u32) -> i32 {
-    i32::try_from(value).unwrap_or(i32::MAX)
+    bytes.extend_from_slice(tail);
+    bytes.into_boxed_slice()
 }
 
 /// A zone's apex: the SOA and NS answers, the SOA that negative answers
@@ -76,17 +40,17 @@ pub struct Apex {
     pub ns_answers: Vec<Box<[u8]>>,
     /// `None` for public zones; the networks allowed to query a private one.
     pub allowed: Option<Vec<IpNet>>,
-    name: Name,
+    name: Fqdn,
     settings: SoaSettings,
 }
 
 impl Apex {
     /// The apex of a namespace as it is now.
-    pub fn compile(namespace: &Namespace) -> Result<Self, CompileError> {
+    pub fn compile(namespace: &Namespace) -> Result<Self, EncodeError> {
         let allowed = (namespace.kind == NamespaceType::DnsPrivate)
             .then(|| namespace.allowed_networks.clone());
         Self::build(
-            fqdn(&namespace.name)?,
+            Fqdn::parse(&namespace.name)?,
             namespace.revision,
             namespace.soa.clone(),
             allowed,
@@ -94,43 +58,36 @@ impl Apex {
     }
 
     fn build(
-        name: Name,
+        name: Fqdn,
         serial: u64,
         settings: SoaSettings,
         allowed: Option<Vec<IpNet>>,
-    ) -> Result<Self, CompileError> {
-        let mname = match &settings.mname {
-            Some(mname) => fqdn(mname)?,
-            None => fqdn(&format!("ns1.{name}"))?,
-        };
-        let rname = match &settings.rname {
-            Some(rname) => fqdn(rname)?,
-            None => fqdn(&format!("hostmaster.{name}"))?,
-        };
-        // Serials are 32-bit and compared in sequence-space arithmetic
-        // (RFC 1982), so wrapping is what secondaries expect.
-        let soa = SOA::new(
-            mname.clone(),
+    ) -> Result<Self, EncodeError> {
+        // The registry refuses a zone whose SOA names would not fit, by
+        // these same methods, so this cannot fail for an accepted zone.
+        let zone = name.to_string();
+        let mname = Fqdn::parse(&settings.mname_for(&zone))?;
+        let rname = Fqdn::parse(&settings.rname_for(&zone))?;
+        let soa = Soa {
+            mname: mname.clone(),
             rname,
-            serial as u32,
-            to_i32(settings.refresh),
-            to_i32(settings.retry),
-            to_i32(settings.expire),
-            settings.minimum,
-        );
-        let mut soa = Record::from_rdata(name.clone(), settings.ttl, RData::SOA(soa));
-        let soa_answer = at_qname(&soa)?;
-        soa.ttl = settings.negative_ttl();
-        let negative_soa_tail = encode_tail(&soa).map_err(failed(&name))?.into_boxed_slice();
-        let ns = Record::from_rdata(name.clone(), settings.ttl, RData::NS(NS(mname)));
+            // Serials are 32-bit and compared in sequence-space arithmetic
+            // (RFC 1982), so wrapping is what secondaries expect.
+            serial: serial as u32,
+            refresh: settings.refresh,
+            retry: settings.retry,
+            expire: settings.expire,
+            minimum: settings.minimum,
+        };
+        let (soa_answer, negative_soa_tail) =
+            encode::soa_tails(&name, soa, settings.ttl, settings.negative_ttl())?;
+        let ns = encode::ns_tail(&name, settings.ttl, mname)?;
         Ok(Self {
-            origin: lowered_name(&name)
-                .map_err(failed(&name))?
-                .into_boxed_slice(),
+            origin: name.lowered_wire()?,
             serial,
-            soa_answer,
-            negative_soa_tail,
-            ns_answers: vec![at_qname(&ns)?],
+            soa_answer: at_qname(&soa_answer),
+            negative_soa_tail: negative_soa_tail.into_boxed_slice(),
+            ns_answers: vec![at_qname(&ns)],
             allowed,
             name,
             settings,
@@ -164,14 +121,14 @@ impl Apex {
 /// as the name table keys it (lower case, wire form).
 #[derive(Debug)]
 pub struct ServiceName {
-    fqdn: Name,
+    fqdn: Fqdn,
     pub wire: Box<[u8]>,
 }
 
 impl ServiceName {
-    pub fn new(service: &str, namespace: &str) -> Result<Self, CompileError> {
-        let fqdn = fqdn(&format!("{service}.{namespace}"))?;
-        let wire = lowered_name(&fqdn).map_err(failed(&fqdn))?.into();
+    pub fn new(service: &str, namespace: &str) -> Result<Self, EncodeError> {
+        let fqdn = Fqdn::parse(&format!("{service}.{namespace}"))?;
+        let wire = fqdn.lowered_wire()?;
         Ok(Self { fqdn, wire })
     }
 }
@@ -285,7 +242,7 @@ impl CompiledService {
         view: &ServiceView<'_>,
         name: &ServiceName,
         previous: Option<&CompiledService>,
-    ) -> Result<Option<Self>, CompileError> {
+    ) -> Result<Option<Self>, EncodeError> {
         let Some(template) = &view.service.dns else {
             return Ok(None);
         };
@@ -314,10 +271,10 @@ impl CompiledService {
             let mut total_weight = 0;
             for (index, (wire, healthy)) in instances.iter().enumerate() {
                 if (*healthy || !any_healthy) && wire.record(kind).is_some() {
-                    listed.push(
-                        u32::try_from(index)
-                            .map_err(|_| failed(&name.fqdn)("more than 2^32 instances".into()))?,
-                    );
+                    listed
+                        .push(u32::try_from(index).map_err(|_| {
+                            EncodeError::at(&name.fqdn, "more than 2^32 instances")
+                        })?);
                     total_weight += u64::from(wire.weight());
                 }
             }

@@ -13,11 +13,8 @@
 
 use std::sync::Arc;
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV};
-use hickory_proto::rr::{Name, RData, Record};
-
-use super::compile::{CompileError, failed, fqdn};
-use super::wire::{POINTER_TO_QNAME, encode_tail};
+use super::encode::{self, EncodeError, Fqdn};
+use super::wire::POINTER_TO_QNAME;
 use crate::registry::{Instance, RecordKind};
 
 /// The TTL of each record type a service's template has: all an
@@ -158,7 +155,7 @@ impl InstanceWire {
     /// bytes, judged from the bytes themselves: the addresses, port and
     /// CNAME target are in the records' RDATA. Only called for the same
     /// service name.
-    pub fn encodes(&self, instance: &Instance, ttls: &Ttls) -> Result<bool, CompileError> {
+    pub fn encodes(&self, instance: &Instance, ttls: &Ttls) -> Result<bool, EncodeError> {
         let endpoint = &instance.endpoint;
         let rdata = |part| self.part(part).get(RDATA_AT..);
         let ipv4 = endpoint
@@ -195,18 +192,15 @@ impl InstanceWire {
     }
 
     /// Encodes `instance` for the service called `name`.
-    pub fn build(instance: &Instance, name: &Name, ttls: &Ttls) -> Result<Self, CompileError> {
+    pub fn build(instance: &Instance, name: &Fqdn, ttls: &Ttls) -> Result<Self, EncodeError> {
         let endpoint = &instance.endpoint;
         let id = instance.id.as_bytes();
-        let tail = |ttl, data| {
-            encode_tail(&Record::from_rdata(name.clone(), ttl, data)).map_err(failed(name))
-        };
         let mut addresses = Vec::with_capacity(2);
         if let (Some(ttl), Some(ip)) = (ttls.address(RecordKind::A), endpoint.ipv4) {
-            addresses.push((Part::A, tail(ttl, RData::A(A(ip)))?));
+            addresses.push((Part::A, encode::a_tail(name, ttl, ip)?));
         }
         if let (Some(ttl), Some(ip)) = (ttls.address(RecordKind::Aaaa), endpoint.ipv6) {
-            addresses.push((Part::Aaaa, tail(ttl, RData::AAAA(AAAA(ip)))?));
+            addresses.push((Part::Aaaa, encode::aaaa_tail(name, ttl, ip)?));
         }
 
         let mut buffer = Builder::new();
@@ -217,7 +211,7 @@ impl InstanceWire {
             // question's name starts with. So that answer, and the id, are
             // slices of the glue.
             let label = u8::try_from(id.len())
-                .map_err(|_| failed(name)("instance id longer than a label".into()))?;
+                .map_err(|_| EncodeError::at(name, "instance id longer than a label"))?;
             let start = buffer.len();
             for (part, tail) in &addresses {
                 buffer.push(None, &[&[label]]);
@@ -234,8 +228,8 @@ impl InstanceWire {
             }
         }
         if let (Some(ttl), Some(port)) = (ttls.get(RecordKind::Srv), endpoint.port) {
-            let target = fqdn(&format!("{}.{name}", instance.id))?;
-            let srv = tail(ttl, RData::SRV(SRV::new(1, 1, port, target)))?;
+            let target = Fqdn::parse(&format!("{}.{name}", instance.id))?;
+            let srv = encode::srv_tail(name, ttl, port, target)?;
             buffer.push(Some(Part::Srv), &[&POINTER_TO_QNAME, &srv]);
         }
         if let (Some(ttl), Some(target)) = (ttls.get(RecordKind::Cname), &endpoint.cname) {
@@ -244,14 +238,12 @@ impl InstanceWire {
         }
         buffer
             .finish(endpoint.weight, glue_count)
-            .map_err(|_| failed(name)("records longer than 64 KiB".into()))
+            .map_err(|_| EncodeError::at(name, "records longer than 64 KiB"))
     }
 }
 
-fn cname_tail(ttl: u32, target: &str) -> Result<Vec<u8>, CompileError> {
-    let target = fqdn(target)?;
-    let record = Record::from_rdata(Name::root(), ttl, RData::CNAME(CNAME(target.clone())));
-    encode_tail(&record).map_err(failed(&target))
+fn cname_tail(ttl: u32, target: &str) -> Result<Vec<u8>, EncodeError> {
+    encode::cname_tail(ttl, Fqdn::parse(target)?)
 }
 
 /// A buffer being laid out: the header's room, then parts appended one

@@ -1,20 +1,22 @@
 //! The DNS responder. Writers compile each service into wire-ready records
-//! when it changes ([`compile`], driven by [`Zones`] as a registry
+//! when it changes ([`compile`], driven by [`NameTable`] as a registry
 //! observer); queries only look names up and copy bytes out ([`answer`]).
 //! [`udp`] and [`tcp`] move bytes between sockets and the answer core.
 //!
-//! Only this module imports `hickory_*`. It never parses JSON, touches
+//! Only this module imports `hickory_*`, and within it only [`encode`]
+//! (tests aside). It never parses JSON, touches
 //! files, or calls back into the registry from the answer path.
 
 pub mod answer;
 pub mod compile;
+pub mod encode;
 pub mod instance;
+pub mod names;
 pub mod tcp;
 #[cfg(test)]
 mod tests;
 pub mod udp;
 pub mod wire;
-pub mod zones;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,7 +25,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use zones::Zones;
+pub use names::NameTable;
 
 /// The DNS listeners' settings.
 #[derive(Debug, Clone, Copy)]
@@ -123,11 +125,11 @@ pub fn bind(listen: &[SocketAddr], workers: usize) -> Result<DnsSockets, BindErr
 /// stopped.
 pub async fn serve(
     sockets: DnsSockets,
-    zones: Zones,
+    table: NameTable,
     settings: DnsSettings,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let workers = udp::spawn_workers(sockets.udp, &zones, settings.max_udp_payload, &shutdown)?;
+    let workers = udp::spawn_workers(sockets.udp, &table, settings.max_udp_payload, &shutdown)?;
     let limits = tcp::TcpLimits {
         idle_timeout: settings.tcp_idle_timeout,
         max_connections: settings.tcp_max_connections,
@@ -137,7 +139,7 @@ pub async fn serve(
     for listener in sockets.tcp {
         listeners.spawn(tcp::serve_listener(
             listener,
-            zones.clone(),
+            table.clone(),
             limits,
             shutdown.clone(),
         ));

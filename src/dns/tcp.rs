@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::answer::{Transport, respond};
+use super::names::NameTable;
 use super::wire::HEADER_LEN;
-use super::zones::Zones;
 
 /// Limits on DNS over TCP.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +29,7 @@ pub struct TcpLimits {
 /// Accepts connections until `shutdown`, then waits for them to close.
 pub async fn serve_listener(
     listener: TcpListener,
-    zones: Zones,
+    table: NameTable,
     limits: TcpLimits,
     shutdown: CancellationToken,
 ) {
@@ -54,12 +54,12 @@ pub async fn serve_listener(
             tracing::debug!(%client, "TCP connection limit reached; closing");
             continue;
         };
-        let zones = zones.clone();
+        let table = table.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             tokio::select! {
                 () = shutdown.cancelled() => {}
-                () = serve_connection(stream, client, &zones, limits) => {}
+                () = serve_connection(stream, client, &table, limits) => {}
             }
             drop(permit);
         });
@@ -71,7 +71,7 @@ pub async fn serve_listener(
 async fn serve_connection(
     mut stream: TcpStream,
     client: SocketAddr,
-    zones: &Zones,
+    table: &NameTable,
     limits: TcpLimits,
 ) {
     let _ = stream.set_nodelay(true);
@@ -94,7 +94,7 @@ async fn serve_connection(
             _ => return,
         }
         let Some(answer) = respond(
-            zones,
+            table,
             &query,
             client.ip(),
             Transport::Tcp,

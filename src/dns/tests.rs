@@ -1,6 +1,7 @@
 //! The compiled answers' layout and upkeep, through a real `Registry` with
 //! the name table as its observer: each instance's one buffer, its reuse
-//! across recompiles, and `<id>.<service>` lookups whatever the case.
+//! across recompiles, `<id>.<service>` lookups whatever the case, and what
+//! clients outside a private zone's networks are told.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::Zones;
+use super::NameTable;
 use super::answer::{Transport, respond};
 use super::compile::{CompiledService, ServiceName};
 use super::instance::InstanceWire;
@@ -24,36 +25,60 @@ const ZONE: &str = "zone.test";
 
 struct Fixture {
     registry: TestRegistry,
-    zones: Zones,
+    table: NameTable,
     namespace_id: String,
 }
 
 impl Fixture {
+    /// A registry with one public namespace, [`ZONE`].
     fn new() -> Self {
-        let zones = Zones::new();
-        let registry = TestRegistry::new(vec![Arc::new(zones.clone())]);
-        let (namespace, _) = registry
+        let table = NameTable::new();
+        let registry = TestRegistry::new(vec![Arc::new(table.clone())]);
+        let mut fixture = Self {
+            registry,
+            table,
+            namespace_id: String::new(),
+        };
+        fixture.namespace_id = fixture.namespace(ZONE, None);
+        fixture
+    }
+
+    /// Creates a namespace: private to `allowed` when given, else public.
+    /// Returns its id.
+    fn namespace(&self, name: &str, allowed: Option<&[&str]>) -> String {
+        let (kind, allowed_networks) = match allowed {
+            Some(networks) => (
+                NamespaceType::DnsPrivate,
+                networks
+                    .iter()
+                    .map(|network| network.parse().expect("a valid network"))
+                    .collect(),
+            ),
+            None => (NamespaceType::DnsPublic, Vec::new()),
+        };
+        let (namespace, _) = self
+            .registry
             .create_namespace(NewNamespace {
-                name: ZONE.into(),
-                kind: NamespaceType::DnsPublic,
+                name: name.into(),
+                kind,
                 description: None,
                 soa: SoaSettings::default(),
-                allowed_networks: Vec::new(),
+                allowed_networks,
                 creator_request_id: None,
                 tags: Tags::new(),
             })
             .expect("namespace is valid");
-        Self {
-            registry,
-            zones,
-            namespace_id: namespace.id,
-        }
+        namespace.id
     }
 
     fn service(&self, name: &str, kinds: &[RecordKind]) -> Service {
+        self.service_in(&self.namespace_id, name, kinds)
+    }
+
+    fn service_in(&self, namespace_id: &str, name: &str, kinds: &[RecordKind]) -> Service {
         self.registry
             .create_service(NewService {
-                namespace_id: self.namespace_id.clone(),
+                namespace_id: namespace_id.into(),
                 name: name.into(),
                 description: None,
                 dns: Some(DnsTemplate {
@@ -88,7 +113,7 @@ impl Fixture {
 
     fn compiled(&self, service: &str) -> Arc<CompiledService> {
         let name = ServiceName::new(service, ZONE).expect("a valid name");
-        self.zones
+        self.table
             .service_at(&name.wire)
             .expect("the service is in the table")
     }
@@ -101,6 +126,10 @@ impl Fixture {
     }
 
     fn ask(&self, name: &str, qtype: RecordType) -> Message {
+        self.ask_from(IpAddr::V4(Ipv4Addr::LOCALHOST), name, qtype)
+    }
+
+    fn ask_from(&self, client: IpAddr, name: &str, qtype: RecordType) -> Message {
         let mut query = Message::new(7, MessageType::Query, hickory_proto::op::OpCode::Query);
         query.add_query(Query::query(
             Name::from_ascii(name).expect("a valid name"),
@@ -108,8 +137,7 @@ impl Fixture {
         ));
         let query = query.to_vec().expect("the query encodes");
         let mut buf = Vec::new();
-        let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let reply = respond(&self.zones, &query, client, Transport::Tcp, 1232, &mut buf)
+        let reply = respond(&self.table, &query, client, Transport::Tcp, 1232, &mut buf)
             .expect("an answer");
         Message::from_vec(reply).expect("the answer decodes")
     }
@@ -363,4 +391,71 @@ fn large_services_find_instances_through_their_index() {
     }
     let reply = fixture.ask("node-40.web.zone.test.", RecordType::A);
     assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[test]
+fn a_denied_client_is_answered_as_if_the_private_zone_were_not_served() {
+    // zone.test (public) holds priv.zone.test (private to 10/8), which
+    // holds vault.priv.zone.test (private to 10.1/16); lone.test (private
+    // to 10/8) has no zone above it.
+    const PRIVATE: &str = "priv.zone.test";
+    let fixture = Fixture::new();
+    let private = fixture.namespace(PRIVATE, Some(&["10.0.0.0/8"]));
+    let vault = fixture.namespace("vault.priv.zone.test", Some(&["10.1.0.0/16"]));
+    let lone = fixture.namespace("lone.test", Some(&["10.0.0.0/8"]));
+    for namespace_id in [&private, &vault, &lone] {
+        let web = fixture.service_in(namespace_id, "web", &[RecordKind::A, RecordKind::Srv]);
+        fixture.register(&web, "i1", &address("192.0.2.1"));
+    }
+    let outsider = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let insider = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let vault_insider = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
+    use RecordType::{A, SOA};
+    use ResponseCode::{NXDomain, NoError, Refused};
+
+    // What a client is told: the rcode, how many answers, and the zone
+    // whose SOA is in the authority section.
+    type Told = (ResponseCode, usize, Option<&'static str>);
+    const ANSWERED: Told = (NoError, 1, None);
+    const REFUSED: Told = (Refused, 0, None);
+    let nxdomain = |zone| (NXDomain, 0, Some(zone));
+    let cases: &[(IpAddr, &str, RecordType, Told)] = &[
+        // What the outsider would get with no private zone at all.
+        (outsider, "nope.zone.test.", A, nxdomain(ZONE)),
+        (outsider, "web.priv.zone.test.", A, nxdomain(ZONE)),
+        (outsider, "priv.zone.test.", SOA, nxdomain(ZONE)),
+        (outsider, "nope.priv.zone.test.", A, nxdomain(ZONE)),
+        (outsider, "i1.web.priv.zone.test.", A, nxdomain(ZONE)),
+        (outsider, "web.vault.priv.zone.test.", A, nxdomain(ZONE)),
+        (outsider, "web.lone.test.", A, REFUSED),
+        (outsider, "lone.test.", SOA, REFUSED),
+        // Allowed in priv.zone.test but not in the vault inside it.
+        (insider, "web.priv.zone.test.", A, ANSWERED),
+        (insider, "i1.web.priv.zone.test.", A, ANSWERED),
+        (insider, "priv.zone.test.", SOA, ANSWERED),
+        (insider, "nope.priv.zone.test.", A, nxdomain(PRIVATE)),
+        (insider, "web.vault.priv.zone.test.", A, nxdomain(PRIVATE)),
+        (insider, "vault.priv.zone.test.", SOA, nxdomain(PRIVATE)),
+        (insider, "web.lone.test.", A, ANSWERED),
+        // Allowed everywhere.
+        (vault_insider, "web.vault.priv.zone.test.", A, ANSWERED),
+        (vault_insider, "vault.priv.zone.test.", SOA, ANSWERED),
+    ];
+    for &(client, name, qtype, (rcode, answers, soa_of)) in cases {
+        let what = format!("{name} {qtype} from {client}");
+        let reply = fixture.ask_from(client, name, qtype);
+        assert_eq!(reply.metadata.response_code, rcode, "{what}");
+        assert_eq!(reply.metadata.authoritative, rcode != Refused, "{what}: AA");
+        assert_eq!(reply.answers.len(), answers, "{what}: answers");
+        let authority: Vec<_> = reply
+            .authorities
+            .iter()
+            .map(|record| (record.record_type(), record.name.to_ascii()))
+            .collect();
+        let expected: Vec<_> = soa_of
+            .map(|zone| (RecordType::SOA, format!("{zone}.")))
+            .into_iter()
+            .collect();
+        assert_eq!(authority, expected, "{what}: authority");
+    }
 }

@@ -17,7 +17,7 @@ use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmm
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{Transport, respond};
-use super::zones::Zones;
+use super::names::NameTable;
 
 /// How often a blocked worker looks at the shutdown signal.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
@@ -32,7 +32,7 @@ const BATCH: usize = 32;
 /// Starts one worker thread per socket.
 pub fn spawn_workers(
     sockets: Vec<UdpSocket>,
-    zones: &Zones,
+    table: &NameTable,
     max_udp_payload: u16,
     shutdown: &CancellationToken,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
@@ -41,11 +41,11 @@ pub fn spawn_workers(
         .enumerate()
         .map(|(index, socket)| {
             socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
-            let zones = zones.clone();
+            let table = table.clone();
             let shutdown = shutdown.clone();
             std::thread::Builder::new()
                 .name(format!("cairn-udp-{index}"))
-                .spawn(move || Worker::new(max_udp_payload).serve(&socket, &zones, &shutdown))
+                .spawn(move || Worker::new(max_udp_payload).serve(&socket, &table, &shutdown))
         })
         .collect()
 }
@@ -72,7 +72,7 @@ impl Worker {
         }
     }
 
-    fn serve(mut self, socket: &UdpSocket, zones: &Zones, shutdown: &CancellationToken) {
+    fn serve(mut self, socket: &UdpSocket, table: &NameTable, shutdown: &CancellationToken) {
         let fd = socket.as_raw_fd();
         // (query length, client) of each datagram in the batch.
         let mut batch: Vec<(usize, SocketAddr)> = Vec::with_capacity(BATCH);
@@ -98,7 +98,7 @@ impl Worker {
                 let query = &self.queries[index][..len.min(MAX_QUERY)];
                 let response = &mut self.responses[answers.len()];
                 let Some(answer) = respond(
-                    zones,
+                    table,
                     query,
                     client.ip(),
                     Transport::Udp,

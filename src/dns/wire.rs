@@ -1,13 +1,17 @@
 //! The DNS wire format on the answer path: reading a query's header and
 //! question without allocating, and assembling a response from records
-//! encoded ahead of time (by hickory-proto, in `compile`).
+//! encoded ahead of time (by hickory-proto, in [`encode`](super::encode)).
+//!
+//! This is the only hand-written wire code in cairn, and it stays
+//! hand-written on purpose: it is the measured hot path. A general decoder
+//! builds a `Message` (heap-allocated names and vectors) for every query;
+//! here a query is read in place into a stack buffer and a response is
+//! header bytes plus `memcpy`s of finished records into a reused buffer.
+//! It never encodes a record itself, and imports no `hickory_*`.
 //!
 //! Only the common shape of a query is read here — one question, no answer
 //! or authority records, at most one OPT. Anything else is answered with an
 //! error code by `respond` and never reaches the table.
-
-use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 /// The size of a DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -377,31 +381,6 @@ impl<'b> ResponseWriter<'b> {
         }
         self.buf
     }
-}
-
-/// Encodes a record for the answer path: everything after its owner name
-/// (type, class, TTL, RDATA length, RDATA), with names inside the RDATA
-/// uncompressed so the bytes can go anywhere in a message.
-pub fn encode_tail(record: &Record) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::with_capacity(64);
-    let mut encoder = BinEncoder::new(&mut bytes);
-    encoder.set_name_encoding(NameEncoding::Uncompressed);
-    record
-        .emit(&mut encoder)
-        .map_err(|error| error.to_string())?;
-    let owner_len = record
-        .name
-        .to_bytes()
-        .map_err(|error| error.to_string())?
-        .len();
-    Ok(bytes.split_off(owner_len))
-}
-
-/// The lower-case wire form of a name, the table's key.
-pub fn lowered_name(name: &hickory_proto::rr::Name) -> Result<Vec<u8>, String> {
-    name.to_lowercase()
-        .to_bytes()
-        .map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

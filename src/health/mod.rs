@@ -35,6 +35,7 @@ use crate::registry::{HealthStatus, Lapse, Overdue, RegistryError};
 use crate::writer::Writer;
 use active::{Key, Schedule, Target, Verdict};
 pub use probe::{ProbeError, probe};
+pub use tls::TlsError;
 
 /// How often rounds run: a tenth of the finest period to keep (the probe
 /// interval, or the shortest heartbeat TTL), between 10 ms and 1 s. The

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::tls::{self, TlsError};
 use crate::registry::HealthCheckType;
 
 /// The most of a response read while looking for its status line.
@@ -21,7 +22,7 @@ pub enum ProbeError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] TlsError),
     #[error("answered HTTP {0}, not 2xx or 3xx")]
     Status(u16),
     #[error("the answer is not HTTP: {0:?}")]
@@ -42,7 +43,7 @@ pub async fn probe(
             HealthCheckType::Tcp => Ok(()),
             HealthCheckType::Http => http_get(stream, addr, path).await,
             HealthCheckType::Https => {
-                let stream = super::tls::connect(stream, addr).await?;
+                let stream = tls::connect(stream, addr).await?;
                 http_get(stream, addr, path).await
             }
         }

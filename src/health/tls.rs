@@ -3,6 +3,9 @@
 //! "does the instance answer", not "is it who it claims to be", and
 //! instances commonly serve self-signed certificates on internal addresses.
 //! Nothing sent over these connections is secret.
+//!
+//! It knows TCP streams and TLS only, not probes: `probe` calls it and
+//! carries its [`TlsError`] in its own error.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -17,7 +20,11 @@ use tokio_rustls::rustls::crypto::{self, CryptoProvider, WebPkiSupportedAlgorith
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, Error, SignatureScheme};
 
-use super::probe::ProbeError;
+/// Why a TLS session could not be set up: the client config could not be
+/// built, or the handshake failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsError(String);
 
 /// Accepts any certificate, but still checks that the handshake's
 /// signatures are made with the certificate's key (so the TLS session
@@ -63,7 +70,7 @@ impl ServerCertVerifier for AnyCertificate {
 }
 
 /// One client config for every probe, built on first use.
-fn connector() -> Result<TlsConnector, ProbeError> {
+fn connector() -> Result<TlsConnector, TlsError> {
     static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
         let provider = Arc::new(crypto::ring::default_provider());
@@ -81,7 +88,7 @@ fn connector() -> Result<TlsConnector, ProbeError> {
     });
     match config {
         Ok(config) => Ok(TlsConnector::from(Arc::clone(config))),
-        Err(error) => Err(ProbeError::Tls(error.clone())),
+        Err(error) => Err(TlsError(error.clone())),
     }
 }
 
@@ -90,10 +97,10 @@ fn connector() -> Result<TlsConnector, ProbeError> {
 pub async fn connect(
     stream: TcpStream,
     addr: SocketAddr,
-) -> Result<TlsStream<TcpStream>, ProbeError> {
+) -> Result<TlsStream<TcpStream>, TlsError> {
     let name = ServerName::IpAddress(addr.ip().into());
     connector()?
         .connect(name, stream)
         .await
-        .map_err(|error| ProbeError::Tls(error.to_string()))
+        .map_err(|error| TlsError(error.to_string()))
 }

@@ -479,3 +479,94 @@ fn garbage_never_stops_the_server() {
         "after garbage (TCP)",
     );
 }
+
+/// A namespace file for `name`: private to `allowed` when given, else
+/// public; one `web` service (A and SRV) with one instance.
+fn nested_zone_file(name: &str, allowed: Option<&str>) -> String {
+    let access = match allowed {
+        Some(network) => format!("type = \"DNS_PRIVATE\"\nallowed_networks = [\"{network}\"]"),
+        None => "type = \"DNS_PUBLIC\"".to_string(),
+    };
+    format!(
+        r#"
+[namespace]
+name = "{name}"
+{access}
+
+[namespace.soa]
+ttl = 60
+minimum = 30
+
+[[services]]
+name = "web"
+records = [{{ type = "A", ttl = 10 }}, {{ type = "SRV", ttl = 10 }}]
+
+[[services.instances]]
+id = "web-1"
+ipv4 = "10.0.0.1"
+port = 8080
+"#
+    )
+}
+
+#[test]
+fn a_denied_client_cannot_tell_a_nested_private_zone_from_a_missing_name() {
+    // Two private zones inside enclosing zones, both allowing 127.0.0.1
+    // only: priv.pub.test inside a public zone, vault.corp.test inside a
+    // private zone that allows all of 127/8.
+    let server = TestServer::start(&[
+        ("pub.test.toml", &nested_zone_file("pub.test", None)),
+        (
+            "priv.pub.test.toml",
+            &nested_zone_file("priv.pub.test", Some("127.0.0.1/32")),
+        ),
+        (
+            "corp.test.toml",
+            &nested_zone_file("corp.test", Some("127.0.0.0/8")),
+        ),
+        (
+            "vault.corp.test.toml",
+            &nested_zone_file("vault.corp.test", Some("127.0.0.1/32")),
+        ),
+    ]);
+    let outsider = Transport::UdpFrom(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    // (a name in the private zone, a name that does not exist in the
+    // zone around it)
+    let cases = [
+        ("web.priv.pub.test.", RecordType::A, "nope.pub.test."),
+        ("web-1.web.priv.pub.test.", RecordType::A, "nope.pub.test."),
+        ("priv.pub.test.", RecordType::SOA, "nope.pub.test."),
+        ("nope.priv.pub.test.", RecordType::A, "nope.pub.test."),
+        ("web.vault.corp.test.", RecordType::A, "nope.corp.test."),
+        ("vault.corp.test.", RecordType::SOA, "nope.corp.test."),
+    ];
+    for (hidden, qtype, missing) in cases {
+        let what = format!("{hidden} {qtype} from 127.0.0.2");
+        let denied = server.ask(&query_message(hidden, qtype, Some(1232)), outsider);
+        check(&denied, &NXDOMAIN, &what);
+        let mut expected = server.ask(&query_message(missing, qtype, Some(1232)), outsider);
+        // Everything but the id and the question must match.
+        expected.metadata.id = denied.metadata.id;
+        expected.queries = denied.queries.clone();
+        assert_eq!(denied, expected, "{what} is answered like {missing}");
+    }
+
+    for (name, qtype) in [
+        ("web.priv.pub.test.", RecordType::A),
+        ("web-1.web.priv.pub.test.", RecordType::A),
+        ("priv.pub.test.", RecordType::SOA),
+        ("web.vault.corp.test.", RecordType::A),
+        ("vault.corp.test.", RecordType::SOA),
+    ] {
+        check(
+            &server.udp(name, qtype),
+            &positive(1, 0),
+            &format!("{name} {qtype} from 127.0.0.1"),
+        );
+    }
+    check(
+        &server.udp("nope.priv.pub.test.", RecordType::A),
+        &NXDOMAIN,
+        "a missing name in the private zone, from 127.0.0.1",
+    );
+}

@@ -1,6 +1,9 @@
 //! The name table DNS answers from: every served name mapped to what it is
 //! (a zone apex, a service, or an empty non-terminal), kept current by the
 //! registry's observer calls. Queries read it; only writers lock.
+//!
+//! It is named for what it holds, names, and not "zones": in cairn that
+//! word means the declarative `zones/` files `config` applies at start.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
-use super::compile::{Apex, CompileError, CompiledService, ServiceName};
+use super::compile::{Apex, CompiledService, ServiceName};
+use super::encode::EncodeError;
 use crate::registry::{Namespace, RegistryObserver, Service, ServiceView};
 
 /// One zone; its apex is swapped whole when the SOA serial or settings change.
@@ -64,12 +68,12 @@ pub fn parent(name: &[u8]) -> Option<&[u8]> {
 /// The table of served names: a registry observer on the writing side, the
 /// source of every answer on the reading side. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Zones {
+pub struct NameTable {
     pub(super) nodes: Arc<DashMap<WireName, Node, Hasher>>,
     writer: Arc<Mutex<Writer>>,
 }
 
-impl Zones {
+impl NameTable {
     pub fn new() -> Self {
         Self::default()
     }
@@ -119,7 +123,7 @@ impl Zones {
     }
 }
 
-impl RegistryObserver for Zones {
+impl RegistryObserver for NameTable {
     fn namespace_changed(&self, namespace: &Namespace) {
         if !namespace.kind.has_dns() {
             return;
@@ -157,7 +161,7 @@ impl RegistryObserver for Zones {
         if !view.namespace_kind.has_dns() {
             return;
         }
-        let not_rebuilt = |error: CompileError| {
+        let not_rebuilt = |error: EncodeError| {
             tracing::error!(namespace = view.namespace_name, service = %view.service.name, %error, "service records not rebuilt");
         };
         let name = match ServiceName::new(&view.service.name, view.namespace_name) {
@@ -212,19 +216,19 @@ impl RegistryObserver for Zones {
 
 /// Takes a service's name out of the table, with the empty non-terminals
 /// only it needed. A name some other service still lies below stays, empty.
-fn remove_service_node(zones: &Zones, writer: &mut Writer, name: &[u8], zone: &Arc<ZoneCell>) {
-    if zones.service_at(name).is_none() {
+fn remove_service_node(table: &NameTable, writer: &mut Writer, name: &[u8], zone: &Arc<ZoneCell>) {
+    if table.service_at(name).is_none() {
         return;
     }
     if writer.below.get(name).copied().unwrap_or(0) > 0 {
-        zones
+        table
             .nodes
             .insert(name.into(), Node::EmptyNonTerminal(Arc::clone(zone)));
     } else {
-        zones.nodes.remove(name);
+        table.nodes.remove(name);
     }
     let origin = zone.apex.load().origin.clone();
-    for empty in Zones::between(name, &origin) {
+    for empty in NameTable::between(name, &origin) {
         let remaining = match writer.below.get_mut(&empty) {
             Some(count) => {
                 *count = count.saturating_sub(1);
@@ -234,7 +238,7 @@ fn remove_service_node(zones: &Zones, writer: &mut Writer, name: &[u8], zone: &A
         };
         if remaining == 0 {
             writer.below.remove(&empty);
-            zones
+            table
                 .nodes
                 .remove_if(&empty, |_, node| matches!(node, Node::EmptyNonTerminal(_)));
         }
