@@ -17,13 +17,16 @@
 //! A file is never parsed whole: a tree of it would take ~40 times its size
 //! (gigabytes for a million instances). It is outlined, then its services
 //! are parsed and checked a batch at a time, and read and parsed again, a
-//! batch at a time, to be applied (`outline.rs`, `source.rs`).
+//! batch at a time, to be applied (`outline.rs`, `source.rs`). The TOML
+//! shapes are in `schema.rs`; their translation into registry values in
+//! `translate.rs`.
 //!
 //! This module reads files and knows nothing of DNS or sockets.
 
-mod file;
 mod outline;
+mod schema;
 mod source;
+mod translate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;

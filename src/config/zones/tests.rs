@@ -560,7 +560,7 @@ fn a_file_read_in_batches_is_the_file_read_whole() {
     let text = many_services(600);
     assert!(text.len() > 10 * 16 * 1024, "several batches");
     let batched = parse(&text).unwrap();
-    let whole = file::parse_whole(Path::new(PATH), &text).unwrap();
+    let whole = translate::parse_whole(Path::new(PATH), &text).unwrap();
     assert_eq!(batched.services.len(), 600);
     assert_eq!(format!("{batched:?}"), format!("{whole:?}"));
     assert_eq!(batched.namespace.soa.ttl, 30);
@@ -588,7 +588,7 @@ fn errors_in_a_later_batch_read_as_for_the_whole_file() {
     ];
     for text in broken {
         let batched = error(&text);
-        let whole = file::parse_whole(Path::new(PATH), &text)
+        let whole = translate::parse_whole(Path::new(PATH), &text)
             .unwrap_err()
             .to_string();
         assert_eq!(batched, whole);
@@ -607,7 +607,7 @@ fn broken_at_line(text: &str, line: &str) -> String {
 fn errors_in_the_head_name_the_file_line_after_services() {
     let text = format!("{VALID}\n[namespace.soa]\nttl = \"sixty\"\n");
     let batched = error(&text);
-    let whole = file::parse_whole(Path::new(PATH), &text)
+    let whole = translate::parse_whole(Path::new(PATH), &text)
         .unwrap_err()
         .to_string();
     assert_eq!(batched, whole);
@@ -642,7 +642,7 @@ allowed_networks = ["127.0.0.0/8"]
     let both = format!(
         "{inline}\n[[services]]\nname = \"web2\"\nrecords = [{{ type = \"A\", ttl = 1 }}]\n"
     );
-    assert!(file::parse_whole(Path::new(PATH), &both).is_err());
+    assert!(translate::parse_whole(Path::new(PATH), &both).is_err());
     assert_mentions(&error(&both), &[PATH, "both inline", "[[services]]"]);
 
     let twice = inline.replace("name = \"db\"", "name = \"Web\"");
