@@ -6,7 +6,10 @@
 //!   or DNS wire format.
 //! - [`dns`] compiles each service into record sets whenever it changes and
 //!   answers queries from them.
-//! - [`config`] reads the TOML config and the declarative `zones/` directory.
+//! - [`config`] reads and checks the TOML config and the declarative
+//!   `zones/` files; it only parses.
+//! - [`zones`] applies the zones files to the registry at start, through the
+//!   Writer: creates what they declare, brings what exists in line.
 //! - [`admin`] is the admin API (Cloud Map's actions over HTTP on a Unix
 //!   socket) and its client; [`cli`] is the `cairn` subcommands that use it.
 //! - [`health`] probes instances (HealthCheckConfig) and watches their
@@ -27,3 +30,4 @@ pub mod health;
 pub mod registry;
 pub mod serve;
 pub mod store;
+pub mod zones;

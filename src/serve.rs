@@ -9,17 +9,20 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminError};
-use crate::config::{Config, ConfigError, zones};
+use crate::config::{Config, ConfigError};
 use crate::dns::{self, DnsSettings, Zones};
 use crate::health;
 use crate::registry::{Registry, RegistryError, Writer};
 use crate::store::{Snapshot, Store, StoreError};
+use crate::zones::{self, ZonesError};
 
 /// Why the server could not start or stopped on its own.
 #[derive(Debug, Error)]
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Zones(#[from] ZonesError),
     #[error(transparent)]
     Admin(#[from] AdminError),
     #[error(transparent)]
@@ -104,13 +107,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let (journal, committer) = store.journal()?;
     let writer = Writer::new(registry.clone(), Arc::new(journal));
     if config.zones_dir.is_dir() {
-        let loaded = zones::load_zones(&config.zones_dir, &writer).await?;
+        let applied = zones::apply(&config.zones_dir, &writer).await?;
         tracing::info!(
             dir = %config.zones_dir.display(),
-            files = loaded.files,
-            namespaces = loaded.namespaces,
-            services = loaded.services,
-            instances = loaded.instances,
+            files = applied.files,
+            namespaces = applied.namespaces,
+            services = applied.services,
+            instances = applied.instances,
             "zones applied"
         );
     } else {

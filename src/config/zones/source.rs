@@ -15,7 +15,7 @@ use crate::registry::NewNamespace;
 /// A zones file whose every part has been checked (see
 /// [`super::parse_zone_file`] for what that covers).
 #[derive(Debug)]
-pub(super) struct ZoneSource {
+pub struct ZoneSource {
     /// Where it came from; named in every error about it.
     pub path: PathBuf,
     pub namespace: NewNamespace,
@@ -80,7 +80,7 @@ impl ZoneSource {
 }
 
 /// See [`ZoneSource::services`].
-pub(super) struct Services<'a, R> {
+pub struct Services<'a, R> {
     source: &'a ZoneSource,
     file: R,
     /// The batch to read next; `None` before the inline services.

@@ -1,0 +1,55 @@
+//! A zones file's namespace: created, or the one that exists brought in
+//! line with the file.
+
+use crate::config::zones::ZoneSource;
+use crate::registry::{Namespace, NamespaceType, NamespaceUpdate, RegistryError, Writer};
+
+use super::ZonesError;
+
+/// Creates the file's namespace, or brings the one that exists in line.
+pub(super) async fn apply(file: &ZoneSource, writer: &Writer) -> Result<Namespace, ZonesError> {
+    let declared = &file.namespace;
+    let refused = |error: RegistryError| {
+        ZonesError::refused(
+            &file.path,
+            format!("namespace \"{}\": {error}", declared.name),
+        )
+    };
+    let Some(existing) = writer.registry().namespace_by_name(&declared.name) else {
+        let (namespace, _) = writer
+            .create_namespace(declared.clone())
+            .await
+            .map_err(refused)?;
+        return Ok(namespace);
+    };
+    if existing.kind != declared.kind {
+        return Err(ZonesError::refused(
+            &file.path,
+            format!(
+                "namespace \"{}\" exists as {} but is declared {}; a namespace's type cannot change (delete it through the API first)",
+                declared.name,
+                existing.kind.as_str(),
+                declared.kind.as_str()
+            ),
+        ));
+    }
+    let update = NamespaceUpdate {
+        description: declared
+            .description
+            .clone()
+            .filter(|d| existing.description.as_ref() != Some(d)),
+        soa: (existing.soa != declared.soa && declared.kind.has_dns())
+            .then(|| declared.soa.clone()),
+        soa_ttl: None,
+        allowed_networks: (declared.kind == NamespaceType::DnsPrivate
+            && existing.allowed_networks != declared.allowed_networks)
+            .then(|| declared.allowed_networks.clone()),
+    };
+    if update.description.is_some() || update.soa.is_some() || update.allowed_networks.is_some() {
+        writer
+            .update_namespace(&existing.id, update)
+            .await
+            .map_err(refused)?;
+    }
+    Ok(existing)
+}
