@@ -24,6 +24,7 @@ mod instances;
 mod journal;
 mod model;
 mod namespaces;
+pub mod networks;
 mod operations;
 mod plan;
 mod services;

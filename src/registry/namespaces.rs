@@ -7,7 +7,7 @@ use super::model::{Namespace, NamespaceType, Operation, OperationType};
 use super::operations::{Targets, succeeded};
 use super::{
     Change, NamespaceEntry, NamespaceUpdate, NewNamespace, Pending, Plan, Registry, RegistryError,
-    Result, id_from_arn, ids, now_millis, validate,
+    Result, id_from_arn, ids, networks, now_millis, validate,
 };
 
 /// A namespace about to be created.
@@ -90,15 +90,7 @@ impl Registry {
         if let Some(rname) = &new.soa.rname {
             validate::dns_name("SOA rname", rname, false)?;
         }
-        let allowed_networks = match new.kind {
-            NamespaceType::DnsPrivate => new.allowed_networks,
-            _ if new.allowed_networks.is_empty() => Vec::new(),
-            _ => {
-                return Err(RegistryError::invalid(
-                    "only DNS_PRIVATE namespaces have allowed networks",
-                ));
-            }
-        };
+        let allowed_networks = networks::allowed_networks(new.kind, new.allowed_networks)?;
         if let Some(existing) = self.namespace_by_name(&name) {
             let same_request = new.creator_request_id.is_some()
                 && existing.creator_request_id == new.creator_request_id;
@@ -286,8 +278,8 @@ impl Registry {
         if let Some(ttl) = update.soa_ttl {
             namespace.soa.ttl = ttl;
         }
-        if let Some(networks) = update.allowed_networks {
-            namespace.allowed_networks = networks;
+        if let Some(given) = update.allowed_networks {
+            namespace.allowed_networks = networks::allowed_networks(namespace.kind, given)?;
         }
         namespace.revision += 1;
         let operation = succeeded(

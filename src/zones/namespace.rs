@@ -2,13 +2,20 @@
 //! line with the file.
 
 use crate::config::zones::ZoneSource;
-use crate::registry::{Namespace, NamespaceType, NamespaceUpdate, RegistryError, Writer};
+use crate::registry::{Namespace, NamespaceType, NamespaceUpdate, RegistryError, Writer, networks};
 
 use super::ZonesError;
 
 /// Creates the file's namespace, or brings the one that exists in line.
 pub(super) async fn apply(file: &ZoneSource, writer: &Writer) -> Result<Namespace, ZonesError> {
     let declared = &file.namespace;
+    if declared.kind == NamespaceType::DnsPrivate && declared.allowed_networks.is_empty() {
+        tracing::info!(
+            file = %file.path.display(),
+            namespace = %declared.name,
+            "namespace.allowed_networks is not given, so the namespace answers loopback clients only (127.0.0.0/8, ::1/128); list the client networks to answer others"
+        );
+    }
     let refused = |error: RegistryError| {
         ZonesError::refused(
             &file.path,
@@ -33,6 +40,11 @@ pub(super) async fn apply(file: &ZoneSource, writer: &Writer) -> Result<Namespac
             ),
         ));
     }
+    // Compared as the registry would store them, so that a file that writes
+    // a network differently (host bits, or none for loopback) is not an
+    // update at every start.
+    let networks = networks::allowed_networks(declared.kind, declared.allowed_networks.clone())
+        .map_err(refused)?;
     let update = NamespaceUpdate {
         description: declared
             .description
@@ -42,7 +54,7 @@ pub(super) async fn apply(file: &ZoneSource, writer: &Writer) -> Result<Namespac
             .then(|| declared.soa.clone()),
         soa_ttl: None,
         allowed_networks: (declared.kind == NamespaceType::DnsPrivate
-            && existing.allowed_networks != declared.allowed_networks)
+            && existing.allowed_networks != networks)
             .then(|| declared.allowed_networks.clone()),
     };
     if update.description.is_some() || update.soa.is_some() || update.allowed_networks.is_some() {

@@ -284,3 +284,34 @@ fn nothing_is_applied_when_a_later_batch_is_bad() {
     assert_mentions(&message, &["big.toml", "services[599] \"s599!\""]);
     assert!(registry.list_namespaces().is_empty());
 }
+
+#[test]
+fn allowed_networks_follow_the_registry_rule_and_stay_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let host_bits = VALID.replace("\"127.0.0.0/8\"", "\"10.1.2.3/8\", \"10.0.0.0/8\"");
+    fs::write(dir.path().join("a.toml"), host_bits).unwrap();
+    let without = VALID
+        .replace("svc.internal", "b.internal")
+        .replace("allowed_networks = [\"127.0.0.0/8\"]", "");
+    fs::write(dir.path().join("b.toml"), without).unwrap();
+    let registry = Registry::default();
+    load(dir.path(), &registry).unwrap();
+    let networks = |name: &str| -> Vec<String> {
+        let namespace = registry.namespace_by_name(name).unwrap();
+        namespace
+            .allowed_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(networks("svc.internal"), ["10.0.0.0/8"]);
+    assert_eq!(networks("b.internal"), ["127.0.0.0/8", "::1/128"]);
+
+    let namespaces = registry.list_namespaces();
+    load(dir.path(), &registry).unwrap();
+    assert_eq!(
+        registry.list_namespaces(),
+        namespaces,
+        "written differently from what is stored is not a change"
+    );
+}

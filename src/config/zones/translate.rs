@@ -133,17 +133,15 @@ fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
     validate::description(toml.description.as_deref()).map_err(refused)?;
     validate::tags(&toml.tags).map_err(refused)?;
 
+    // Passed as written: the registry decides what is stored (canonical
+    // form; loopback only when a private namespace is given none).
     let allowed_networks = match (kind, toml.allowed_networks) {
-        (NamespaceType::DnsPrivate, Some(networks)) if !networks.is_empty() => networks
+        (NamespaceType::DnsPrivate, Some(networks)) => networks
             .iter()
             .enumerate()
             .map(|(index, text)| network(index, text))
             .collect::<Result<Vec<_>, _>>()?,
-        (NamespaceType::DnsPrivate, _) => {
-            return Err(format!(
-                "{context} is DNS_PRIVATE but namespace.allowed_networks is missing or empty; a private namespace with no allowed networks would answer nobody. List the client networks, e.g. allowed_networks = [\"10.0.0.0/8\"], or make it DNS_PUBLIC"
-            ));
-        }
+        (NamespaceType::DnsPrivate, None) => Vec::new(),
         (_, Some(networks)) if !networks.is_empty() => {
             return Err(format!(
                 "{context} is {}, which answers everyone; namespace.allowed_networks is only for DNS_PRIVATE namespaces, so remove it or change the type",
@@ -177,7 +175,7 @@ fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
 /// One entry of `allowed_networks`: a CIDR, or a bare address for one host.
 fn network(index: usize, text: &str) -> Result<IpNet, String> {
     if let Ok(network) = text.parse::<IpNet>() {
-        return Ok(network.trunc());
+        return Ok(network);
     }
     if let Ok(address) = text.parse::<IpAddr>() {
         return Ok(IpNet::from(address));
