@@ -114,6 +114,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
             namespaces = applied.namespaces,
             services = applied.services,
             instances = applied.instances,
+            replaced = applied.replaced,
             "zones applied"
         );
     } else {

@@ -66,6 +66,10 @@ pub struct Applied {
     pub namespaces: usize,
     pub services: usize,
     pub instances: usize,
+    /// Services replaced because the file changed what cannot change in
+    /// place (record types, routing policy, custom health check,
+    /// heartbeat); counted among `services` too.
+    pub replaced: usize,
 }
 
 /// Applies every zones file in `dir` (see [`zones::read_dir`]) through

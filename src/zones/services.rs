@@ -7,7 +7,8 @@ use crate::registry::{
     InstanceRegistration, Namespace, NewService, RegistryError, Service, Writer,
 };
 
-use super::{Applied, ZonesError, reconcile};
+use super::reconcile::{self, Reconciled};
+use super::{Applied, ZonesError};
 
 /// Brings a batch of a file's services and their instances into the
 /// registry; `first` is the index of the first in the file. Errors name the
@@ -31,25 +32,19 @@ pub(super) async fn apply(
     for (index, declared) in (first..).zip(&declared) {
         match registry.service_by_name(&namespace.name, &declared.name) {
             Ok(existing) => {
-                reconcile::service(writer, &existing, declared)
-                    .await
-                    .map_err(|error| {
-                        refused(format!("services[{index}] \"{}\"", declared.name), error)
-                    })?;
-                services.push(Some(existing));
+                let reconciled =
+                    reconcile::service(file, namespace, index, writer, &existing, declared).await?;
+                match reconciled {
+                    Reconciled::InPlace => services.push(Some(existing)),
+                    Reconciled::Deleted => {
+                        applied.replaced += 1;
+                        created.push(new_service(namespace, declared));
+                        services.push(None);
+                    }
+                }
             }
             Err(_) => {
-                created.push(NewService {
-                    namespace_id: namespace.id.clone(),
-                    name: declared.name.clone(),
-                    description: declared.description.clone(),
-                    dns: declared.dns.clone(),
-                    health_check: declared.health_check.clone(),
-                    custom_health_check: declared.custom_health_check,
-                    heartbeat: declared.heartbeat,
-                    creator_request_id: None,
-                    tags: declared.tags.clone(),
-                });
+                created.push(new_service(namespace, declared));
                 services.push(None);
             }
         }
@@ -89,4 +84,19 @@ pub(super) async fn apply(
         .await
         .map_err(|error| refused("instances".to_string(), error))?;
     Ok(())
+}
+
+/// The service a declaration creates.
+fn new_service(namespace: &Namespace, declared: &ZoneService) -> NewService {
+    NewService {
+        namespace_id: namespace.id.clone(),
+        name: declared.name.clone(),
+        description: declared.description.clone(),
+        dns: declared.dns.clone(),
+        health_check: declared.health_check.clone(),
+        custom_health_check: declared.custom_health_check,
+        heartbeat: declared.heartbeat,
+        creator_request_id: None,
+        tags: declared.tags.clone(),
+    }
 }

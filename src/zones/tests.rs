@@ -31,6 +31,7 @@ fn the_shipped_zone_loads_into_a_fresh_registry() {
             namespaces: 1,
             services: 2,
             instances: 5,
+            replaced: 0,
         }
     );
 
@@ -267,6 +268,7 @@ fn a_large_file_loads_batch_by_batch() {
             namespaces: 1,
             services: 600,
             instances: 1800,
+            replaced: 0,
         }
     );
     let last = registry.service_by_name("big.internal", "s599").unwrap();
@@ -314,4 +316,106 @@ fn allowed_networks_follow_the_registry_rule_and_stay_put() {
         namespaces,
         "written differently from what is stored is not a change"
     );
+}
+
+/// `VALID` with the service's records changed from A to A + SRV, and the
+/// port an SRV record needs.
+fn with_srv() -> String {
+    VALID
+        .replace(
+            "records = [{ type = \"A\", ttl = 10 }]",
+            "records = [{ type = \"A\", ttl = 10 }, { type = \"SRV\", ttl = 10 }]",
+        )
+        .replace("ipv4 = \"10.0.1.1\"", "ipv4 = \"10.0.1.1\"\nport = 80")
+}
+
+fn kinds(registry: &Registry) -> Vec<RecordKind> {
+    let web = registry.service_by_name("svc.internal", "web").unwrap();
+    web.dns.unwrap().records.iter().map(|r| r.kind).collect()
+}
+
+#[test]
+fn changed_record_types_replace_a_service_whose_instances_the_file_declares() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.toml"), VALID).unwrap();
+    let registry = Registry::default();
+    load(dir.path(), &registry).unwrap();
+
+    fs::write(dir.path().join("a.toml"), with_srv()).unwrap();
+    let applied = load(dir.path(), &registry).unwrap();
+    assert_eq!(applied.replaced, 1);
+    assert_eq!(kinds(&registry), [RecordKind::A, RecordKind::Srv]);
+    let web = registry.service_by_name("svc.internal", "web").unwrap();
+    let instances = registry.list_instances(&web.id).unwrap();
+    assert_eq!(instances.len(), 1);
+    assert_eq!(instances[0].endpoint.port, Some(80));
+
+    let again = load(dir.path(), &registry).unwrap();
+    assert_eq!(again.replaced, 0, "replaced once, then in line");
+}
+
+#[test]
+fn a_replacement_cut_short_is_finished_by_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = format!("{VALID}\n[[services.instances]]\nid = \"web-2\"\nipv4 = \"10.0.1.2\"\n");
+    fs::write(dir.path().join("a.toml"), &two).unwrap();
+    let registry = Registry::default();
+    load(dir.path(), &registry).unwrap();
+    // As a crash after the first deregistration leaves it: the old template,
+    // some of the declared instances.
+    let web = registry.service_by_name("svc.internal", "web").unwrap();
+    registry.deregister_instance(&web.id, "web-1").unwrap();
+
+    let changed = two
+        .replace(
+            "records = [{ type = \"A\", ttl = 10 }]",
+            "records = [{ type = \"A\", ttl = 10 }, { type = \"SRV\", ttl = 10 }]",
+        )
+        .replace("\"10.0.1.1\"", "\"10.0.1.1\"\nport = 80")
+        .replace("\"10.0.1.2\"", "\"10.0.1.2\"\nport = 80");
+    fs::write(dir.path().join("a.toml"), changed).unwrap();
+    load(dir.path(), &registry).unwrap();
+    assert_eq!(kinds(&registry), [RecordKind::A, RecordKind::Srv]);
+    let web = registry.service_by_name("svc.internal", "web").unwrap();
+    let ids: Vec<String> = registry
+        .list_instances(&web.id)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["web-1", "web-2"]);
+}
+
+#[test]
+fn a_service_with_run_time_instances_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.toml"), VALID).unwrap();
+    let registry = Registry::default();
+    load(dir.path(), &registry).unwrap();
+    let web = registry.service_by_name("svc.internal", "web").unwrap();
+    registry
+        .register_instance(crate::registry::InstanceRegistration {
+            service_id: web.id.clone(),
+            instance_id: "web-9".to_string(),
+            attributes: [("AWS_INSTANCE_IPV4".to_string(), "10.0.1.9".to_string())].into(),
+            creator_request_id: None,
+        })
+        .unwrap();
+
+    fs::write(dir.path().join("a.toml"), with_srv()).unwrap();
+    let message = load(dir.path(), &registry).unwrap_err().to_string();
+    assert_mentions(
+        &message,
+        &[
+            "a.toml",
+            "services[0] \"web\"",
+            "record types A → A+SRV",
+            "\"web-9\"",
+            "cairn instance deregister --service web.svc.internal --id web-9",
+            "previous",
+        ],
+    );
+    assert!(!message.contains("API first"), "{message}");
+    assert_eq!(kinds(&registry), [RecordKind::A], "nothing changed");
+    assert_eq!(registry.list_instances(&web.id).unwrap().len(), 2);
 }
