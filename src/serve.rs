@@ -30,7 +30,7 @@ pub enum ServeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
-        "{path}: the stored state does not fit together: {error}; restore the store from a backup"
+        "{path}: the stored state does not fit together: {error}; restore the file from a backup, or move it aside to start from zones/ alone (what was changed through the API since is then lost)"
     )]
     Restore { path: String, error: RegistryError },
     #[error("{0}")]

@@ -33,10 +33,10 @@ pub(super) async fn apply(file: &ZoneSource, writer: &Writer) -> Result<Namespac
         return Err(ZonesError::refused(
             &file.path,
             format!(
-                "namespace \"{}\" exists as {} but is declared {}; a namespace's type cannot change (delete it through the API first)",
-                declared.name,
-                existing.kind.as_str(),
-                declared.kind.as_str()
+                "namespace \"{name}\" exists as {old} but is declared {new}; a namespace's type cannot change. Either declare it {old} again, or start cairn with the previous file, empty and delete the namespace through the admin socket (`cairn instance deregister` each instance, `cairn service delete SERVICE.{name}` each service, `cairn namespace delete {name}`) and start again with this file",
+                name = declared.name,
+                old = existing.kind.as_str(),
+                new = declared.kind.as_str()
             ),
         ));
     }

@@ -419,3 +419,26 @@ fn a_service_with_run_time_instances_is_not_replaced() {
     assert_eq!(kinds(&registry), [RecordKind::A], "nothing changed");
     assert_eq!(registry.list_instances(&web.id).unwrap().len(), 2);
 }
+
+#[test]
+fn a_changed_namespace_type_gives_a_fix_that_works_with_the_server_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.toml"), VALID).unwrap();
+    let registry = Registry::default();
+    load(dir.path(), &registry).unwrap();
+    let public = VALID
+        .replace("DNS_PRIVATE", "DNS_PUBLIC")
+        .replace("allowed_networks = [\"127.0.0.0/8\"]", "");
+    fs::write(dir.path().join("a.toml"), public).unwrap();
+    let message = load(dir.path(), &registry).unwrap_err().to_string();
+    assert_mentions(
+        &message,
+        &[
+            "a.toml",
+            "declare it DNS_PRIVATE again",
+            "start cairn with the previous file",
+            "cairn namespace delete svc.internal",
+        ],
+    );
+    assert!(!message.contains("API first"), "{message}");
+}
