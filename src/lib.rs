@@ -6,7 +6,10 @@
 //!   or DNS wire format.
 //! - [`dns`] compiles each service into record sets whenever it changes and
 //!   answers queries from them.
-//! - [`config`] reads the TOML config and the declarative `zones/` directory.
+//! - [`config`] reads and checks the TOML config and the declarative
+//!   `zones/` files; it only parses.
+//! - [`zones`] applies the zones files to the registry at start, through the
+//!   Writer: creates what they declare, brings what exists in line.
 //! - [`admin`] is the admin API (Cloud Map's actions over HTTP on a Unix
 //!   socket) and its client; [`cli`] is the `cairn` subcommands that use it.
 //! - [`writer`] is the write front, the one way to change the registry:
@@ -30,3 +33,4 @@ pub mod registry;
 pub mod serve;
 pub mod store;
 pub mod writer;
+pub mod zones;

@@ -9,12 +9,13 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminError};
-use crate::config::{Config, ConfigError, zones};
+use crate::config::{Config, ConfigError};
 use crate::dns::{self, DnsSettings, NameTable};
 use crate::health;
 use crate::registry::{Registry, RegistryError};
 use crate::store::{Store, StoreError};
 use crate::writer::{RestoreError, Restored, Writer};
+use crate::zones::{self, ZonesError};
 
 /// Why the server could not start or stopped on its own.
 #[derive(Debug, Error)]
@@ -22,13 +23,15 @@ pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
+    Zones(#[from] ZonesError),
+    #[error(transparent)]
     Admin(#[from] AdminError),
     #[error(transparent)]
     Bind(#[from] dns::BindError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
-        "{path}: the stored state does not fit together: {error}; restore the store from a backup"
+        "{path}: the stored state does not fit together: {error}; restore the file from a backup, or move it aside to start from zones/ alone (what was changed through the API since is then lost)"
     )]
     Restore { path: String, error: RegistryError },
     #[error("{0}")]
@@ -92,13 +95,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     } = restored;
     tracing::info!(path = %store_path, namespaces, instances, "store loaded");
     if config.zones_dir.is_dir() {
-        let loaded = zones::load_zones(&config.zones_dir, &writer).await?;
+        let applied = zones::apply(&config.zones_dir, &writer).await?;
         tracing::info!(
             dir = %config.zones_dir.display(),
-            files = loaded.files,
-            namespaces = loaded.namespaces,
-            services = loaded.services,
-            instances = loaded.instances,
+            files = applied.files,
+            namespaces = applied.namespaces,
+            services = applied.services,
+            instances = applied.instances,
+            replaced = applied.replaced,
             "zones applied"
         );
     } else {

@@ -34,7 +34,6 @@ use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use actions::default_allowed_networks;
 pub use error::ApiError;
 
 use crate::config::AdminConfig;

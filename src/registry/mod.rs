@@ -24,6 +24,7 @@ mod instance_table;
 mod instances;
 mod model;
 mod namespaces;
+pub mod networks;
 mod operations;
 mod plan;
 mod services;

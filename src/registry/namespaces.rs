@@ -7,7 +7,7 @@ use super::model::{Millis, Namespace, NamespaceType, Operation, OperationType};
 use super::operations::{Targets, succeeded};
 use super::{
     Change, NamespaceEntry, NamespaceUpdate, NewNamespace, Now, Pending, Plan, Registry,
-    RegistryError, Result, id_from_arn, ids, validate,
+    RegistryError, Result, id_from_arn, ids, networks, validate,
 };
 
 /// A namespace about to be created, or a retried creation whose operation
@@ -101,15 +101,7 @@ impl Registry {
         if new.kind.has_dns() {
             validate::soa_names(&name, &new.soa)?;
         }
-        let allowed_networks = match new.kind {
-            NamespaceType::DnsPrivate => new.allowed_networks,
-            _ if new.allowed_networks.is_empty() => Vec::new(),
-            _ => {
-                return Err(RegistryError::invalid(
-                    "only DNS_PRIVATE namespaces have allowed networks",
-                ));
-            }
-        };
+        let allowed_networks = networks::allowed_networks(new.kind, new.allowed_networks)?;
         if let Some(existing) = self.namespace_by_name(&name) {
             let same_request = new.creator_request_id.is_some()
                 && existing.creator_request_id == new.creator_request_id;
@@ -282,8 +274,8 @@ impl Registry {
         if let Some(ttl) = update.soa_ttl {
             namespace.soa.ttl = ttl;
         }
-        if let Some(networks) = update.allowed_networks {
-            namespace.allowed_networks = networks;
+        if let Some(given) = update.allowed_networks {
+            namespace.allowed_networks = networks::allowed_networks(namespace.kind, given)?;
         }
         namespace.revision += 1;
         let operation = succeeded(

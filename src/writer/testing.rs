@@ -124,6 +124,11 @@ impl TestRegistry {
         }
     }
 
+    /// The write front itself, for code that takes one.
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
     /// From now on every commit fails (or, with `false`, succeeds again).
     pub(crate) fn refuse_commits(&self, refuse: bool) {
         self.store.refusing.store(refuse, Ordering::SeqCst);

@@ -8,3 +8,4 @@ mod durability;
 mod health;
 mod reference;
 mod support;
+mod zones;

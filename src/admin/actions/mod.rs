@@ -3,8 +3,6 @@
 //! and quick; changes await the [`Writer`], which holds no lock the DNS
 //! path takes, so a request cannot stall DNS.
 
-pub use namespaces::default_allowed_networks;
-
 mod discovery;
 mod instances;
 mod namespaces;

@@ -1,9 +1,7 @@
 //! CreatePrivateDnsNamespace, CreatePublicDnsNamespace, CreateHttpNamespace,
 //! GetNamespace, ListNamespaces, Update*Namespace, DeleteNamespace.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 
 use super::{Condition, age_key, condition, page, text_matches, timestamp};
 use crate::admin::api::{self, CreateNamespaceRequest, IdRequest, ListRequest};
@@ -12,15 +10,6 @@ use crate::registry::{
     self, NamespaceType, NamespaceUpdate, NewNamespace, Registry, SoaSettings, Tags, validate,
 };
 use crate::writer::Writer;
-
-/// The networks a private namespace answers when the request names none:
-/// loopback only, so a new zone leaks to nobody until the operator says so.
-pub fn default_allowed_networks() -> Vec<IpNet> {
-    vec![
-        IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
-        IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
-    ]
-}
 
 pub(super) fn tags(list: Option<Vec<api::Tag>>) -> Tags {
     list.unwrap_or_default()
@@ -68,10 +57,11 @@ pub async fn create(
     if let Some(ttl) = soa_ttl(dns.soa.as_ref())? {
         soa.ttl = ttl;
     }
-    let allowed_networks = match (&dns.allowed_networks, kind) {
-        (Some(list), _) => networks(list)?,
-        (None, NamespaceType::DnsPrivate) => default_allowed_networks(),
-        (None, _) => Vec::new(),
+    // Passed as given: the registry decides what is stored (canonical form;
+    // loopback only when a private namespace is given none).
+    let allowed_networks = match &dns.allowed_networks {
+        Some(list) => networks(list)?,
+        None => Vec::new(),
     };
     let (_, operation_id) = writer
         .create_namespace(NewNamespace {

@@ -8,14 +8,14 @@ use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use super::outline::{self, Batch};
-use super::{ZoneService, file};
+use super::{ZoneService, translate};
 use crate::config::ConfigError;
 use crate::registry::NewNamespace;
 
 /// A zones file whose every part has been checked (see
 /// [`super::parse_zone_file`] for what that covers).
 #[derive(Debug)]
-pub(super) struct ZoneSource {
+pub struct ZoneSource {
     /// Where it came from; named in every error about it.
     pub path: PathBuf,
     pub namespace: NewNamespace,
@@ -38,8 +38,8 @@ impl ZoneSource {
     pub fn check(path: &Path, mut file: impl Read + Seek) -> Result<Self, ConfigError> {
         let outline = outline::outline(BufReader::new(&mut file))
             .map_err(|source| read_error(path, source))?;
-        let mut declared = file::Declared::new();
-        let (namespace, inline) = file::head(
+        let mut declared = translate::Declared::new();
+        let (namespace, inline) = translate::head(
             path,
             &outline.head,
             !outline.batches.is_empty(),
@@ -50,7 +50,7 @@ impl ZoneSource {
             let document = batch
                 .read(&mut file)
                 .map_err(|source| read_error(path, source))?;
-            file::batch(path, &document, &namespace, first, Some(&mut declared))?;
+            translate::batch(path, &document, &namespace, first, Some(&mut declared))?;
             first += batch.services;
         }
         Ok(Self {
@@ -80,7 +80,7 @@ impl ZoneSource {
 }
 
 /// See [`ZoneSource::services`].
-pub(super) struct Services<'a, R> {
+pub struct Services<'a, R> {
     source: &'a ZoneSource,
     file: R,
     /// The batch to read next; `None` before the inline services.
@@ -108,7 +108,13 @@ impl<R: Read + Seek> Iterator for Services<'_, R> {
                     .read(&mut self.file)
                     .map_err(|error| read_error(&source.path, error))
                     .and_then(|document| {
-                        file::batch(&source.path, &document, &source.namespace, self.first, None)
+                        translate::batch(
+                            &source.path,
+                            &document,
+                            &source.namespace,
+                            self.first,
+                            None,
+                        )
                     })
             }
         };

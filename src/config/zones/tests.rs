@@ -1,27 +1,15 @@
-use std::fs;
-use std::net::{Ipv4Addr, Ipv6Addr};
+//! Reading and checking zones files; applying them is tested in
+//! `crate::zones`, which shares the fixtures below.
+
 use std::path::Path;
 
 use super::*;
-
-/// Loads `dir` through a memory-only writer, as `cairn serve` would.
-fn load(dir: &Path, registry: &Registry) -> Result<ZonesLoaded, ConfigError> {
-    let writer = Writer::new(
-        registry.clone(),
-        std::sync::Arc::new(crate::store::MemoryBackend::default()),
-    );
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(load_zones(dir, &writer))
-}
-use crate::registry::{NamespaceType, RecordKind, Registry, RoutingPolicy};
+use crate::registry::RoutingPolicy;
 
 const PATH: &str = "zones/test.toml";
 
 /// A minimal valid file: one private namespace, one A service, one instance.
-const VALID: &str = r#"
+pub(crate) const VALID: &str = r#"
 [namespace]
 name = "svc.internal"
 type = "DNS_PRIVATE"
@@ -48,7 +36,7 @@ fn error(text: &str) -> String {
     }
 }
 
-fn assert_mentions(message: &str, parts: &[&str]) {
+pub(crate) fn assert_mentions(message: &str, parts: &[&str]) {
     for part in parts {
         assert!(
             message.contains(part),
@@ -57,92 +45,36 @@ fn assert_mentions(message: &str, parts: &[&str]) {
     }
 }
 
-#[test]
-fn the_shipped_zone_loads_into_a_fresh_registry() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
-    let registry = Registry::default();
-    let loaded = load(&dir, &registry).unwrap();
-    assert_eq!(
-        loaded,
-        ZonesLoaded {
-            files: 1,
-            namespaces: 1,
-            services: 2,
-            instances: 5,
+/// A file of `count` services, large enough to be read in several batches,
+/// written with what TOML allows: sub-tables, a namespace table between
+/// services, quoted keys, strings that look like headers.
+pub(crate) fn many_services(count: usize) -> String {
+    let mut text = String::from(
+        "[namespace]\nname = \"big.internal\"\ntype = \"DNS_PRIVATE\"\nallowed_networks = [\n  \"10.0.0.0/8\",\n]\n",
+    );
+    for n in 0..count {
+        if n == count / 2 {
+            text.push_str("\n[namespace.soa]\nttl = 30\n");
         }
-    );
-
-    let namespace = registry.namespace_by_name("svc.internal").unwrap();
-    assert_eq!(namespace.kind, NamespaceType::DnsPrivate);
-    assert_eq!(namespace.soa.ttl, 60);
-    let networks: Vec<String> = namespace
-        .allowed_networks
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    assert_eq!(
-        networks,
-        [
-            "127.0.0.0/8",
-            "10.0.0.0/8",
-            "172.16.0.0/12",
-            "192.168.0.0/16",
-            "::1/128",
-            "fc00::/7"
-        ]
-    );
-
-    let web = registry.service_by_name("svc.internal", "web").unwrap();
-    let template = web.dns.clone().unwrap();
-    assert_eq!(template.routing_policy, RoutingPolicy::Multivalue);
-    let kinds: Vec<(RecordKind, u32)> = template.records.iter().map(|r| (r.kind, r.ttl)).collect();
-    assert_eq!(
-        kinds,
-        [
-            (RecordKind::A, 10),
-            (RecordKind::Aaaa, 10),
-            (RecordKind::Srv, 10)
-        ]
-    );
-    let web_instances = registry.list_instances(&web.id).unwrap();
-    assert_eq!(web_instances.len(), 3);
-    for (n, instance) in (1..=3u16).zip(&web_instances) {
-        assert_eq!(instance.id, format!("web-{n}"));
-        assert_eq!(
-            instance.endpoint.ipv4,
-            Some(Ipv4Addr::new(10, 0, 1, n as u8))
-        );
-        assert_eq!(
-            instance.endpoint.ipv6,
-            Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, n))
-        );
-        assert_eq!(instance.endpoint.port, Some(8080));
+        let header = if n % 7 == 0 {
+            "[[\"services\"]]"
+        } else {
+            "[[services]]"
+        };
+        text.push_str(&format!(
+            "\n{header}\nname = \"s{n}\"\ndescription = \"\"\"\n[[services]]\nname = \"fake\"\"\"\"\nrecords = [\n  {{ type = \"A\", ttl = 60 }},\n  {{ type = \"SRV\", ttl = 60 }},\n]\n"
+        ));
+        if n % 5 == 0 {
+            text.push_str("[services.tags]\nteam = \"infra\"\n");
+        }
+        for k in 0..3 {
+            text.push_str(&format!(
+                "[[services.instances]]\nid = \"i{k}\"\nipv4 = \"10.0.{}.{k}\"\nport = 80\nattributes = {{ zone = \"z{k}\" }}\n",
+                n % 250
+            ));
+        }
     }
-
-    let db = registry.service_by_name("svc.internal", "db").unwrap();
-    let template = db.dns.clone().unwrap();
-    assert_eq!(template.routing_policy, RoutingPolicy::Weighted);
-    let kinds: Vec<(RecordKind, u32)> = template.records.iter().map(|r| (r.kind, r.ttl)).collect();
-    assert_eq!(kinds, [(RecordKind::A, 30), (RecordKind::Srv, 30)]);
-    let db_instances = registry.list_instances(&db.id).unwrap();
-    let endpoints: Vec<(&str, Option<Ipv4Addr>, Option<u16>, u32)> = db_instances
-        .iter()
-        .map(|i| {
-            (
-                i.id.as_str(),
-                i.endpoint.ipv4,
-                i.endpoint.port,
-                i.endpoint.weight,
-            )
-        })
-        .collect();
-    assert_eq!(
-        endpoints,
-        [
-            ("db-1", Some(Ipv4Addr::new(10, 0, 2, 1)), Some(5432), 3),
-            ("db-2", Some(Ipv4Addr::new(10, 0, 2, 2)), Some(5432), 1),
-        ]
-    );
+    text
 }
 
 #[test]
@@ -180,7 +112,8 @@ attributes = { zone = "a" }
         .iter()
         .map(ToString::to_string)
         .collect();
-    assert_eq!(networks, ["10.0.0.0/8", "192.168.1.1/32"]);
+    // As written; the registry clears host bits (`registry::networks`).
+    assert_eq!(networks, ["10.1.2.3/8", "192.168.1.1/32"]);
     assert_eq!(namespace.soa.ttl, 30);
     assert_eq!(namespace.soa.rname.as_deref(), Some("admin.example.org"));
     assert_eq!(
@@ -305,89 +238,6 @@ fn an_instance_that_breaks_its_template_names_file_service_and_instance() {
 }
 
 #[test]
-fn nothing_is_applied_when_any_file_is_bad() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("a.toml"), VALID).unwrap();
-    let broken = VALID
-        .replace("svc.internal", "other.internal")
-        .replace("ipv4 = \"10.0.1.1\"", "port = 80");
-    fs::write(dir.path().join("b.toml"), broken).unwrap();
-
-    let registry = Registry::default();
-    let message = load(dir.path(), &registry).unwrap_err().to_string();
-    assert_mentions(
-        &message,
-        &["b.toml", "services[0] \"web\"", "instances[0] \"web-1\""],
-    );
-    assert!(registry.list_namespaces().is_empty());
-}
-
-#[test]
-fn a_namespace_declared_in_two_files_names_both() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("a.toml"), VALID).unwrap();
-    // The same name, spelt differently, is the same zone.
-    fs::write(
-        dir.path().join("b.toml"),
-        VALID.replace("svc.internal", "SVC.Internal."),
-    )
-    .unwrap();
-
-    let registry = Registry::default();
-    let message = load(dir.path(), &registry).unwrap_err().to_string();
-    assert_mentions(&message, &["a.toml", "b.toml", "declared twice"]);
-    // Files are read in name order, so the later one is the one refused.
-    assert!(message.starts_with(&dir.path().join("b.toml").display().to_string()));
-    assert!(registry.list_namespaces().is_empty());
-}
-
-#[test]
-fn loading_twice_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("a.toml"), VALID).unwrap();
-    let registry = Registry::default();
-    let first = load(dir.path(), &registry).unwrap();
-    let namespaces = registry.list_namespaces();
-    let services = registry.list_services(None);
-    let operations = registry.list_operations().len();
-    let second = load(dir.path(), &registry).unwrap();
-    assert_eq!(first, second);
-    assert_eq!(
-        registry.list_namespaces(),
-        namespaces,
-        "same ids, same revisions"
-    );
-    assert_eq!(registry.list_services(None), services);
-    assert_eq!(
-        registry.list_operations().len(),
-        operations,
-        "nothing was re-applied"
-    );
-}
-
-#[test]
-fn a_changed_declaration_updates_what_exists() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("a.toml"), VALID).unwrap();
-    let registry = Registry::default();
-    load(dir.path(), &registry).unwrap();
-    let before = registry.list_services(None);
-    let changed = VALID.replace("ttl = 10", "ttl = 99");
-    assert_ne!(changed, VALID, "the fixture sets a TTL of 10");
-    fs::write(dir.path().join("a.toml"), changed).unwrap();
-    load(dir.path(), &registry).unwrap();
-    let after = registry.list_services(None);
-    assert_eq!(after.len(), before.len());
-    assert_eq!(after[0].id, before[0].id, "updated, not created again");
-    let ttls: Vec<u32> = after[0]
-        .dns
-        .iter()
-        .flat_map(|dns| dns.records.iter().map(|r| r.ttl))
-        .collect();
-    assert!(ttls.contains(&99), "{ttls:?}");
-}
-
-#[test]
 fn names_declared_twice_in_a_file_are_errors() {
     let service_twice =
         format!("{VALID}\n[[services]]\nname = \"WEB\"\nrecords = [{{ type = \"A\", ttl = 1 }}]\n");
@@ -421,14 +271,20 @@ fn a_reserved_attribute_given_both_ways_is_an_error() {
 }
 
 #[test]
-fn a_private_namespace_needs_allowed_networks() {
+fn allowed_networks_are_passed_on_as_written() {
+    // What is stored (canonical form, loopback when none) is the registry's
+    // call, the same as for the API: see `registry::networks`.
     let without = VALID.replace("allowed_networks = [\"127.0.0.0/8\"]", "");
-    assert_mentions(
-        &error(&without),
-        &[PATH, "allowed_networks", "answer nobody"],
-    );
-    let empty = VALID.replace("[\"127.0.0.0/8\"]", "[]");
-    assert_mentions(&error(&empty), &[PATH, "allowed_networks", "answer nobody"]);
+    assert_eq!(parse(&without).unwrap().namespace.allowed_networks, []);
+    let host_bits = VALID.replace("127.0.0.0/8", "127.0.0.1/8");
+    let written: Vec<String> = parse(&host_bits)
+        .unwrap()
+        .namespace
+        .allowed_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(written, ["127.0.0.1/8"]);
 
     let public = VALID.replace("DNS_PRIVATE", "DNS_PUBLIC");
     assert_mentions(&error(&public), &[PATH, "only for DNS_PRIVATE"]);
@@ -460,107 +316,11 @@ fn registry_rules_apply_before_anything_is_created() {
 }
 
 #[test]
-fn the_directory_is_read_in_file_name_order_and_only_toml() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("b.toml"),
-        VALID.replace("svc.internal", "b.internal"),
-    )
-    .unwrap();
-    fs::write(
-        dir.path().join("a.toml"),
-        VALID.replace("svc.internal", "a.internal"),
-    )
-    .unwrap();
-    fs::write(dir.path().join("README.md"), "not a zone").unwrap();
-    fs::write(dir.path().join(".c.toml"), "not = a zone").unwrap();
-    fs::write(dir.path().join("d.toml~"), "not = a zone").unwrap();
-
-    let registry = Registry::default();
-    let loaded = load(dir.path(), &registry).unwrap();
-    assert_eq!(loaded.files, 2);
-    let names: Vec<String> = registry
-        .list_namespaces()
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
-    assert_eq!(names.len(), 2);
-    assert!(names.contains(&"a.internal".to_string()) && names.contains(&"b.internal".to_string()));
-}
-
-#[test]
-fn a_missing_directory_is_an_error_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("no-zones");
-    let message = load(&missing, &Registry::default())
-        .unwrap_err()
-        .to_string();
-    assert_mentions(&message, &["no-zones"]);
-}
-
-#[test]
-fn an_empty_directory_loads_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let loaded = load(dir.path(), &Registry::default()).unwrap();
-    assert_eq!(loaded, ZonesLoaded::default());
-}
-
-#[test]
-fn static_instances_leave_no_operation_records() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("a.toml"), VALID).unwrap();
-    let registry = Registry::default();
-    let loaded = load(dir.path(), &registry).unwrap();
-    assert!(loaded.instances > 0, "the fixture declares instances");
-    let registrations = registry
-        .list_operations()
-        .into_iter()
-        .filter(|op| op.kind == crate::registry::OperationType::RegisterInstance)
-        .count();
-    assert_eq!(
-        registrations, 0,
-        "a bulk load must not fill the operation log"
-    );
-}
-
-/// A file of `count` services, large enough to be read in several batches,
-/// written with what TOML allows: sub-tables, a namespace table between
-/// services, quoted keys, strings that look like headers.
-fn many_services(count: usize) -> String {
-    let mut text = String::from(
-        "[namespace]\nname = \"big.internal\"\ntype = \"DNS_PRIVATE\"\nallowed_networks = [\n  \"10.0.0.0/8\",\n]\n",
-    );
-    for n in 0..count {
-        if n == count / 2 {
-            text.push_str("\n[namespace.soa]\nttl = 30\n");
-        }
-        let header = if n % 7 == 0 {
-            "[[\"services\"]]"
-        } else {
-            "[[services]]"
-        };
-        text.push_str(&format!(
-            "\n{header}\nname = \"s{n}\"\ndescription = \"\"\"\n[[services]]\nname = \"fake\"\"\"\"\nrecords = [\n  {{ type = \"A\", ttl = 60 }},\n  {{ type = \"SRV\", ttl = 60 }},\n]\n"
-        ));
-        if n % 5 == 0 {
-            text.push_str("[services.tags]\nteam = \"infra\"\n");
-        }
-        for k in 0..3 {
-            text.push_str(&format!(
-                "[[services.instances]]\nid = \"i{k}\"\nipv4 = \"10.0.{}.{k}\"\nport = 80\nattributes = {{ zone = \"z{k}\" }}\n",
-                n % 250
-            ));
-        }
-    }
-    text
-}
-
-#[test]
 fn a_file_read_in_batches_is_the_file_read_whole() {
     let text = many_services(600);
     assert!(text.len() > 10 * 16 * 1024, "several batches");
     let batched = parse(&text).unwrap();
-    let whole = file::parse_whole(Path::new(PATH), &text).unwrap();
+    let whole = translate::parse_whole(Path::new(PATH), &text).unwrap();
     assert_eq!(batched.services.len(), 600);
     assert_eq!(format!("{batched:?}"), format!("{whole:?}"));
     assert_eq!(batched.namespace.soa.ttl, 30);
@@ -588,7 +348,7 @@ fn errors_in_a_later_batch_read_as_for_the_whole_file() {
     ];
     for text in broken {
         let batched = error(&text);
-        let whole = file::parse_whole(Path::new(PATH), &text)
+        let whole = translate::parse_whole(Path::new(PATH), &text)
             .unwrap_err()
             .to_string();
         assert_eq!(batched, whole);
@@ -607,7 +367,7 @@ fn broken_at_line(text: &str, line: &str) -> String {
 fn errors_in_the_head_name_the_file_line_after_services() {
     let text = format!("{VALID}\n[namespace.soa]\nttl = \"sixty\"\n");
     let batched = error(&text);
-    let whole = file::parse_whole(Path::new(PATH), &text)
+    let whole = translate::parse_whole(Path::new(PATH), &text)
         .unwrap_err()
         .to_string();
     assert_eq!(batched, whole);
@@ -642,40 +402,9 @@ allowed_networks = ["127.0.0.0/8"]
     let both = format!(
         "{inline}\n[[services]]\nname = \"web2\"\nrecords = [{{ type = \"A\", ttl = 1 }}]\n"
     );
-    assert!(file::parse_whole(Path::new(PATH), &both).is_err());
+    assert!(translate::parse_whole(Path::new(PATH), &both).is_err());
     assert_mentions(&error(&both), &[PATH, "both inline", "[[services]]"]);
 
     let twice = inline.replace("name = \"db\"", "name = \"Web\"");
     assert_mentions(&error(&twice), &["services[1] \"Web\"", "also services[0]"]);
-}
-
-#[test]
-fn a_large_file_loads_batch_by_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("big.toml"), many_services(600)).unwrap();
-    let registry = Registry::default();
-    let loaded = load(dir.path(), &registry).unwrap();
-    assert_eq!(
-        loaded,
-        ZonesLoaded {
-            files: 1,
-            namespaces: 1,
-            services: 600,
-            instances: 1800,
-        }
-    );
-    let last = registry.service_by_name("big.internal", "s599").unwrap();
-    assert_eq!(registry.list_instances(&last.id).unwrap().len(), 3);
-    assert_eq!(load(dir.path(), &registry).unwrap(), loaded, "and again");
-}
-
-#[test]
-fn nothing_is_applied_when_a_later_batch_is_bad() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = many_services(600).replace("name = \"s599\"", "name = \"s599!\"");
-    fs::write(dir.path().join("big.toml"), text).unwrap();
-    let registry = Registry::default();
-    let message = load(dir.path(), &registry).unwrap_err().to_string();
-    assert_mentions(&message, &["big.toml", "services[599] \"s599!\""]);
-    assert!(registry.list_namespaces().is_empty());
 }

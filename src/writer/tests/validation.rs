@@ -702,3 +702,48 @@ fn tag_keys_are_1_to_128_characters_and_values_at_most_256() {
         }
     }
 }
+
+fn nets(texts: &[&str]) -> Vec<ipnet::IpNet> {
+    texts
+        .iter()
+        .map(|text| text.parse().expect("a network"))
+        .collect()
+}
+
+/// The registry applies the rule whoever calls it, on create and update.
+#[test]
+fn the_registry_stores_what_the_rule_says() {
+    let registry = TestRegistry::default();
+    let new = |name: &str, networks: &[&str]| NewNamespace {
+        name: name.to_string(),
+        kind: NamespaceType::DnsPrivate,
+        description: None,
+        soa: SoaSettings::default(),
+        allowed_networks: nets(networks),
+        creator_request_id: None,
+        tags: Default::default(),
+    };
+    let (with, _) = registry
+        .create_namespace(new("a.internal", &["10.0.0.1/8"]))
+        .expect("valid");
+    assert_eq!(with.allowed_networks, nets(&["10.0.0.0/8"]));
+    let (without, _) = registry
+        .create_namespace(new("b.internal", &[]))
+        .expect("valid");
+    assert_eq!(
+        without.allowed_networks,
+        crate::registry::networks::loopback()
+    );
+
+    registry
+        .update_namespace(
+            &with.id,
+            NamespaceUpdate {
+                allowed_networks: Some(nets(&["192.168.1.1/16"])),
+                ..NamespaceUpdate::default()
+            },
+        )
+        .expect("valid");
+    let updated = registry.get_namespace(&with.id).expect("valid");
+    assert_eq!(updated.allowed_networks, nets(&["192.168.0.0/16"]));
+}

@@ -1,163 +1,26 @@
-//! A zones file's TOML shape, and its translation into registry values
-//! checked by the registry's own rules. Errors say where in the file the
-//! problem is (`services[1] "db": instances[0] "db-1": …`) and how to fix it.
+//! A zones file's TOML shapes (`schema.rs`) translated into registry
+//! values, checked by the registry's own rules. Errors say where in the file
+//! the problem is (`services[1] "db": instances[0] "db-1": …`) and how to
+//! fix it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 
 use ipnet::IpNet;
-use serde::Deserialize;
 
 use super::outline::Document;
+use super::schema::{
+    BatchToml, HeadToml, HealthCheckTypeToml, InstanceToml, NamespaceToml, NamespaceTypeToml,
+    RecordKindToml, RecordToml, RoutingPolicyToml, ServiceToml, SoaToml,
+};
 use super::{ZoneInstance, ZoneService};
 use crate::config::ConfigError;
 use crate::registry::validate::{self, ATTR_CNAME, ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
 use crate::registry::{
     CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType, Heartbeat,
     NamespaceType, NewNamespace, RecordKind, RegistryError, RoutingPolicy, Service, SoaSettings,
-    Tags,
 };
-
-/// A zones file's head (see `outline`): the namespace, and the services if
-/// they are written inline.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HeadToml {
-    namespace: NamespaceToml,
-    services: Option<Vec<ServiceToml>>,
-}
-
-/// A batch of `[[services]]` tables.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchToml {
-    services: Vec<ServiceToml>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NamespaceToml {
-    name: String,
-    #[serde(rename = "type")]
-    kind: NamespaceTypeToml,
-    description: Option<String>,
-    allowed_networks: Option<Vec<String>>,
-    #[serde(default)]
-    tags: Tags,
-    soa: Option<SoaToml>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum NamespaceTypeToml {
-    DnsPrivate,
-    DnsPublic,
-    Http,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SoaToml {
-    ttl: Option<u32>,
-    mname: Option<String>,
-    rname: Option<String>,
-    refresh: Option<u32>,
-    retry: Option<u32>,
-    expire: Option<u32>,
-    minimum: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServiceToml {
-    name: String,
-    description: Option<String>,
-    routing_policy: Option<RoutingPolicyToml>,
-    #[serde(default)]
-    records: Vec<RecordToml>,
-    health_check: Option<HealthCheckToml>,
-    custom_health_check: Option<CustomHealthCheckToml>,
-    heartbeat: Option<HeartbeatToml>,
-    #[serde(default)]
-    tags: Tags,
-    #[serde(default)]
-    instances: Vec<InstanceToml>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum RoutingPolicyToml {
-    Multivalue,
-    Weighted,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecordToml {
-    #[serde(rename = "type")]
-    kind: RecordKindToml,
-    ttl: u32,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum RecordKindToml {
-    A,
-    Aaaa,
-    Srv,
-    Cname,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HealthCheckToml {
-    #[serde(rename = "type")]
-    kind: HealthCheckTypeToml,
-    path: Option<String>,
-    /// Cloud Map's default.
-    #[serde(default = "one")]
-    failure_threshold: u8,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum HealthCheckTypeToml {
-    Http,
-    Https,
-    Tcp,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CustomHealthCheckToml {
-    #[serde(default = "one")]
-    failure_threshold: u8,
-}
-
-/// `heartbeat = { ttl_secs = 30, deregister_after_secs = 300 }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HeartbeatToml {
-    ttl_secs: f64,
-    deregister_after_secs: Option<f64>,
-}
-
-fn one() -> u8 {
-    1
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InstanceToml {
-    id: String,
-    ipv4: Option<Ipv4Addr>,
-    ipv6: Option<Ipv6Addr>,
-    port: Option<u16>,
-    cname: Option<String>,
-    #[serde(default)]
-    attributes: BTreeMap<String, String>,
-}
 
 /// Lower-cased service names already declared in a file, with the index of
 /// their declaration.
@@ -233,7 +96,7 @@ fn services(
 /// read in batches: what the batches must add up to.
 #[cfg(test)]
 pub(super) fn parse_whole(path: &Path, text: &str) -> Result<super::ZoneFile, ConfigError> {
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct ZoneToml {
         namespace: NamespaceToml,
@@ -270,17 +133,15 @@ fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
     validate::description(toml.description.as_deref()).map_err(refused)?;
     validate::tags(&toml.tags).map_err(refused)?;
 
+    // Passed as written: the registry decides what is stored (canonical
+    // form; loopback only when a private namespace is given none).
     let allowed_networks = match (kind, toml.allowed_networks) {
-        (NamespaceType::DnsPrivate, Some(networks)) if !networks.is_empty() => networks
+        (NamespaceType::DnsPrivate, Some(networks)) => networks
             .iter()
             .enumerate()
             .map(|(index, text)| network(index, text))
             .collect::<Result<Vec<_>, _>>()?,
-        (NamespaceType::DnsPrivate, _) => {
-            return Err(format!(
-                "{context} is DNS_PRIVATE but namespace.allowed_networks is missing or empty; a private namespace with no allowed networks would answer nobody. List the client networks, e.g. allowed_networks = [\"10.0.0.0/8\"], or make it DNS_PUBLIC"
-            ));
-        }
+        (NamespaceType::DnsPrivate, None) => Vec::new(),
         (_, Some(networks)) if !networks.is_empty() => {
             return Err(format!(
                 "{context} is {}, which answers everyone; namespace.allowed_networks is only for DNS_PRIVATE namespaces, so remove it or change the type",
@@ -314,7 +175,7 @@ fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
 /// One entry of `allowed_networks`: a CIDR, or a bare address for one host.
 fn network(index: usize, text: &str) -> Result<IpNet, String> {
     if let Ok(network) = text.parse::<IpNet>() {
-        return Ok(network.trunc());
+        return Ok(network);
     }
     if let Ok(address) = text.parse::<IpAddr>() {
         return Ok(IpNet::from(address));
