@@ -71,7 +71,9 @@ fn revision(server: &TestServer) -> u64 {
         "DiscoverInstancesRevision",
         json!({ "NamespaceName": "svc.test", "ServiceName": "web" }),
     );
-    reply["InstancesRevision"].as_u64().unwrap_or_default()
+    reply["InstancesRevision"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no InstancesRevision: {reply}"))
 }
 
 fn register_body(service: &str, id: &str, ip: &str) -> Value {
