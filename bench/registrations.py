@@ -23,9 +23,13 @@ import sys
 import tempfile
 import time
 
-import bench
-import live
-from bench import BenchError
+from cairnbench import live
+from cairnbench.command import BenchError, run_main
+from cairnbench.dnsclient import query
+from cairnbench.paths import REPO_DIR, RESULTS_DIR
+from cairnbench.procfs import CLK_TCK, cpu_seconds, peak_rss_kib
+from cairnbench.report import machine_line
+from cairnbench.servers import Cairn
 
 NAMESPACE, SERVICE = "reg.example", "svc"
 TARGET_PER_S, TARGET_CLIENTS = 20_000, 64
@@ -56,7 +60,7 @@ def wait_ready(server, timeout):
         try:
             services = live.admin_call(server.socket, "ListServices", {}, timeout=1.0)["Services"]
             ids = [s["Id"] for s in services if s.get("Name") == SERVICE]
-            soa = bench.query(server.port, NAMESPACE, "SOA", timeout=0.2)
+            soa = query(server.port, NAMESPACE, "SOA", timeout=0.2)
             if ids and soa and soa.rcode == "NOERROR" and soa.aa:
                 return ids[0]
             last = f"services {[s.get('Name') for s in services]}, SOA reply {soa or 'none'}"
@@ -92,11 +96,11 @@ def measure_size(args, size, workdir, results):
             argv = base + ["--clients", str(clients), "--duration", str(args.duration),
                            "--dns", f"127.0.0.1:{server.port}",
                            "--namespace", NAMESPACE, "--service", SERVICE]
-            cpu0, busy0 = bench.cpu_seconds(server.pid()), machine_busy_seconds()
+            cpu0, busy0 = cpu_seconds(server.pid()), machine_busy_seconds()
             try:
                 run = live.run_json(argv, timeout=args.duration * 3 + 600)
             finally:
-                cpu = bench.cpu_seconds(server.pid()) - cpu0
+                cpu = cpu_seconds(server.pid()) - cpu0
                 busy = machine_busy_seconds() - busy0
             if not server.running():
                 raise BenchError(f"cairn exited during the {clients}-client run "
@@ -115,7 +119,7 @@ def measure_size(args, size, workdir, results):
                   flush=True)
             if run["errors"]:
                 print(f"   errors: {run['error_kinds']}", file=sys.stderr, flush=True)
-        rss = bench.peak_rss_kib(server.pid())
+        rss = peak_rss_kib(server.pid())
         store = os.path.join(data_dir, "cairn.redb")
         size_b = os.path.getsize(store) if os.path.exists(store) else 0
         results[-1]["after"] = (f"prefill {prefill['prefill_s']:.1f} s, peak RSS "
@@ -130,7 +134,7 @@ def machine_busy_seconds():
     """Busy time of all CPUs since boot (user, nice, system, irq, softirq)."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / bench.CLK_TCK
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK
 
 
 def us(value):
@@ -192,8 +196,8 @@ def report(results, args, command, disk):
                f"{os.cpu_count()} UDP workers (defaults); the load generator (1 tokio worker) "
                "shares the same cores, its CPU time is in the last column")
     out.append(f"- {disk}")
-    out.append(f"- {bench.machine_line()}")
-    out.append(f"- cairn: {bench.Cairn('cairn', 'cairn', args.cairn).version()}")
+    out.append(f"- {machine_line()}")
+    out.append(f"- cairn: {Cairn('cairn', 'cairn', args.cairn).version()}")
     out.append(f"- command: `{command}`; each run: `{shlex.join(results[0]['argv']) if results else ''}` "
                "(socket, port and service id vary)")
     out.append(f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
@@ -201,7 +205,7 @@ def report(results, args, command, disk):
 
 
 def parse_args(argv):
-    target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(bench.REPO_DIR, "target")
+    target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_DIR, "target")
     p = argparse.ArgumentParser(prog="bench/run --registrations",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
@@ -258,12 +262,12 @@ def main(argv):
         text += f"- failed: {failed.splitlines()[0]}\n"
     print()
     print(text, end="")
-    os.makedirs(bench.RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(bench.RESULTS_DIR, "registrations.md"), "w") as f:
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    with open(os.path.join(RESULTS_DIR, "registrations.md"), "w") as f:
         f.write(text)
     print("\n(written to bench/results/registrations.md)")
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    bench.run_main(main)
+    run_main(main)

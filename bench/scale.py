@@ -37,10 +37,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-import bench
 import gen
-import live
-from bench import BenchError
+from cairnbench import live
+from cairnbench.command import Interrupted, run_main
+from cairnbench.dnsclient import query
+from cairnbench.dnsperf import dnsperf
+from cairnbench.paths import REPO_DIR, RESULTS_DIR
+from cairnbench.procfs import cpu_seconds
+from cairnbench.report import machine_line
+from cairnbench.servers import Cairn
 
 TARGET_RSS_KIB = 1 << 20  # issue 4: <= 1 GiB with 1M instances
 
@@ -138,7 +143,7 @@ def start_and_wait(server, workdir, data, start, args):
             start.failure = (f"not answering {name} A after {elapsed:.0f} s (--start-timeout); "
                              f"RSS then {rss / 1024:,.0f} MiB, peak {peak / 1024:,.0f} MiB")
             return False
-        reply = bench.query(server.port, name, "A", timeout=0.2)
+        reply = query(server.port, name, "A", timeout=0.2)
         if reply and reply.rcode == "NOERROR" and reply.aa and reply.answer:
             start.ready_s = time.monotonic() - t0
             break
@@ -146,7 +151,7 @@ def start_and_wait(server, workdir, data, start, args):
     pid = server.pid()
     start.rss_kib = live.proc_status_kib(pid, "VmRSS")
     start.hwm_kib = live.proc_status_kib(pid, "VmHWM")
-    start.cpu_s = bench.cpu_seconds(pid)
+    start.cpu_s = cpu_seconds(pid)
     start.phases = log_phases(server, exec_wall)
     return True
 
@@ -154,7 +159,7 @@ def start_and_wait(server, workdir, data, start, args):
 def burst(server, data, start, args, raw_path):
     if not shutil.which("dnsperf") or args.burst <= 0:
         return
-    run = bench.dnsperf(server.port, data, args.burst, [], raw_path)
+    run = dnsperf(server.port, data, args.burst, [], raw_path)
     start.burst_qps = run.qps
     start.burst_rcodes = run.rcodes
     start.burst_rss_kib = live.proc_status_kib(server.pid(), "VmRSS")
@@ -189,7 +194,7 @@ def measure(args, services, instances, workdir, raw_dir, results):
             try:
                 ok = start_and_wait(server, os.path.join(workdir, label.replace(" ", "-")),
                                     data, start, args)
-            except bench.Interrupted:
+            except Interrupted:
                 start.failure = (f"interrupted after {time.monotonic() - server.started_at:.0f} s "
                                  f"without answering; RSS then {kib(start.last_rss_kib)}")
                 raise
@@ -262,9 +267,9 @@ def report(results, args, command, disk):
     out.append(f"- cairn not pinned: {os.cpu_count()} tokio and UDP workers (defaults), "
                f"log level info; dnsperf `-c 8 -q 100 -T 1` on core 1, the query mix of bench/run")
     out.append(f"- {disk}")
-    out.append(f"- {bench.machine_line()}; "
+    out.append(f"- {machine_line()}; "
                f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB RAM")
-    out.append(f"- cairn: {bench.Cairn('cairn', 'cairn', args.cairn).version()}")
+    out.append(f"- cairn: {Cairn('cairn', 'cairn', args.cairn).version()}")
     out.append(f"- command: `{command}`")
     out.append(f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     return "\n".join(out) + "\n"
@@ -278,7 +283,7 @@ def parse_size(text):
 
 
 def parse_args(argv):
-    target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(bench.REPO_DIR, "target")
+    target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_DIR, "target")
     p = argparse.ArgumentParser(prog="bench/run --scale", description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="25000x4,250000x4",
                    help="comma-separated SERVICESxINSTANCES (default 25000x4,250000x4: 100k and 1M)")
@@ -310,7 +315,7 @@ def main(argv):
         os.makedirs(args.workdir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="cairn-scale-", dir=args.workdir)
     disk = live.disk_line(workdir)
-    raw_dir = os.path.join(bench.RESULTS_DIR, "raw")
+    raw_dir = os.path.join(RESULTS_DIR, "raw")
     os.makedirs(raw_dir, exist_ok=True)
     print(f"work directory {workdir}; {disk}", flush=True)
     results = []
@@ -319,7 +324,7 @@ def main(argv):
         for services, instances in args.sizes:
             measure(args, services, instances, os.path.join(workdir, f"{services}x{instances}"),
                     raw_dir, results)
-    except bench.Interrupted as e:
+    except Interrupted as e:
         interrupted = e.args[0]
     finally:
         if not args.keep:
@@ -329,7 +334,7 @@ def main(argv):
         text += f"- **interrupted** by {signal.Signals(interrupted).name}: the sizes after it were not run\n"
     print()
     print(text, end="")
-    with open(os.path.join(bench.RESULTS_DIR, "scale.md"), "w") as f:
+    with open(os.path.join(RESULTS_DIR, "scale.md"), "w") as f:
         f.write(text)
     print("\n(written to bench/results/scale.md; dnsperf outputs in bench/results/raw/)")
     if interrupted:
@@ -338,4 +343,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    bench.run_main(main)
+    run_main(main)

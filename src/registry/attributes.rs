@@ -267,6 +267,16 @@ mod tests {
 
     #[test]
     fn an_empty_map_allocates_nothing() {
+        // The buffer is a `Box<str>`, and a box of zero bytes never calls
+        // the allocator: an empty map allocates nothing exactly when its
+        // encoding is zero bytes long.
+        for attributes in [
+            Attributes::from(BTreeMap::new()),
+            Attributes::default(),
+            std::iter::empty().collect(),
+        ] {
+            assert_eq!(std::mem::size_of_val::<str>(&attributes.0), 0);
+        }
         let attributes = Attributes::from(BTreeMap::new());
         assert!(attributes.is_empty());
         assert_eq!(attributes.len(), 0);

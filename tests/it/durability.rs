@@ -16,7 +16,9 @@ use hickory_proto::rr::{RData, RecordType};
 use serde_json::{Value, json};
 
 use crate::admin::{a_records, ok, service_id, start};
-use crate::support::{DEADLINE, TestServer, eventually, free_port, rcode, spawn_server};
+use crate::support::{
+    DEADLINE, TestServer, eventually, free_port, rcode, require_tool, spawn_server,
+};
 
 /// One action; `None` when the server could not be reached or hung up.
 fn try_call(socket: &Path, action: &str, body: &Value) -> Option<(u16, Value)> {
@@ -69,7 +71,9 @@ fn revision(server: &TestServer) -> u64 {
         "DiscoverInstancesRevision",
         json!({ "NamespaceName": "svc.test", "ServiceName": "web" }),
     );
-    reply["InstancesRevision"].as_u64().unwrap_or_default()
+    reply["InstancesRevision"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no InstancesRevision: {reply}"))
 }
 
 fn register_body(service: &str, id: &str, ip: &str) -> Value {
@@ -250,10 +254,9 @@ fn registrations_acknowledged_before_a_sigkill_survive_it() {
 
 #[test]
 fn a_store_that_cannot_write_refuses_the_change_and_dns_keeps_answering() {
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("prlimit is not installed; skipping");
+    let Some(prlimit) = require_tool("prlimit") else {
         return;
-    }
+    };
     let server = start();
     let web = service_id(&server, "web");
     ok(
@@ -264,7 +267,7 @@ fn a_store_that_cannot_write_refuses_the_change_and_dns_keeps_answering() {
     let store = server.dir.path().join("data").join("cairn.redb");
     let size = std::fs::metadata(&store).expect("the store file").len();
     let limit = |value: &str| {
-        let status = Command::new("prlimit")
+        let status = Command::new(&prlimit)
             .arg(format!("--pid={}", server.pid()))
             .arg(format!("--fsize={value}"))
             .status()

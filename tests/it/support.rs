@@ -276,6 +276,37 @@ pub fn rcode(message: &Message) -> ResponseCode {
     message.metadata.response_code
 }
 
+/// Where the external tool `name` (nsd, prlimit, kill, …) is installed:
+/// on `PATH`, or in the sbin directories a non-root `PATH` often lacks.
+///
+/// A test that needs a tool calls this and skips when it gets `None`, so a
+/// developer without the tool still runs the rest. Under CI (the `CI`
+/// environment variable set, as every CI service sets it and `.ci/run`
+/// expects) a missing tool fails the test instead: `.ci/run` installs every
+/// tool a test asks for, so a skip there would hide a test that never ran.
+pub fn require_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate));
+    if found.is_none() {
+        let ci = std::env::var("CI").unwrap_or_default();
+        assert!(
+            ci.is_empty() || ci == "false" || ci == "0",
+            "{name} is not installed, and CI={ci} is set: .ci/run installs it, so install it or run .ci/run"
+        );
+        eprintln!("{name} is not installed; skipping what needs it (under CI this fails)");
+    }
+    found
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
 /// Polls `check` until it returns `Some`, or fails the test at the deadline.
 pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + DEADLINE;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{call, fails, namespace_id, ok, register, service_id, start};
+use super::{fails, namespace_id, ok, register, service_id, start};
 
 fn discovered(server: &crate::support::TestServer, body: Value) -> BTreeSet<String> {
     let found = ok(server, "DiscoverInstances", body);
@@ -284,5 +284,6 @@ fn operations_and_tags() {
         json!({"ResourceARN": arn, "Tags": [{"Key": "", "Value": "x"}]}),
         "InvalidInput",
     );
-    let _ = call(&server, "ListOperations", json!({}));
+    // The failed calls changed nothing: the API still answers.
+    ok(&server, "ListOperations", json!({}));
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{exchange, post};
-use crate::support::{DEADLINE, eventually, free_port, spawn_server};
+use crate::support::{DEADLINE, eventually, free_port, require_tool, spawn_server};
 
 /// A server started from a config this test writes, for admin settings the
 /// shared harness does not set.
@@ -121,7 +121,10 @@ fn socket_mode_stale_socket_live_socket_and_clean_shutdown() {
 
     // SIGTERM: it stops and removes the socket file.
     let pid = first.child.id().to_string();
-    let status = std::process::Command::new("kill")
+    let Some(kill) = require_tool("kill") else {
+        return;
+    };
+    let status = std::process::Command::new(kill)
         .args(["-TERM", &pid])
         .status()
         .expect("kill");

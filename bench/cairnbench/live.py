@@ -4,7 +4,7 @@ directory of its own), a client of the admin API over the Unix socket, and
 the lines that describe the machine and the disk.
 
 Standard library only; the process handling (start, stop by PID, log tail)
-is bench.py's.
+is servers.py's.
 """
 
 import http.client
@@ -14,11 +14,12 @@ import socket
 import subprocess
 import time
 
-import bench
-from bench import BenchError
+from .command import BenchError, output
+from .dnsclient import free_port
+from .servers import Cairn, exit_status
 
 
-class LiveCairn(bench.Cairn):
+class LiveCairn(Cairn):
     """cairn with an admin socket and a chosen data directory, not pinned to
     a core, with as many tokio workers and UDP workers as there are CPUs."""
 
@@ -42,7 +43,7 @@ class LiveCairn(bench.Cairn):
 
     def start(self, workdir, data=None, port=None):
         self.started_at = time.monotonic()
-        super().start(workdir, data, port if port is not None else bench.free_port())
+        super().start(workdir, data, port if port is not None else free_port())
 
     def pid(self):
         return self.proc.pid
@@ -51,7 +52,7 @@ class LiveCairn(bench.Cairn):
         return self.proc is not None and self.proc.poll() is None
 
     def exit_status(self):
-        return bench._exit_status(self.proc)
+        return exit_status(self.proc)
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -97,7 +98,7 @@ def proc_status_kib(pid, field_name):
 def disk_line(path):
     """The filesystem under ``path``: device, type, size and use (df), and
     the block device's rotational flag when it can be read."""
-    df = bench._output(["df", "-hT", path]).splitlines()
+    df = output(["df", "-hT", path]).splitlines()
     if len(df) < 2:
         return f"disk: (df {path} failed)"
     dev, fstype, size, used, avail, pct, mount = df[1].split()[:7]
