@@ -3,6 +3,7 @@
 
 mod bench;
 mod faults;
+mod fixture;
 
 use std::collections::BTreeMap;
 use std::path::Path;
