@@ -7,4 +7,5 @@ mod dns;
 mod durability;
 mod health;
 mod reference;
+mod store_fixture;
 mod support;
