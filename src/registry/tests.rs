@@ -5,7 +5,6 @@
 
 mod discovery;
 mod state;
-mod stored;
 mod validation;
 
 use std::collections::BTreeMap;

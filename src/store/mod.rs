@@ -8,13 +8,15 @@
 //! Concurrent commits are grouped into one transaction and one fsync, so
 //! throughput grows with the number of writers.
 //!
-//! This module is the only one that touches the data directory. It knows the
-//! registry's values only as serde types to keep: it never decides whether
+//! This module is the only one that touches the data directory. It keeps
+//! the registry's values in row types of its own (`rows.rs`, the on-disk
+//! format, which the registry knows nothing of): it never decides whether
 //! a change is valid, beyond refusing an instance whose service is not
 //! stored (which would make the store impossible to load).
 
 mod committer;
 mod error;
+mod rows;
 mod tables;
 
 use std::fs::{self, OpenOptions};

@@ -1,10 +1,10 @@
 //! The store's layout: which tables hold what, how a row is encoded, and how
 //! a batch of [`Change`]s becomes one write transaction.
 //!
-//! Rows are JSON (serde_json): the model's own serde derives, readable with
-//! any redb tool when something goes wrong, and tolerant of fields added
-//! with `#[serde(default)]`. A row is a few hundred bytes, so the encoding
-//! is nowhere near the cost of the fsync that ends every batch.
+//! Rows are JSON (serde_json) in the store's own row types (`rows.rs`),
+//! readable with any redb tool when something goes wrong, and tolerant of
+//! fields added with `#[serde(default)]`. A row is a few hundred bytes, so
+//! the encoding is nowhere near the cost of the fsync that ends every batch.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::Snapshot;
 use super::error::StoreError;
+use super::rows::{self, InstanceRow, NamespaceRow, OperationRow, ServiceRow};
 use crate::registry::{Change, Instance, JournalError, Namespace, Operation, Service};
 
 /// Namespace id → Namespace.
@@ -71,8 +72,8 @@ impl<E: Into<redb::Error>> From<E> for WriteError {
     }
 }
 
-fn encode(value: &impl Serialize) -> Result<Vec<u8>, WriteError> {
-    serde_json::to_vec(value).map_err(WriteError::Encode)
+fn encode(row: &impl Serialize) -> Result<Vec<u8>, WriteError> {
+    rows::to_json(row).map_err(WriteError::Encode)
 }
 
 /// Writes `requests` in one transaction and commits it (durably: redb's
@@ -109,13 +110,19 @@ pub(super) fn write_batch(
             for change in request {
                 match change {
                     Change::Namespace(namespace) => {
-                        namespaces.insert(namespace.id.as_str(), encode(namespace)?.as_slice())?;
+                        namespaces.insert(
+                            namespace.id.as_str(),
+                            encode(&NamespaceRow::from(namespace))?.as_slice(),
+                        )?;
                     }
                     Change::NamespaceDeleted { namespace_id } => {
                         namespaces.remove(namespace_id.as_str())?;
                     }
                     Change::Service(service) => {
-                        services.insert(service.id.as_str(), encode(service)?.as_slice())?;
+                        services.insert(
+                            service.id.as_str(),
+                            encode(&ServiceRow::from(service))?.as_slice(),
+                        )?;
                     }
                     Change::ServiceDeleted { service_id } => {
                         services.remove(service_id.as_str())?;
@@ -141,7 +148,7 @@ pub(super) fn write_batch(
                         let key = instance_key(&instance.id);
                         instances.insert(
                             (service_id.as_str(), key.as_str()),
-                            encode(instance)?.as_slice(),
+                            encode(&InstanceRow::from(instance))?.as_slice(),
                         )?;
                     }
                     Change::InstanceDeleted {
@@ -152,7 +159,10 @@ pub(super) fn write_batch(
                         instances.remove((service_id.as_str(), key.as_str()))?;
                     }
                     Change::Operation(operation) => {
-                        operations.insert(next_operation, encode(operation)?.as_slice())?;
+                        operations.insert(
+                            next_operation,
+                            encode(&OperationRow::from(operation))?.as_slice(),
+                        )?;
                         next_operation += 1;
                     }
                 }
@@ -228,17 +238,19 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
     let table = txn.open_table(NAMESPACES).map_err(open_err)?;
     for row in table.iter().map_err(row_err)? {
         let (id, bytes) = row.map_err(row_err)?;
-        let namespace: Namespace = decode(path, "namespaces", id.value(), bytes.value())?;
-        snapshot.namespaces.push(namespace);
+        let row: NamespaceRow = decode(path, "namespaces", id.value(), bytes.value())?;
+        snapshot.namespaces.push(Namespace::from(row));
     }
 
     let table = txn.open_table(SERVICES).map_err(open_err)?;
     let mut service_index = HashMap::new();
     for row in table.iter().map_err(row_err)? {
         let (id, bytes) = row.map_err(row_err)?;
-        let service: Service = decode(path, "services", id.value(), bytes.value())?;
+        let row: ServiceRow = decode(path, "services", id.value(), bytes.value())?;
         service_index.insert(id.value().to_owned(), snapshot.services.len());
-        snapshot.services.push((service, Default::default()));
+        snapshot
+            .services
+            .push((Service::from(row), Default::default()));
     }
 
     let table = txn.open_table(INSTANCES).map_err(open_err)?;
@@ -246,7 +258,7 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
         let (key, bytes) = row.map_err(row_err)?;
         let (service_id, instance_key) = key.value();
         let name = format!("{service_id}/{instance_key}");
-        let instance: Instance = decode(path, "instances", &name, bytes.value())?;
+        let row: InstanceRow = decode(path, "instances", &name, bytes.value())?;
         let Some(&index) = service_index.get(service_id) else {
             return Err(StoreError::CorruptRow {
                 path: path.to_path_buf(),
@@ -255,15 +267,15 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
                 detail: format!("its service {service_id:?} is not stored"),
             });
         };
-        snapshot.services[index].1.push(instance);
+        snapshot.services[index].1.push(Instance::from(row));
     }
 
     let table = txn.open_table(OPERATIONS).map_err(open_err)?;
     for row in table.iter().map_err(row_err)? {
         let (seq, bytes) = row.map_err(row_err)?;
         let name = seq.value().to_string();
-        let operation: Operation = decode(path, "operations", &name, bytes.value())?;
-        snapshot.operations.push(operation);
+        let row: OperationRow = decode(path, "operations", &name, bytes.value())?;
+        snapshot.operations.push(Operation::from(row));
     }
 
     let table = txn.open_table(META).map_err(open_err)?;
@@ -280,7 +292,7 @@ fn decode<T: DeserializeOwned>(
     key: &str,
     bytes: &[u8],
 ) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|err| StoreError::CorruptRow {
+    rows::from_json(bytes).map_err(|err| StoreError::CorruptRow {
         path: path.to_path_buf(),
         table,
         key: key.to_owned(),

@@ -4,6 +4,7 @@
 mod bench;
 mod faults;
 mod fixture;
+mod rows;
 
 use std::collections::BTreeMap;
 use std::path::Path;
