@@ -125,10 +125,25 @@ fn open_database<B: StorageBackend>(
     path: &Path,
     wrap: &impl Fn(FileBackend) -> B,
 ) -> Result<Database, StoreError> {
+    // Only a missing file is a new store. redb turns an empty file into a
+    // new database without a word, and an empty cairn.redb is a store lost
+    // (truncated, copied before its data, restored from a backup that never
+    // ran), not a first start: starting empty over it would hide the loss.
+    let exists = match fs::metadata(path) {
+        Ok(meta) if meta.len() == 0 => {
+            return Err(StoreError::Unreadable {
+                path: path.to_path_buf(),
+                detail: "the file is empty".into(),
+            });
+        }
+        Ok(_) => true,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
+        Err(err) => return Err(StoreError::from_io(path.to_path_buf(), err)),
+    };
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
+        .create(!exists)
         .truncate(false)
         .open(path)
         .map_err(|err| StoreError::from_io(path.to_path_buf(), err))?;
