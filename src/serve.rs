@@ -93,10 +93,10 @@ fn survive_file_size_limit() {
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     survive_file_size_limit();
     let (registry, zones) = build_registry();
-    let store = Store::open(&config.data_dir)?;
+    let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
     let store_path = store.path().display().to_string();
     let (namespaces, instances) =
-        restore(&registry, store.load()?).map_err(|error| ServeError::Restore {
+        restore(&registry, snapshot).map_err(|error| ServeError::Restore {
             path: store_path.clone(),
             error,
         })?;

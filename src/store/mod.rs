@@ -94,6 +94,34 @@ impl Store {
         Ok(Store { path, db, opener })
     }
 
+    /// [`Store::open`] then [`Store::load`], as start-up does, with any
+    /// panic on the way turned into [`StoreError::Unreadable`].
+    ///
+    /// Why catch a panic: redb trusts its pages. A file damaged below the
+    /// level of our rows (a torn or overwritten page, a bad sector) makes
+    /// its B-tree code hit `unreachable!` rather than return an error, and
+    /// a start-up that dies with a panic tells the operator nothing. Every
+    /// read of the file at start happens in here, on values that are
+    /// dropped if it panics, so nothing half-read survives the panic.
+    pub fn open_and_load(data_dir: &Path) -> Result<(Store, Snapshot), StoreError> {
+        let opened = std::panic::catch_unwind(|| {
+            let store = Store::open(data_dir)?;
+            let snapshot = store.load()?;
+            Ok((store, snapshot))
+        });
+        opened.unwrap_or_else(|panic| {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(StoreError::Unreadable {
+                path: data_dir.join(FILE_NAME),
+                detail: format!("its pages are damaged: redb failed reading them: {detail}"),
+            })
+        })
+    }
+
     /// The store's file.
     pub fn path(&self) -> &Path {
         &self.path

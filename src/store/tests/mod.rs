@@ -2,6 +2,7 @@
 //! journal, drop it, open the directory again, load.
 
 mod bench;
+mod corruption;
 mod faults;
 mod fixture;
 mod rows;
