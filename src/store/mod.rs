@@ -14,6 +14,7 @@
 //! a change is valid, beyond refusing an instance whose service is not
 //! stored (which would make the store impossible to load).
 
+mod checksum;
 mod committer;
 mod error;
 mod rows;

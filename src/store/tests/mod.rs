@@ -3,6 +3,7 @@
 
 mod bench;
 mod corruption;
+mod damage;
 mod faults;
 mod fixture;
 mod rows;
