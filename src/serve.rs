@@ -74,11 +74,10 @@ fn survive_file_size_limit() {
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     survive_file_size_limit();
     let (registry, name_table) = build_registry();
-    let store = Store::open(&config.data_dir)?;
+    let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
     let store_path = store.path().display().to_string();
     let (backend, committer) = store.start()?;
-    let (writer, restored) = Writer::restore(registry.clone(), Arc::new(backend))
-        .await
+    let (writer, restored) = Writer::restore_from(registry.clone(), Arc::new(backend), snapshot)
         .map_err(|error| match error {
             RestoreError::Store(error) => ServeError::Store(error),
             RestoreError::Inconsistent(error) => ServeError::Restore {

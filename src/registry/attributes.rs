@@ -4,13 +4,10 @@
 //!
 //! [`Attributes`] keeps every pair in one buffer, in key order, and the
 //! reserved keys (`AWS_INSTANCE_IPV4`, …) as a single byte each. It reads like
-//! a small sorted map and serialises as one, so stored instances and API
-//! output look as they did when it was a `BTreeMap`.
+//! a small sorted map; the store and the admin API write it out as one.
 
 use std::collections::BTreeMap;
 use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The attributes Cloud Map reserves for what DNS serves.
 pub const ATTR_IPV4: &str = "AWS_INSTANCE_IPV4";
@@ -198,20 +195,6 @@ impl fmt::Debug for Attributes {
     }
 }
 
-impl Serialize for Attributes {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.iter())
-    }
-}
-
-impl<'de> Deserialize<'de> for Attributes {
-    /// Through a map, which puts the keys in order (and keeps the last of a
-    /// key given twice) whatever order the input has them in.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        BTreeMap::<String, String>::deserialize(deserializer).map(Self::from)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,23 +274,5 @@ mod tests {
         assert_ne!(attributes, map(&[("a", "1")]));
         assert_ne!(attributes, map(&[("a", "1"), ("b", "2"), ("c", "3")]));
         assert_ne!(attributes, map(&[("a", "1"), ("b", "3")]));
-    }
-
-    #[test]
-    fn serialises_as_the_map_it_was_built_from() {
-        let registered = map(&[
-            ("AWS_INSTANCE_IPV4", "10.1.2.3"),
-            ("AWS_INSTANCE_PORT", "8080"),
-            ("zone", "b"),
-        ]);
-        let attributes = Attributes::from(&registered);
-        assert_eq!(
-            serde_json::to_string(&attributes).expect("serialises"),
-            serde_json::to_string(&registered).expect("serialises"),
-        );
-        let unordered = r#"{"zone":"b","AWS_INSTANCE_PORT":"8080","AWS_INSTANCE_IPV4":"10.1.2.3"}"#;
-        let read: Attributes = serde_json::from_str(unordered).expect("a map decodes");
-        assert_eq!(read, attributes);
-        assert!(serde_json::from_str::<Attributes>(r#"["a"]"#).is_err());
     }
 }

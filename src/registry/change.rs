@@ -6,7 +6,7 @@
 use super::model::{Instance, Namespace, Operation, Service};
 
 /// One durable fact. A batch of them is committed atomically.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A namespace as it now is (created, updated or retagged).
     Namespace(Namespace),

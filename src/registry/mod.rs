@@ -336,6 +336,3 @@ pub struct Now {
     /// Monotonic time, for heartbeat clocks.
     pub instant: Instant,
 }
-
-#[cfg(test)]
-mod tests;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
 
 use super::attributes::Attributes;
 
@@ -17,7 +16,7 @@ pub type Tags = BTreeMap<String, String>;
 pub type Millis = u64;
 
 /// What a namespace is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NamespaceType {
     /// A DNS zone answered only to the namespace's allowed networks.
     DnsPrivate,
@@ -55,7 +54,7 @@ impl NamespaceType {
 
 /// The zone's SOA record. `ttl` is Cloud Map's `SOA.TTL`; negative answers
 /// are cached for `min(ttl, minimum)` (RFC 2308 §3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoaSettings {
     pub ttl: u32,
     /// Primary name server; `ns1.<zone>` when unset.
@@ -104,7 +103,7 @@ impl SoaSettings {
 }
 
 /// A namespace: one DNS zone, or an API-only group of services.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
     pub id: String,
     /// As the operator wrote it, without a trailing dot.
@@ -125,7 +124,7 @@ pub struct Namespace {
 }
 
 /// How a service's DNS answers choose among instances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RoutingPolicy {
     /// Up to eight healthy records, chosen at random per query.
     Multivalue,
@@ -151,7 +150,7 @@ impl RoutingPolicy {
 }
 
 /// The record types a service template may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RecordKind {
     A,
     Aaaa,
@@ -181,14 +180,14 @@ impl RecordKind {
 }
 
 /// One record type of a template, with its TTL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DnsRecord {
     pub kind: RecordKind,
     pub ttl: u32,
 }
 
 /// A service's DNS template: what records each instance produces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsTemplate {
     pub routing_policy: RoutingPolicy,
     pub records: Vec<DnsRecord>,
@@ -206,7 +205,7 @@ impl DnsTemplate {
 }
 
 /// How cairn probes an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HealthCheckType {
     Http,
     Https,
@@ -233,7 +232,7 @@ impl HealthCheckType {
 }
 
 /// An active health check that cairn runs against every instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheckConfig {
     pub kind: HealthCheckType,
     /// For HTTP(S): the path requested; `/` when unset.
@@ -243,7 +242,7 @@ pub struct HealthCheckConfig {
 }
 
 /// A health status reported by the operator's own checker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CustomHealthCheck {
     pub failure_threshold: u8,
 }
@@ -253,7 +252,7 @@ pub struct CustomHealthCheck {
 /// has not within `ttl_ms` turns UNHEALTHY; one silent for
 /// `deregister_after_ms` is deregistered. The clock starts at registration
 /// and, being kept in memory only, again when the server starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Heartbeat {
     pub ttl_ms: u64,
     /// Longer than `ttl_ms`; `None` keeps silent instances, UNHEALTHY.
@@ -261,7 +260,7 @@ pub struct Heartbeat {
 }
 
 /// A service: a DNS template and the instances registered under it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub id: String,
     pub namespace_id: String,
@@ -271,8 +270,6 @@ pub struct Service {
     pub dns: Option<DnsTemplate>,
     pub health_check: Option<HealthCheckConfig>,
     pub custom_health_check: Option<CustomHealthCheck>,
-    /// Stores written before heartbeats existed have no such field.
-    #[serde(default)]
     pub heartbeat: Option<Heartbeat>,
     pub creator_request_id: Option<String>,
     pub created_at: Millis,
@@ -311,7 +308,7 @@ impl Service {
 }
 
 /// An instance's health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HealthStatus {
     Healthy,
     Unhealthy,
@@ -345,7 +342,7 @@ impl HealthStatus {
 }
 
 /// What DNS needs of an instance, parsed once from its reserved attributes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Endpoint {
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
@@ -358,7 +355,7 @@ pub struct Endpoint {
 
 /// One registered endpoint of a service. A million of them must fit in a
 /// few hundred megabytes, hence the boxed strings and packed attributes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     pub id: String,
     /// Every attribute as registered, reserved and custom.
@@ -371,7 +368,7 @@ pub struct Instance {
 }
 
 /// What kind of change an operation records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OperationType {
     CreateNamespace,
     DeleteNamespace,
@@ -408,7 +405,7 @@ impl OperationType {
 }
 
 /// Operations finish before their call returns, so only these two occur.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OperationStatus {
     Success,
     Fail,
@@ -424,7 +421,7 @@ impl OperationStatus {
 }
 
 /// A record of one asynchronous-in-Cloud-Map change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operation {
     pub id: String,
     pub kind: OperationType,

@@ -16,14 +16,17 @@
 //! - [`MemoryBackend`], which keeps everything in memory: for tests and for
 //!   a registry that need not outlive its process.
 //!
-//! This module is the only one that touches the data directory. It knows the
-//! registry's values only as rows to keep: it never decides whether a change
-//! is valid, beyond refusing an instance whose service is not stored (which
-//! would make the store impossible to load).
+//! This module is the only one that touches the data directory. It keeps
+//! the registry's values in row types of its own (`rows.rs`, the on-disk
+//! format, which the registry knows nothing of): it never decides whether
+//! a change is valid, beyond refusing an instance whose service is not
+//! stored (which would make the store impossible to load).
 
+mod checksum;
 mod committer;
 mod error;
 mod memory;
+mod rows;
 mod tables;
 
 use std::fs::{self, OpenOptions};
@@ -126,6 +129,34 @@ impl Store {
         Ok(Store { path, db, opener })
     }
 
+    /// [`Store::open`] then [`Store::load`], as start-up does, with any
+    /// panic on the way turned into [`StoreError::Unreadable`].
+    ///
+    /// Why catch a panic: redb trusts its pages. A file damaged below the
+    /// level of our rows (a torn or overwritten page, a bad sector) makes
+    /// its B-tree code hit `unreachable!` rather than return an error, and
+    /// a start-up that dies with a panic tells the operator nothing. Every
+    /// read of the file at start happens in here, on values that are
+    /// dropped if it panics, so nothing half-read survives the panic.
+    pub fn open_and_load(data_dir: &Path) -> Result<(Store, Snapshot), StoreError> {
+        let opened = std::panic::catch_unwind(|| {
+            let store = Store::open(data_dir)?;
+            let snapshot = store.load()?;
+            Ok((store, snapshot))
+        });
+        opened.unwrap_or_else(|panic| {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(StoreError::Unreadable {
+                path: data_dir.join(FILE_NAME),
+                detail: format!("its pages are damaged: redb failed reading them: {detail}"),
+            })
+        })
+    }
+
     /// The store's file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -157,10 +188,25 @@ fn open_database<B: StorageBackend>(
     path: &Path,
     wrap: &impl Fn(FileBackend) -> B,
 ) -> Result<Database, StoreError> {
+    // Only a missing file is a new store. redb turns an empty file into a
+    // new database without a word, and an empty cairn.redb is a store lost
+    // (truncated, copied before its data, restored from a backup that never
+    // ran), not a first start: starting empty over it would hide the loss.
+    let exists = match fs::metadata(path) {
+        Ok(meta) if meta.len() == 0 => {
+            return Err(StoreError::Unreadable {
+                path: path.to_path_buf(),
+                detail: "the file is empty".into(),
+            });
+        }
+        Ok(_) => true,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
+        Err(err) => return Err(StoreError::from_io(path.to_path_buf(), err)),
+    };
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
+        .create(!exists)
         .truncate(false)
         .open(path)
         .map_err(|err| StoreError::from_io(path.to_path_buf(), err))?;

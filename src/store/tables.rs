@@ -1,10 +1,16 @@
 //! The store's layout: which tables hold what, how a row is encoded, and how
 //! a batch of [`Change`]s becomes one write transaction.
 //!
-//! Rows are JSON (serde_json): the model's own serde derives, readable with
-//! any redb tool when something goes wrong, and tolerant of fields added
-//! with `#[serde(default)]`. A row is a few hundred bytes, so the encoding
-//! is nowhere near the cost of the fsync that ends every batch.
+//! Rows are JSON (serde_json) in the store's own row types (`rows.rs`),
+//! readable with any redb tool when something goes wrong, and tolerant of
+//! fields added with `#[serde(default)]`, each sealed with a checksum of its
+//! table, key and JSON (`checksum.rs`). A row is a few hundred bytes, so
+//! the encoding is nowhere near the cost of the fsync that ends every batch.
+//!
+//! At load every row is checked before it is believed: its checksum (rows
+//! from before checksums have none), and that its key is the one its id is
+//! filed under, so a damaged row is an error naming it, never a different
+//! namespace, service or instance.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,20 +24,28 @@ use serde::de::DeserializeOwned;
 
 use super::CommitError;
 use super::Snapshot;
+use super::checksum;
 use super::error::StoreError;
+use super::rows::{self, InstanceRow, NamespaceRow, OperationRow, ServiceRow};
 use crate::registry::{Change, Instance, Namespace, Operation, Service};
 
+/// The tables' names, as errors and checksums spell them.
+const NAMESPACES_NAME: &str = "namespaces";
+const SERVICES_NAME: &str = "services";
+const INSTANCES_NAME: &str = "instances";
+const OPERATIONS_NAME: &str = "operations";
+
 /// Namespace id → Namespace.
-pub(super) const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespaces");
+pub(super) const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new(NAMESPACES_NAME);
 /// Service id → Service (without its instances).
-pub(super) const SERVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("services");
+pub(super) const SERVICES: TableDefinition<&str, &[u8]> = TableDefinition::new(SERVICES_NAME);
 /// (service id, lower-cased instance id) → Instance. Keyed by service first
 /// so a service's instances are one contiguous range.
 pub(super) const INSTANCES: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("instances");
+    TableDefinition::new(INSTANCES_NAME);
 /// Sequence number → Operation; the sequence only grows, so the first row
 /// is the oldest.
-pub(super) const OPERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("operations");
+pub(super) const OPERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new(OPERATIONS_NAME);
 /// Counters; see [`CHANGES`].
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -46,6 +60,11 @@ pub(super) const MAX_OPERATIONS: u64 = 100_000;
 /// differ only in case are one instance.
 fn instance_key(instance_id: &str) -> String {
     instance_id.to_ascii_lowercase()
+}
+
+/// How errors and checksums name an instance row's key.
+pub(super) fn instance_name(service_id: &str, instance_key: &str) -> String {
+    format!("{service_id}/{instance_key}")
 }
 
 /// Creates any table a new (or older) store lacks, so that reads never meet
@@ -72,8 +91,10 @@ impl<E: Into<redb::Error>> From<E> for WriteError {
     }
 }
 
-fn encode(value: &impl Serialize) -> Result<Vec<u8>, WriteError> {
-    serde_json::to_vec(value).map_err(WriteError::Encode)
+/// A row as stored under `key` in `table`: its JSON, sealed.
+pub(super) fn encode(table: &str, key: &str, row: &impl Serialize) -> Result<Vec<u8>, WriteError> {
+    let json = rows::to_json(row).map_err(WriteError::Encode)?;
+    Ok(checksum::seal(table, key, json))
 }
 
 /// Writes `requests` in one transaction and commits it (durably: redb's
@@ -110,13 +131,17 @@ pub(super) fn write_batch(
             for change in request {
                 match change {
                     Change::Namespace(namespace) => {
-                        namespaces.insert(namespace.id.as_str(), encode(namespace)?.as_slice())?;
+                        let id = namespace.id.as_str();
+                        let row = encode(NAMESPACES_NAME, id, &NamespaceRow::from(namespace))?;
+                        namespaces.insert(id, row.as_slice())?;
                     }
                     Change::NamespaceDeleted { namespace_id } => {
                         namespaces.remove(namespace_id.as_str())?;
                     }
                     Change::Service(service) => {
-                        services.insert(service.id.as_str(), encode(service)?.as_slice())?;
+                        let id = service.id.as_str();
+                        let row = encode(SERVICES_NAME, id, &ServiceRow::from(service))?;
+                        services.insert(id, row.as_slice())?;
                     }
                     Change::ServiceDeleted { service_id } => {
                         services.remove(service_id.as_str())?;
@@ -140,10 +165,9 @@ pub(super) fn write_batch(
                         instance,
                     } => {
                         let key = instance_key(&instance.id);
-                        instances.insert(
-                            (service_id.as_str(), key.as_str()),
-                            encode(instance)?.as_slice(),
-                        )?;
+                        let name = instance_name(service_id, &key);
+                        let row = encode(INSTANCES_NAME, &name, &InstanceRow::from(instance))?;
+                        instances.insert((service_id.as_str(), key.as_str()), row.as_slice())?;
                     }
                     Change::InstanceDeleted {
                         service_id,
@@ -153,7 +177,9 @@ pub(super) fn write_batch(
                         instances.remove((service_id.as_str(), key.as_str()))?;
                     }
                     Change::Operation(operation) => {
-                        operations.insert(next_operation, encode(operation)?.as_slice())?;
+                        let name = next_operation.to_string();
+                        let row = encode(OPERATIONS_NAME, &name, &OperationRow::from(operation))?;
+                        operations.insert(next_operation, row.as_slice())?;
                         next_operation += 1;
                     }
                 }
@@ -229,42 +255,55 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
     let table = txn.open_table(NAMESPACES).map_err(open_err)?;
     for row in table.iter().map_err(row_err)? {
         let (id, bytes) = row.map_err(row_err)?;
-        let namespace: Namespace = decode(path, "namespaces", id.value(), bytes.value())?;
-        snapshot.namespaces.push(namespace);
+        let (id, bytes) = (id.value(), bytes.value());
+        let row: NamespaceRow = decode(path, NAMESPACES_NAME, id, bytes)?;
+        filed_under_its_id(path, NAMESPACES_NAME, id, &row.id, id)?;
+        snapshot.namespaces.push(Namespace::from(row));
     }
 
     let table = txn.open_table(SERVICES).map_err(open_err)?;
     let mut service_index = HashMap::new();
     for row in table.iter().map_err(row_err)? {
         let (id, bytes) = row.map_err(row_err)?;
-        let service: Service = decode(path, "services", id.value(), bytes.value())?;
-        service_index.insert(id.value().to_owned(), snapshot.services.len());
-        snapshot.services.push((service, Default::default()));
+        let (id, bytes) = (id.value(), bytes.value());
+        let row: ServiceRow = decode(path, SERVICES_NAME, id, bytes)?;
+        filed_under_its_id(path, SERVICES_NAME, id, &row.id, id)?;
+        service_index.insert(id.to_owned(), snapshot.services.len());
+        snapshot
+            .services
+            .push((Service::from(row), Default::default()));
     }
 
     let table = txn.open_table(INSTANCES).map_err(open_err)?;
     for row in table.iter().map_err(row_err)? {
         let (key, bytes) = row.map_err(row_err)?;
-        let (service_id, instance_key) = key.value();
-        let name = format!("{service_id}/{instance_key}");
-        let instance: Instance = decode(path, "instances", &name, bytes.value())?;
+        let (service_id, filed_as) = key.value();
+        let name = instance_name(service_id, filed_as);
+        let row: InstanceRow = decode(path, INSTANCES_NAME, &name, bytes.value())?;
+        filed_under_its_id(
+            path,
+            INSTANCES_NAME,
+            &name,
+            &instance_key(&row.id),
+            filed_as,
+        )?;
         let Some(&index) = service_index.get(service_id) else {
             return Err(StoreError::CorruptRow {
                 path: path.to_path_buf(),
-                table: "instances",
+                table: INSTANCES_NAME,
                 key: name,
                 detail: format!("its service {service_id:?} is not stored"),
             });
         };
-        snapshot.services[index].1.push(instance);
+        snapshot.services[index].1.push(Instance::from(row));
     }
 
     let table = txn.open_table(OPERATIONS).map_err(open_err)?;
     for row in table.iter().map_err(row_err)? {
         let (seq, bytes) = row.map_err(row_err)?;
         let name = seq.value().to_string();
-        let operation: Operation = decode(path, "operations", &name, bytes.value())?;
-        snapshot.operations.push(operation);
+        let row: OperationRow = decode(path, OPERATIONS_NAME, &name, bytes.value())?;
+        snapshot.operations.push(Operation::from(row));
     }
 
     let table = txn.open_table(META).map_err(open_err)?;
@@ -275,17 +314,42 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
     Ok(snapshot)
 }
 
-fn decode<T: DeserializeOwned>(
+/// A row read from `table` under `key` (as [`encode`] names it): its
+/// checksum checked, its JSON decoded.
+pub(super) fn decode<T: DeserializeOwned>(
     path: &Path,
     table: &'static str,
     key: &str,
     bytes: &[u8],
 ) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|err| StoreError::CorruptRow {
+    let corrupt = |detail: String| StoreError::CorruptRow {
         path: path.to_path_buf(),
         table,
         key: key.to_owned(),
-        detail: err.to_string(),
+        detail,
+    };
+    let json = checksum::unseal(table, key, bytes).map_err(corrupt)?;
+    rows::from_json(json).map_err(|err| corrupt(err.to_string()))
+}
+
+/// Checks that a row's key is the one its own id is filed under: a row that
+/// carries no checksum (an old file) may have had its key or its id damaged,
+/// and either would load as a different value.
+fn filed_under_its_id(
+    path: &Path,
+    table: &'static str,
+    name: &str,
+    expected: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    if expected == key {
+        return Ok(());
+    }
+    Err(StoreError::CorruptRow {
+        path: path.to_path_buf(),
+        table,
+        key: name.to_owned(),
+        detail: format!("it is filed under {key:?}, but its id says {expected:?}"),
     })
 }
 

@@ -43,6 +43,17 @@ impl Writer {
             .snapshot()
             .await
             .map_err(|_| RestoreError::Stopped)??;
+        Self::restore_from(registry, store, snapshot)
+    }
+
+    /// [`Writer::restore`] from a snapshot read already (at start-up, the
+    /// redb store is read before its committer starts; see
+    /// `Store::open_and_load`). `snapshot` must be what `store` holds.
+    pub fn restore_from(
+        registry: Registry,
+        store: Arc<dyn Backend>,
+        snapshot: Snapshot,
+    ) -> Result<(Writer, Restored), RestoreError> {
         let restored = fill(&registry, snapshot).map_err(RestoreError::Inconsistent)?;
         Ok((Writer::new(registry, store), restored))
     }

@@ -7,5 +7,6 @@ mod dns;
 mod durability;
 mod health;
 mod reference;
+mod store_fixture;
 mod support;
 mod zones;

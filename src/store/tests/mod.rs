@@ -2,7 +2,11 @@
 //! journal, drop it, open the directory again, load.
 
 mod bench;
+mod corruption;
+mod damage;
 mod faults;
+mod fixture;
+mod rows;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -269,17 +273,36 @@ fn a_second_store_on_the_same_directory_is_refused() {
     Store::open(dir.path()).expect("free again once the first is gone");
 }
 
+/// Only a missing file is a new store. Anything else that is not a store,
+/// an empty file included (a truncated copy, a backup that never ran), is
+/// refused and left as it was: cairn never writes a new store over it.
 #[test]
 fn a_file_that_is_not_a_store_is_an_error_naming_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join(FILE_NAME);
-    std::fs::write(&path, vec![0x5a; 64 * 1024]).expect("garbage written");
-    let err = Store::open(dir.path()).expect_err("garbage is refused");
-    assert!(matches!(err, StoreError::Unreadable { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
+    let contents: [(&str, Vec<u8>); 5] = [
+        ("empty", Vec::new()),
+        ("one byte", vec![0]),
+        ("text", b"not a database\n".to_vec()),
+        ("a page of zeros", vec![0; 4096]),
+        ("garbage", vec![0x5a; 64 * 1024]),
+    ];
+    for (what, bytes) in contents {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, &bytes).expect("file written");
+        let err = Store::open(dir.path()).expect_err(what);
+        assert!(
+            matches!(err, StoreError::Unreadable { .. }),
+            "{what}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(&path.display().to_string())
+                && message.contains("restore it from a backup")
+                && message.contains("to start with an empty registry"),
+            "{what}: {message}"
+        );
+        assert_eq!(std::fs::read(&path).expect("still there"), bytes, "{what}");
+    }
 }
 
 #[test]
