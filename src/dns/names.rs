@@ -42,7 +42,7 @@ impl Node {
 /// What only writers need. A service is found by its name in the table,
 /// which its last compile sits under, so nothing here is per service.
 #[derive(Default)]
-struct Writer {
+struct WriterState {
     /// Namespace id → its zone.
     zones: HashMap<String, Arc<ZoneCell>>,
     /// Empty non-terminal → how many service names lie below it.
@@ -70,7 +70,7 @@ pub fn parent(name: &[u8]) -> Option<&[u8]> {
 #[derive(Clone, Default)]
 pub struct NameTable {
     pub(super) nodes: Arc<DashMap<WireName, Node, Hasher>>,
-    writer: Arc<Mutex<Writer>>,
+    writer_state: Arc<Mutex<WriterState>>,
 }
 
 impl NameTable {
@@ -78,10 +78,10 @@ impl NameTable {
         Self::default()
     }
 
-    fn writer(&self) -> MutexGuard<'_, Writer> {
+    fn writer_state(&self) -> MutexGuard<'_, WriterState> {
         // Every change under this lock is a single map operation, so a
         // panicking holder cannot leave the table half-written.
-        self.writer
+        self.writer_state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -135,8 +135,8 @@ impl RegistryObserver for NameTable {
                 return;
             }
         };
-        let mut writer = self.writer();
-        if let Some(zone) = writer.zones.get(&namespace.id) {
+        let mut state = self.writer_state();
+        if let Some(zone) = state.zones.get(&namespace.id) {
             let serial = zone.apex.load().serial.max(apex.serial);
             let apex = apex.with_serial(serial).unwrap_or(apex);
             zone.apex.store(Arc::new(apex));
@@ -146,13 +146,13 @@ impl RegistryObserver for NameTable {
         let zone = Arc::new(ZoneCell {
             apex: ArcSwap::from_pointee(apex),
         });
-        writer.zones.insert(namespace.id.clone(), Arc::clone(&zone));
+        state.zones.insert(namespace.id.clone(), Arc::clone(&zone));
         self.nodes.insert(origin, Node::Apex(zone));
     }
 
     fn namespace_removed(&self, namespace: &Namespace) {
-        let mut writer = self.writer();
-        if let Some(zone) = writer.zones.remove(&namespace.id) {
+        let mut state = self.writer_state();
+        if let Some(zone) = state.zones.remove(&namespace.id) {
             self.nodes.remove(&*zone.apex.load().origin);
         }
     }
@@ -175,8 +175,8 @@ impl RegistryObserver for NameTable {
             Ok(compiled) => compiled,
             Err(error) => return not_rebuilt(error),
         };
-        let mut writer = self.writer();
-        let Some(zone) = writer.zones.get(view.namespace_id).cloned() else {
+        let mut state = self.writer_state();
+        let Some(zone) = state.zones.get(view.namespace_id).cloned() else {
             return;
         };
         match compiled {
@@ -184,7 +184,7 @@ impl RegistryObserver for NameTable {
                 if self.service_at(&name.wire).is_none() {
                     let origin = zone.apex.load().origin.clone();
                     for empty in Self::between(&name.wire, &origin) {
-                        *writer.below.entry(empty.clone()).or_default() += 1;
+                        *state.below.entry(empty.clone()).or_default() += 1;
                         self.nodes
                             .entry(empty)
                             .or_insert_with(|| Node::EmptyNonTerminal(Arc::clone(&zone)));
@@ -195,7 +195,7 @@ impl RegistryObserver for NameTable {
                     Node::Service(Arc::clone(&zone), Arc::new(compiled)),
                 );
             }
-            None => remove_service_node(self, &mut writer, &name.wire, &zone),
+            None => remove_service_node(self, &mut state, &name.wire, &zone),
         }
         Self::raise_serial(&zone, view.namespace_revision);
     }
@@ -205,22 +205,22 @@ impl RegistryObserver for NameTable {
         let Ok(name) = ServiceName::new(&service.name, &namespace.name) else {
             return;
         };
-        let mut writer = self.writer();
-        let Some(zone) = writer.zones.get(&namespace.id).cloned() else {
+        let mut state = self.writer_state();
+        let Some(zone) = state.zones.get(&namespace.id).cloned() else {
             return;
         };
-        remove_service_node(self, &mut writer, &name.wire, &zone);
+        remove_service_node(self, &mut state, &name.wire, &zone);
         Self::raise_serial(&zone, namespace.revision);
     }
 }
 
 /// Takes a service's name out of the table, with the empty non-terminals
 /// only it needed. A name some other service still lies below stays, empty.
-fn remove_service_node(table: &NameTable, writer: &mut Writer, name: &[u8], zone: &Arc<ZoneCell>) {
+fn remove_service_node(table: &NameTable, state: &mut WriterState, name: &[u8], zone: &Arc<ZoneCell>) {
     if table.service_at(name).is_none() {
         return;
     }
-    if writer.below.get(name).copied().unwrap_or(0) > 0 {
+    if state.below.get(name).copied().unwrap_or(0) > 0 {
         table
             .nodes
             .insert(name.into(), Node::EmptyNonTerminal(Arc::clone(zone)));
@@ -229,7 +229,7 @@ fn remove_service_node(table: &NameTable, writer: &mut Writer, name: &[u8], zone
     }
     let origin = zone.apex.load().origin.clone();
     for empty in NameTable::between(name, &origin) {
-        let remaining = match writer.below.get_mut(&empty) {
+        let remaining = match state.below.get_mut(&empty) {
             Some(count) => {
                 *count = count.saturating_sub(1);
                 *count
@@ -237,7 +237,7 @@ fn remove_service_node(table: &NameTable, writer: &mut Writer, name: &[u8], zone
             None => 0,
         };
         if remaining == 0 {
-            writer.below.remove(&empty);
+            state.below.remove(&empty);
             table
                 .nodes
                 .remove_if(&empty, |_, node| matches!(node, Node::EmptyNonTerminal(_)));

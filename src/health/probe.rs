@@ -27,6 +27,11 @@ pub enum ProbeError {
     Status(u16),
     #[error("the answer is not HTTP: {0:?}")]
     NotHttp(String),
+    /// Only a service stored before such paths were refused can carry one.
+    #[error(
+        "ResourcePath {0:?} holds a space or a control character; update the service's health check"
+    )]
+    UnsafePath(String),
 }
 
 /// Probes `addr`; `Ok` when the instance is healthy. The whole exchange,
@@ -59,6 +64,9 @@ async fn http_get(
     addr: SocketAddr,
     path: &str,
 ) -> Result<(), ProbeError> {
+    if !path.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(ProbeError::UnsafePath(path.to_string()));
+    }
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: cairn-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     );

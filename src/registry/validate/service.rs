@@ -52,6 +52,13 @@ pub fn health_check(check: &HealthCheckConfig) -> Result<()> {
         (_, Some(path)) if !path.starts_with('/') => Err(invalid(format!(
             "ResourcePath '{path}' must start with '/'"
         ))),
+        // The path goes into the probe's request line as it is: a space or a
+        // CR/LF would split the request sent to the operator's instance.
+        (_, Some(path)) if !path.bytes().all(|byte| byte.is_ascii_graphic()) => {
+            Err(invalid(format!(
+                "ResourcePath {path:?} may hold only printable ASCII without spaces; percent-encode anything else (%20 for a space)"
+            )))
+        }
         _ => Ok(()),
     }
 }

@@ -7,6 +7,7 @@
 mod discovery;
 mod plans;
 mod state;
+mod tree;
 mod validation;
 
 use std::collections::BTreeMap;

@@ -96,6 +96,30 @@ fn illegal_templates_and_health_checks_are_invalid_input() {
             None,
         ),
         ("TTL above 2^31-1", Some(too_long_ttl), None, None),
+        (
+            "ResourcePath with a space",
+            None,
+            Some(http_check("/health check")),
+            None,
+        ),
+        (
+            "ResourcePath with CR/LF",
+            None,
+            Some(http_check("/health HTTP/1.1\r\nHost: evil\r\n\r\nGET /")),
+            None,
+        ),
+        (
+            "ResourcePath with a tab",
+            None,
+            Some(http_check("/a\tb")),
+            None,
+        ),
+        (
+            "ResourcePath not ASCII",
+            None,
+            Some(http_check("/gesundheit/ü")),
+            None,
+        ),
     ];
     for (case, dns, health_check, custom_health_check) in cases {
         let registry = TestRegistry::default();
