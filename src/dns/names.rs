@@ -216,7 +216,12 @@ impl RegistryObserver for NameTable {
 
 /// Takes a service's name out of the table, with the empty non-terminals
 /// only it needed. A name some other service still lies below stays, empty.
-fn remove_service_node(table: &NameTable, state: &mut WriterState, name: &[u8], zone: &Arc<ZoneCell>) {
+fn remove_service_node(
+    table: &NameTable,
+    state: &mut WriterState,
+    name: &[u8],
+    zone: &Arc<ZoneCell>,
+) {
     if table.service_at(name).is_none() {
         return;
     }

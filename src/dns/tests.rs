@@ -459,3 +459,80 @@ fn a_denied_client_is_answered_as_if_the_private_zone_were_not_served() {
         assert_eq!(authority, expected, "{what}: authority");
     }
 }
+
+/// Validation and compilation agree: across the lengths where names stop
+/// fitting, every service and instance the registry accepts is compiled and
+/// answers, so nothing is acknowledged that DNS then cannot serve.
+#[test]
+fn whatever_the_registry_accepts_near_the_length_limits_is_compiled() {
+    let fixture = Fixture::new();
+    // 196 characters: a{63}.b{63}.c{63}.test
+    let zone = ["a", "b", "c"].map(|letter| letter.repeat(63)).join(".") + ".test";
+    let namespace_id = fixture.namespace(&zone, None);
+    let mut accepted_services = 0;
+    let mut accepted_instances = 0;
+    for service_len in 50..=58 {
+        for (kinds, tag) in [
+            (&[RecordKind::A, RecordKind::Srv][..], 's'),
+            (&[RecordKind::A][..], 'a'),
+        ] {
+            let name = tag.to_string().repeat(service_len);
+            let created = fixture.registry.create_service(NewService {
+                namespace_id: namespace_id.clone(),
+                name: name.clone(),
+                description: None,
+                dns: Some(DnsTemplate {
+                    routing_policy: RoutingPolicy::Multivalue,
+                    records: kinds
+                        .iter()
+                        .map(|&kind| DnsRecord { kind, ttl: 60 })
+                        .collect(),
+                }),
+                health_check: None,
+                custom_health_check: None,
+                heartbeat: None,
+                creator_request_id: None,
+                tags: Tags::new(),
+            });
+            let Ok(service) = created else { continue };
+            accepted_services += 1;
+            let wire = ServiceName::new(&name, &zone).expect("an accepted name is a DNS name");
+            assert!(
+                fixture.table.service_at(&wire.wire).is_some(),
+                "{name} compiled"
+            );
+            for id_len in 1..=5 {
+                let id = "i".repeat(id_len);
+                let registered = fixture.registry.register_instance(InstanceRegistration {
+                    service_id: service.id.clone(),
+                    instance_id: id.clone(),
+                    attributes: [(ATTR_IPV4, "10.0.0.1"), (ATTR_PORT, "80")]
+                        .iter()
+                        .map(|(key, value)| (key.to_string(), value.to_string()))
+                        .collect(),
+                    creator_request_id: None,
+                });
+                if registered.is_err() {
+                    continue;
+                }
+                accepted_instances += 1;
+                let compiled = fixture
+                    .table
+                    .service_at(&wire.wire)
+                    .expect("the service is in the table");
+                assert!(
+                    compiled.instance(id.as_bytes()).is_some(),
+                    "{id} of a {service_len}-character service is compiled"
+                );
+                let reply = fixture.ask(&format!("{name}.{zone}."), RecordType::A);
+                assert_eq!(reply.response_code, ResponseCode::NoError);
+            }
+        }
+    }
+    // The sweep crossed the limits on both sides.
+    assert!(
+        accepted_services > 0 && accepted_services < 18,
+        "{accepted_services}"
+    );
+    assert!(accepted_instances > 0, "{accepted_instances}");
+}
