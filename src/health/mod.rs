@@ -13,9 +13,10 @@
 //!
 //! Every status change goes through the [`Writer`], so it is durable, bumps
 //! revisions and reaches DNS like any other change; the registry logs each
-//! transition once, at info. Probes run in tasks of their own and hold no
-//! lock: DNS answers from its own table and the admin API from the
-//! registry, neither of which a probe ever waits on.
+//! transition once, at info. A round reads the registry under each
+//! service's shard read lock only while it copies out what it will probe;
+//! probes run in tasks of their own and hold no lock, so neither DNS (which
+//! answers from its own table) nor the admin API ever waits on one.
 //!
 //! This module never binds a socket; it only connects out to instances.
 
