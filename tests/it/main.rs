@@ -7,6 +7,7 @@ mod dns;
 mod durability;
 mod health;
 mod reference;
+mod signals;
 mod store_fixture;
 mod support;
 mod zones;
