@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -53,37 +54,50 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         None => Config::default(),
     };
     init_logging(&config);
+    // Registered before anything is served: until then SIGHUP's default
+    // action would end the process, and SIGTERM would skip the drain.
+    let signals = Signals::register().context("cannot watch signals")?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(signals.watch(shutdown.clone()));
     cairn::serve::run(config, shutdown)
         .await
         .context("cairn serve")
 }
 
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot watch SIGTERM; stop with Ctrl-C");
-                    let _ = interrupt.await;
-                    shutdown.cancel();
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
+/// The signals `cairn serve` acts on.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down");
-    shutdown.cancel();
+
+    /// Cancels `shutdown` on SIGINT or SIGTERM. SIGHUP, which service
+    /// managers send to ask for a reload, is answered with a warning: there
+    /// is no reload yet, and ending the server (its default action) or
+    /// ignoring it silently would both mislead the operator.
+    async fn watch(mut self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = self.interrupt.recv() => break,
+                _ = self.terminate.recv() => break,
+                _ = self.hangup.recv() => tracing::warn!(
+                    "SIGHUP received: reloading is not supported; cairn keeps running with \
+                     the config and zones/ it started with; restart it to apply changes"
+                ),
+            }
+        }
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    }
 }
 
 fn main() -> ExitCode {

@@ -52,6 +52,17 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive within `admin.body_read_timeout_secs`.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            format!(
+                "the request body did not arrive within {limit:?}, the limit set by admin.body_read_timeout_secs"
+            ),
+        )
+    }
+
     /// 405: only POST carries an action.
     pub fn method_not_allowed(method: &str) -> Self {
         Self::new(

@@ -3,6 +3,7 @@
 //! the action, and writes Cloud Map's JSON answer or error.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -14,14 +15,24 @@ use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
 use super::error::ApiError;
 use crate::writer::Writer;
 
+/// What a request body may cost: its size, and the time from its headers
+/// to its last byte (`admin.max_body_bytes`, `admin.body_read_timeout_secs`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    /// One deadline for the whole body, not a timeout per read: a client
+    /// trickling a byte at a time is cut off all the same.
+    pub read_timeout: Duration,
+}
+
 /// Answers one request. Never fails: every problem becomes an error body.
 pub async fn handle(
     request: Request<Incoming>,
     writer: Writer,
-    max_body_bytes: usize,
+    limits: BodyLimits,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = request_id();
-    let outcome = answer(request, &writer, max_body_bytes).await;
+    let outcome = answer(request, &writer, limits).await;
     let response = match outcome {
         Ok((action, body)) => {
             tracing::debug!(%action, %request_id, "admin request done");
@@ -38,7 +49,10 @@ pub async fn handle(
             if let Ok(kind) = HeaderValue::from_str(&error.body.kind) {
                 response.headers_mut().insert("x-amzn-errortype", kind);
             }
-            if error.status == StatusCode::PAYLOAD_TOO_LARGE {
+            if matches!(
+                error.status,
+                StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+            ) {
                 // The rest of the body was not read; the connection cannot be reused.
                 response
                     .headers_mut()
@@ -53,8 +67,9 @@ pub async fn handle(
 async fn answer(
     request: Request<Incoming>,
     writer: &Writer,
-    max_body_bytes: usize,
+    limits: BodyLimits,
 ) -> Result<(String, Vec<u8>), ApiError> {
+    let max_body_bytes = limits.max_bytes;
     if request.method() != Method::POST {
         return Err(ApiError::method_not_allowed(request.method().as_str()));
     }
@@ -67,17 +82,20 @@ async fn answer(
     if declared.is_some_and(|len| len > max_body_bytes as u64) {
         return Err(ApiError::too_large(max_body_bytes));
     }
-    let body = Limited::new(request.into_body(), max_body_bytes)
-        .collect()
-        .await
-        .map_err(|error| {
-            if error.downcast_ref::<LengthLimitError>().is_some() {
-                ApiError::too_large(max_body_bytes)
-            } else {
-                ApiError::invalid(format!("cannot read the request body: {error}"))
-            }
-        })?
-        .to_bytes();
+    let body = tokio::time::timeout(
+        limits.read_timeout,
+        Limited::new(request.into_body(), max_body_bytes).collect(),
+    )
+    .await
+    .map_err(|_| ApiError::body_timeout(limits.read_timeout))?
+    .map_err(|error| {
+        if error.downcast_ref::<LengthLimitError>().is_some() {
+            ApiError::too_large(max_body_bytes)
+        } else {
+            ApiError::invalid(format!("cannot read the request body: {error}"))
+        }
+    })?
+    .to_bytes();
     let response = actions::dispatch(writer, &action, &body).await?;
     Ok((action, response))
 }

@@ -33,14 +33,12 @@ use thiserror::Error;
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use error::ApiError;
 
 use crate::config::AdminConfig;
 use crate::writer::Writer;
-
-/// How long connections still open at shutdown get to finish their request.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the admin socket could not be set up.
 #[derive(Debug, Error)]
@@ -127,13 +125,17 @@ pub fn bind(config: &AdminConfig) -> Result<UnixListener, AdminError> {
 }
 
 /// Serves the admin API on `listener` until `shutdown` is cancelled; then
-/// stops accepting, removes the socket file and lets open requests finish
-/// (for at most a few seconds).
+/// stops accepting, removes the socket file, lets open requests finish for
+/// at most `config.drain_timeout` and drops the connections still open
+/// after it. Returns once every connection's task has ended, so nothing
+/// that holds the `Writer` outlives it, whatever clients do.
 ///
 /// At most `config.max_connections` connections are served at once; more
 /// wait in the listen backlog. A client that does not send its request
-/// headers within `config.header_read_timeout` is disconnected, and bodies
-/// over `config.max_body_bytes` are refused with 413.
+/// headers within `config.header_read_timeout`, or the body after them
+/// within `config.body_read_timeout`, is answered 408 or disconnected, so
+/// stalled clients cannot hold every slot; bodies over
+/// `config.max_body_bytes` are refused with 413.
 pub async fn serve(
     listener: UnixListener,
     writer: Writer,
@@ -147,12 +149,19 @@ pub async fn serve(
         .map(|metadata| metadata.ino());
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
+    // Every connection runs in a task of this tracker, and each ends early
+    // when `force_close` is cancelled: the drain's deadline.
+    let connections = TaskTracker::new();
+    let force_close = CancellationToken::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         .keep_alive(true);
-    let max_body_bytes = config.max_body_bytes;
+    let limits = http::BodyLimits {
+        max_bytes: config.max_body_bytes,
+        read_timeout: config.body_read_timeout,
+    };
 
     loop {
         let permit = tokio::select! {
@@ -175,12 +184,20 @@ pub async fn serve(
             },
         };
         let writer = writer.clone();
-        let service =
-            service_fn(move |request| http::handle(request, writer.clone(), max_body_bytes));
+        let service = service_fn(move |request| http::handle(request, writer.clone(), limits));
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "admin connection ended with an error");
+        let force_close = force_close.clone();
+        connections.spawn(async move {
+            // Dropping the connection drops its socket and any request in
+            // progress; a change already handed to the Writer still
+            // finishes, in the Writer's own task.
+            tokio::select! {
+                outcome = connection => {
+                    if let Err(error) = outcome {
+                        tracing::debug!(%error, "admin connection ended with an error");
+                    }
+                }
+                _ = force_close.cancelled() => {}
             }
             drop(permit);
         });
@@ -195,12 +212,21 @@ pub async fn serve(
     {
         tracing::warn!(path = %path.display(), %error, "cannot remove the admin socket");
     }
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    connections.close();
+    // Idle connections close at once; one in the middle of a request gets
+    // until the deadline to finish it.
+    if tokio::time::timeout(config.drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("admin connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        tracing::warn!(
+            open = connections.len(),
+            "admin connections still open after admin.drain_timeout_secs ({:?}); closing them",
+            config.drain_timeout
+        );
+        force_close.cancel();
     }
+    connections.wait().await;
     tracing::info!("admin API stopped");
     Ok(())
 }

@@ -68,6 +68,13 @@ pub struct AdminConfig {
     pub max_body_bytes: usize,
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    /// From a request's headers to the last byte of its body; a client
+    /// slower than that is answered 408 and its connection closed, so
+    /// stalled uploads cannot hold every connection slot.
+    pub body_read_timeout: Duration,
+    /// At shutdown, how long open requests get to finish before their
+    /// connections are dropped; it bounds how long SIGTERM takes.
+    pub drain_timeout: Duration,
 }
 
 /// Active health checks (HealthCheckConfig): how often and how long cairn
@@ -114,6 +121,8 @@ impl Default for Config {
                 max_body_bytes: 1024 * 1024,
                 max_connections: 256,
                 header_read_timeout: Duration::from_secs(10),
+                body_read_timeout: Duration::from_secs(10),
+                drain_timeout: Duration::from_secs(5),
             },
             health: HealthConfig {
                 interval: Duration::from_secs(10),
@@ -161,6 +170,8 @@ struct AdminFile {
     max_body_bytes: Option<usize>,
     max_connections: Option<usize>,
     header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    drain_timeout_secs: Option<u64>,
 }
 
 /// Seconds may have fractions (`interval_secs = 0.1`), for tests.
@@ -283,6 +294,13 @@ impl Config {
         if let Some(secs) = file.admin.header_read_timeout_secs {
             config.admin.header_read_timeout =
                 positive_secs(path, "admin.header_read_timeout_secs", secs)?;
+        }
+        if let Some(secs) = file.admin.body_read_timeout_secs {
+            config.admin.body_read_timeout =
+                positive_secs(path, "admin.body_read_timeout_secs", secs)?;
+        }
+        if let Some(secs) = file.admin.drain_timeout_secs {
+            config.admin.drain_timeout = positive_secs(path, "admin.drain_timeout_secs", secs)?;
         }
         if let Some(secs) = file.health.interval_secs {
             config.health.interval = fractional_secs(path, "health.interval_secs", secs)?;

@@ -46,6 +46,8 @@ fn the_example_config_sets_every_key_to_its_default() {
     assert_eq!(
         keys("admin"),
         [
+            "body_read_timeout_secs",
+            "drain_timeout_secs",
             "header_read_timeout_secs",
             "max_body_bytes",
             "max_connections",
@@ -171,5 +173,13 @@ fn zero_limits_are_errors() {
     assert_mentions(
         &error("[admin]\nmax_connections = 0\n"),
         &[PATH, "max_connections"],
+    );
+    assert_mentions(
+        &error("[admin]\nbody_read_timeout_secs = 0\n"),
+        &[PATH, "admin.body_read_timeout_secs", "above 0"],
+    );
+    assert_mentions(
+        &error("[admin]\ndrain_timeout_secs = 0\n"),
+        &[PATH, "admin.drain_timeout_secs", "above 0"],
     );
 }

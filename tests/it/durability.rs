@@ -375,3 +375,35 @@ fn a_second_server_on_the_same_data_directory_refuses_to_start() {
         "the first still serves"
     );
 }
+
+#[test]
+fn a_damaged_store_file_stops_the_server_naming_it_and_is_left_as_it_was() {
+    let mut server = start();
+    let web = service_id(&server, "web");
+    crate::admin::register(&server, &web, "web-1", "10.0.0.1");
+    server.kill();
+    // The store's first page overwritten: what a bad copy or a disk fault
+    // leaves. cairn must not start empty (DNS would answer NXDOMAIN for
+    // every instance) nor write a new store over the file.
+    let store = server.dir.path().join("data").join("cairn.redb");
+    let mut damaged = std::fs::read(&store).expect("the store file");
+    let first_page = damaged.len().min(4096);
+    damaged[..first_page].fill(0x5a);
+    std::fs::write(&store, &damaged).expect("damage the store");
+
+    let mut child = spawn_server(&server.config_path, server.dir.path());
+    let status = eventually("cairn to refuse the damaged store", || {
+        child.try_wait().ok().flatten()
+    });
+    assert!(!status.success(), "cairn started on a damaged store");
+    let log = server.log();
+    assert!(
+        log.contains(&store.display().to_string()) && log.contains("restore it from a backup"),
+        "the message names the file and the fix:\n{log}"
+    );
+    assert_eq!(
+        std::fs::read(&store).expect("still there"),
+        damaged,
+        "left as it was"
+    );
+}

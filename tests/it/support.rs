@@ -307,6 +307,34 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
+/// Polls `child` until it exits, for at most `limit`; `None` if it is
+/// still running then (the caller names what it waited for, with the log).
+pub fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends `signal` (`TERM`, `HUP`, …) to `pid` with the system's `kill`;
+/// `None` when `kill` is not installed (the test then skips, except under
+/// CI: see [`require_tool`]).
+pub fn send_signal(pid: u32, signal: &str) -> Option<()> {
+    let kill = require_tool("kill")?;
+    let status = Command::new(kill)
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+    Some(())
+}
+
 /// Polls `check` until it returns `Some`, or fails the test at the deadline.
 pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + DEADLINE;

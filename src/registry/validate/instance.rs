@@ -81,6 +81,34 @@ fn attribute_value(key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether `text` is a number written the one way: decimal digits, no
+/// sign, no leading zero except in "0" itself. Rust's integer parsers also
+/// take "+80" and "080"; Cloud Map stores attributes as sent, so accepting
+/// those would store (and GetInstance return) "+80" while DNS serves 80.
+fn is_canonical_decimal(text: &str) -> bool {
+    match text.as_bytes() {
+        [] => false,
+        [b'0'] => true,
+        [b'0', ..] => false,
+        digits => digits.iter().all(u8::is_ascii_digit),
+    }
+}
+
+/// A reserved attribute holding a whole number (the port, the weight),
+/// refused unless written in canonical decimal.
+fn parse_number<T: std::str::FromStr>(
+    attributes: &BTreeMap<String, String>,
+    key: &str,
+    expected: &str,
+) -> Result<Option<T>> {
+    match attributes.get(key) {
+        Some(value) if !is_canonical_decimal(value) => Err(invalid(format!(
+            "{key} '{value}' is not {expected} written in decimal digits, without a sign or leading zeros"
+        ))),
+        _ => parse_reserved(attributes, key, expected),
+    }
+}
+
 fn parse_reserved<T: std::str::FromStr>(
     attributes: &BTreeMap<String, String>,
     key: &str,
@@ -128,13 +156,13 @@ pub fn endpoint(attributes: &BTreeMap<String, String>, service: &Service) -> Res
     }
     let ipv4: Option<Ipv4Addr> = parse_reserved(attributes, ATTR_IPV4, "an IPv4 address")?;
     let ipv6: Option<Ipv6Addr> = parse_reserved(attributes, ATTR_IPV6, "an IPv6 address")?;
-    let port: Option<u16> = parse_reserved(attributes, ATTR_PORT, "a port from 0 to 65535")?;
+    let port: Option<u16> = parse_number(attributes, ATTR_PORT, "a port from 0 to 65535")?;
     let cname = attributes
         .get(ATTR_CNAME)
         .map(|name| dns_name(ATTR_CNAME, name, false))
         .transpose()?;
     initial_health(attributes)?;
-    let weight = match parse_reserved::<u32>(attributes, ATTR_WEIGHT, "a whole number")? {
+    let weight = match parse_number::<u32>(attributes, ATTR_WEIGHT, "a whole number")? {
         Some(weight) if weight > MAX_WEIGHT => {
             return Err(invalid(format!(
                 "{ATTR_WEIGHT} must be 0 to {MAX_WEIGHT}, got {weight}"

@@ -216,6 +216,13 @@ fn malformed_or_unsupported_reserved_attributes_are_invalid_input() {
         (ATTR_PORT, "65536"),
         (ATTR_PORT, "-1"),
         (ATTR_PORT, "http"),
+        // Only canonical decimal: what is stored (and GetInstance returns)
+        // must be what DNS serves, so "+80" or "080" are not taken as 80.
+        (ATTR_PORT, "+80"),
+        (ATTR_PORT, "080"),
+        (ATTR_PORT, "00"),
+        (ATTR_PORT, ""),
+        (ATTR_PORT, "8080 "),
         (ATTR_CNAME, "backend..example.net"),
         (ATTR_CNAME, "-backend.example.net"),
         (ATTR_CNAME, ""),
@@ -224,6 +231,9 @@ fn malformed_or_unsupported_reserved_attributes_are_invalid_input() {
         (ATTR_WEIGHT, "heavy"),
         (ATTR_WEIGHT, "-1"),
         (ATTR_WEIGHT, "1000001"),
+        (ATTR_WEIGHT, "+5"),
+        (ATTR_WEIGHT, "05"),
+        (ATTR_WEIGHT, ""),
         ("AWS_ALIAS_DNS_NAME", "lb.example.net"),
         ("AWS_EC2_INSTANCE_ID", "i-0123456789abcdef0"),
     ];
@@ -274,6 +284,23 @@ fn well_formed_reserved_attributes_become_the_endpoint() {
             ..Endpoint::default()
         }
     );
+}
+
+#[test]
+fn zero_is_the_one_port_and_weight_written_with_a_leading_zero() {
+    let registry = TestRegistry::default();
+    let service = api_service(&registry);
+    register(
+        &registry,
+        &service,
+        "zero",
+        &[(ATTR_PORT, "0"), (ATTR_WEIGHT, "0")],
+    )
+    .expect("0 is canonical");
+    let zero = registry
+        .get_instance(&service.id, "zero")
+        .expect("registered");
+    assert_eq!((zero.endpoint.port, zero.endpoint.weight), (Some(0), 0));
 }
 
 // ----- names ------------------------------------------------------------------

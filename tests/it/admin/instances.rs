@@ -170,3 +170,51 @@ fn instances_register_get_list_and_health() {
         .collect();
     assert_eq!(ids, ["a-2"], "HEALTHY by default");
 }
+
+#[test]
+fn a_port_or_weight_not_in_canonical_decimal_is_refused_so_the_api_and_dns_agree() {
+    let server = start();
+    let web = service_id(&server, "web");
+    for (port, weight) in [("+80", "1"), ("080", "1"), ("80", "+1"), ("80", "01")] {
+        let reply = fails(
+            &server,
+            "RegisterInstance",
+            json!({"ServiceId": web, "InstanceId": "i-1",
+                   "Attributes": {"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": port, "weight": weight}}),
+            "InvalidInput",
+        );
+        assert!(
+            reply.message().contains("decimal digits"),
+            "{port}/{weight}: {reply:?}"
+        );
+    }
+    fails(
+        &server,
+        "GetInstance",
+        json!({"ServiceId": web, "InstanceId": "i-1"}),
+        "InstanceNotFound",
+    );
+
+    ok(
+        &server,
+        "RegisterInstance",
+        json!({"ServiceId": web, "InstanceId": "i-1",
+               "Attributes": {"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"}}),
+    );
+    let got = ok(
+        &server,
+        "GetInstance",
+        json!({"ServiceId": web, "InstanceId": "i-1"}),
+    );
+    assert_eq!(got["Instance"]["Attributes"]["AWS_INSTANCE_PORT"], "80");
+    let srv = server.udp("web.svc.test.", hickory_proto::rr::RecordType::SRV);
+    let ports: Vec<u16> = srv
+        .answers
+        .iter()
+        .filter_map(|record| match &record.data {
+            hickory_proto::rr::RData::SRV(srv) => Some(srv.port),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ports, [80], "what the API stored is what DNS serves");
+}

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{exchange, post};
-use crate::support::{DEADLINE, eventually, free_port, require_tool, spawn_server};
+use crate::support::{
+    DEADLINE, eventually, free_port, require_tool, send_signal, spawn_server, wait_for_exit,
+};
 
 /// A server started from a config this test writes, for admin settings the
 /// shared harness does not set.
@@ -207,4 +209,73 @@ fn body_limit_header_timeout_and_connection_cap() {
         assert!(started.elapsed() < Duration::from_secs(10));
     }
     assert!(server.log().contains("admin API listening"));
+}
+
+/// Opens a connection and sends the headers of a POST that promises a
+/// 100-byte body, then a part of it and nothing more: a stalled upload.
+fn stalled_upload(socket: &Path) -> UnixStream {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    stream
+        .write_all(b"POST /ListNamespaces HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"Max")
+        .expect("headers and a part of the body");
+    stream
+}
+
+#[test]
+fn sigterm_ends_the_server_within_its_drain_timeout_despite_a_stalled_upload() {
+    let mut server = Custom::start("drain_timeout_secs = 1");
+    let mut stalled = stalled_upload(&server.socket);
+    // Connections are accepted in order: once a later one is served, the
+    // stalled one holds a connection slot.
+    assert_eq!(
+        post(&server.socket, "/ListNamespaces", "", b"{}").status,
+        200
+    );
+    if send_signal(server.child.id(), "TERM").is_none() {
+        return;
+    }
+    // The body timeout (10 s by default) is longer than the drain: it is
+    // the drain's deadline that ends the stalled connection.
+    let bound = Duration::from_secs(1) + Duration::from_secs(3);
+    let Some(exited) = wait_for_exit(&mut server.child, bound) else {
+        panic!(
+            "cairn still running {bound:?} after SIGTERM with a stalled upload:\n{}",
+            server.log()
+        );
+    };
+    assert!(exited.success(), "{exited}:\n{}", server.log());
+    // The stalled client was hung up on, not left waiting.
+    stalled.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let mut rest = Vec::new();
+    let _ = stalled.read_to_end(&mut rest);
+    assert!(!server.socket.exists(), "socket removed at shutdown");
+    assert!(
+        server.log().contains("closing them"),
+        "the forced close is logged:\n{}",
+        server.log()
+    );
+}
+
+#[test]
+fn stalled_uploads_beyond_the_connection_cap_do_not_lock_the_api_out() {
+    let server = Custom::start("body_read_timeout_secs = 1");
+    // More than max_connections (256): every slot is taken, and the rest
+    // wait in the listen backlog behind them.
+    let stalled: Vec<UnixStream> = (0..300).map(|_| stalled_upload(&server.socket)).collect();
+    let started = Instant::now();
+    let served = post(&server.socket, "/ListNamespaces", "", b"{}");
+    assert_eq!(served.status, 200, "{served:?}");
+    assert!(started.elapsed() < DEADLINE);
+    // Each stalled client was told why it was cut off.
+    for mut stream in stalled.into_iter().take(3) {
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.starts_with("HTTP/1.1 408") && text.contains("RequestTimeout"),
+            "{text}"
+        );
+        assert!(text.contains("body_read_timeout_secs"), "{text}");
+    }
 }
