@@ -1,5 +1,6 @@
 //! The `cairn` binary: parses the command line and hands off to the library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,19 +20,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about, after_help = cairn::cli::EXIT_CODES)]
 struct Cli {
+    #[command(flatten)]
+    options: cairn::cli::ClientOptions,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the DNS server and the admin API.
-    Serve {
-        /// The config file (TOML). Without one, cairn serves DNS on
-        /// 127.0.0.1:1053 and applies the zones in ./zones.
-        #[arg(long, short, env = "CAIRN_CONFIG")]
-        config: Option<PathBuf>,
-    },
+    /// Run the DNS server and the admin API (with --config FILE, from that
+    /// TOML file).
+    Serve,
     #[command(flatten)]
     Admin(Box<cairn::cli::Command>),
 }
@@ -39,8 +38,11 @@ enum Command {
 fn init_logging(config: &Config) {
     let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| config.log_level.clone());
     let filter = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only on a terminal: in a file or the journal, escape codes are
+    // noise around every line.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
@@ -48,11 +50,14 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = match &config_path {
+async fn serve(config_path: Option<PathBuf>, socket: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut config = match &config_path {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    if let Some(socket) = socket {
+        config.admin.socket = socket;
+    }
     init_logging(&config);
     // Registered before anything is served: until then SIGHUP's default
     // action would end the process, and SIGTERM would skip the drain.
@@ -110,16 +115,34 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Serve { config } => runtime.block_on(serve(config)),
+        Command::Serve => runtime.block_on(serve(cli.options.config, cli.options.socket)),
         Command::Admin(command) => {
-            return runtime.block_on(cairn::cli::run(*command, Cli::command));
+            return runtime.block_on(cairn::cli::run(*command, &cli.options, Cli::command));
         }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("cairn: {error:#}");
+            eprintln!("cairn: {}", describe(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: many of our errors already
+/// name their cause in their own message ("cannot bind 127.0.0.1:53:
+/// Address already in use"), and printing the chain again would repeat it.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }

@@ -9,8 +9,6 @@ use crate::admin::api;
 
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    #[command(flatten)]
-    pub client: ClientOptions,
     /// The service as `NAME.NAMESPACE`, e.g. `web.svc.internal`.
     pub service: String,
     /// Only instances with this attribute value (repeatable; all must match).
@@ -39,8 +37,8 @@ pub enum Health {
     HealthyOrElseAll,
 }
 
-pub async fn run(args: DiscoverArgs) -> CliResult {
-    let client = args.client.client()?;
+pub async fn run(args: DiscoverArgs, options: &ClientOptions) -> CliResult {
+    let client = options.client()?;
     let (namespace, service) = resolve::split(&client, &args.service).await?;
     let request = api::DiscoverInstancesRequest {
         namespace_name: namespace.name,
@@ -58,7 +56,7 @@ pub async fn run(args: DiscoverArgs) -> CliResult {
         owner_account: None,
     };
     let answer: api::DiscoverInstancesResponse = client.call("DiscoverInstances", &request).await?;
-    emit(args.client.output, &answer, || {
+    emit(options.output, &answer, || {
         let mut instances: Vec<&api::HttpInstanceSummary> = answer.instances.iter().collect();
         instances.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
         let rows: Vec<Vec<String>> = instances

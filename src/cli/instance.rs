@@ -11,8 +11,6 @@ use crate::admin::client::Client;
 
 #[derive(Debug, Args)]
 pub struct InstanceArgs {
-    #[command(flatten)]
-    pub client: ClientOptions,
     #[command(subcommand)]
     pub action: InstanceAction,
 }
@@ -76,8 +74,6 @@ pub enum InstanceAction {
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
-    #[command(flatten)]
-    pub client: ClientOptions,
     #[command(subcommand)]
     pub action: HealthAction,
 }
@@ -174,9 +170,9 @@ async fn show(client: &Client, output: super::Output, service_id: &str, id: &str
     })
 }
 
-pub async fn run(args: InstanceArgs) -> CliResult {
-    let client = args.client.client()?;
-    let output = args.client.output;
+pub async fn run(args: InstanceArgs, options: &ClientOptions) -> CliResult {
+    let client = options.client()?;
+    let output = options.output;
     match args.action {
         InstanceAction::Register {
             instance,
@@ -254,9 +250,9 @@ pub async fn run(args: InstanceArgs) -> CliResult {
     }
 }
 
-pub async fn run_health(args: HealthArgs) -> CliResult {
-    let client = args.client.client()?;
-    let output = args.client.output;
+pub async fn run_health(args: HealthArgs, options: &ClientOptions) -> CliResult {
+    let client = options.client()?;
+    let output = options.output;
     match args.action {
         HealthAction::Set { instance, status } => {
             let service = resolve::service(&client, &instance.service).await?;
@@ -271,9 +267,11 @@ pub async fn run_health(args: HealthArgs) -> CliResult {
             let answer: api::Empty = client
                 .call("UpdateInstanceCustomHealthStatus", &request)
                 .await?;
-            emit(output, &answer, || {
-                format!("{}: {status:?}", instance.id).to_ascii_uppercase()
-            })
+            let status = match status {
+                Status::Healthy => "HEALTHY",
+                Status::Unhealthy => "UNHEALTHY",
+            };
+            emit(output, &answer, || format!("{}: {status}", instance.id))
         }
         HealthAction::Heartbeat { instance } => {
             let service = resolve::service(&client, &instance.service).await?;

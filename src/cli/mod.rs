@@ -84,17 +84,19 @@ pub enum Output {
     Json,
 }
 
-/// Where the admin socket is and how to print; accepted after any admin
-/// subcommand.
+/// Where the admin socket is and how to print; accepted before or after
+/// the subcommand.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Admin socket and output")]
 pub struct ClientOptions {
-    /// The admin socket to talk to [default: admin.socket of --config, else
-    /// ./cairn.sock].
+    /// The admin socket to talk to (for `serve`: to listen on) [default:
+    /// admin.socket of --config, else ./cairn.sock].
     #[arg(long, global = true, env = "CAIRN_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// The server's config file; its admin.socket is used when --socket is
-    /// not given.
+    /// The server's config file: what `serve` runs with, and where the
+    /// admin subcommands find admin.socket when --socket is not given.
+    /// Without one, cairn serves DNS on 127.0.0.1:1053 and applies the
+    /// zones in ./zones.
     #[arg(
         long,
         short = 'c',
@@ -166,13 +168,17 @@ pub type CliResult = Result<(), CliError>;
 
 /// Runs one admin subcommand; `cli` builds the binary's whole command line
 /// (for completions). Prints errors and returns the exit code.
-pub async fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> ExitCode {
+pub async fn run(
+    command: Command,
+    options: &ClientOptions,
+    cli: impl FnOnce() -> clap::Command,
+) -> ExitCode {
     let outcome = match command {
-        Command::Namespace(args) => namespace::run(args).await,
-        Command::Service(args) => service::run(args).await,
-        Command::Instance(args) => instance::run(args).await,
-        Command::Health(args) => instance::run_health(args).await,
-        Command::Discover(args) => discover::run(args).await,
+        Command::Namespace(args) => namespace::run(args, options).await,
+        Command::Service(args) => service::run(args, options).await,
+        Command::Instance(args) => instance::run(args, options).await,
+        Command::Health(args) => instance::run_health(args, options).await,
+        Command::Discover(args) => discover::run(args, options).await,
         Command::Completions { shell } => {
             let shell = match shell {
                 CompletionShell::Bash => Shell::Bash,

@@ -11,8 +11,6 @@ use crate::admin::client::Client;
 
 #[derive(Debug, Args)]
 pub struct NamespaceArgs {
-    #[command(flatten)]
-    pub client: ClientOptions,
     #[command(subcommand)]
     pub action: NamespaceAction,
 }
@@ -110,9 +108,9 @@ fn kind_name(kind: api::NamespaceType) -> &'static str {
     }
 }
 
-pub async fn run(args: NamespaceArgs) -> CliResult {
-    let client = args.client.client()?;
-    let output = args.client.output;
+pub async fn run(args: NamespaceArgs, options: &ClientOptions) -> CliResult {
+    let client = options.client()?;
+    let output = options.output;
     match args.action {
         NamespaceAction::Create {
             name,

@@ -1,18 +1,19 @@
 //! `cairn service create|list|get|update|delete`.
 
+use std::collections::HashMap;
+
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::{cell, emit, table};
-use super::{CliResult, ClientOptions, key_value, resolve};
+use super::{CliResult, ClientOptions, Output, key_value, resolve};
 use crate::admin::api;
+use crate::admin::client::{Client, ClientError};
 
 /// TTL of a `--record TYPE` given without one.
 const DEFAULT_TTL: i64 = 60;
 
 #[derive(Debug, Args)]
 pub struct ServiceArgs {
-    #[command(flatten)]
-    pub client: ClientOptions,
     #[command(subcommand)]
     pub action: ServiceAction,
 }
@@ -173,7 +174,21 @@ fn records_text(service: &api::Service) -> String {
     cell(Some(&records.join(",")))
 }
 
-fn rows(services: &[api::Service]) -> String {
+/// Namespace id → name, for tables (JSON output shows ids, as the API does).
+async fn namespace_names(client: &Client, output: Output) -> Result<NamespaceNames, ClientError> {
+    if output != Output::Table {
+        return Ok(NamespaceNames::new());
+    }
+    Ok(resolve::namespaces(client)
+        .await?
+        .into_iter()
+        .map(|namespace| (namespace.id, namespace.name))
+        .collect())
+}
+
+type NamespaceNames = HashMap<String, String>;
+
+fn rows(services: &[api::Service], names: &NamespaceNames) -> String {
     let rows: Vec<Vec<String>> = services
         .iter()
         .map(|service| {
@@ -199,7 +214,10 @@ fn rows(services: &[api::Service]) -> String {
             vec![
                 service.id.clone(),
                 service.name.clone(),
-                service.namespace_id.clone(),
+                names
+                    .get(&service.namespace_id)
+                    .unwrap_or(&service.namespace_id)
+                    .clone(),
                 records_text(service),
                 cell(routing),
                 health,
@@ -223,9 +241,9 @@ fn rows(services: &[api::Service]) -> String {
     )
 }
 
-pub async fn run(args: ServiceArgs) -> CliResult {
-    let client = args.client.client()?;
-    let output = args.client.output;
+pub async fn run(args: ServiceArgs, options: &ClientOptions) -> CliResult {
+    let client = options.client()?;
+    let output = options.output;
     match args.action {
         ServiceAction::Create {
             service,
@@ -272,8 +290,9 @@ pub async fn run(args: ServiceArgs) -> CliResult {
                 kind: None,
             };
             let answer: api::ServiceResponse = client.call("CreateService", &request).await?;
+            let names = namespace_names(&client, output).await?;
             emit(output, &answer, || {
-                rows(std::slice::from_ref(&answer.service))
+                rows(std::slice::from_ref(&answer.service), &names)
             })
         }
         ServiceAction::List { namespace } => {
@@ -286,13 +305,15 @@ pub async fn run(args: ServiceArgs) -> CliResult {
                 services,
                 next_token: None,
             };
-            emit(output, &answer, || rows(&answer.services))
+            let names = namespace_names(&client, output).await?;
+            emit(output, &answer, || rows(&answer.services, &names))
         }
         ServiceAction::Get { service } => {
             let service = resolve::service(&client, &service).await?;
             let answer = api::ServiceResponse { service };
+            let names = namespace_names(&client, output).await?;
             emit(output, &answer, || {
-                rows(std::slice::from_ref(&answer.service))
+                rows(std::slice::from_ref(&answer.service), &names)
             })
         }
         ServiceAction::Update {
@@ -322,8 +343,9 @@ pub async fn run(args: ServiceArgs) -> CliResult {
             let _: api::OperationResponse = client.call("UpdateService", &request).await?;
             let request = api::IdRequest { id: current.id };
             let answer: api::ServiceResponse = client.call("GetService", &request).await?;
+            let names = namespace_names(&client, output).await?;
             emit(output, &answer, || {
-                rows(std::slice::from_ref(&answer.service))
+                rows(std::slice::from_ref(&answer.service), &names)
             })
         }
         ServiceAction::Delete { service } => {

@@ -88,7 +88,7 @@ fn register_api_instances(server: &TestServer) -> Value {
 
 /// Reports api-1 UNHEALTHY through its custom health check.
 fn set_api_1_unhealthy(server: &TestServer) {
-    succeeds(
+    let printed = succeeds(
         server,
         &[
             "health",
@@ -100,6 +100,8 @@ fn set_api_1_unhealthy(server: &TestServer) {
             "UNHEALTHY",
         ],
     );
+    // The id as registered, the status as the API spells it.
+    assert_eq!(printed.trim(), "api-1: UNHEALTHY");
 }
 
 #[test]
@@ -169,6 +171,15 @@ fn service_commands_in_tables_and_json() {
     assert!(
         table.contains("CUSTOM") && table.contains("TCP") && table.contains("WEIGHTED"),
         "{table}"
+    );
+    // The NAMESPACE column names the namespace, not its id.
+    let api_row = table
+        .lines()
+        .find(|line| line.contains(" api "))
+        .unwrap_or_else(|| panic!("no api row: {table}"));
+    assert!(
+        api_row.contains("apps.test") && !api_row.contains(" ns-"),
+        "{api_row}"
     );
     assert_eq!(
         json_of(&server, &["service", "list"])["Services"]

@@ -116,6 +116,61 @@ fn the_socket_comes_from_the_config_or_the_environment() {
 }
 
 /// What `--help` shows, no server needed.
+#[test]
+fn the_socket_and_output_flags_go_before_or_after_the_subcommand() {
+    let server = start();
+    let socket = server.admin_socket.to_str().expect("a UTF-8 path");
+    for args in [
+        vec!["--socket", socket, "--output", "json", "namespace", "list"],
+        vec!["namespace", "list", "--socket", socket, "-o", "json"],
+    ] {
+        let output = Command::new(cairn_binary())
+            .args(&args)
+            .env_remove("CAIRN_SOCKET")
+            .env_remove("CAIRN_CONFIG")
+            .output()
+            .expect("run cairn");
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        let listed: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("JSON output");
+        assert_eq!(listed["Namespaces"][0]["Name"], "svc.internal", "{args:?}");
+    }
+}
+
+#[test]
+fn a_start_up_error_names_its_cause_once_and_logs_carry_no_colour_codes() {
+    let server = start();
+    // A second server on the first one's DNS port cannot bind it.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dns]\nlisten = [\"{}\"]\n[admin]\nsocket = \"{}\"\n",
+            server.dns,
+            dir.path().join("other.sock").display()
+        ),
+    )
+    .expect("write the config");
+    let output = Command::new(cairn_binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .env_remove("CAIRN_SOCKET")
+        .env_remove("CAIRN_CONFIG")
+        .output()
+        .expect("run cairn serve");
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    let last = error.lines().last().unwrap_or_default();
+    assert!(last.starts_with("cairn: "), "{error}");
+    let cause = "Address already in use";
+    assert_eq!(last.matches(cause).count(), 1, "said once: {last}");
+    // stderr was a pipe, not a terminal: no escape codes anywhere.
+    assert!(!error.contains('\u{1b}'), "{error:?}");
+    assert!(!server.log().contains('\u{1b}'), "the server's log file");
+}
+
 fn help(args: &[&str]) -> String {
     let output = Command::new(cairn_binary())
         .args(args)
