@@ -1,102 +1,127 @@
-//! Every example of the README's "Admin API and CLI" section, run.
+//! The README, followed literally: every `sh` block, in order, run by bash
+//! against a real server serving the shipped example zone, as a reader on a
+//! fresh machine would run them.
 
 use std::net::Ipv4Addr;
+use std::os::unix::fs::symlink;
+use std::path::Path;
 use std::process::Command;
 
-use super::{json_of, succeeds};
-use crate::admin::{a_records, post, srv_targets};
-use crate::support::{TestServer, cairn_binary};
+use super::json_of;
+use crate::admin::{a_records, srv_targets};
+use crate::support::{TestServer, cairn_binary, require_tool};
 
-/// The README's "Admin API and CLI" examples, run as written against the
-/// shipped example zone.
-#[test]
-fn readme_examples_run() {
-    let readme = include_str!("../../../README.md");
-    let section = readme
-        .split("## Admin API and CLI")
-        .nth(1)
-        .expect("README has an Admin API and CLI section");
-    let section = section.split("\n## ").next().unwrap_or(section);
-    let mut commands = Vec::new();
-    let mut in_block = false;
-    let mut pending = String::new();
-    for line in section.lines() {
-        if line.starts_with("```") {
-            in_block = !in_block;
-            continue;
-        }
-        if !in_block || line.trim_start().starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        match line.strip_suffix('\\') {
-            Some(start) => pending.push_str(start),
-            None => {
-                pending.push_str(line);
-                commands.push(std::mem::take(&mut pending));
+const README: &str = include_str!("../../../README.md");
+
+/// The README's `sh` blocks in order, each with the heading of its section.
+fn shell_blocks() -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut heading = String::new();
+    let mut block: Option<String> = None;
+    for line in README.lines() {
+        match &mut block {
+            None if line.starts_with("## ") => heading = line.to_string(),
+            None if line == "```sh" => block = Some(String::new()),
+            None => {}
+            Some(_) if line.starts_with("```") => {
+                blocks.push((heading.clone(), block.take().unwrap_or_default()));
+            }
+            Some(text) => {
+                text.push_str(line);
+                text.push('\n');
             }
         }
     }
-    assert!(commands.len() >= 15, "{commands:#?}");
+    blocks
+}
+
+#[test]
+fn every_shell_block_of_the_readme_runs_in_order() {
+    let tools = ["bash", "curl", "jq", "dig"].map(|tool| (tool, require_tool(tool)));
+    if let Some((tool, _)) = tools.iter().find(|(_, found)| found.is_none()) {
+        eprintln!("{tool} is not installed; skipping the README's shell blocks");
+        return;
+    }
+    let blocks = shell_blocks();
+    let (quick_start, rest) = blocks.split_first().expect("the README has shell blocks");
+    // The quick start's two commands are the ones CI runs itself: `cargo
+    // test` is this suite, and the server it starts is the one below.
+    assert_eq!(quick_start.0, "## Quick start");
+    let commands: Vec<&str> = quick_start
+        .1
+        .lines()
+        .filter_map(|line| line.split('#').next())
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert_eq!(commands, ["cargo run --release -- serve", "cargo test"]);
+    assert!(rest.len() >= 6, "{rest:#?}");
 
     let server = TestServer::start(&[(
         "svc.internal.toml",
         include_str!("../../../zones/svc.internal.toml"),
     )]);
-    let mut service_id = String::new();
-    for command in &commands {
-        let command = command.trim();
-        if let Some(rest) = command.strip_prefix("curl ") {
-            let body = rest
-                .split_once("-d '")
-                .and_then(|(_, body)| body.rsplit_once('\''))
-                .map(|(body, _)| body.replace("'\"$SERVICE_ID\"'", &service_id))
-                .unwrap_or_default();
-            let url = rest
-                .split_whitespace()
-                .find(|w| w.starts_with("http://localhost/"))
-                .expect("a URL");
-            let path = url.trim_start_matches("http://localhost");
-            let target = rest
-                .split_once("X-Amz-Target: ")
-                .and_then(|(_, t)| t.split_once('\''))
-                .map(|(t, _)| format!("X-Amz-Target: {t}\r\n"))
-                .unwrap_or_default();
-            let reply = post(&server.admin_socket, path, &target, body.as_bytes());
-            assert_eq!(reply.status, 200, "{command}: {reply:?}");
-        } else if command.starts_with("SERVICE_ID=") {
-            let got = json_of(&server, &["service", "get", "web.svc.internal"]);
-            service_id = got["Service"]["Id"].as_str().expect("id").to_string();
-        } else if command.starts_with("dig ") {
-            assert!(
-                srv_targets(&server, "web.svc.internal.")
-                    .contains(&"web-9.web.svc.internal.".to_string())
-            );
-        } else if let Some(rest) = command.strip_prefix("cairn ") {
-            let args: Vec<&str> = rest
-                .split(" > ")
-                .next()
-                .unwrap_or(rest)
-                .split_whitespace()
-                .collect();
-            if args.first() == Some(&"completions") {
-                let output = Command::new(cairn_binary())
-                    .args(&args)
-                    .output()
-                    .expect("run cairn");
-                assert!(
-                    output.status.success() && !output.stdout.is_empty(),
-                    "{command}"
-                );
-            } else {
-                succeeds(&server, &args);
-            }
-        } else {
-            panic!("README example not understood by this test: {command}");
-        }
+    // The reader's directory: `./cairn.sock` is the server's socket, as it
+    // is where `cairn serve` runs on its defaults.
+    let reader = tempfile::tempdir().expect("a temp dir");
+    symlink(&server.admin_socket, reader.path().join("cairn.sock")).expect("link the socket");
+    let binary_dir = Path::new(cairn_binary())
+        .parent()
+        .expect("the binary's directory");
+    let path = format!(
+        "{}:{}",
+        binary_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (heading, block) in rest {
+        // The one change: the README's DNS port is the default, 1053; the
+        // test server listens on a free port.
+        let script = block.replace("-p 1053", &format!("-p {}", server.dns.port()));
+        let output = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(reader.path())
+            .env("PATH", &path)
+            .env("HOME", reader.path())
+            .env_remove("CAIRN_SOCKET")
+            .env_remove("CAIRN_CONFIG")
+            .output()
+            .expect("run bash");
+        assert!(
+            output.status.success(),
+            "a block of {heading} failed:\n{block}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    // The curl registration is in DNS too.
+
+    // What the blocks did is what DNS and the API now say.
+    assert!(
+        !srv_targets(&server, "web.svc.internal.").contains(&"web-9.web.svc.internal.".into()),
+        "web-9 was deregistered again"
+    );
     assert_eq!(
         a_records(&server, "web-8.web.svc.internal."),
         [Ipv4Addr::new(10, 0, 0, 8)]
+    );
+    assert_eq!(
+        a_records(&server, "api.apps.internal."),
+        [Ipv4Addr::new(10, 0, 5, 1)],
+        "UNHEALTHY alone, api-1 is still served rather than nothing"
+    );
+    let billing = json_of(
+        &server,
+        &["health", "get", "--service", "billing.apps.internal"],
+    );
+    assert_eq!(billing["Status"]["billing-1"], "HEALTHY", "{billing}");
+    assert_eq!(
+        a_records(&server, "cron.apps.internal."),
+        [Ipv4Addr::new(10, 0, 6, 2)]
+    );
+    let completions = reader
+        .path()
+        .join(".local/share/bash-completion/completions/cairn");
+    assert!(
+        std::fs::metadata(&completions).is_ok_and(|file| file.len() > 0),
+        "the completions file was written"
     );
 }
