@@ -9,4 +9,5 @@ mod health;
 mod reference;
 mod store_fixture;
 mod support;
+mod tcp;
 mod zones;
