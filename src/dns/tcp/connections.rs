@@ -107,8 +107,9 @@ impl Connections {
         shutdown: &CancellationToken,
     ) -> Connection {
         let key = ClientKey::of(client);
+        let admitted = Instant::now();
         let state = Arc::new(ConnectionState {
-            activity: AtomicU64::new(self.micros(Instant::now())),
+            activity: AtomicU64::new(self.micros(admitted)),
             close: shutdown.child_token(),
         });
         let (slot, evicted) = {
@@ -137,6 +138,7 @@ impl Connections {
             connections: Arc::clone(self),
             slot,
             state,
+            admitted,
         }
     }
 
@@ -223,6 +225,9 @@ pub(super) struct Connection {
     connections: Arc<Connections>,
     slot: usize,
     state: Arc<ConnectionState>,
+    /// When the connection entered the table: it has been idle since then,
+    /// however late its task first runs.
+    admitted: Instant,
 }
 
 /// A connection waiting for its next query.
@@ -233,14 +238,19 @@ pub(super) struct Waiting {
 }
 
 impl Connection {
-    /// Marks the connection idle from `now` and says until when it may wait
-    /// for its next query: one relaxed store, one relaxed load.
-    pub(super) fn waiting(&self, now: Instant) -> Waiting {
-        let since = self.connections.micros(now);
-        self.state.activity.store(since, Ordering::Relaxed);
+    /// When the connection entered the table, the start of its first wait.
+    pub(super) fn admitted(&self) -> Instant {
+        self.admitted
+    }
+
+    /// Marks the connection idle from `since` and says until when it may
+    /// wait for its next query: one relaxed store, one relaxed load.
+    pub(super) fn waiting(&self, since: Instant) -> Waiting {
+        let micros = self.connections.micros(since);
+        self.state.activity.store(micros, Ordering::Relaxed);
         Waiting {
-            since,
-            deadline: now + self.connections.idle_timeout(),
+            since: micros,
+            deadline: since + self.connections.idle_timeout(),
         }
     }
 

@@ -169,8 +169,11 @@ async fn serve_connection(
     let mut query = Vec::with_capacity(512);
     let mut response = Vec::with_capacity(512);
     let mut frame = Vec::with_capacity(514);
+    // Idle since admission at first, however late this task started, so
+    // that the idlest connection is the one that really waited longest.
+    let mut idle_from = connection.admitted();
     loop {
-        let waiting = connection.waiting(Instant::now());
+        let waiting = connection.waiting(idle_from);
         let read = async {
             let mut prefix = [0u8; 2];
             stream.read_exact(&mut prefix).await?;
@@ -187,22 +190,22 @@ async fn serve_connection(
             _ => return,
         }
         connection.answering(&waiting);
-        let Some(answer) = respond(
+        if let Some(answer) = respond(
             table,
             &query,
             client.ip(),
             Transport::Tcp,
             limits.max_udp_payload,
             &mut response,
-        ) else {
-            continue;
-        };
-        frame.clear();
-        frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());
-        frame.extend_from_slice(answer);
-        if !write_answer(&mut stream, &frame, limits.write_timeout).await {
-            return;
+        ) {
+            frame.clear();
+            frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());
+            frame.extend_from_slice(answer);
+            if !write_answer(&mut stream, &frame, limits.write_timeout).await {
+                return;
+            }
         }
+        idle_from = Instant::now();
     }
 }
 
