@@ -131,7 +131,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let settings = DnsSettings {
         max_udp_payload: config.dns.max_udp_payload,
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
+        tcp_pressure_idle_timeout: config.dns.tcp_pressure_idle_timeout,
+        tcp_pressure_percent: config.dns.tcp_pressure_percent,
+        tcp_write_timeout: config.dns.tcp_write_timeout,
         tcp_max_connections: config.dns.tcp_max_connections,
+        tcp_max_connections_per_client: config.dns.tcp_max_connections_per_client,
     };
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
     let health_task = tokio::spawn(health::run(

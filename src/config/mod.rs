@@ -51,10 +51,25 @@ pub struct DnsConfig {
     /// The largest UDP answer sent, whatever the client advertises (the DNS
     /// Flag Day 2020 value by default).
     pub max_udp_payload: u16,
-    /// How long an idle TCP connection stays open.
+    /// How long an idle TCP connection stays open while the server is not
+    /// under pressure.
     pub tcp_idle_timeout: Duration,
-    /// TCP connections beyond this many are closed at once.
+    /// How long an idle TCP connection stays open while more than
+    /// `tcp_pressure_percent` of `tcp_max_connections` are open.
+    pub tcp_pressure_idle_timeout: Duration,
+    /// The share of `tcp_max_connections`, in percent, above which idle
+    /// connections get `tcp_pressure_idle_timeout`; 100 never does.
+    pub tcp_pressure_percent: u8,
+    /// An answer the client has not read within this long closes the
+    /// connection.
+    pub tcp_write_timeout: Duration,
+    /// TCP connections open at once; a connection beyond this many replaces
+    /// the idlest open one.
     pub tcp_max_connections: usize,
+    /// TCP connections open at once from one client (an IPv4 address, an
+    /// IPv6 /64); a connection beyond this many replaces that client's
+    /// idlest one.
+    pub tcp_max_connections_per_client: usize,
     /// UDP worker threads per address; 0 means one per available CPU.
     pub udp_workers: usize,
 }
@@ -112,7 +127,18 @@ impl Default for Config {
                 listen: vec![SocketAddr::from(([127, 0, 0, 1], 1053))],
                 max_udp_payload: 1232,
                 tcp_idle_timeout: Duration::from_secs(10),
+                // NSD drops to 200 ms above half its limit; a second still
+                // leaves a slow client time for its first query.
+                tcp_pressure_idle_timeout: Duration::from_secs(1),
+                tcp_pressure_percent: 50,
+                // NSD resets a client that does not read after 0.3 s, Knot
+                // after 0.5-1 s.
+                tcp_write_timeout: Duration::from_secs(1),
                 tcp_max_connections: 1024,
+                // A resolver rarely holds more than a few connections to one
+                // server; 64 leaves room for one behind a NAT, and 16
+                // clients still cannot fill the table.
+                tcp_max_connections_per_client: 64,
                 udp_workers: 0,
             },
             admin: AdminConfig {
@@ -158,7 +184,11 @@ struct DnsFile {
     listen: Option<Vec<String>>,
     max_udp_payload: Option<u16>,
     tcp_idle_timeout_secs: Option<u64>,
+    tcp_pressure_idle_timeout_secs: Option<f64>,
+    tcp_pressure_percent: Option<u8>,
+    tcp_write_timeout_secs: Option<f64>,
     tcp_max_connections: Option<usize>,
+    tcp_max_connections_per_client: Option<usize>,
     udp_workers: Option<usize>,
 }
 
@@ -212,7 +242,7 @@ impl Config {
         if let Some(dir) = file.data_dir {
             config.data_dir = dir;
         }
-        if let Some(listen) = file.dns.listen {
+        if let Some(listen) = &file.dns.listen {
             if listen.is_empty() {
                 return Err(ConfigError::invalid(
                     path,
@@ -244,18 +274,7 @@ impl Config {
             }
             config.dns.max_udp_payload = size;
         }
-        if let Some(secs) = file.dns.tcp_idle_timeout_secs {
-            config.dns.tcp_idle_timeout = positive_secs(path, "dns.tcp_idle_timeout_secs", secs)?;
-        }
-        if let Some(count) = file.dns.tcp_max_connections {
-            if count == 0 {
-                return Err(ConfigError::invalid(
-                    path,
-                    "dns.tcp_max_connections must be above 0",
-                ));
-            }
-            config.dns.tcp_max_connections = count;
-        }
+        config.dns.apply_tcp(path, &file.dns)?;
         if let Some(count) = file.dns.udp_workers {
             config.dns.udp_workers = count;
         }
@@ -324,6 +343,78 @@ impl Config {
             config.log_format = format;
         }
         Ok(config)
+    }
+}
+
+impl DnsConfig {
+    /// Sets the TCP limits the file gives and checks them together: the
+    /// pressure timeout and the per-client limit only make sense below the
+    /// values they shorten.
+    fn apply_tcp(&mut self, path: &Path, file: &DnsFile) -> Result<(), ConfigError> {
+        if let Some(secs) = file.tcp_idle_timeout_secs {
+            self.tcp_idle_timeout = positive_secs(path, "dns.tcp_idle_timeout_secs", secs)?;
+        }
+        if let Some(secs) = file.tcp_pressure_idle_timeout_secs {
+            self.tcp_pressure_idle_timeout =
+                fractional_secs(path, "dns.tcp_pressure_idle_timeout_secs", secs)?;
+        }
+        if let Some(percent) = file.tcp_pressure_percent {
+            if !(1..=100).contains(&percent) {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "dns.tcp_pressure_percent is {percent}; it must be 1 to 100 (100 never shortens the idle timeout)"
+                    ),
+                ));
+            }
+            self.tcp_pressure_percent = percent;
+        }
+        if let Some(secs) = file.tcp_write_timeout_secs {
+            self.tcp_write_timeout = fractional_secs(path, "dns.tcp_write_timeout_secs", secs)?;
+        }
+        if let Some(count) = file.tcp_max_connections {
+            if count == 0 {
+                return Err(ConfigError::invalid(
+                    path,
+                    "dns.tcp_max_connections must be above 0",
+                ));
+            }
+            self.tcp_max_connections = count;
+        }
+        if let Some(count) = file.tcp_max_connections_per_client {
+            if count == 0 {
+                return Err(ConfigError::invalid(
+                    path,
+                    "dns.tcp_max_connections_per_client must be above 0",
+                ));
+            }
+            self.tcp_max_connections_per_client = count;
+        } else {
+            // A small tcp_max_connections alone is not an error: the default
+            // per-client limit follows it down.
+            self.tcp_max_connections_per_client = self
+                .tcp_max_connections_per_client
+                .min(self.tcp_max_connections);
+        }
+        if self.tcp_pressure_idle_timeout > self.tcp_idle_timeout {
+            return Err(ConfigError::invalid(
+                path,
+                format!(
+                    "dns.tcp_pressure_idle_timeout_secs ({:?}) is longer than dns.tcp_idle_timeout_secs ({:?}); it shortens the idle timeout under pressure, so make it at most that",
+                    self.tcp_pressure_idle_timeout, self.tcp_idle_timeout
+                ),
+            ));
+        }
+        if self.tcp_max_connections_per_client > self.tcp_max_connections {
+            return Err(ConfigError::invalid(
+                path,
+                format!(
+                    "dns.tcp_max_connections_per_client ({}) is above dns.tcp_max_connections ({}); make it at most that, and well below it so that one client cannot take every connection",
+                    self.tcp_max_connections_per_client, self.tcp_max_connections
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -40,6 +40,10 @@ fn the_example_config_sets_every_key_to_its_default() {
             "max_udp_payload",
             "tcp_idle_timeout_secs",
             "tcp_max_connections",
+            "tcp_max_connections_per_client",
+            "tcp_pressure_idle_timeout_secs",
+            "tcp_pressure_percent",
+            "tcp_write_timeout_secs",
             "udp_workers"
         ]
     );
@@ -181,5 +185,52 @@ fn zero_limits_are_errors() {
     assert_mentions(
         &error("[admin]\ndrain_timeout_secs = 0\n"),
         &[PATH, "admin.drain_timeout_secs", "above 0"],
+    );
+}
+
+#[test]
+fn tcp_limits_are_checked_against_each_other() {
+    let config = Config::parse(
+        Path::new(PATH),
+        "[dns]\ntcp_max_connections = 100\ntcp_max_connections_per_client = 10\n\
+         tcp_write_timeout_secs = 0.25\ntcp_pressure_idle_timeout_secs = 0.5\n\
+         tcp_pressure_percent = 80\n",
+    )
+    .unwrap();
+    assert_eq!(config.dns.tcp_max_connections_per_client, 10);
+    assert_eq!(config.dns.tcp_write_timeout, Duration::from_millis(250));
+    assert_eq!(
+        config.dns.tcp_pressure_idle_timeout,
+        Duration::from_millis(500)
+    );
+    assert_eq!(config.dns.tcp_pressure_percent, 80);
+
+    // A small total alone brings the default per-client limit down with it.
+    let config = Config::parse(Path::new(PATH), "[dns]\ntcp_max_connections = 8\n").unwrap();
+    assert_eq!(config.dns.tcp_max_connections_per_client, 8);
+
+    assert_mentions(
+        &error("[dns]\ntcp_max_connections = 8\ntcp_max_connections_per_client = 9\n"),
+        &[
+            PATH,
+            "dns.tcp_max_connections_per_client (9)",
+            "dns.tcp_max_connections (8)",
+        ],
+    );
+    assert_mentions(
+        &error("[dns]\ntcp_idle_timeout_secs = 1\ntcp_pressure_idle_timeout_secs = 2\n"),
+        &[PATH, "dns.tcp_pressure_idle_timeout_secs", "at most"],
+    );
+    assert_mentions(
+        &error("[dns]\ntcp_pressure_percent = 0\n"),
+        &[PATH, "dns.tcp_pressure_percent is 0", "1 to 100"],
+    );
+    assert_mentions(
+        &error("[dns]\ntcp_write_timeout_secs = 0\n"),
+        &[PATH, "dns.tcp_write_timeout_secs", "0.001 to 86400"],
+    );
+    assert_mentions(
+        &error("[dns]\ntcp_max_connections_per_client = 0\n"),
+        &[PATH, "dns.tcp_max_connections_per_client must be above 0"],
     );
 }

@@ -32,7 +32,11 @@ pub use names::NameTable;
 pub struct DnsSettings {
     pub max_udp_payload: u16,
     pub tcp_idle_timeout: Duration,
+    pub tcp_pressure_idle_timeout: Duration,
+    pub tcp_pressure_percent: u8,
+    pub tcp_write_timeout: Duration,
     pub tcp_max_connections: usize,
+    pub tcp_max_connections_per_client: usize,
 }
 
 /// Bound DNS sockets: several UDP sockets per address (one per worker
@@ -132,19 +136,14 @@ pub async fn serve(
     let workers = udp::spawn_workers(sockets.udp, &table, settings.max_udp_payload, &shutdown)?;
     let limits = tcp::TcpLimits {
         idle_timeout: settings.tcp_idle_timeout,
+        pressure_idle_timeout: settings.tcp_pressure_idle_timeout,
+        pressure_percent: settings.tcp_pressure_percent,
+        write_timeout: settings.tcp_write_timeout,
         max_connections: settings.tcp_max_connections,
+        max_connections_per_client: settings.tcp_max_connections_per_client,
         max_udp_payload: settings.max_udp_payload,
     };
-    let mut listeners = tokio::task::JoinSet::new();
-    for listener in sockets.tcp {
-        listeners.spawn(tcp::serve_listener(
-            listener,
-            table.clone(),
-            limits,
-            shutdown.clone(),
-        ));
-    }
-    while listeners.join_next().await.is_some() {}
+    tcp::serve(sockets.tcp, table, limits, shutdown.clone()).await;
     tokio::task::spawn_blocking(move || {
         for worker in workers {
             let _ = worker.join();

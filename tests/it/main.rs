@@ -11,4 +11,5 @@ mod reference;
 mod signals;
 mod store_fixture;
 mod support;
+mod tcp;
 mod zones;

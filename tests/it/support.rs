@@ -50,6 +50,16 @@ impl TestServer {
     /// Starts a server with these zone files and extra config text appended
     /// to the generated config.
     pub fn start_with(zone_files: &[(&str, &str)], extra_config: &str) -> Self {
+        Self::start_with_dns(zone_files, extra_config, "")
+    }
+
+    /// Starts a server as [`TestServer::start_with`] does, with `dns_config`
+    /// added to its `[dns]` table (which sets `listen` already).
+    pub fn start_with_dns(
+        zone_files: &[(&str, &str)],
+        extra_config: &str,
+        dns_config: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let zones = dir.path().join("zones");
         std::fs::create_dir_all(&zones).expect("zones directory");
@@ -60,7 +70,7 @@ impl TestServer {
         let admin_socket = dir.path().join("admin.sock");
         let config_path = dir.path().join("cairn.toml");
         let config = format!(
-            "zones_dir = {zones:?}\ndata_dir = {data:?}\n{extra_config}\n[dns]\nlisten = [\"127.0.0.1:{port}\"]\n\n[admin]\nsocket = {admin:?}\n",
+            "zones_dir = {zones:?}\ndata_dir = {data:?}\n{extra_config}\n[dns]\nlisten = [\"127.0.0.1:{port}\"]\n{dns_config}\n\n[admin]\nsocket = {admin:?}\n",
             zones = zones.display().to_string(),
             data = dir.path().join("data").display().to_string(),
             admin = admin_socket.display().to_string(),
