@@ -38,10 +38,14 @@ pub enum ServeError {
     Runtime(String),
 }
 
-/// The registry and the DNS table it keeps current.
-pub fn build_registry() -> (Registry, NameTable) {
+/// The registry, with the configured network policy, and the DNS table it
+/// keeps current.
+pub fn build_registry(config: &Config) -> (Registry, NameTable) {
     let name_table = NameTable::new();
-    let registry = Registry::new(vec![Arc::new(name_table.clone())]);
+    let registry = Registry::with_policy(
+        vec![Arc::new(name_table.clone())],
+        config.private_namespaces.clone(),
+    );
     (registry, name_table)
 }
 
@@ -73,7 +77,7 @@ fn survive_file_size_limit() {
 /// Runs the server until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     survive_file_size_limit();
-    let (registry, name_table) = build_registry();
+    let (registry, name_table) = build_registry(&config);
     let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
     let store_path = store.path().display().to_string();
     let (backend, committer) = store.start()?;
