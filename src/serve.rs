@@ -14,6 +14,7 @@ use crate::dns::{self, DnsSettings, NameTable};
 use crate::health;
 use crate::registry::{Registry, RegistryError};
 use crate::store::{Store, StoreError};
+use crate::systemd;
 use crate::writer::{RestoreError, Restored, Writer};
 use crate::zones::{self, ZonesError};
 
@@ -148,6 +149,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         shutdown.clone(),
     ));
     tracing::info!("cairn ready");
+    let notify_task = tokio::spawn(systemd::run(
+        format!("serving {namespaces} namespaces, {instances} instances at start"),
+        shutdown.clone(),
+    ));
     let outcome = dns_task
         .await
         .map_err(|error| ServeError::Runtime(format!("DNS task failed: {error}")))?;
@@ -161,6 +166,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     health_task
         .await
         .map_err(|error| ServeError::Runtime(format!("health task failed: {error}")))?;
+    // It ends as soon as shutdown is cancelled; a failure only loses the
+    // STOPPING=1 notice.
+    let _ = notify_task.await;
     outcome.map_err(|error| ServeError::Runtime(error.to_string()))?;
     admin_outcome.map_err(|error| ServeError::Runtime(format!("admin API: {error}")))?;
     drop(writer);
