@@ -3,6 +3,7 @@
 //! the action, and writes Cloud Map's JSON answer or error.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -10,6 +11,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::access::Access;
 use super::actions;
 use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
 use super::error::ApiError;
@@ -30,9 +32,10 @@ pub async fn handle(
     request: Request<Incoming>,
     writer: Writer,
     limits: BodyLimits,
+    access: Arc<Access>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = request_id();
-    let outcome = answer(request, &writer, limits).await;
+    let outcome = answer(request, &writer, limits, &access).await;
     let response = match outcome {
         Ok((action, body)) => {
             tracing::debug!(%action, %request_id, "admin request done");
@@ -68,12 +71,14 @@ async fn answer(
     request: Request<Incoming>,
     writer: &Writer,
     limits: BodyLimits,
+    access: &Access,
 ) -> Result<(String, Vec<u8>), ApiError> {
     let max_body_bytes = limits.max_bytes;
     if request.method() != Method::POST {
         return Err(ApiError::method_not_allowed(request.method().as_str()));
     }
-    let action = action(&request)?;
+    // An unknown action is named only to a caller who authenticated.
+    let action = action(&request);
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -82,9 +87,10 @@ async fn answer(
     if declared.is_some_and(|len| len > max_body_bytes as u64) {
         return Err(ApiError::too_large(max_body_bytes));
     }
+    let (parts, body) = request.into_parts();
     let body = tokio::time::timeout(
         limits.read_timeout,
-        Limited::new(request.into_body(), max_body_bytes).collect(),
+        Limited::new(body, max_body_bytes).collect(),
     )
     .await
     .map_err(|_| ApiError::body_timeout(limits.read_timeout))?
@@ -96,6 +102,13 @@ async fn answer(
         }
     })?
     .to_bytes();
+    // The signature covers the body, so it is checked once the body is in;
+    // a refused caller has run nothing.
+    let caller = access.authenticate(&parts, &body)?;
+    let action = action?;
+    if let Some(signer) = &caller.signer {
+        caller.scope.check_action(&action, &signer.access_key_id)?;
+    }
     let response = actions::dispatch(writer, &action, &body).await?;
     Ok((action, response))
 }
