@@ -15,6 +15,7 @@ use super::access::Access;
 use super::actions;
 use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
 use super::error::ApiError;
+use super::scope;
 use crate::writer::Writer;
 
 /// What a request body may cost: its size, and the time from its headers
@@ -106,10 +107,22 @@ async fn answer(
     // a refused caller has run nothing.
     let caller = access.authenticate(&parts, &body)?;
     let action = action?;
-    if let Some(signer) = &caller.signer {
-        caller.scope.check_action(&action, &signer.access_key_id)?;
+    let limited = match (&caller.signer, &caller.scope.namespaces) {
+        (Some(signer), namespaces) => {
+            caller.scope.check_action(&action, &signer.access_key_id)?;
+            namespaces
+                .as_deref()
+                .map(|allowed| (allowed, signer.access_key_id.as_str()))
+        }
+        (None, _) => None,
+    };
+    if let Some((allowed, key)) = limited {
+        scope::check(allowed, key, &action, &body, writer.registry())?;
     }
-    let response = actions::dispatch(writer, &action, &body).await?;
+    let mut response = actions::dispatch(writer, &action, &body).await?;
+    if let Some((allowed, key)) = limited {
+        response = scope::filter(allowed, key, &action, response, writer.registry())?;
+    }
     Ok((action, response))
 }
 

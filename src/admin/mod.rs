@@ -21,6 +21,7 @@ pub mod client;
 mod error;
 mod http;
 mod keys;
+mod scope;
 mod sigv4;
 mod tcp;
 mod tls;

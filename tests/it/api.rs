@@ -8,7 +8,7 @@
 mod auth;
 mod awscli;
 mod flow;
-
+mod scoped;
 mod tls;
 
 use std::os::unix::fs::PermissionsExt;

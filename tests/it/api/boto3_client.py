@@ -300,7 +300,7 @@ def scoped():
         "writer_register_own": error_code_or_none(
             lambda: writer.register_instance(
                 ServiceId=STATE["web_id"], InstanceId="web-2",
-                Attributes={"AWS_INSTANCE_IPV4": "10.0.0.2"},
+                Attributes={"AWS_INSTANCE_IPV4": "10.0.0.2", "AWS_INSTANCE_PORT": "80"},
             )
         ),
         "writer_register_other": error_code_or_none(
