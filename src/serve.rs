@@ -133,6 +133,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
             outcome
         }
     });
+    // Bound after the socket, so a start that fails here leaves no TCP port
+    // half-open; none at all unless api.listen names an address.
+    let api_task = if config.api.listen.is_empty() {
+        None
+    } else {
+        let listeners = admin::bind_api(&config.api).await?;
+        let (writer, admin_config, shutdown) =
+            (writer.clone(), config.admin.clone(), shutdown.clone());
+        Some(tokio::spawn(async move {
+            let outcome = admin::serve_api(listeners, writer, admin_config, shutdown.clone()).await;
+            shutdown.cancel();
+            outcome
+        }))
+    };
     let settings = DnsSettings {
         max_udp_payload: config.dns.max_udp_payload,
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
@@ -161,6 +175,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let admin_outcome = admin_task
         .await
         .map_err(|error| ServeError::Runtime(format!("admin task failed: {error}")))?;
+    let api_outcome = match api_task {
+        Some(task) => task
+            .await
+            .map_err(|error| ServeError::Runtime(format!("API task failed: {error}")))?,
+        None => Ok(()),
+    };
     // Health changes already handed to the Writer finish before the store
     // stops.
     health_task
@@ -171,6 +191,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let _ = notify_task.await;
     outcome.map_err(|error| ServeError::Runtime(error.to_string()))?;
     admin_outcome.map_err(|error| ServeError::Runtime(format!("admin API: {error}")))?;
+    api_outcome.map_err(|error| ServeError::Runtime(format!("API on TCP: {error}")))?;
     drop(writer);
     drop(registry);
     // Every backend clone is gone with the writer, so the committer answers

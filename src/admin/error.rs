@@ -5,6 +5,7 @@
 use hyper::StatusCode;
 
 use super::api::ErrorBody;
+use super::sigv4::AuthError;
 use crate::registry::{self, RegistryError};
 
 /// One error answer.
@@ -72,6 +73,12 @@ impl ApiError {
         )
     }
 
+    /// 400 AccessDeniedException: the caller's key is scoped (read-only,
+    /// or to other namespaces) and may not do this.
+    pub fn access_denied(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message)
+    }
+
     /// 500: the server failed, not the request.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(
@@ -79,6 +86,13 @@ impl ApiError {
             "InternalFailure",
             message,
         )
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        Self::new(status, error.code(), error.to_string())
     }
 }
 

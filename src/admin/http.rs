@@ -3,6 +3,7 @@
 //! the action, and writes Cloud Map's JSON answer or error.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -10,9 +11,11 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::access::Access;
 use super::actions;
 use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
 use super::error::ApiError;
+use super::scope;
 use crate::writer::Writer;
 
 /// What a request body may cost: its size, and the time from its headers
@@ -30,9 +33,10 @@ pub async fn handle(
     request: Request<Incoming>,
     writer: Writer,
     limits: BodyLimits,
+    access: Arc<Access>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = request_id();
-    let outcome = answer(request, &writer, limits).await;
+    let outcome = answer(request, &writer, limits, &access).await;
     let response = match outcome {
         Ok((action, body)) => {
             tracing::debug!(%action, %request_id, "admin request done");
@@ -68,12 +72,14 @@ async fn answer(
     request: Request<Incoming>,
     writer: &Writer,
     limits: BodyLimits,
+    access: &Access,
 ) -> Result<(String, Vec<u8>), ApiError> {
     let max_body_bytes = limits.max_bytes;
     if request.method() != Method::POST {
         return Err(ApiError::method_not_allowed(request.method().as_str()));
     }
-    let action = action(&request)?;
+    // An unknown action is named only to a caller who authenticated.
+    let action = action(&request);
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -82,9 +88,10 @@ async fn answer(
     if declared.is_some_and(|len| len > max_body_bytes as u64) {
         return Err(ApiError::too_large(max_body_bytes));
     }
+    let (parts, body) = request.into_parts();
     let body = tokio::time::timeout(
         limits.read_timeout,
-        Limited::new(request.into_body(), max_body_bytes).collect(),
+        Limited::new(body, max_body_bytes).collect(),
     )
     .await
     .map_err(|_| ApiError::body_timeout(limits.read_timeout))?
@@ -96,7 +103,26 @@ async fn answer(
         }
     })?
     .to_bytes();
-    let response = actions::dispatch(writer, &action, &body).await?;
+    // The signature covers the body, so it is checked once the body is in;
+    // a refused caller has run nothing.
+    let caller = access.authenticate(&parts, &body)?;
+    let action = action?;
+    let limited = match (&caller.signer, &caller.scope.namespaces) {
+        (Some(signer), namespaces) => {
+            caller.scope.check_action(&action, &signer.access_key_id)?;
+            namespaces
+                .as_deref()
+                .map(|allowed| (allowed, signer.access_key_id.as_str()))
+        }
+        (None, _) => None,
+    };
+    if let Some((allowed, key)) = limited {
+        scope::check(allowed, key, &action, &body, writer.registry())?;
+    }
+    let mut response = actions::dispatch(writer, &action, &body).await?;
+    if let Some((allowed, key)) = limited {
+        response = scope::filter(allowed, key, &action, response, writer.registry())?;
+    }
     Ok((action, response))
 }
 

@@ -14,11 +14,17 @@
 //! calls are synchronous and quick and nothing is held across an `.await`,
 //! so the admin API cannot stall the DNS path.
 
+mod access;
 mod actions;
 pub mod api;
 pub mod client;
 mod error;
 mod http;
+mod keys;
+mod scope;
+mod sigv4;
+mod tcp;
+mod tls;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -30,12 +36,15 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use thiserror::Error;
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use access::Access;
 pub use error::ApiError;
+pub use tcp::{ApiListeners, bind_api, serve_api};
 
 use crate::config::AdminConfig;
 use crate::writer::Writer;
@@ -63,6 +72,15 @@ pub enum AdminError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("api.listen: cannot bind {addr}: {source}")]
+    TcpBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("api.keys: access key {key}: {message}")]
+    Secret { key: String, message: String },
+    #[error("api TLS: {path}: {message}")]
+    Tls { path: PathBuf, message: String },
     #[error("cannot set mode {mode:o} on the admin socket {path}: {source}")]
     Mode {
         path: PathBuf,
@@ -147,6 +165,75 @@ pub async fn serve(
         .as_deref()
         .and_then(|path| std::fs::metadata(path).ok())
         .map(|metadata| metadata.ino());
+    let remove_socket = move || {
+        // Remove the file only if it is still ours: a newer server may have
+        // replaced it after this one was declared stale.
+        if let (Some(path), Some(inode)) = (&socket_path, socket_inode)
+            && std::fs::metadata(path).is_ok_and(|metadata| metadata.ino() == inode)
+            && let Err(error) = std::fs::remove_file(path)
+        {
+            tracing::warn!(path = %path.display(), %error, "cannot remove the admin socket");
+        }
+    };
+    let access = Arc::new(Access::Socket);
+    run(
+        Listener::Unix(listener),
+        None,
+        access,
+        writer,
+        config,
+        shutdown,
+        remove_socket,
+    )
+    .await?;
+    tracing::info!("admin API stopped");
+    Ok(())
+}
+
+/// Where connections come from.
+enum Listener {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+/// One accepted connection, before TLS.
+enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<Stream> {
+        match self {
+            Self::Unix(listener) => listener
+                .accept()
+                .await
+                .map(|(stream, _)| Stream::Unix(stream)),
+            Self::Tcp(listener) => listener.accept().await.map(|(stream, peer)| {
+                // Requests are small and answered at once: do not wait to
+                // fill a segment.
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+                }
+                Stream::Tcp(stream)
+            }),
+        }
+    }
+}
+
+/// The one connection loop behind the socket and every TCP listener: the
+/// connection limit, the header and body deadlines, the TLS handshake (under
+/// the header deadline) and the bounded drain are the same for all.
+/// `stopped` runs once the listener is closed, before the drain.
+async fn run(
+    listener: Listener,
+    tls: Option<TlsAcceptor>,
+    access: Arc<Access>,
+    writer: Writer,
+    config: AdminConfig,
+    shutdown: CancellationToken,
+    stopped: impl FnOnce(),
+) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
     // Every connection runs in a task of this tracker, and each ends early
@@ -171,7 +258,7 @@ pub async fn serve(
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(stream) => stream,
                 Err(error) => {
                     // Usually out of file descriptors: back off briefly
                     // instead of spinning.
@@ -183,20 +270,59 @@ pub async fn serve(
                 }
             },
         };
-        let writer = writer.clone();
-        let service = service_fn(move |request| http::handle(request, writer.clone(), limits));
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let service = {
+            let (writer, access) = (writer.clone(), Arc::clone(&access));
+            service_fn(move |request| {
+                http::handle(request, writer.clone(), limits, Arc::clone(&access))
+            })
+        };
+        // Taken before the handshake, so a connection still negotiating TLS
+        // counts as open for the drain.
+        let watcher = graceful.watcher();
+        let (builder, tls, handshake_timeout) =
+            (builder.clone(), tls.clone(), config.header_read_timeout);
         let force_close = force_close.clone();
         connections.spawn(async move {
+            let served = async move {
+                let outcome = match (stream, tls) {
+                    (Stream::Unix(stream), _) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    (Stream::Tcp(stream), None) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    (Stream::Tcp(stream), Some(acceptor)) => {
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(stream)) => {
+                                watcher
+                                    .watch(builder.serve_connection(TokioIo::new(stream), service))
+                                    .await
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, "API TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!("API TLS handshake timed out");
+                                return;
+                            }
+                        }
+                    }
+                };
+                if let Err(error) = outcome {
+                    tracing::debug!(%error, "admin connection ended with an error");
+                }
+            };
             // Dropping the connection drops its socket and any request in
             // progress; a change already handed to the Writer still
             // finishes, in the Writer's own task.
             tokio::select! {
-                outcome = connection => {
-                    if let Err(error) = outcome {
-                        tracing::debug!(%error, "admin connection ended with an error");
-                    }
-                }
+                _ = served => {}
                 _ = force_close.cancelled() => {}
             }
             drop(permit);
@@ -204,14 +330,7 @@ pub async fn serve(
     }
 
     drop(listener);
-    // Remove the file only if it is still ours: a newer server may have
-    // replaced it after this one was declared stale.
-    if let (Some(path), Some(inode)) = (&socket_path, socket_inode)
-        && std::fs::metadata(path).is_ok_and(|metadata| metadata.ino() == inode)
-        && let Err(error) = std::fs::remove_file(path)
-    {
-        tracing::warn!(path = %path.display(), %error, "cannot remove the admin socket");
-    }
+    stopped();
     connections.close();
     // Idle connections close at once; one in the middle of a request gets
     // until the deadline to finish it.
@@ -227,6 +346,5 @@ pub async fn serve(
         force_close.cancel();
     }
     connections.wait().await;
-    tracing::info!("admin API stopped");
     Ok(())
 }

@@ -4,8 +4,11 @@
 //! without a file runs a first-run setup: DNS on 127.0.0.1:1053, zones from
 //! ./zones, the admin socket at ./cairn.sock.
 
+mod api;
 mod private_namespaces;
 pub mod zones;
+
+pub use api::{ApiAuth, ApiConfig, ApiKeyConfig, SecretSource, TlsFiles};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -113,6 +116,8 @@ pub struct HealthConfig {
 pub struct Config {
     pub dns: DnsConfig,
     pub admin: AdminConfig,
+    /// The API on TCP with SigV4; none by default.
+    pub api: ApiConfig,
     pub health: HealthConfig,
     /// The networks private namespaces answer when none are named, and
     /// VPC ids mapped to networks.
@@ -156,6 +161,7 @@ impl Default for Config {
                 body_read_timeout: Duration::from_secs(10),
                 drain_timeout: Duration::from_secs(5),
             },
+            api: ApiConfig::default(),
             health: HealthConfig {
                 interval: Duration::from_secs(10),
                 timeout: Duration::from_secs(2),
@@ -179,6 +185,8 @@ struct ConfigFile {
     dns: DnsFile,
     #[serde(default)]
     admin: AdminFile,
+    #[serde(default)]
+    api: api::ApiFile,
     #[serde(default)]
     health: HealthFile,
     #[serde(default)]
@@ -331,6 +339,7 @@ impl Config {
         if let Some(secs) = file.admin.drain_timeout_secs {
             config.admin.drain_timeout = positive_secs(path, "admin.drain_timeout_secs", secs)?;
         }
+        config.api = file.api.check(path)?;
         if let Some(secs) = file.health.interval_secs {
             config.health.interval = fractional_secs(path, "health.interval_secs", secs)?;
         }

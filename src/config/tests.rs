@@ -59,6 +59,7 @@ fn the_example_config_sets_every_key_to_its_default() {
             "socket_mode"
         ]
     );
+    assert_eq!(keys("api"), ["auth", "listen", "max_clock_skew_secs"]);
     assert_eq!(
         keys("health"),
         ["interval_secs", "max_in_flight", "timeout_secs"]
@@ -259,5 +260,93 @@ fn tcp_limits_are_checked_against_each_other() {
     assert_mentions(
         &error("[dns]\ntcp_max_connections_per_client = 0\n"),
         &[PATH, "dns.tcp_max_connections_per_client must be above 0"],
+    );
+}
+
+#[test]
+fn api_keys_name_where_their_secrets_are() {
+    let config = Config::parse(
+        Path::new(PATH),
+        r#"
+[api]
+listen = ["0.0.0.0:8443"]
+max_clock_skew_secs = 60
+tls_cert = "api.crt"
+tls_key = "api.key"
+[[api.keys]]
+access_key_id = "AKIDADMIN"
+secret_file = "/etc/cairn/admin"
+[[api.keys]]
+access_key_id = "AKIDREADER"
+secret_env = "READER_SECRET"
+session_token_env = "READER_TOKEN"
+read_only = true
+namespaces = ["svc.test"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.api.listen, vec!["0.0.0.0:8443".parse().unwrap()]);
+    assert_eq!(config.api.max_clock_skew, Duration::from_secs(60));
+    assert_eq!(
+        config.api.tls,
+        Some(TlsFiles {
+            cert: "api.crt".into(),
+            key: "api.key".into()
+        })
+    );
+    assert_eq!(
+        config.api.keys[1],
+        ApiKeyConfig {
+            access_key_id: "AKIDREADER".to_string(),
+            secret: SecretSource::Env("READER_SECRET".to_string()),
+            session_token: Some(SecretSource::Env("READER_TOKEN".to_string())),
+            read_only: true,
+            namespaces: Some(vec!["svc.test".to_string()]),
+        }
+    );
+}
+
+#[test]
+fn api_misconfigurations_are_named() {
+    let key = "[[api.keys]]\naccess_key_id = \"AKID\"\nsecret_env = \"S\"\n";
+    assert_mentions(
+        &error("[api]\nlisten = [\"0.0.0.0:8787\"]\nauth = \"none\"\n"),
+        &["auth = \"none\"", "loopback", "0.0.0.0:8787"],
+    );
+    assert!(
+        Config::parse(
+            Path::new(PATH),
+            "[api]\nlisten = [\"127.0.0.1:8787\", \"[::1]:8787\"]\nauth = \"none\"\n"
+        )
+        .is_ok()
+    );
+    assert_mentions(
+        &error("[api]\nlisten = [\"127.0.0.1:8787\"]\n"),
+        &["[[api.keys]]"],
+    );
+    assert_mentions(
+        &error("[[api.keys]]\naccess_key_id = \"AKID\"\nsecret = \"hunter2\"\n"),
+        &["never read from the config text", "secret_file"],
+    );
+    assert_mentions(
+        &error("[[api.keys]]\naccess_key_id = \"AKID\"\nsecret_file = \"a\"\nsecret_env = \"B\"\n"),
+        &["not both"],
+    );
+    assert_mentions(
+        &error("[[api.keys]]\naccess_key_id = \"AKID\"\n"),
+        &["no secret"],
+    );
+    assert_mentions(
+        &error("[[api.keys]]\naccess_key_id = \"AK/ID\"\nsecret_env = \"S\"\n"),
+        &["access_key_id 'AK/ID'"],
+    );
+    assert_mentions(&error(&format!("{key}{key}")), &["listed twice"]);
+    assert_mentions(
+        &error("[api]\ntls_cert = \"a.crt\"\n"),
+        &["tls_cert and api.tls_key go together"],
+    );
+    assert_mentions(
+        &error(&format!("{key}namespaces = []\n")),
+        &["namespaces is empty"],
     );
 }

@@ -2,6 +2,7 @@
 //! real admin socket and CLI. One test binary, one shared harness.
 
 mod admin;
+mod api;
 mod cli;
 mod dns;
 mod durability;

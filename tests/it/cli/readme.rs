@@ -3,7 +3,7 @@
 //! fresh machine would run them.
 
 use std::net::Ipv4Addr;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
@@ -42,6 +42,9 @@ fn every_shell_block_of_the_readme_runs_in_order() {
         eprintln!("{tool} is not installed; skipping the README's shell blocks");
         return;
     }
+    let Some(aws) = crate::api::aws_cli() else {
+        return;
+    };
     let blocks = shell_blocks();
     let (quick_start, rest) = blocks.split_first().expect("the README has shell blocks");
     // The quick start's two commands are the ones CI runs itself: `cargo
@@ -57,26 +60,42 @@ fn every_shell_block_of_the_readme_runs_in_order() {
     assert_eq!(commands, ["cargo run --release -- serve", "cargo test"]);
     assert!(rest.len() >= 6, "{rest:#?}");
 
-    let server = TestServer::start(&[(
-        "svc.internal.toml",
-        include_str!("../../../zones/svc.internal.toml"),
-    )]);
     // The reader's directory: `./cairn.sock` is the server's socket, as it
-    // is where `cairn serve` runs on its defaults.
+    // is where `cairn serve` runs on its defaults, and `./admin.secret` the
+    // network API's key, as the README's API example has it.
     let reader = tempfile::tempdir().expect("a temp dir");
+    const SECRET: &str = "readme-example-secret-0000000000000000000";
+    let secret = reader.path().join("admin.secret");
+    std::fs::write(&secret, SECRET).expect("write the secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("secret mode");
+    let api_port = crate::support::free_port();
+    let server = TestServer::start_with(
+        &[(
+            "svc.internal.toml",
+            include_str!("../../../zones/svc.internal.toml"),
+        )],
+        &format!(
+            "[api]\nlisten = [\"127.0.0.1:{api_port}\"]\n[[api.keys]]\naccess_key_id = \"AKIACAIRNADMIN000001\"\nsecret_file = {:?}\n",
+            secret.display().to_string()
+        ),
+    );
     symlink(&server.admin_socket, reader.path().join("cairn.sock")).expect("link the socket");
     let binary_dir = Path::new(cairn_binary())
         .parent()
         .expect("the binary's directory");
+    let aws_dir = aws.parent().filter(|dir| !dir.as_os_str().is_empty());
     let path = format!(
-        "{}:{}",
+        "{}:{}{}",
         binary_dir.display(),
+        aws_dir.map_or(String::new(), |dir| format!("{}:", dir.display())),
         std::env::var("PATH").unwrap_or_default()
     );
     for (heading, block) in rest {
-        // The one change: the README's DNS port is the default, 1053; the
-        // test server listens on a free port.
-        let script = block.replace("-p 1053", &format!("-p {}", server.dns.port()));
+        // The one change: the README's ports (DNS on the default 1053, the
+        // API example's 8787) become the test server's free ports.
+        let script = block
+            .replace("-p 1053", &format!("-p {}", server.dns.port()))
+            .replace("127.0.0.1:8787", &format!("127.0.0.1:{api_port}"));
         let output = Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
             .current_dir(reader.path())

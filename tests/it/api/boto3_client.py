@@ -1,0 +1,345 @@
+"""boto3 against cairn's TCP listener, driven by tests/it/api/*.rs.
+
+Usage: boto3_client.py STEP ENDPOINT REGION KEY_ID SECRET [STATE_JSON]
+
+Each step prints one JSON object on stdout; a failed check raises, so the
+script exits non-zero with the reason on stderr. The Rust side starts the
+server, checks DNS between steps and asserts on what is printed. Nothing
+here but the endpoint differs from talking to AWS.
+"""
+
+import datetime
+import json
+import sys
+import urllib.error
+import urllib.request
+import uuid
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.config
+import botocore.credentials
+import botocore.exceptions
+
+STEP, ENDPOINT, REGION, KEY_ID, SECRET = sys.argv[1:6]
+STATE = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
+VERIFY = STATE.get("ca_bundle", True)
+
+
+def client(key_id=KEY_ID, secret=SECRET, inject_host_prefix=False):
+    return boto3.session.Session().client(
+        "servicediscovery",
+        endpoint_url=ENDPOINT,
+        region_name=REGION,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        verify=VERIFY,
+        config=botocore.config.Config(
+            # A refusal must show as the server's error, not be retried.
+            retries={"max_attempts": 1, "mode": "standard"},
+            inject_host_prefix=inject_host_prefix,
+        ),
+    )
+
+
+def token():
+    return str(uuid.uuid4())
+
+
+def succeeded(sd, operation_id):
+    operation = sd.get_operation(OperationId=operation_id)["Operation"]
+    assert operation["Status"] == "SUCCESS", operation
+    return operation
+
+
+def error_code(call):
+    try:
+        call()
+    except botocore.exceptions.ClientError as error:
+        return error.response["Error"]["Code"]
+    raise AssertionError("the call succeeded but should have been refused")
+
+
+def setup():
+    """Namespaces of each kind, a service, three instances: the state
+    before DNS is checked."""
+    sd = client()
+    private = sd.create_private_dns_namespace(
+        Name="flow.test", Vpc="vpc-0123456789abcdef0", CreatorRequestId=token(),
+        Description="boto3 flow",
+    )
+    namespace_id = succeeded(sd, private["OperationId"])["Targets"]["NAMESPACE"]
+    public = sd.create_public_dns_namespace(Name="public-flow.test", CreatorRequestId=token())
+    public_id = succeeded(sd, public["OperationId"])["Targets"]["NAMESPACE"]
+    http = sd.create_http_namespace(Name="flow-http", CreatorRequestId=token())
+    http_id = succeeded(sd, http["OperationId"])["Targets"]["NAMESPACE"]
+    namespace = sd.get_namespace(Id=namespace_id)["Namespace"]
+    assert namespace["Type"] == "DNS_PRIVATE", namespace
+    assert namespace["Name"] == "flow.test", namespace
+    service = sd.create_service(
+        Name="web",
+        NamespaceId=namespace_id,
+        CreatorRequestId=token(),
+        Description="web servers",
+        DnsConfig={
+            "RoutingPolicy": "MULTIVALUE",
+            "DnsRecords": [{"Type": "A", "TTL": 10}, {"Type": "SRV", "TTL": 10}],
+        },
+        HealthCheckCustomConfig={"FailureThreshold": 1},
+    )["Service"]
+    for index in (1, 2, 3):
+        registered = sd.register_instance(
+            ServiceId=service["Id"],
+            InstanceId=f"web-{index}",
+            CreatorRequestId=token(),
+            Attributes={
+                "AWS_INSTANCE_IPV4": f"10.0.0.{index}",
+                "AWS_INSTANCE_PORT": "8080",
+                "zone": "a" if index < 3 else "b",
+            },
+        )
+        succeeded(sd, registered["OperationId"])
+    print(json.dumps({
+        "namespace_id": namespace_id,
+        "public_id": public_id,
+        "http_id": http_id,
+        "service_id": service["Id"],
+        "service_arn": service["Arn"],
+    }))
+
+
+def finish():
+    """Discovery, paging, health, updates, tags, then everything deleted."""
+    sd = client()
+    service_id = STATE["service_id"]
+    found = sd.discover_instances(NamespaceName="flow.test", ServiceName="web")["Instances"]
+    assert sorted(i["InstanceId"] for i in found) == ["web-1", "web-2", "web-3"], found
+    zone_b = sd.discover_instances(
+        NamespaceName="flow.test", ServiceName="web", QueryParameters={"zone": "b"}
+    )["Instances"]
+    assert [i["InstanceId"] for i in zone_b] == ["web-3"], zone_b
+
+    first = sd.list_instances(ServiceId=service_id, MaxResults=2)
+    assert len(first["Instances"]) == 2 and "NextToken" in first, first
+    rest = sd.list_instances(ServiceId=service_id, MaxResults=2, NextToken=first["NextToken"])
+    assert len(rest["Instances"]) == 1 and "NextToken" not in rest, rest
+    paged = [
+        instance["Id"]
+        for page in sd.get_paginator("list_instances").paginate(
+            ServiceId=service_id, PaginationConfig={"PageSize": 1}
+        )
+        for instance in page["Instances"]
+    ]
+    assert sorted(paged) == ["web-1", "web-2", "web-3"], paged
+
+    sd.update_instance_custom_health_status(
+        ServiceId=service_id, InstanceId="web-1", Status="UNHEALTHY"
+    )
+    health = sd.get_instances_health_status(ServiceId=service_id)["Status"]
+    assert health["web-1"] == "UNHEALTHY" and health["web-2"] == "HEALTHY", health
+    healthy = sd.discover_instances(
+        NamespaceName="flow.test", ServiceName="web", HealthStatus="HEALTHY"
+    )["Instances"]
+    assert sorted(i["InstanceId"] for i in healthy) == ["web-2", "web-3"], healthy
+
+    updated = sd.update_service(
+        Id=service_id,
+        Service={
+            "Description": "updated by boto3",
+            "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 30}, {"Type": "SRV", "TTL": 30}]},
+        },
+    )
+    succeeded(sd, updated["OperationId"])
+    service = sd.get_service(Id=service_id)["Service"]
+    assert service["Description"] == "updated by boto3", service
+    assert service["DnsConfig"]["DnsRecords"][0]["TTL"] == 30, service
+
+    arn = STATE["service_arn"]
+    sd.tag_resource(ResourceARN=arn, Tags=[{"Key": "team", "Value": "dns"}])
+    tags = sd.list_tags_for_resource(ResourceARN=arn)["Tags"]
+    assert tags == [{"Key": "team", "Value": "dns"}], tags
+    sd.untag_resource(ResourceARN=arn, TagKeys=["team"])
+    assert sd.list_tags_for_resource(ResourceARN=arn)["Tags"] == []
+
+    # RegisterInstance again with a new token updates in place (Terraform's
+    # update path).
+    again = sd.register_instance(
+        ServiceId=service_id, InstanceId="web-2", CreatorRequestId=token(),
+        Attributes={"AWS_INSTANCE_IPV4": "10.0.0.22", "AWS_INSTANCE_PORT": "8080"},
+    )
+    succeeded(sd, again["OperationId"])
+    instance = sd.get_instance(ServiceId=service_id, InstanceId="web-2")["Instance"]
+    assert instance["Attributes"]["AWS_INSTANCE_IPV4"] == "10.0.0.22", instance
+
+    for index in (1, 2, 3):
+        gone = sd.deregister_instance(ServiceId=service_id, InstanceId=f"web-{index}")
+        succeeded(sd, gone["OperationId"])
+    assert sd.list_instances(ServiceId=service_id)["Instances"] == []
+    sd.delete_service(Id=service_id)
+    assert error_code(lambda: sd.get_service(Id=service_id)) == "ServiceNotFound"
+    for key in ("namespace_id", "public_id", "http_id"):
+        deleted = sd.delete_namespace(Id=STATE[key])
+        succeeded(sd, deleted["OperationId"])
+    assert sd.list_namespaces()["Namespaces"] == [], sd.list_namespaces()
+    print(json.dumps({"finished": True}))
+
+
+def signed(target, body, key_id=KEY_ID, secret=SECRET, when=None):
+    """A request signed by botocore's own SigV4 signer, as boto3 sends it;
+    `when` moves the signing clock."""
+    request = botocore.awsrequest.AWSRequest(
+        method="POST",
+        url=ENDPOINT + "/",
+        data=body.encode(),
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"Route53AutoNaming_v20170314.{target}",
+        },
+    )
+    signer = botocore.auth.SigV4Auth(
+        botocore.credentials.Credentials(key_id, secret), "servicediscovery", REGION
+    )
+    if when is None:
+        signer.add_auth(request)
+    else:
+        original = botocore.auth.get_current_datetime
+        botocore.auth.get_current_datetime = lambda: when
+        try:
+            signer.add_auth(request)
+        finally:
+            botocore.auth.get_current_datetime = original
+    return request
+
+
+def send(request, body=None, headers=None):
+    """Sends a prepared request, optionally with a changed body or headers;
+    returns (status, error name)."""
+    prepared = request.prepare()
+    sent_headers = dict(prepared.headers)
+    for name, value in (headers or {}).items():
+        if value is None:
+            sent_headers.pop(name, None)
+        else:
+            sent_headers[name] = value
+    data = prepared.body if body is None else body.encode()
+    outgoing = urllib.request.Request(prepared.url, data=data, headers=sent_headers, method="POST")
+    try:
+        with urllib.request.urlopen(outgoing, timeout=15) as reply:
+            return reply.status, None
+    except urllib.error.HTTPError as error:
+        payload = json.loads(error.read() or b"{}")
+        return error.code, payload.get("__type")
+
+
+def auth():
+    """Each way a request can fail to authenticate, as (status, error)."""
+    create = json.dumps({"Name": "tampered", "CreatorRequestId": token()})
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    results = {
+        "good": send(signed("ListNamespaces", "{}")),
+        "wrong_secret": send(signed("CreateHttpNamespace", create, secret="not-the-secret")),
+        "unknown_key": send(signed("CreateHttpNamespace", create, key_id="AKIDNOBODY")),
+        "expired": send(
+            signed("CreateHttpNamespace", create, when=now - datetime.timedelta(minutes=10))
+        ),
+        "future": send(
+            signed("CreateHttpNamespace", create, when=now + datetime.timedelta(minutes=10))
+        ),
+        "tampered_body": send(
+            signed("CreateHttpNamespace", create),
+            body=json.dumps({"Name": "tampered-too", "CreatorRequestId": token()}),
+        ),
+        "tampered_target": send(
+            signed("ListNamespaces", create),
+            headers={"X-Amz-Target": "Route53AutoNaming_v20170314.CreateHttpNamespace"},
+        ),
+        "tampered_host": send(
+            signed("CreateHttpNamespace", create), headers={"Host": "data-elsewhere:1"}
+        ),
+        "missing_header": send(
+            signed("CreateHttpNamespace", create), headers={"Authorization": None}
+        ),
+        "malformed_header": send(
+            signed("CreateHttpNamespace", create),
+            headers={"Authorization": "AWS4-HMAC-SHA256 Credential=broken"},
+        ),
+    }
+    # Through boto3 itself, as an application sees it.
+    results["boto3_wrong_secret"] = error_code(
+        lambda: client(secret="not-the-secret").create_http_namespace(Name="tampered")
+    )
+    results["boto3_unknown_key"] = error_code(
+        lambda: client(key_id="AKIDNOBODY").list_namespaces()
+    )
+    results["namespaces_after"] = [
+        namespace["Name"] for namespace in client().list_namespaces()["Namespaces"]
+    ]
+    print(json.dumps(results))
+
+
+def scoped():
+    """What a scoped key may and may not do, as error names (None: allowed).
+    STATE names the other key and a service in each namespace."""
+    reader = client(STATE["reader_id"], STATE["reader_secret"])
+    writer = client()
+    results = {
+        "reader_list": error_code_or_none(lambda: reader.list_namespaces()),
+        "reader_discover": error_code_or_none(
+            lambda: reader.discover_instances(NamespaceName="svc.test", ServiceName="web")
+        ),
+        "reader_register": error_code_or_none(
+            lambda: reader.register_instance(
+                ServiceId=STATE["web_id"], InstanceId="intruder",
+                Attributes={"AWS_INSTANCE_IPV4": "10.9.9.9"},
+            )
+        ),
+        "reader_deregister": error_code_or_none(
+            lambda: reader.deregister_instance(ServiceId=STATE["web_id"], InstanceId="web-1")
+        ),
+        "writer_register_own": error_code_or_none(
+            lambda: writer.register_instance(
+                ServiceId=STATE["web_id"], InstanceId="web-2",
+                Attributes={"AWS_INSTANCE_IPV4": "10.0.0.2", "AWS_INSTANCE_PORT": "80"},
+            )
+        ),
+        "writer_register_other": error_code_or_none(
+            lambda: writer.register_instance(
+                ServiceId=STATE["other_id"], InstanceId="intruder",
+                Attributes={"AWS_INSTANCE_IPV4": "10.9.9.9"},
+            )
+        ),
+        "writer_discover_other": error_code_or_none(
+            lambda: writer.discover_instances(NamespaceName="other.test", ServiceName="web")
+        ),
+        "writer_delete_other_namespace": error_code_or_none(
+            lambda: writer.delete_namespace(Id=STATE["other_namespace_id"])
+        ),
+        "writer_create_namespace": error_code_or_none(
+            lambda: writer.create_http_namespace(Name="sneaky")
+        ),
+        "writer_list_namespaces": sorted(
+            n["Name"] for n in writer.list_namespaces()["Namespaces"]
+        ),
+    }
+    print(json.dumps(results))
+
+
+def error_code_or_none(call):
+    try:
+        call()
+    except botocore.exceptions.ClientError as error:
+        return error.response["Error"]["Code"]
+    return None
+
+
+def prefix():
+    """DiscoverInstances with the SDK's `data-` host prefix left on: the
+    endpoint's host must be a name the client resolves (to cairn)."""
+    found = client(inject_host_prefix=True).discover_instances(
+        NamespaceName="svc.test", ServiceName="web"
+    )["Instances"]
+    print(json.dumps({"instances": sorted(i["InstanceId"] for i in found)}))
+
+
+{"setup": setup, "finish": finish, "auth": auth, "scoped": scoped, "prefix": prefix}[STEP]()
