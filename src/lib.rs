@@ -18,6 +18,8 @@
 //!   heartbeats, changing their status through the write front.
 //! - [`store`] keeps the registry's changes (in `<data_dir>/cairn.redb` by
 //!   default), durable before any change is applied.
+//! - [`systemd`] tells the service manager when the server is ready, alive
+//!   and stopping.
 //! - [`serve`] wires them together: what `cairn serve` runs.
 //!
 //! ARCHITECTURE.md has the map and the invariants.
@@ -32,5 +34,6 @@ pub mod health;
 pub mod registry;
 pub mod serve;
 pub mod store;
+pub mod systemd;
 pub mod writer;
 pub mod zones;

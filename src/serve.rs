@@ -14,6 +14,7 @@ use crate::dns::{self, DnsSettings, NameTable};
 use crate::health;
 use crate::registry::{Registry, RegistryError};
 use crate::store::{Store, StoreError};
+use crate::systemd;
 use crate::writer::{RestoreError, Restored, Writer};
 use crate::zones::{self, ZonesError};
 
@@ -38,10 +39,14 @@ pub enum ServeError {
     Runtime(String),
 }
 
-/// The registry and the DNS table it keeps current.
-pub fn build_registry() -> (Registry, NameTable) {
+/// The registry, with the configured network policy, and the DNS table it
+/// keeps current.
+pub fn build_registry(config: &Config) -> (Registry, NameTable) {
     let name_table = NameTable::new();
-    let registry = Registry::new(vec![Arc::new(name_table.clone())]);
+    let registry = Registry::with_policy(
+        vec![Arc::new(name_table.clone())],
+        config.private_namespaces.clone(),
+    );
     (registry, name_table)
 }
 
@@ -73,7 +78,7 @@ fn survive_file_size_limit() {
 /// Runs the server until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     survive_file_size_limit();
-    let (registry, name_table) = build_registry();
+    let (registry, name_table) = build_registry(&config);
     let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
     let store_path = store.path().display().to_string();
     let (backend, committer) = store.start()?;
@@ -144,6 +149,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         shutdown.clone(),
     ));
     tracing::info!("cairn ready");
+    let notify_task = tokio::spawn(systemd::run(
+        format!("serving {namespaces} namespaces, {instances} instances at start"),
+        shutdown.clone(),
+    ));
     let outcome = dns_task
         .await
         .map_err(|error| ServeError::Runtime(format!("DNS task failed: {error}")))?;
@@ -157,6 +166,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     health_task
         .await
         .map_err(|error| ServeError::Runtime(format!("health task failed: {error}")))?;
+    // It ends as soon as shutdown is cancelled; a failure only loses the
+    // STOPPING=1 notice.
+    let _ = notify_task.await;
     outcome.map_err(|error| ServeError::Runtime(error.to_string()))?;
     admin_outcome.map_err(|error| ServeError::Runtime(format!("admin API: {error}")))?;
     drop(writer);

@@ -42,7 +42,8 @@ Exit codes:
 /// The admin subcommands; `main.rs` flattens them next to `serve`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create, list, show and delete namespaces (DNS zones or API-only groups).
+    /// Create, list, show, update and delete namespaces (DNS zones or API-only
+    /// groups).
     #[command(after_help = EXIT_CODES)]
     Namespace(NamespaceArgs),
     /// Create, list, show, update and delete services (DNS templates).

@@ -26,9 +26,14 @@ pub enum NamespaceAction {
         #[arg(long = "type", value_enum, default_value_t = Kind::Private)]
         kind: Kind,
         /// A client network a private namespace answers (CIDR, repeatable)
-        /// [default: 127.0.0.0/8 and ::1/128].
+        /// [default: the server's private_namespaces.default_networks,
+        /// 127.0.0.0/8 and ::1/128 unless configured].
         #[arg(long = "allow", value_name = "CIDR")]
         allow: Vec<String>,
+        /// A VPC id the server maps to client networks
+        /// (private_namespaces.vpcs), as AWS's tools send it.
+        #[arg(long, value_name = "VPC_ID")]
+        vpc: Option<String>,
         /// The SOA TTL in seconds: how long negative answers are cached.
         #[arg(long, value_name = "SECONDS")]
         soa_ttl: Option<i64>,
@@ -49,6 +54,21 @@ pub enum NamespaceAction {
     Get {
         /// The namespace's name, id or ARN.
         namespace: String,
+    },
+    /// Change a namespace's allowed networks, SOA TTL or description.
+    Update {
+        /// The namespace's name, id or ARN.
+        namespace: String,
+        /// The client networks a private namespace answers from now on (CIDR,
+        /// repeatable; replaces the list).
+        #[arg(long = "allow", value_name = "CIDR")]
+        allow: Vec<String>,
+        /// The SOA TTL in seconds.
+        #[arg(long, value_name = "SECONDS")]
+        soa_ttl: Option<i64>,
+        /// A free-text description.
+        #[arg(long)]
+        description: Option<String>,
     },
     /// Delete a namespace; it must have no services.
     Delete {
@@ -116,6 +136,7 @@ pub async fn run(args: NamespaceArgs, options: &ClientOptions) -> CliResult {
             name,
             kind,
             allow,
+            vpc,
             soa_ttl,
             description,
             tags,
@@ -134,7 +155,7 @@ pub async fn run(args: NamespaceArgs, options: &ClientOptions) -> CliResult {
                         .map(|(key, value)| api::Tag { key, value })
                         .collect()
                 }),
-                vpc: None,
+                vpc,
                 properties: (dns != DnsPropertiesInput::default()).then_some(
                     NamespacePropertiesInput {
                         dns_properties: Some(dns),
@@ -164,6 +185,41 @@ pub async fn run(args: NamespaceArgs, options: &ClientOptions) -> CliResult {
         NamespaceAction::Get { namespace } => {
             let namespace = resolve::namespace(&client, &namespace).await?;
             let answer = api::GetNamespaceResponse { namespace };
+            emit(output, &answer, || {
+                rows(std::slice::from_ref(&answer.namespace))
+            })
+        }
+        NamespaceAction::Update {
+            namespace,
+            allow,
+            soa_ttl,
+            description,
+        } => {
+            let current = resolve::namespace(&client, &namespace).await?;
+            let dns = DnsPropertiesInput {
+                soa: soa_ttl.map(|ttl| api::Soa { ttl }),
+                allowed_networks: (!allow.is_empty()).then_some(allow),
+            };
+            let request = api::UpdateNamespaceRequest {
+                id: current.id.clone(),
+                updater_request_id: None,
+                namespace: api::NamespaceChange {
+                    description,
+                    properties: (dns != DnsPropertiesInput::default()).then_some(
+                        NamespacePropertiesInput {
+                            dns_properties: Some(dns),
+                        },
+                    ),
+                },
+            };
+            let action = match current.kind {
+                api::NamespaceType::DnsPrivate => "UpdatePrivateDnsNamespace",
+                api::NamespaceType::DnsPublic => "UpdatePublicDnsNamespace",
+                api::NamespaceType::Http => "UpdateHttpNamespace",
+            };
+            let _: api::OperationResponse = client.call(action, &request).await?;
+            let request = api::IdRequest { id: current.id };
+            let answer: api::GetNamespaceResponse = client.call("GetNamespace", &request).await?;
             emit(output, &answer, || {
                 rows(std::slice::from_ref(&answer.namespace))
             })

@@ -4,6 +4,7 @@
 //! without a file runs a first-run setup: DNS on 127.0.0.1:1053, zones from
 //! ./zones, the admin socket at ./cairn.sock.
 
+mod private_namespaces;
 pub mod zones;
 
 use std::net::SocketAddr;
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
+
+use crate::registry::networks::NetworkPolicy;
 
 /// Why a config or zones file could not be used. Messages name the file, the
 /// key and the fix.
@@ -111,6 +114,9 @@ pub struct Config {
     pub dns: DnsConfig,
     pub admin: AdminConfig,
     pub health: HealthConfig,
+    /// The networks private namespaces answer when none are named, and
+    /// VPC ids mapped to networks.
+    pub private_namespaces: NetworkPolicy,
     /// Declarative namespaces applied at start.
     pub zones_dir: PathBuf,
     /// Where durable state lives.
@@ -155,6 +161,7 @@ impl Default for Config {
                 timeout: Duration::from_secs(2),
                 max_in_flight: 64,
             },
+            private_namespaces: NetworkPolicy::default(),
             zones_dir: PathBuf::from("./zones"),
             data_dir: PathBuf::from("./data"),
             log_level: "info".to_string(),
@@ -174,6 +181,8 @@ struct ConfigFile {
     admin: AdminFile,
     #[serde(default)]
     health: HealthFile,
+    #[serde(default)]
+    private_namespaces: private_namespaces::PrivateNamespacesFile,
     #[serde(default)]
     log: LogFile,
 }
@@ -242,6 +251,7 @@ impl Config {
         if let Some(dir) = file.data_dir {
             config.data_dir = dir;
         }
+        config.private_namespaces = file.private_namespaces.check(path)?;
         if let Some(listen) = &file.dns.listen {
             if listen.is_empty() {
                 return Err(ConfigError::invalid(

@@ -64,6 +64,33 @@ fn the_example_config_sets_every_key_to_its_default() {
         ["interval_secs", "max_in_flight", "timeout_secs"]
     );
     assert_eq!(keys("log"), ["format", "level"]);
+    assert_eq!(keys("private_namespaces"), ["default_networks", "vpcs"]);
+}
+
+#[test]
+fn private_namespaces_map_vpcs_to_networks_and_refuse_empty_lists() {
+    let config = Config::parse(
+        Path::new(PATH),
+        "[private_namespaces]\ndefault_networks = [\"10.9.0.0/16\", \"fd00::1\"]\n[private_namespaces.vpcs]\n\"vpc-1\" = [\"10.1.0.0/16\"]\n",
+    )
+    .unwrap();
+    let net = |text: &str| text.parse::<ipnet::IpNet>().unwrap();
+    assert_eq!(
+        config.private_namespaces.default_networks,
+        [net("10.9.0.0/16"), net("fd00::1/128")]
+    );
+    assert_eq!(
+        config.private_namespaces.vpcs["vpc-1"],
+        [net("10.1.0.0/16")]
+    );
+    assert_mentions(
+        &error("[private_namespaces]\ndefault_networks = []\n"),
+        &["private_namespaces.default_networks", "answer nobody"],
+    );
+    assert_mentions(
+        &error("[private_namespaces.vpcs]\n\"vpc-2\" = [\"not-a-net\"]\n"),
+        &["private_namespaces.vpcs.\"vpc-2\"", "not-a-net", "CIDR"],
+    );
 }
 
 #[test]

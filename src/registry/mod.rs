@@ -270,6 +270,7 @@ struct Inner {
     /// changes do not take it.
     structure: Mutex<()>,
     observers: Vec<Arc<dyn RegistryObserver>>,
+    network_policy: networks::NetworkPolicy,
 }
 
 /// The registry handle: cheap to clone, shared by every task.
@@ -285,8 +286,18 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// A registry that tells `observers` of every change.
+    /// A registry that tells `observers` of every change, with the default
+    /// network policy (private namespaces answer loopback unless told).
     pub fn new(observers: Vec<Arc<dyn RegistryObserver>>) -> Self {
+        Self::with_policy(observers, networks::NetworkPolicy::default())
+    }
+
+    /// A registry that tells `observers` of every change and gives private
+    /// namespaces their networks by `network_policy`.
+    pub fn with_policy(
+        observers: Vec<Arc<dyn RegistryObserver>>,
+        network_policy: networks::NetworkPolicy,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 namespaces: DashMap::new(),
@@ -297,6 +308,7 @@ impl Registry {
                 operations: OperationLog::default(),
                 structure: Mutex::new(()),
                 observers,
+                network_policy,
             }),
         }
     }
@@ -318,6 +330,11 @@ impl Registry {
             .services
             .get(id_from_arn(id))
             .ok_or_else(|| services::not_found(id))
+    }
+
+    /// How private namespaces get their networks.
+    pub fn network_policy(&self) -> &networks::NetworkPolicy {
+        &self.inner.network_policy
     }
 
     fn each_observer(&self, call: impl Fn(&dyn RegistryObserver)) {

@@ -7,7 +7,7 @@ use super::model::{Millis, Namespace, NamespaceType, Operation, OperationType};
 use super::operations::{Targets, succeeded};
 use super::{
     Change, NamespaceEntry, NamespaceUpdate, NewNamespace, Now, Pending, Plan, Registry,
-    RegistryError, Result, id_from_arn, ids, networks, validate,
+    RegistryError, Result, id_from_arn, ids, validate,
 };
 
 /// A namespace about to be created, or a retried creation whose operation
@@ -101,7 +101,9 @@ impl Registry {
         if new.kind.has_dns() {
             validate::soa_names(&name, &new.soa)?;
         }
-        let allowed_networks = networks::allowed_networks(new.kind, new.allowed_networks)?;
+        let allowed_networks = self
+            .network_policy()
+            .allowed_networks(new.kind, new.allowed_networks)?;
         if let Some(existing) = self.namespace_by_name(&name) {
             let same_request = new.creator_request_id.is_some()
                 && existing.creator_request_id == new.creator_request_id;
@@ -275,7 +277,9 @@ impl Registry {
             namespace.soa.ttl = ttl;
         }
         if let Some(given) = update.allowed_networks {
-            namespace.allowed_networks = networks::allowed_networks(namespace.kind, given)?;
+            namespace.allowed_networks = self
+                .network_policy()
+                .allowed_networks(namespace.kind, given)?;
         }
         namespace.revision += 1;
         let operation = succeeded(

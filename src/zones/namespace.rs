@@ -2,7 +2,7 @@
 //! line with the file.
 
 use crate::config::zones::ZoneSource;
-use crate::registry::{Namespace, NamespaceType, NamespaceUpdate, RegistryError, networks};
+use crate::registry::{Namespace, NamespaceType, NamespaceUpdate, RegistryError};
 use crate::writer::Writer;
 
 use super::ZonesError;
@@ -44,7 +44,10 @@ pub(super) async fn apply(file: &ZoneSource, writer: &Writer) -> Result<Namespac
     // Compared as the registry would store them, so that a file that writes
     // a network differently (host bits, or none for loopback) is not an
     // update at every start.
-    let networks = networks::allowed_networks(declared.kind, declared.allowed_networks.clone())
+    let networks = writer
+        .registry()
+        .network_policy()
+        .allowed_networks(declared.kind, declared.allowed_networks.clone())
         .map_err(refused)?;
     let update = NamespaceUpdate {
         description: declared

@@ -34,7 +34,7 @@ fn start() -> TestServer {
 }
 
 /// Runs `cairn ARGS --socket <server's socket>`.
-fn cairn(server: &TestServer, args: &[&str]) -> Output {
+pub fn cairn(server: &TestServer, args: &[&str]) -> Output {
     let mut command = Command::new(cairn_binary());
     command
         .args(args)

@@ -55,3 +55,113 @@ fn sighup_is_logged_as_not_supported_and_the_server_keeps_answering() {
         server.log()
     );
 }
+
+/// The messages a service manager's notify socket received, in order.
+fn notices(socket: &std::os::unix::net::UnixDatagram, until: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + crate::support::DEADLINE;
+    let mut buffer = [0u8; 1024];
+    while std::time::Instant::now() < deadline {
+        if let Ok(len) = socket.recv(&mut buffer) {
+            let text = String::from_utf8_lossy(&buffer[..len]).into_owned();
+            let done = text.lines().any(|line| line == until);
+            seen.push(text);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!("no {until} within the deadline; got {seen:?}");
+}
+
+/// systemd's Type=notify, with a fake NOTIFY_SOCKET: READY=1 comes only
+/// once DNS answers, WATCHDOG=1 while it runs when the unit asks for it,
+/// STOPPING=1 when SIGTERM arrives.
+#[test]
+fn the_service_manager_hears_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    use std::process::{Command, Stdio};
+
+    use crate::support::{cairn_binary, exchange_udp, free_port, query_message, wait_for_exit};
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir_all(&zones).expect("zones dir");
+    std::fs::write(zones.join("sig.test.toml"), ZONE).expect("zone file");
+    let port = free_port();
+    let config = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "zones_dir = {:?}\ndata_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:{port}\"]\n[admin]\nsocket = {:?}\n",
+            zones.display().to_string(),
+            dir.path().join("data").display().to_string(),
+            dir.path().join("admin.sock").display().to_string(),
+        ),
+    )
+    .expect("config");
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    notify
+        .set_read_timeout(Some(std::time::Duration::from_millis(50)))
+        .expect("timeout");
+    let mut child = Command::new(cairn_binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "200000")
+        .env_remove("CAIRN_SOCKET")
+        .env_remove("CAIRN_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start cairn");
+
+    let ready = notices(&notify, "READY=1");
+    // Ready means ready: the very next query is answered.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let query = query_message("web.sig.test.", RecordType::A, None);
+    let reply = exchange_udp(addr, &query, None, std::time::Duration::from_secs(1))
+        .unwrap_or_else(|error| panic!("no answer right after {ready:?}: {error}"));
+    assert_eq!(rcode(&reply), hickory_proto::op::ResponseCode::NoError);
+    notices(&notify, "WATCHDOG=1");
+
+    let stopped = send_signal(child.id(), "TERM").is_some();
+    if stopped {
+        notices(&notify, "STOPPING=1");
+        assert!(
+            wait_for_exit(&mut child, std::time::Duration::from_secs(10)).is_some(),
+            "cairn did not stop after SIGTERM"
+        );
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// The shipped unit file is one systemd accepts, every directive known.
+#[test]
+fn the_example_unit_file_passes_systemd_analyze_verify() {
+    let Some(analyze) = crate::support::require_tool("systemd-analyze") else {
+        return;
+    };
+    let unit = include_str!("../../examples/cairn.service");
+    assert!(unit.contains("ExecStart=/usr/local/bin/cairn serve"));
+    // Verify checks that ExecStart's binary exists: point it at this build.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("cairn.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/cairn", crate::support::cairn_binary()),
+    )
+    .expect("write the unit");
+    let output = std::process::Command::new(analyze)
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("run systemd-analyze");
+    let said = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && said.trim().is_empty(), "{said}");
+}

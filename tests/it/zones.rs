@@ -36,13 +36,13 @@ fn a_namespace_from_a_file_and_from_the_api_get_the_same_allowed_networks() {
     ok(
         &server,
         "CreatePrivateDnsNamespace",
-        json!({"Name": "given.api", "Vpc": "vpc-1",
+        json!({"Name": "given.api",
                "Properties": {"DnsProperties": {"AllowedNetworks": ["10.1.2.3/8", "fd00::1/64"]}}}),
     );
     ok(
         &server,
         "CreatePrivateDnsNamespace",
-        json!({"Name": "none.api", "Vpc": "vpc-1"}),
+        json!({"Name": "none.api"}),
     );
 
     let given = allowed_networks(&server, "given.internal");

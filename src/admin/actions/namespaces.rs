@@ -58,11 +58,22 @@ pub async fn create(
         soa.ttl = ttl;
     }
     // Passed as given: the registry decides what is stored (canonical form;
-    // loopback only when a private namespace is given none).
-    let allowed_networks = match &dns.allowed_networks {
+    // its policy's default when a private namespace is given none). A Vpc,
+    // which AWS's own tools always send and which cannot carry cairn's
+    // AllowedNetworks, stands for the networks the operator mapped it to.
+    let mut allowed_networks = match &dns.allowed_networks {
         Some(list) => networks(list)?,
         None => Vec::new(),
     };
+    match (&request.vpc, kind) {
+        (Some(vpc), NamespaceType::DnsPrivate) => {
+            allowed_networks.extend_from_slice(writer.registry().network_policy().vpc(vpc)?)
+        }
+        (Some(_), _) => {
+            return Err(ApiError::invalid("Vpc is only for private DNS namespaces"));
+        }
+        (None, _) => {}
+    }
     let (_, operation_id) = writer
         .create_namespace(NewNamespace {
             name: request.name,

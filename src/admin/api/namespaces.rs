@@ -39,8 +39,9 @@ pub struct NamespacePropertiesInput {
 }
 
 /// CreatePrivateDnsNamespace, CreatePublicDnsNamespace, CreateHttpNamespace.
-/// `Vpc` is accepted and ignored: cairn's private namespaces are scoped by
-/// `AllowedNetworks` instead.
+/// A private namespace's `Vpc` stands for the networks the config maps it
+/// to (`[private_namespaces.vpcs]`), added to `AllowedNetworks`, cairn's
+/// extension.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateNamespaceRequest {

@@ -6,8 +6,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
-use super::{fails, namespace_id, ok, start};
-use crate::support::rcode;
+use super::{ZONE, fails, namespace_id, ok, start};
+use crate::cli::cairn;
+use crate::support::{TestServer, rcode};
 
 #[test]
 fn namespaces_create_get_list_update_delete() {
@@ -15,7 +16,7 @@ fn namespaces_create_get_list_update_delete() {
     let created = ok(
         &server,
         "CreatePrivateDnsNamespace",
-        json!({"Name": "private.test", "Vpc": "vpc-ignored", "CreatorRequestId": "token-1",
+        json!({"Name": "private.test", "CreatorRequestId": "token-1",
                "Tags": [{"Key": "team", "Value": "infra"}]}),
     );
     let operation = created["OperationId"]
@@ -245,5 +246,82 @@ fn namespaces_create_get_list_update_delete() {
         rcode(&refused),
         ResponseCode::Refused,
         "a deleted zone is not served"
+    );
+}
+
+/// What AWS's own tools send: a `Vpc` with CreatePrivateDnsNamespace, never
+/// cairn's `AllowedNetworks`. A mapped VPC stands for its networks, an
+/// unmapped one is refused, and none at all gets the configured default.
+#[test]
+fn a_private_namespace_created_with_a_vpc_answers_the_networks_it_is_mapped_to() {
+    let server = TestServer::start_with(
+        &[("svc.test.toml", ZONE)],
+        "[private_namespaces]\ndefault_networks = [\"10.99.0.0/16\"]\n[private_namespaces.vpcs]\n\"vpc-0123456789abcdef0\" = [\"127.0.0.0/8\", \"fd00:10::/48\"]\n",
+    );
+    ok(
+        &server,
+        "CreatePrivateDnsNamespace",
+        json!({"Name": "mapped.test", "Vpc": "vpc-0123456789abcdef0"}),
+    );
+    let mapped = namespace_id(&server, "mapped.test");
+    let got = ok(&server, "GetNamespace", json!({"Id": mapped}));
+    assert_eq!(
+        got["Namespace"]["Properties"]["DnsProperties"]["AllowedNetworks"],
+        json!(["127.0.0.0/8", "fd00:10::/48"])
+    );
+    assert_eq!(
+        rcode(&server.udp("mapped.test.", RecordType::SOA)),
+        ResponseCode::NoError,
+        "loopback is in the VPC's networks"
+    );
+
+    let refused = fails(
+        &server,
+        "CreatePrivateDnsNamespace",
+        json!({"Name": "unmapped.test", "Vpc": "vpc-unknown"}),
+        "InvalidInput",
+    );
+    assert!(
+        refused.message().contains("[private_namespaces.vpcs]"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        rcode(&server.udp("unmapped.test.", RecordType::SOA)),
+        ResponseCode::Refused,
+        "nothing was created"
+    );
+
+    // No Vpc, no AllowedNetworks: the configured default, which loopback is
+    // not in; then the CLI opens it to loopback.
+    ok(
+        &server,
+        "CreatePrivateDnsNamespace",
+        json!({"Name": "default.test"}),
+    );
+    assert_eq!(
+        rcode(&server.udp("default.test.", RecordType::SOA)),
+        ResponseCode::Refused
+    );
+    let updated = cairn(
+        &server,
+        &[
+            "namespace",
+            "update",
+            "default.test",
+            "--allow",
+            "127.0.0.1/8",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(updated.status.success(), "{updated:?}");
+    let shown: Value = serde_json::from_slice(&updated.stdout).expect("JSON");
+    assert_eq!(
+        shown["Namespace"]["Properties"]["DnsProperties"]["AllowedNetworks"],
+        json!(["127.0.0.0/8"])
+    );
+    assert_eq!(
+        rcode(&server.udp("default.test.", RecordType::SOA)),
+        ResponseCode::NoError
     );
 }
