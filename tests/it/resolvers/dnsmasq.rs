@@ -5,9 +5,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::{
-    Daemon, ZONE, check_answers, check_deregistration, is_root, readme_block, with_port, write,
-};
+use super::checks::{check_answers, check_deregistration};
+use super::{Daemon, ZONE, is_root, readme_block, with_port, write};
 use crate::support::{TestServer, free_port, require_tool};
 
 /// What the test adds to the README's snippet to run dnsmasq beside the

@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::{Daemon, ZONE, check_answers, check_deregistration, readme_block, with_port, write};
+use super::checks::{check_answers, check_deregistration};
+use super::{Daemon, ZONE, readme_block, with_port, write};
 use crate::support::{TestServer, free_port, require_tool};
 
-/// What the test adds to the README's snippet to run unbound unprivileged
-/// beside the system's: its own port, files and no control socket, and a
-/// stricter setup than the snippet assumes — private addresses treated as
+/// What the test adds to the README's snippet to run unbound as the test's
+/// user beside the system's: its own port, files and no control socket, and
+/// a stricter setup than the snippet assumes — private addresses treated as
 /// rebinding, QNAME minimisation without the fallback to full names that
 /// would hide a wrong answer for an empty non-terminal.
 fn test_config(dir: &Path, port: u16) -> String {
