@@ -9,6 +9,7 @@ mod durability;
 mod health;
 mod names;
 mod reference;
+mod resolvers;
 mod signals;
 mod store_fixture;
 mod support;

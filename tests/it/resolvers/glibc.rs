@@ -1,0 +1,219 @@
+//! glibc's stub resolver with the README's resolv.conf: cairn on port 53 in
+//! a network namespace the test creates, and `getent` run there in a mount
+//! namespace of its own with the README's file bind-mounted over
+//! /etc/resolv.conf, so nothing of the machine's own DNS is touched.
+//!
+//! Needs root (network namespaces and port 53): skipped with a message
+//! otherwise, except under CI, where it fails.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::{Daemon, ZONE, is_root, readme_block, write};
+use crate::support::{cairn_binary, eventually, require_tool};
+
+/// A network namespace with only loopback, up; deleted when dropped.
+struct NetworkNamespace {
+    ip: PathBuf,
+    name: String,
+}
+
+impl NetworkNamespace {
+    fn create(ip: &Path) -> Self {
+        let name = format!("cairn-it-{}-{}", std::process::id(), fastrand::u32(..));
+        let namespace = Self {
+            ip: ip.to_path_buf(),
+            name,
+        };
+        let add = Command::new(ip)
+            .args(["netns", "add", &namespace.name])
+            .output();
+        let up = namespace
+            .command(ip)
+            .args(["link", "set", "lo", "up"])
+            .output();
+        for output in [add, up] {
+            let output = output.expect("run ip");
+            assert!(
+                output.status.success(),
+                "creating network namespace {}: {}",
+                namespace.name,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        namespace
+    }
+
+    /// A command run inside the namespace.
+    fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(&self.ip);
+        command.args(["netns", "exec", &self.name]).arg(program);
+        command
+    }
+}
+
+impl Drop for NetworkNamespace {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.ip)
+            .args(["netns", "delete", &self.name])
+            .status();
+    }
+}
+
+/// Runs `getent ARGS` in the namespace with `resolv_conf` mounted over
+/// /etc/resolv.conf in a private mount namespace.
+fn getent(
+    namespace: &NetworkNamespace,
+    tools: &Tools,
+    resolv_conf: &Path,
+    args: &[&str],
+) -> Output {
+    namespace
+        .command(&tools.unshare)
+        .arg("--mount")
+        .arg("--")
+        .arg(&tools.sh)
+        .arg("-c")
+        .arg(r#"mount --bind "$0" /etc/resolv.conf && exec getent "$@""#)
+        .arg(resolv_conf)
+        .args(args)
+        .output()
+        .expect("run getent")
+}
+
+/// `getent hosts`' or `getent ahosts`' output as (address, first name
+/// given for it) pairs; ahosts names only the first line.
+fn parse(output: &Output) -> (BTreeSet<IpAddr>, BTreeSet<String>) {
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut addresses = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        if let Some(address) = fields.next().and_then(|field| field.parse().ok()) {
+            addresses.insert(address);
+        }
+        if let Some(name) = fields.find(|field| !["STREAM", "DGRAM", "RAW"].contains(field)) {
+            names.insert(name.to_string());
+        }
+    }
+    (addresses, names)
+}
+
+struct Tools {
+    ip: PathBuf,
+    unshare: PathBuf,
+    sh: PathBuf,
+}
+
+fn tools() -> Option<Tools> {
+    let found = ["ip", "unshare", "mount", "getent", "sh"].map(require_tool);
+    let [Some(ip), Some(unshare), Some(_), Some(_), Some(sh)] = found else {
+        return None;
+    };
+    Some(Tools { ip, unshare, sh })
+}
+
+fn under_ci() -> bool {
+    let ci = std::env::var("CI").unwrap_or_default();
+    !(ci.is_empty() || ci == "false" || ci == "0")
+}
+
+#[test]
+fn getent_with_the_readme_resolv_conf_resolves_through_cairn_on_port_53() {
+    if !is_root() {
+        assert!(
+            !under_ci(),
+            "this test needs root (a network namespace, port 53), and CI is set: run it as root"
+        );
+        eprintln!("not root: skipping the resolv.conf test (it needs a network namespace)");
+        return;
+    }
+    let Some(tools) = tools() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir_all(&zones).expect("the zones directory");
+    write(&zones, "svc.internal.toml", ZONE);
+    let listen = readme_block("# cairn.toml: glibc's resolver asks port 53 only");
+    assert!(listen.contains("127.0.0.1:53"), "{listen}");
+    let config = write(
+        dir.path(),
+        "cairn.toml",
+        &format!(
+            "zones_dir = {zones:?}\ndata_dir = {data:?}\n\n[admin]\nsocket = {socket:?}\n\n{listen}",
+            zones = zones.display().to_string(),
+            data = dir.path().join("data").display().to_string(),
+            socket = dir.path().join("admin.sock").display().to_string(),
+        ),
+    );
+    let resolv_conf = write(
+        dir.path(),
+        "resolv.conf",
+        &readme_block("# /etc/resolv.conf"),
+    );
+
+    let namespace = NetworkNamespace::create(&tools.ip);
+    let log = dir.path().join("cairn.log");
+    let cairn = Daemon {
+        name: "cairn",
+        child: namespace
+            .command(Path::new(cairn_binary()))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("cairn's log"))
+            .spawn()
+            .expect("start cairn in the namespace"),
+        log,
+        addr: SocketAddr::from(([127, 0, 0, 1], 53)),
+    };
+
+    let ask = |args: &[&str]| getent(&namespace, &tools, &resolv_conf, args);
+    // Ready when glibc gets an answer; until then cairn is starting.
+    let (addresses, names) = eventually("getent hosts web.svc.internal", || {
+        let output = ask(&["hosts", "web.svc.internal"]);
+        output.status.success().then(|| parse(&output))
+    });
+    // gethostbyname tries AAAA first, and web has AAAA records.
+    let v6: BTreeSet<IpAddr> = ["fd00::1:1", "fd00::1:2"]
+        .map(|a| a.parse().expect("an address"))
+        .into();
+    let v4: BTreeSet<IpAddr> = ["10.0.1.1", "10.0.1.2"]
+        .map(|a| a.parse().expect("an address"))
+        .into();
+    let web = BTreeSet::from(["web.svc.internal".to_string()]);
+    assert_eq!((&addresses, &names), (&v6, &web), "{}", cairn.log());
+
+    // getaddrinfo: both families (AF_UNSPEC; `ahostsv4` would find nothing
+    // here, as AI_ADDRCONFIG counts no loopback address and the namespace
+    // has nothing else).
+    let output = ask(&["ahosts", "web.svc.internal"]);
+    assert!(output.status.success(), "{output:?}\n{}", cairn.log());
+    let all: BTreeSet<IpAddr> = v6.union(&v4).copied().collect();
+    assert_eq!(parse(&output), (all, web.clone()));
+
+    // A short name through `search svc.internal`.
+    let output = ask(&["hosts", "web"]);
+    assert!(output.status.success(), "{output:?}\n{}", cairn.log());
+    assert_eq!(parse(&output), (v6, web));
+
+    // A name with A only: the AAAA lookup gets NODATA and glibc asks for A.
+    let output = ask(&["hosts", "db"]);
+    assert!(output.status.success(), "{output:?}\n{}", cairn.log());
+    assert_eq!(
+        parse(&output),
+        (
+            BTreeSet::from(["10.0.2.1".parse().expect("an address")]),
+            BTreeSet::from(["db.svc.internal".to_string()])
+        )
+    );
+
+    // NXDOMAIN: getent's exit code 2, "not found".
+    let output = ask(&["hosts", "nope.svc.internal"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
