@@ -49,9 +49,13 @@ fn scoped_keys_are_denied_what_their_scope_leaves_out() {
             "ListServices",
             json!({"Filters": [{"Name": "NAMESPACE_ID", "Values": [namespace_id]}]}),
         );
-        let service_id = services.body["Services"][0]["Id"]
-            .as_str()
-            .expect("a service")
+        // Both namespaces have a `web`; svc.test has `api` too, and list
+        // order among services created in the same millisecond is by id.
+        let service_id = services.body["Services"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["Name"] == "web"))
+            .and_then(|s| s["Id"].as_str())
+            .expect("the web service")
             .to_string();
         (namespace_id, service_id)
     };
