@@ -132,6 +132,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         max_udp_payload: config.dns.max_udp_payload,
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
         tcp_max_connections: config.dns.tcp_max_connections,
+        rrl: dns::rrl::RrlSettings {
+            responses_per_second: config.dns.rrl.responses_per_second,
+            slip: config.dns.rrl.slip,
+            ipv4_prefix_len: config.dns.rrl.ipv4_prefix_len,
+            ipv6_prefix_len: config.dns.rrl.ipv6_prefix_len,
+            exempt: config.dns.rrl.exempt.clone(),
+        },
     };
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
     let health_task = tokio::spawn(health::run(
