@@ -7,6 +7,7 @@ mod dns;
 mod durability;
 mod health;
 mod reference;
+mod rrl;
 mod store_fixture;
 mod support;
 mod zones;
