@@ -114,7 +114,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     };
     let sockets = dns::bind(&config.dns.listen, workers)?;
     for addr in &sockets.bound {
-        tracing::info!(udp = %addr, tcp = %addr, udp_workers = workers, "DNS listening");
+        tracing::info!(
+            udp = %addr,
+            tcp = %addr,
+            udp_workers = workers,
+            rrl_responses_per_second = config.dns.rrl.responses_per_second,
+            "DNS listening"
+        );
     }
     let admin_listener = admin::bind(&config.admin)?;
     let admin_task = tokio::spawn({
