@@ -36,7 +36,9 @@ fn settings(rate: u32, slip: u32) -> RrlSettings {
         slip,
         ipv4_prefix_len: 24,
         ipv6_prefix_len: 56,
-        exempt: vec!["10.9.0.0/16".parse().unwrap()],
+        exempt: ["10.9.0.0/16", "2001:db8:e::/48", "::/96"]
+            .map(|network| network.parse().unwrap())
+            .to_vec(),
     }
 }
 
@@ -243,6 +245,13 @@ fn private_answers_and_exempt_clients_are_never_limited() {
         sent(&verdicts(&mut limiter, 0, "10.8.3.4", &public, &answer, 50)),
         1
     );
+    let sent_to = |limiter: &mut RateLimiter, client: &str, count| {
+        sent(&verdicts(limiter, 0, client, &public, &answer, count))
+    };
+    assert_eq!(sent_to(&mut limiter, "2001:db8:e:5::1", 50), 50);
+    // ::/96 holds ::10.7.3.4 but not the IPv4 address 10.7.3.4.
+    assert_eq!(sent_to(&mut limiter, "::a07:304", 5), 5);
+    assert_eq!(sent_to(&mut limiter, "10.7.3.4", 5), 1);
 }
 
 #[test]
