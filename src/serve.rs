@@ -119,7 +119,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     };
     let sockets = dns::bind(&config.dns.listen, workers)?;
     for addr in &sockets.bound {
-        tracing::info!(udp = %addr, tcp = %addr, udp_workers = workers, "DNS listening");
+        tracing::info!(
+            udp = %addr,
+            tcp = %addr,
+            udp_workers = workers,
+            rrl_responses_per_second = config.dns.rrl.responses_per_second,
+            "DNS listening"
+        );
     }
     let admin_listener = admin::bind(&config.admin)?;
     let admin_task = tokio::spawn({
@@ -155,6 +161,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         tcp_write_timeout: config.dns.tcp_write_timeout,
         tcp_max_connections: config.dns.tcp_max_connections,
         tcp_max_connections_per_client: config.dns.tcp_max_connections_per_client,
+        rrl: dns::rrl::RrlSettings {
+            responses_per_second: config.dns.rrl.responses_per_second,
+            slip: config.dns.rrl.slip,
+            ipv4_prefix_len: config.dns.rrl.ipv4_prefix_len,
+            ipv6_prefix_len: config.dns.rrl.ipv6_prefix_len,
+            exempt: config.dns.rrl.exempt.clone(),
+        },
     };
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
     let health_task = tokio::spawn(health::run(

@@ -10,10 +10,11 @@ pub mod zones;
 
 pub use api::{ApiAuth, ApiConfig, ApiKeyConfig, SecretSource, TlsFiles};
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -78,6 +79,21 @@ pub struct DnsConfig {
     pub tcp_max_connections_per_client: usize,
     /// UDP worker threads per address; 0 means one per available CPU.
     pub udp_workers: usize,
+    pub rrl: RrlConfig,
+}
+
+/// Response rate limiting (`[dns.rrl]`): UDP answers from public
+/// namespaces, counted per client network, kind of answer and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RrlConfig {
+    /// Answers per second in one bucket; 0 turns rate limiting off.
+    pub responses_per_second: u32,
+    /// Every `slip`-th limited answer is sent truncated, the rest dropped.
+    pub slip: u32,
+    pub ipv4_prefix_len: u8,
+    pub ipv6_prefix_len: u8,
+    /// Clients never limited.
+    pub exempt: Vec<IpNet>,
 }
 
 /// The admin API's Unix socket and its limits.
@@ -151,6 +167,18 @@ impl Default for Config {
                 // clients still cannot fill the table.
                 tcp_max_connections_per_client: 64,
                 udp_workers: 0,
+                // NSD's suggested rate and slip (and Debian's NSD default),
+                // Knot's prefixes; loopback cannot arrive spoofed from the
+                // network, and local tools should not be limited.
+                rrl: RrlConfig {
+                    responses_per_second: 200,
+                    slip: 2,
+                    ipv4_prefix_len: 24,
+                    ipv6_prefix_len: 56,
+                    exempt: ["127.0.0.0/8", "::1/128"]
+                        .map(|network| network.parse().expect("a valid network"))
+                        .to_vec(),
+                },
             },
             admin: AdminConfig {
                 socket: PathBuf::from("./cairn.sock"),
@@ -207,6 +235,18 @@ struct DnsFile {
     tcp_max_connections: Option<usize>,
     tcp_max_connections_per_client: Option<usize>,
     udp_workers: Option<usize>,
+    #[serde(default)]
+    rrl: RrlFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RrlFile {
+    responses_per_second: Option<u32>,
+    slip: Option<u32>,
+    ipv4_prefix_len: Option<u8>,
+    ipv6_prefix_len: Option<u8>,
+    exempt: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -296,6 +336,7 @@ impl Config {
         if let Some(count) = file.dns.udp_workers {
             config.dns.udp_workers = count;
         }
+        config.dns.rrl = rrl(path, file.dns.rrl, config.dns.rrl)?;
         if let Some(socket) = file.admin.socket {
             config.admin.socket = socket;
         }
@@ -435,6 +476,67 @@ impl DnsConfig {
         }
         Ok(())
     }
+}
+
+/// `[dns.rrl]` over its defaults.
+fn rrl(path: &Path, file: RrlFile, mut rrl: RrlConfig) -> Result<RrlConfig, ConfigError> {
+    let out_of_range = |key: &str, value: u32, range: &str| {
+        ConfigError::invalid(
+            path,
+            format!("dns.rrl.{key} is {value}; it must be {range}"),
+        )
+    };
+    if let Some(rate) = file.responses_per_second {
+        if rate > 1_000_000 {
+            return Err(out_of_range(
+                "responses_per_second",
+                rate,
+                "0 (off) to 1000000",
+            ));
+        }
+        rrl.responses_per_second = rate;
+    }
+    if let Some(slip) = file.slip {
+        if slip > 100 {
+            return Err(out_of_range(
+                "slip",
+                slip,
+                "0 (drop every limited answer) to 100; 2 is usual",
+            ));
+        }
+        rrl.slip = slip;
+    }
+    if let Some(len) = file.ipv4_prefix_len {
+        if len > 32 {
+            return Err(out_of_range("ipv4_prefix_len", len.into(), "0 to 32"));
+        }
+        rrl.ipv4_prefix_len = len;
+    }
+    if let Some(len) = file.ipv6_prefix_len {
+        if len > 128 {
+            return Err(out_of_range("ipv6_prefix_len", len.into(), "0 to 128"));
+        }
+        rrl.ipv6_prefix_len = len;
+    }
+    if let Some(exempt) = file.exempt {
+        rrl.exempt = exempt
+            .iter()
+            .map(|text| {
+                text.parse::<IpNet>()
+                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                    .map(|network| network.trunc())
+                    .map_err(|_| {
+                        ConfigError::invalid(
+                            path,
+                            format!(
+                                "dns.rrl.exempt: '{text}' is not a network; write it like \"192.0.2.0/24\", \"2001:db8::/32\" or \"192.0.2.1\""
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(rrl)
 }
 
 fn positive_secs(path: &Path, key: &str, secs: u64) -> Result<Duration, ConfigError> {

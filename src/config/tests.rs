@@ -38,6 +38,7 @@ fn the_example_config_sets_every_key_to_its_default() {
         [
             "listen",
             "max_udp_payload",
+            "rrl",
             "tcp_idle_timeout_secs",
             "tcp_max_connections",
             "tcp_max_connections_per_client",
@@ -45,6 +46,20 @@ fn the_example_config_sets_every_key_to_its_default() {
             "tcp_pressure_percent",
             "tcp_write_timeout_secs",
             "udp_workers"
+        ]
+    );
+    assert_eq!(
+        table["dns"]["rrl"]
+            .as_table()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        [
+            "exempt",
+            "ipv4_prefix_len",
+            "ipv6_prefix_len",
+            "responses_per_second",
+            "slip"
         ]
     );
     assert_eq!(
@@ -92,6 +107,40 @@ fn private_namespaces_map_vpcs_to_networks_and_refuse_empty_lists() {
         &error("[private_namespaces.vpcs]\n\"vpc-2\" = [\"not-a-net\"]\n"),
         &["private_namespaces.vpcs.\"vpc-2\"", "not-a-net", "CIDR"],
     );
+}
+
+#[test]
+fn rate_limiting_takes_networks_and_addresses_and_refuses_nonsense() {
+    let config = Config::parse(
+        Path::new(PATH),
+        "[dns.rrl]\nresponses_per_second = 0\nslip = 1\nipv4_prefix_len = 32\nexempt = [\"192.0.2.7\", \"2001:db8::1/48\"]\n",
+    )
+    .unwrap();
+    let rrl = &config.dns.rrl;
+    assert_eq!(
+        (rrl.responses_per_second, rrl.slip, rrl.ipv4_prefix_len),
+        (0, 1, 32)
+    );
+    assert_eq!(rrl.ipv6_prefix_len, 56, "a key left out keeps its default");
+    let exempt: Vec<String> = rrl.exempt.iter().map(ToString::to_string).collect();
+    assert_eq!(exempt, ["192.0.2.7/32", "2001:db8::/48"]);
+    assert_mentions(
+        &error("[dns.rrl]\nexempt = [\"10.0.0.0/33\"]\n"),
+        &[PATH, "dns.rrl.exempt", "10.0.0.0/33", "192.0.2.0/24"],
+    );
+    assert_mentions(
+        &error("[dns.rrl]\nslip = 101\n"),
+        &["dns.rrl.slip", "0 (drop every limited answer) to 100"],
+    );
+    assert_mentions(
+        &error("[dns.rrl]\nipv6_prefix_len = 129\n"),
+        &["dns.rrl.ipv6_prefix_len", "0 to 128"],
+    );
+    assert_mentions(
+        &error("[dns.rrl]\nresponses_per_second = 2000000\n"),
+        &["dns.rrl.responses_per_second", "0 (off) to 1000000"],
+    );
+    assert_mentions(&error("[dns.rrl]\nrate = 5\n"), &["rate"]);
 }
 
 #[test]

@@ -3,14 +3,15 @@
 //! name table and copies records encoded ahead of time into a reused buffer.
 
 use std::net::IpAddr;
+use std::ops::Range;
 
 use smallvec::SmallVec;
 
 use super::compile::{Apex, CompiledService, Pool};
 use super::names::{NameTable, Node, parent};
 use super::wire::{
-    CLASSIC_UDP_LIMIT, Question, Rcode, ResponseWriter, Section, TYPE_A, TYPE_AAAA, TYPE_ANY,
-    TYPE_NS, TYPE_SOA, TYPE_SRV, Unreadable, is_internet, read_query,
+    CLASSIC_UDP_LIMIT, HEADER_LEN, Question, Rcode, ResponseWriter, Section, TYPE_A, TYPE_AAAA,
+    TYPE_ANY, TYPE_NS, TYPE_SOA, TYPE_SRV, Unreadable, is_internet, read_query,
 };
 use crate::registry::{RecordKind, RoutingPolicy};
 
@@ -31,6 +32,41 @@ pub enum Transport {
     Tcp,
 }
 
+/// What kind of answer a response is: the classes NSD and Knot count apart
+/// for response rate limiting ([`super::rrl`]), those cairn gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnswerKind {
+    /// Records for the name (or TC, because they did not fit).
+    #[default]
+    Positive,
+    /// The name exists, the type does not.
+    NoData,
+    NxDomain,
+    /// REFUSED (no zone cairn serves, or one that denies the client),
+    /// FORMERR, NOTIMP, BADVERS.
+    Error,
+}
+
+/// What [`respond_served`] knew about the response it wrote, for rate
+/// limiting: a few integers, no allocation, no second look at the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Served {
+    pub kind: AnswerKind,
+    /// The answer came from a private zone that allows the client. A zone
+    /// that denies the client answers as if cairn did not serve it, and is
+    /// not named here either.
+    pub private: bool,
+    /// The name the answer is about, as a range of the response's bytes
+    /// (the question's name as the client wrote it): the whole name for a
+    /// positive answer, the zone's name (a suffix of it) for a negative
+    /// one, empty when no zone answered.
+    pub name: Range<usize>,
+    /// Where the question ends in the response.
+    pub question_end: usize,
+    /// The response ends with cairn's OPT record (`wire::OPT_LEN` bytes).
+    pub opt: bool,
+}
+
 /// Answers one query. `max_udp_payload` caps UDP answers whatever the
 /// client advertises, and is the size cairn advertises in its own OPT.
 /// Returns `None` when the query deserves no answer at all.
@@ -42,6 +78,28 @@ pub fn respond<'b>(
     max_udp_payload: u16,
     buf: &'b mut Vec<u8>,
 ) -> Option<&'b [u8]> {
+    let mut served = Served::default();
+    respond_served(
+        table,
+        query,
+        client,
+        transport,
+        max_udp_payload,
+        buf,
+        &mut served,
+    )
+}
+
+/// [`respond`], also saying in `served` what the response is.
+pub fn respond_served<'b>(
+    table: &NameTable,
+    query: &[u8],
+    client: IpAddr,
+    transport: Transport,
+    max_udp_payload: u16,
+    buf: &'b mut Vec<u8>,
+    served: &mut Served,
+) -> Option<&'b [u8]> {
     let question = match read_query(query) {
         Ok(question) => question,
         Err(Unreadable::Drop) => return None,
@@ -50,10 +108,22 @@ pub fn respond<'b>(
             question_end,
             opt,
         }) => {
+            *served = Served {
+                kind: AnswerKind::Error,
+                question_end: question_end.unwrap_or(HEADER_LEN),
+                opt,
+                ..Served::default()
+            };
             let mut writer = ResponseWriter::bare(buf, query, question_end);
             writer.set_rcode(rcode);
             return Some(writer.finish(opt.then_some((max_udp_payload, 0))));
         }
+    };
+    *served = Served {
+        kind: AnswerKind::Error,
+        question_end: question.question_end,
+        opt: question.edns.is_some(),
+        ..Served::default()
     };
     let limit = match (transport, question.edns) {
         (Transport::Tcp, _) => usize::from(u16::MAX),
@@ -69,8 +139,36 @@ pub fn respond<'b>(
         writer.set_rcode(Rcode::Refused);
         return Some(writer.finish(opt(0)));
     }
-    resolve(table, &question, client.to_canonical(), &mut writer);
-    Some(writer.finish(opt(0)))
+    let zone = resolve(table, &question, client.to_canonical(), &mut writer);
+    let response = writer.finish(opt(0));
+    if let Some(zone) = zone {
+        served.kind = kind_of(response);
+        served.private = zone.private;
+        let name_end = HEADER_LEN + question.name().len();
+        served.name = match served.kind {
+            AnswerKind::Positive => HEADER_LEN..name_end,
+            _ => name_end - zone.origin_len..name_end,
+        };
+    }
+    Some(response)
+}
+
+/// The zone that answered a question.
+struct Answering {
+    origin_len: usize,
+    private: bool,
+}
+
+/// A response's kind, from the rcode and answer count it was written with.
+fn kind_of(response: &[u8]) -> AnswerKind {
+    const TC: u8 = 0x02;
+    let answers = u16::from_be_bytes([response[6], response[7]]);
+    match response[3] & 0x0f {
+        0 if answers == 0 && response[2] & TC == 0 => AnswerKind::NoData,
+        0 => AnswerKind::Positive,
+        3 => AnswerKind::NxDomain,
+        _ => AnswerKind::Error,
+    }
 }
 
 fn refuse(writer: &mut ResponseWriter<'_>) {
@@ -99,13 +197,13 @@ fn negative(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex, r
 /// the zone (the enclosing zone's NXDOMAIN, or REFUSED when none encloses
 /// it) and learns nothing of it. Passing over costs a denied client one
 /// more lookup per label, on slices of the wire name like the rest of the
-/// walk.
+/// walk. Returns the zone that answered, `None` for REFUSED.
 fn resolve(
     table: &NameTable,
     question: &Question,
     client: IpAddr,
     writer: &mut ResponseWriter<'_>,
-) {
+) -> Option<Answering> {
     let name = question.name();
     let mut candidate = Some(name);
     let mut depth = 0;
@@ -114,27 +212,34 @@ fn resolve(
             let node = entry.value();
             let apex = node.zone().apex.load();
             if apex.allows(client) {
+                let answering = Answering {
+                    origin_len: apex.origin.len(),
+                    private: apex.allowed.is_some(),
+                };
                 if depth == 0 {
-                    return match node {
+                    match node {
                         Node::Apex(_) => at_apex(writer, question, &apex),
                         Node::Service(_, service) => at_service(writer, question, &apex, service),
                         Node::EmptyNonTerminal(_) => {
                             negative(writer, question, &apex, Rcode::NoError)
                         }
-                    };
+                    }
+                    return Some(answering);
                 }
                 if let (1, Node::Service(_, service)) = (depth, node)
                     && at_instance(writer, question, &apex, service)
                 {
-                    return;
+                    return Some(answering);
                 }
-                return negative(writer, question, &apex, Rcode::NxDomain);
+                negative(writer, question, &apex, Rcode::NxDomain);
+                return Some(answering);
             }
         }
         candidate = parent(at);
         depth += 1;
     }
     refuse(writer);
+    None
 }
 
 fn at_apex(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex) {

@@ -12,6 +12,7 @@ pub mod compile;
 pub mod encode;
 pub mod instance;
 pub mod names;
+pub mod rrl;
 pub mod tcp;
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 pub use names::NameTable;
 
 /// The DNS listeners' settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DnsSettings {
     pub max_udp_payload: u16,
     pub tcp_idle_timeout: Duration,
@@ -37,6 +38,8 @@ pub struct DnsSettings {
     pub tcp_write_timeout: Duration,
     pub tcp_max_connections: usize,
     pub tcp_max_connections_per_client: usize,
+    /// Response rate limiting, for UDP only.
+    pub rrl: rrl::RrlSettings,
 }
 
 /// Bound DNS sockets: several UDP sockets per address (one per worker
@@ -133,7 +136,16 @@ pub async fn serve(
     settings: DnsSettings,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let workers = udp::spawn_workers(sockets.udp, &table, settings.max_udp_payload, &shutdown)?;
+    // `bind` made the same number of UDP sockets for every address.
+    let per_address = sockets.udp.len() / sockets.bound.len().max(1);
+    let workers = udp::spawn_workers(
+        sockets.udp,
+        per_address,
+        &table,
+        settings.max_udp_payload,
+        &settings.rrl,
+        &shutdown,
+    )?;
     let limits = tcp::TcpLimits {
         idle_timeout: settings.tcp_idle_timeout,
         pressure_idle_timeout: settings.tcp_pressure_idle_timeout,

@@ -11,7 +11,7 @@ use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::NameTable;
-use super::answer::{Transport, respond};
+use super::answer::{AnswerKind, Served, Transport, respond, respond_served};
 use super::compile::{CompiledService, ServiceName};
 use super::instance::InstanceWire;
 use crate::registry::validate::{ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
@@ -535,4 +535,142 @@ fn whatever_the_registry_accepts_near_the_length_limits_is_compiled() {
         "{accepted_services}"
     );
     assert!(accepted_instances > 0, "{accepted_instances}");
+}
+
+/// Answers `name` over UDP with EDNS, as the worker does: the response and
+/// what rate limiting is told about it.
+fn served_for(
+    fixture: &Fixture,
+    client: IpAddr,
+    name: &str,
+    qtype: RecordType,
+) -> (Vec<u8>, Served) {
+    let mut query = Message::new(9, MessageType::Query, hickory_proto::op::OpCode::Query);
+    query.add_query(Query::query(
+        Name::from_ascii(name).expect("a valid name"),
+        qtype,
+    ));
+    query.set_edns(hickory_proto::op::Edns::new());
+    let query = query.to_vec().expect("the query encodes");
+    let (mut buf, mut served) = (Vec::new(), Served::default());
+    let table = &fixture.table;
+    respond_served(
+        table,
+        &query,
+        client,
+        Transport::Udp,
+        1232,
+        &mut buf,
+        &mut served,
+    )
+    .expect("an answer");
+    (buf, served)
+}
+
+/// A wire name as text, as it is written in the response.
+fn dotted(mut wire: &[u8]) -> String {
+    let mut text = String::new();
+    while let [len, rest @ ..] = wire
+        && *len > 0
+    {
+        let (label, tail) = rest.split_at(usize::from(*len));
+        text.push_str(&String::from_utf8_lossy(label));
+        text.push('.');
+        wire = tail;
+    }
+    text
+}
+
+#[test]
+fn rate_limiting_is_told_the_kind_the_zone_and_the_name_of_each_answer() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A]);
+    fixture.register(&web, "i1", &address("192.0.2.1"));
+    let private = fixture.namespace("priv.zone.test", Some(&["10.0.0.0/8"]));
+    let db = fixture.service_in(&private, "db", &[RecordKind::A]);
+    fixture.register(&db, "d1", &address("192.0.2.9"));
+    let outsider = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let insider = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    use AnswerKind::{Error, NoData, NxDomain, Positive};
+    use RecordType::{A, AAAA};
+    // (client, question, kind, from a private zone, the bucket's name)
+    let cases: &[(IpAddr, &str, RecordType, AnswerKind, bool, &str)] = &[
+        (
+            outsider,
+            "WEB.zone.test.",
+            A,
+            Positive,
+            false,
+            "WEB.zone.test.",
+        ),
+        (
+            outsider,
+            "web.zone.test.",
+            AAAA,
+            NoData,
+            false,
+            "zone.test.",
+        ),
+        (
+            outsider,
+            "nope.Zone.test.",
+            A,
+            NxDomain,
+            false,
+            "Zone.test.",
+        ),
+        (outsider, "elsewhere.test.", A, Error, false, ""),
+        // Denied: counted exactly as if the private zone were not served.
+        (
+            outsider,
+            "db.priv.zone.test.",
+            A,
+            NxDomain,
+            false,
+            "zone.test.",
+        ),
+        (
+            insider,
+            "db.priv.zone.test.",
+            A,
+            Positive,
+            true,
+            "db.priv.zone.test.",
+        ),
+        (
+            insider,
+            "nope.priv.zone.test.",
+            A,
+            NxDomain,
+            true,
+            "priv.zone.test.",
+        ),
+    ];
+    for &(client, name, qtype, kind, private, bucket) in cases {
+        let (response, served) = served_for(&fixture, client, name, qtype);
+        let what = format!("{name} {qtype} from {client}");
+        assert_eq!((served.kind, served.private), (kind, private), "{what}");
+        assert_eq!(dotted(&response[served.name.clone()]), bucket, "{what}");
+        assert!(served.opt, "{what}: OPT");
+    }
+}
+
+#[test]
+fn a_slipped_answer_is_its_header_and_question_with_tc_and_opt() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A]);
+    fixture.register(&web, "i1", &address("192.0.2.1"));
+    let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let (mut response, served) = served_for(&fixture, client, "web.zone.test.", RecordType::A);
+    super::rrl::slip(&mut response, &served);
+    let reply = Message::from_vec(&response).expect("a slipped answer decodes");
+    assert_eq!(reply.metadata.id, 9);
+    assert!(reply.metadata.truncation, "TC");
+    assert!(reply.metadata.authoritative, "the header's flags are kept");
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(reply.queries.len(), 1);
+    assert_eq!(reply.queries[0].name().to_ascii(), "web.zone.test.");
+    assert!(reply.answers.is_empty() && reply.authorities.is_empty());
+    assert!(reply.additionals.is_empty());
+    assert_eq!(reply.edns.expect("OPT kept").max_payload(), 1232);
 }

@@ -4,7 +4,8 @@
 //! buffers and sends all answers with one `sendmmsg`: two system calls per
 //! batch under load, no task or channel per datagram, and no allocation but
 //! the three small slice lists each batch needs to lend its buffers to the
-//! kernel.
+//! kernel. Each worker owns its response rate limiter ([`super::rrl`]),
+//! which sees every answer between the answer core and `sendmmsg`.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
@@ -16,8 +17,9 @@ use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use tokio_util::sync::CancellationToken;
 
-use super::answer::{Transport, respond};
+use super::answer::{Served, Transport, respond_served};
 use super::names::NameTable;
+use super::rrl::{RateLimiter, RrlSettings, Verdict, slip};
 
 /// How often a blocked worker looks at the shutdown signal.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
@@ -29,11 +31,14 @@ const MAX_QUERY: usize = 4096;
 /// enough that the first answer of a batch does not wait long for the last.
 const BATCH: usize = 32;
 
-/// Starts one worker thread per socket.
+/// Starts one worker thread per socket; `per_address` sockets share each
+/// address, and so share its rate limit (see [`super::rrl`]).
 pub fn spawn_workers(
     sockets: Vec<UdpSocket>,
+    per_address: usize,
     table: &NameTable,
     max_udp_payload: u16,
+    rrl: &RrlSettings,
     shutdown: &CancellationToken,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     sockets
@@ -43,9 +48,15 @@ pub fn spawn_workers(
             socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
             let table = table.clone();
             let shutdown = shutdown.clone();
+            let rrl = rrl.clone();
             std::thread::Builder::new()
                 .name(format!("cairn-udp-{index}"))
-                .spawn(move || Worker::new(max_udp_payload).serve(&socket, &table, &shutdown))
+                .spawn(move || {
+                    // The limiter's table is allocated here, once, by the
+                    // thread that alone will use it.
+                    let limiter = RateLimiter::new(&rrl, per_address);
+                    Worker::new(max_udp_payload, limiter).serve(&socket, &table, &shutdown)
+                })
         })
         .collect()
 }
@@ -57,12 +68,15 @@ struct Worker {
     responses: Vec<Vec<u8>>,
     received: MultiHeaders<SockaddrStorage>,
     sent: MultiHeaders<SockaddrStorage>,
+    /// `None` when rate limiting is off.
+    limiter: Option<RateLimiter>,
 }
 
 impl Worker {
-    fn new(max_udp_payload: u16) -> Self {
+    fn new(max_udp_payload: u16, limiter: Option<RateLimiter>) -> Self {
         Self {
             max_udp_payload,
+            limiter,
             queries: vec![[0u8; MAX_QUERY]; BATCH],
             responses: (0..BATCH)
                 .map(|_| Vec::with_capacity(usize::from(max_udp_payload)))
@@ -91,24 +105,37 @@ impl Worker {
             }
 
             answers.clear();
+            // One clock read per batch: the limiter's resolution is a
+            // millisecond, and a batch takes far less.
+            let now = self.limiter.as_ref().map_or(0, RateLimiter::now);
+            let mut served = Served::default();
             for (index, &(len, client)) in batch.iter().enumerate() {
                 if client.port() == 0 {
                     continue;
                 }
                 let query = &self.queries[index][..len.min(MAX_QUERY)];
                 let response = &mut self.responses[answers.len()];
-                let Some(answer) = respond(
+                let Some(answer) = respond_served(
                     table,
                     query,
                     client.ip(),
                     Transport::Udp,
                     self.max_udp_payload,
                     response,
+                    &mut served,
                 ) else {
                     continue;
                 };
-                let answer_len = answer.len();
-                answers.push((answer_len, SockaddrStorage::from(client)));
+                let verdict = match &mut self.limiter {
+                    Some(limiter) => limiter.verdict(now, client.ip(), &served, answer),
+                    None => Verdict::Send,
+                };
+                match verdict {
+                    Verdict::Send => {}
+                    Verdict::Slip => slip(response, &served),
+                    Verdict::Drop => continue,
+                }
+                answers.push((response.len(), SockaddrStorage::from(client)));
             }
             if !answers.is_empty() {
                 self.send(fd, &answers);

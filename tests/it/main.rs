@@ -10,6 +10,7 @@ mod health;
 mod names;
 mod reference;
 mod resolvers;
+mod rrl;
 mod signals;
 mod store_fixture;
 mod support;
