@@ -6,6 +6,7 @@ mod cli;
 mod dns;
 mod durability;
 mod health;
+mod malformed;
 mod reference;
 mod store_fixture;
 mod support;
