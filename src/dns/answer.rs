@@ -81,7 +81,7 @@ pub fn respond<'b>(
 /// Why a signed query is not authenticated. cairn holds no TSIG keys
 /// yet, so every key is unknown: BADKEY, as RFC 8945 §5.2.1 asks and NSD and
 /// Knot answer. When zone transfers bring keys, this is where a key table
-/// is consulted: find `tsig.key()` (lower case, as keys are named) with
+/// is consulted: find `tsig.key(query, ..)` (lower case, as keys are named) with
 /// its algorithm (`query[tsig.algorithm]`), check the MAC over
 /// `query[..tsig.record_start]` with ARCOUNT one less, then the time; a
 /// query that passes goes on to be answered and its reply is signed.

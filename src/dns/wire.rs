@@ -390,18 +390,21 @@ impl<'b> ResponseWriter<'b> {
         error: TsigError,
         opt: Option<(u16, u8)>,
     ) -> &'b [u8] {
-        let Some(algorithm) = query.get(tsig.algorithm.clone()) else {
+        let mut key = [0; MAX_NAME_LEN];
+        let (Some(algorithm), Some(key)) =
+            (query.get(tsig.algorithm.clone()), tsig.key(query, &mut key))
+        else {
             return self.finish(opt);
         };
         // Algorithm, time and fudge, MAC size, original id, error, other length.
         let rdata_len = algorithm.len() + 8 + 2 + 2 + 2 + 2;
-        let record_len = tsig.key().len() + 10 + rdata_len;
+        let record_len = key.len() + 10 + rdata_len;
         if self.truncated || self.buf.len() + self.reserve + record_len > self.limit {
             self.truncate();
             return self.finish(opt);
         }
         self.push_opt(opt);
-        self.buf.extend_from_slice(tsig.key());
+        self.buf.extend_from_slice(key);
         self.buf.extend_from_slice(&TYPE_TSIG.to_be_bytes());
         self.buf.extend_from_slice(&CLASS_ANY.to_be_bytes());
         self.buf.extend_from_slice(&[0, 0, 0, 0]);
@@ -563,7 +566,12 @@ mod tests {
         let question = read_query(&bytes).expect("readable");
         assert!(question.edns.is_some());
         let tsig = question.tsig.expect("signed");
-        assert_eq!(tsig.key(), b"\x03key\x00", "lower case");
+        let mut key = [0; MAX_NAME_LEN];
+        assert_eq!(
+            tsig.key(&bytes, &mut key),
+            Some(&b"\x03key\x00"[..]),
+            "lower case"
+        );
         assert_eq!(&bytes[tsig.algorithm.clone()], b"\x0bhmac-sha256\x00");
         assert_eq!(&bytes[tsig.mac.clone()], &[9; 4]);
         assert_eq!(
