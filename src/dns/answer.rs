@@ -11,7 +11,7 @@ use super::compile::{Apex, CompiledService, Pool};
 use super::names::{NameTable, Node, parent};
 use super::wire::{
     CLASSIC_UDP_LIMIT, HEADER_LEN, Question, Rcode, ResponseWriter, Section, TYPE_A, TYPE_AAAA,
-    TYPE_ANY, TYPE_NS, TYPE_SOA, TYPE_SRV, Unreadable, is_internet, read_query,
+    TYPE_ANY, TYPE_NS, TYPE_SOA, TYPE_SRV, Tsig, TsigError, Unreadable, is_internet, read_query,
 };
 use crate::registry::{RecordKind, RoutingPolicy};
 
@@ -132,6 +132,14 @@ pub fn respond_served<'b>(
     };
     let opt = |extended_rcode| question.edns.map(|_| (max_udp_payload, extended_rcode));
     let mut writer = ResponseWriter::new(buf, query, &question, limit, question.edns.is_some());
+    if let Some(tsig) = &question.tsig {
+        let error = verify_tsig(tsig);
+        // The TSIG record comes after the OPT, so the response does not end
+        // with one: a slipped copy of it keeps header and question only.
+        served.opt = false;
+        writer.set_rcode(Rcode::NotAuth);
+        return Some(writer.finish_tsig_error(query, tsig, error, opt(0)));
+    }
     if question.edns.is_some_and(|edns| edns.version > 0) {
         return Some(writer.finish(opt(BADVERS_EXTENDED)));
     }
@@ -169,6 +177,17 @@ fn kind_of(response: &[u8]) -> AnswerKind {
         3 => AnswerKind::NxDomain,
         _ => AnswerKind::Error,
     }
+}
+
+/// Why a signed query is not authenticated. cairn holds no TSIG keys
+/// yet, so every key is unknown: BADKEY, as RFC 8945 §5.2.1 asks and NSD and
+/// Knot answer. When zone transfers bring keys, this is where a key table
+/// is consulted: find `tsig.key(query, ..)` (lower case, as keys are named) with
+/// its algorithm (`query[tsig.algorithm]`), check the MAC over
+/// `query[..tsig.record_start]` with ARCOUNT one less, then the time; a
+/// query that passes goes on to be answered and its reply is signed.
+fn verify_tsig(_tsig: &Tsig) -> TsigError {
+    TsigError::BadKey
 }
 
 fn refuse(writer: &mut ResponseWriter<'_>) {
@@ -405,6 +424,43 @@ fn pick_weighted(pool: &Pool<'_>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_query_gets_notauth_with_badkey_and_keeps_its_opt() {
+        let mut query = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 2];
+        query.extend_from_slice(b"\x03web\x04test\x00\x00\x01\x00\x01");
+        query.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+        let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+        rdata.extend_from_slice(&[0, 0, 0x65, 0x53, 0xf1, 0, 1, 0x2c, 0, 2, 7, 7]);
+        rdata.extend_from_slice(&[0x12, 0x34, 0, 0, 0, 0]);
+        let mut tsig = b"\x03key\x00\x00\xfa\x00\xff\x00\x00\x00\x00".to_vec();
+        tsig.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        tsig.extend(&rdata);
+        query.extend(&tsig);
+        let mut buf = Vec::new();
+        let table = NameTable::new();
+        let client = IpAddr::from([127, 0, 0, 1]);
+        let reply =
+            respond(&table, &query, client, Transport::Udp, 1232, &mut buf).expect("a reply");
+        assert_eq!(reply[3] & 0x0f, Rcode::NotAuth as u8);
+        assert_eq!(
+            &reply[4..12],
+            &[0, 1, 0, 0, 0, 0, 0, 2],
+            "question, OPT, TSIG"
+        );
+        let mut expected_tsig = b"\x03key\x00\x00\xfa\x00\xff\x00\x00\x00\x00\x00\x1d".to_vec();
+        expected_tsig.extend_from_slice(b"\x0bhmac-sha256\x00");
+        // Time and fudge as sent, no MAC, the original id, BADKEY, no other data.
+        expected_tsig.extend_from_slice(&[0, 0, 0x65, 0x53, 0xf1, 0, 1, 0x2c, 0, 0]);
+        expected_tsig.extend_from_slice(&[0x12, 0x34, 0, 17, 0, 0]);
+        assert!(reply.ends_with(&expected_tsig), "{reply:02x?}");
+        let opt_at = reply.len() - expected_tsig.len() - 11;
+        assert_eq!(
+            &reply[opt_at..opt_at + 3],
+            &[0, 0, 41],
+            "the OPT, before the TSIG"
+        );
+    }
 
     #[test]
     fn several_picks_are_distinct_and_bounded() {

@@ -10,8 +10,14 @@
 //! It never encodes a record itself, and imports no `hickory_*`.
 //!
 //! Only the common shape of a query is read here — one question, no answer
-//! or authority records, at most one OPT. Anything else is answered with an
-//! error code by `respond` and never reaches the table.
+//! or authority records, at most one OPT and then at most one TSIG
+//! ([`additional`]). Anything else is answered with an error code by
+//! `respond` and never reaches the table.
+
+mod additional;
+
+pub use additional::Tsig;
+use additional::read_additional;
 
 /// The size of a DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -33,8 +39,12 @@ pub const TYPE_SOA: u16 = 6;
 pub const TYPE_AAAA: u16 = 28;
 pub const TYPE_SRV: u16 = 33;
 pub const TYPE_OPT: u16 = 41;
+/// TSIG's record type (RFC 8945 §4.2).
+pub const TYPE_TSIG: u16 = 250;
 pub const TYPE_ANY: u16 = 255;
 const CLASS_IN: u16 = 1;
+/// The class of TSIG records.
+const CLASS_ANY: u16 = 255;
 
 /// Response codes cairn sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +56,16 @@ pub enum Rcode {
     NxDomain = 3,
     NotImp = 4,
     Refused = 5,
+    /// The query's TSIG did not authenticate it (RFC 8945 §5.2).
+    NotAuth = 9,
+}
+
+/// The TSIG error a reply carries in its own TSIG record (RFC 8945 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum TsigError {
+    /// The key (or its algorithm) is not one the server holds.
+    BadKey = 17,
 }
 
 /// EDNS(0) as the client sent it.
@@ -71,6 +91,8 @@ pub struct Question {
     /// `query[HEADER_LEN..question_end]`, so the name keeps the client's case.
     pub question_end: usize,
     pub edns: Option<ClientEdns>,
+    /// The query's TSIG record, when it was signed.
+    pub tsig: Option<Tsig>,
 }
 
 impl Question {
@@ -171,24 +193,21 @@ pub fn read_query(query: &[u8]) -> Result<Question, Unreadable> {
         })
     };
     if opcode != 0 {
-        let opt = additionals == 1 && read_opt(query, question_end).is_some();
+        let opt = read_additional(query, question_end, additionals)
+            .is_some_and(|additional| additional.edns.is_some());
         return Err(Unreadable::Reply {
             rcode: Rcode::NotImp,
             question_end: Some(question_end),
             opt,
         });
     }
-    if answers != 0 || authorities != 0 || additionals > 1 {
-        // Updates, TSIG and the like: nothing cairn answers on this path.
+    if answers != 0 || authorities != 0 {
+        // Updates, notifies and the like: nothing cairn answers on this
+        // path (and in a query, nothing NSD or Knot accepts either).
         return reply(Rcode::FormErr);
     }
-    let edns = if additionals == 1 {
-        match read_opt(query, question_end) {
-            Some(edns) => Some(edns),
-            None => return reply(Rcode::FormErr),
-        }
-    } else {
-        None
+    let Some(additional) = read_additional(query, question_end, additionals) else {
+        return reply(Rcode::FormErr);
     };
     Ok(Question {
         id,
@@ -199,22 +218,9 @@ pub fn read_query(query: &[u8]) -> Result<Question, Unreadable> {
         qtype,
         qclass,
         question_end,
-        edns,
+        edns: additional.edns,
+        tsig: additional.tsig,
     })
-}
-
-/// Reads the OPT record that must be the only additional record.
-fn read_opt(query: &[u8], at: usize) -> Option<ClientEdns> {
-    // Root owner name, then type, class (= payload size), TTL (= extended
-    // rcode, version, flags) and RDATA length.
-    if *query.get(at)? != 0 || u16_at(query, at + 1)? != TYPE_OPT {
-        return None;
-    }
-    let payload = u16_at(query, at + 3)?;
-    let version = *query.get(at + 6)?;
-    let rdata_len = usize::from(u16_at(query, at + 9)?);
-    query.get(at + OPT_LEN..at + OPT_LEN + rdata_len)?;
-    Some(ClientEdns { payload, version })
 }
 
 /// Whether the question is of class IN.
@@ -366,16 +372,66 @@ impl<'b> ResponseWriter<'b> {
     /// Finishes the response: an OPT record when the client sent one
     /// (`payload` is the size cairn accepts, `extended_rcode` the upper
     /// bits of a code above 15), and the section counts.
-    pub fn finish(self, opt: Option<(u16, u8)>) -> &'b [u8] {
-        let mut counts = self.counts;
+    pub fn finish(mut self, opt: Option<(u16, u8)>) -> &'b [u8] {
+        self.push_opt(opt);
+        self.write_counts()
+    }
+
+    /// Finishes an error reply to a signed query: the OPT record when the
+    /// client sent one, then, last, an unsigned TSIG record carrying
+    /// `error` (RFC 8945 §5.3.2): no MAC and no other data, the key name,
+    /// algorithm, time signed, fudge and original id as the query had them
+    /// (as NSD sends it). A reply that would not fit is truncated instead,
+    /// so the client asks again over TCP.
+    pub fn finish_tsig_error(
+        mut self,
+        query: &[u8],
+        tsig: &Tsig,
+        error: TsigError,
+        opt: Option<(u16, u8)>,
+    ) -> &'b [u8] {
+        let mut key = [0; MAX_NAME_LEN];
+        let (Some(algorithm), Some(key)) =
+            (query.get(tsig.algorithm.clone()), tsig.key(query, &mut key))
+        else {
+            return self.finish(opt);
+        };
+        // Algorithm, time and fudge, MAC size, original id, error, other length.
+        let rdata_len = algorithm.len() + 8 + 2 + 2 + 2 + 2;
+        let record_len = key.len() + 10 + rdata_len;
+        if self.truncated || self.buf.len() + self.reserve + record_len > self.limit {
+            self.truncate();
+            return self.finish(opt);
+        }
+        self.push_opt(opt);
+        self.buf.extend_from_slice(key);
+        self.buf.extend_from_slice(&TYPE_TSIG.to_be_bytes());
+        self.buf.extend_from_slice(&CLASS_ANY.to_be_bytes());
+        self.buf.extend_from_slice(&[0, 0, 0, 0]);
+        self.buf
+            .extend_from_slice(&(rdata_len as u16).to_be_bytes());
+        self.buf.extend_from_slice(algorithm);
+        self.buf.extend_from_slice(&tsig.time_and_fudge);
+        self.buf.extend_from_slice(&[0, 0]);
+        self.buf.extend_from_slice(&tsig.original_id.to_be_bytes());
+        self.buf.extend_from_slice(&(error as u16).to_be_bytes());
+        self.buf.extend_from_slice(&[0, 0]);
+        self.counts[Section::Additional as usize] += 1;
+        self.write_counts()
+    }
+
+    fn push_opt(&mut self, opt: Option<(u16, u8)>) {
         if let Some((payload, extended_rcode)) = opt {
             self.buf.push(0);
             self.buf.extend_from_slice(&TYPE_OPT.to_be_bytes());
             self.buf.extend_from_slice(&payload.to_be_bytes());
             self.buf.extend_from_slice(&[extended_rcode, 0, 0, 0, 0, 0]);
-            counts[Section::Additional as usize] += 1;
+            self.counts[Section::Additional as usize] += 1;
         }
-        for (index, count) in counts.iter().enumerate() {
+    }
+
+    fn write_counts(self) -> &'b [u8] {
+        for (index, count) in self.counts.iter().enumerate() {
             let at = 4 + 2 * index;
             self.buf[at..at + 2].copy_from_slice(&count.to_be_bytes());
         }
@@ -487,6 +543,75 @@ mod tests {
         two_opts.extend(opt(1232, 0));
         two_opts.extend(opt(1232, 0));
         assert_eq!(reply(&two_opts), Some(Rcode::FormErr), "two additionals");
+    }
+
+    /// A TSIG record for key `Key.` with hmac-sha256 and a 4-byte MAC.
+    fn tsig() -> Vec<u8> {
+        let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+        rdata.extend_from_slice(&[0, 0, 0x65, 0x53, 0xf1, 0, 1, 0x2c]);
+        rdata.extend_from_slice(&[0, 4, 9, 9, 9, 9, 0xab, 0xcd, 0, 0, 0, 0]);
+        let mut record = b"\x03Key\x00".to_vec();
+        record.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
+        record.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        record.extend(rdata);
+        record
+    }
+
+    #[test]
+    fn reads_a_tsig_record_after_the_opt() {
+        let mut bytes = query("web.svc", 2);
+        bytes.extend(opt(1232, 0));
+        let record_start = bytes.len();
+        bytes.extend(tsig());
+        let question = read_query(&bytes).expect("readable");
+        assert!(question.edns.is_some());
+        let tsig = question.tsig.expect("signed");
+        let mut key = [0; MAX_NAME_LEN];
+        assert_eq!(
+            tsig.key(&bytes, &mut key),
+            Some(&b"\x03key\x00"[..]),
+            "lower case"
+        );
+        assert_eq!(&bytes[tsig.algorithm.clone()], b"\x0bhmac-sha256\x00");
+        assert_eq!(&bytes[tsig.mac.clone()], &[9; 4]);
+        assert_eq!(
+            (tsig.original_id, tsig.record_start),
+            (0xabcd, record_start)
+        );
+    }
+
+    #[test]
+    fn a_malformed_additional_section_is_a_format_error() {
+        let formerr = |bytes: &[u8]| {
+            matches!(
+                read_query(bytes),
+                Err(Unreadable::Reply {
+                    rcode: Rcode::FormErr,
+                    opt: false,
+                    ..
+                })
+            )
+        };
+        let mut tsig_then_opt = query("web.svc", 2);
+        tsig_then_opt.extend(tsig());
+        tsig_then_opt.extend(opt(1232, 0));
+        assert!(formerr(&tsig_then_opt), "TSIG not last");
+        let mut cut_tsig = query("web.svc", 1);
+        cut_tsig.extend(&tsig()[..20]);
+        assert!(formerr(&cut_tsig), "TSIG cut short");
+        for options in [
+            &[0u8, 10, 0, 100, 0, 0, 0, 0][..],
+            &[0, 10, 0xff, 0xff],
+            &[0, 10, 0],
+        ] {
+            let mut bytes = query("web.svc", 1);
+            let mut record = opt(1232, 0);
+            let len = record.len();
+            record[len - 2..].copy_from_slice(&(options.len() as u16).to_be_bytes());
+            bytes.extend(record);
+            bytes.extend_from_slice(options);
+            assert!(formerr(&bytes), "options {options:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod cli;
 mod dns;
 mod durability;
 mod health;
+mod malformed;
 mod names;
 mod reference;
 mod resolvers;

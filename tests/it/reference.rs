@@ -16,7 +16,7 @@ use crate::support::{
     DEADLINE, TestServer, exchange_tcp, exchange_udp, free_port, query_message, require_tool,
 };
 
-const ZONE: &str = r#"
+pub const ZONE: &str = r#"
 [namespace]
 name = "ref.test"
 type = "DNS_PUBLIC"
@@ -52,7 +52,7 @@ port = 389
 "#;
 
 /// The same records as an RFC 1035 zone file, serial aside.
-const ZONE_FILE: &str = "$ORIGIN ref.test.
+pub const ZONE_FILE: &str = "$ORIGIN ref.test.
 @ 300 IN SOA ns1.ref.test. hostmaster.ref.test. 1 7200 900 1209600 60
 @ 300 IN NS ns1.ref.test.
 web 10 IN A 10.0.0.1
@@ -69,9 +69,9 @@ _ldap._tcp 40 IN SRV 1 1 389 dc1._ldap._tcp.ref.test.
 dc1._ldap._tcp 40 IN A 10.0.1.1
 ";
 
-struct Nsd {
+pub struct Nsd {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
 }
 
 impl Drop for Nsd {
@@ -83,7 +83,7 @@ impl Drop for Nsd {
 
 /// Starts `nsd` (the binary at that path) serving `ZONE_FILE` from `dir`;
 /// fails the test if it does not start answering.
-fn start_nsd(nsd: &Path, dir: &Path) -> Nsd {
+pub fn start_nsd(nsd: &Path, dir: &Path) -> Nsd {
     let port = free_port();
     std::fs::write(dir.join("ref.test.zone"), ZONE_FILE).expect("write the NSD zone file");
     let config = format!(
