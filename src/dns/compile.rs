@@ -34,9 +34,9 @@ pub struct Apex {
     pub origin: Box<[u8]>,
     pub serial: u64,
     pub soa_answer: Box<[u8]>,
-    /// The SOA after its owner name, with the negative-caching TTL
-    /// min(SOA TTL, MINIMUM) (RFC 2308 §3).
-    pub negative_soa_tail: Box<[u8]>,
+    /// The SOA for negative answers, owner placeholder and tail, with the
+    /// negative-caching TTL min(SOA TTL, MINIMUM) (RFC 2308 §3).
+    pub negative_soa: Box<[u8]>,
     pub ns_answers: Vec<Box<[u8]>>,
     /// `None` for public zones; the networks allowed to query a private one.
     pub allowed: Option<Vec<IpNet>>,
@@ -86,7 +86,7 @@ impl Apex {
             origin: name.lowered_wire()?,
             serial,
             soa_answer: at_qname(&soa_answer),
-            negative_soa_tail: negative_soa_tail.into_boxed_slice(),
+            negative_soa: at_qname(&negative_soa_tail),
             ns_answers: vec![at_qname(&ns)],
             allowed,
             name,
