@@ -38,9 +38,10 @@ pub enum ServeError {
     Runtime(String),
 }
 
-/// The registry and the DNS table it keeps current.
-pub fn build_registry() -> (Registry, NameTable) {
-    let name_table = NameTable::new();
+/// The registry and the DNS table it keeps current; `server_addresses` are
+/// what each zone's default name server is answered with.
+pub fn build_registry(server_addresses: Vec<std::net::IpAddr>) -> (Registry, NameTable) {
+    let name_table = NameTable::with_server_addresses(server_addresses);
     let registry = Registry::new(vec![Arc::new(name_table.clone())]);
     (registry, name_table)
 }
@@ -73,7 +74,7 @@ fn survive_file_size_limit() {
 /// Runs the server until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     survive_file_size_limit();
-    let (registry, name_table) = build_registry();
+    let (registry, name_table) = build_registry(config.dns.name_server_addresses());
     let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
     let store_path = store.path().display().to_string();
     let (backend, committer) = store.start()?;

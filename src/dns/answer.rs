@@ -7,13 +7,14 @@ use std::net::IpAddr;
 use smallvec::SmallVec;
 
 use super::compile::{Apex, CompiledService, Pool};
-use super::instance::{CNAME_TARGET_AT, SRV_TARGET_AT};
+use super::instance::{CNAME_TARGET_AT, RDATA_AT, SRV_TARGET_AT};
 use super::names::{NameTable, Node, parent};
 use super::wire::{
     CLASSIC_UDP_LIMIT, MAX_NAME_LEN, NameAt, Question, Rcode, ResponseWriter, Section, TYPE_A,
     TYPE_AAAA, TYPE_ANY, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_SRV, Unreadable, is_internet,
     read_query,
 };
+use crate::registry::validate::{MAX_NAME_SERVER_ADDRESSES, MAX_NAME_SERVERS};
 use crate::registry::{RecordKind, RoutingPolicy};
 
 /// At most this many records answer a MULTIVALUE query, as in Cloud Map.
@@ -211,6 +212,7 @@ fn answer_name(
                         Node::Apex(_) => at_apex(writer, asked, &apex),
                         Node::Service(_, service) => at_service(writer, asked, &apex, service),
                         Node::EmptyNonTerminal(_) => negative(writer, asked, &apex, Rcode::NoError),
+                        Node::NameServer(_) => at_name_server(writer, asked, &apex),
                     };
                 }
                 if let (1, Node::Service(_, service)) = (depth, node)
@@ -234,20 +236,87 @@ fn at_apex(writer: &mut ResponseWriter<'_>, asked: Asked<'_>, apex: &Apex) -> St
     match asked.qtype {
         TYPE_SOA | TYPE_ANY => {
             writer.set_authoritative();
-            writer.push_required(Section::Answer, &apex.soa_answer, asked.at);
+            if writer
+                .push_required(Section::Answer, &apex.soa_answer, asked.at)
+                .is_some()
+            {
+                // As NSD does: the zone's NS records and their glue, so a
+                // resolver priming the zone needs no second query.
+                add_name_servers(writer, asked.at, apex, Section::Authority);
+            }
         }
         TYPE_NS => {
             writer.set_authoritative();
-            for ns in &apex.ns_answers {
-                if writer
-                    .push_required(Section::Answer, ns, asked.at)
-                    .is_none()
-                {
-                    break;
-                }
-            }
+            add_name_servers(writer, asked.at, apex, Section::Answer);
         }
         _ => return negative(writer, asked, apex, Rcode::NoError),
+    }
+    Step::Done
+}
+
+/// The zone's NS records (owned by `apex_at`) in `section` — all required in
+/// the answer section, all or none in the authority section — then each
+/// in-zone server's addresses as glue while they fit, owned by a pointer to
+/// the name in its NS record.
+fn add_name_servers(
+    writer: &mut ResponseWriter<'_>,
+    apex_at: NameAt,
+    apex: &Apex,
+    section: Section,
+) {
+    let mut starts: SmallVec<[usize; MAX_NAME_SERVERS]> = SmallVec::new();
+    if section == Section::Answer {
+        for server in &apex.name_servers {
+            match writer.push_required(section, &server.record, apex_at) {
+                Some(start) => starts.push(start),
+                None => return,
+            }
+        }
+    } else {
+        let mut start = writer.position();
+        let records: SmallVec<[&[u8]; MAX_NAME_SERVERS]> = apex
+            .name_servers
+            .iter()
+            .map(|server| &*server.record)
+            .collect();
+        if !writer.push_optional(section, &records, apex_at) {
+            return;
+        }
+        for record in &records {
+            starts.push(start);
+            start += record.len();
+        }
+    }
+    for (server, start) in apex.name_servers.iter().zip(starts) {
+        let Some(host_at) = NameAt::new(start + RDATA_AT) else {
+            continue;
+        };
+        let glue: SmallVec<[&[u8]; MAX_NAME_SERVER_ADDRESSES]> =
+            server.addresses.iter().map(|record| &**record).collect();
+        if !glue.is_empty() && !writer.push_optional(Section::Additional, &glue, host_at) {
+            return;
+        }
+    }
+}
+
+/// Answers A/AAAA at one of the zone's own name servers.
+fn at_name_server(writer: &mut ResponseWriter<'_>, asked: Asked<'_>, apex: &Apex) -> Step {
+    let records = match (asked.qtype, apex.name_server_at(asked.name)) {
+        (TYPE_A | TYPE_ANY, Some(server)) => server.addresses_of(true),
+        (TYPE_AAAA, Some(server)) => server.addresses_of(false),
+        _ => &[],
+    };
+    if records.is_empty() {
+        return negative(writer, asked, apex, Rcode::NoError);
+    }
+    writer.set_authoritative();
+    for record in records {
+        if writer
+            .push_required(Section::Answer, record, asked.at)
+            .is_none()
+        {
+            break;
+        }
     }
     Step::Done
 }

@@ -83,7 +83,7 @@ const HEADER_LEN: usize = RANGES_AT + 4 * PARTS;
 
 /// Where RDATA starts in a record kept as pointer + tail: the pointer, then
 /// type, class, TTL and RDATA length.
-const RDATA_AT: usize = 2 + 10;
+pub const RDATA_AT: usize = 2 + 10;
 /// An SRV's port within its RDATA, after priority and weight.
 const SRV_PORT_AT: usize = 4;
 /// Where a CNAME record's target name starts, from the record's start.

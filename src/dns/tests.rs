@@ -32,7 +32,10 @@ struct Fixture {
 impl Fixture {
     /// A registry with one public namespace, [`ZONE`].
     fn new() -> Self {
-        let table = NameTable::new();
+        let table = NameTable::with_server_addresses(vec![
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53)),
+            "2001:db8::53".parse().expect("an address"),
+        ]);
         let registry = TestRegistry::new(vec![Arc::new(table.clone())]);
         let mut fixture = Self {
             registry,
@@ -498,6 +501,7 @@ fn a_denied_client_is_answered_as_if_the_private_zone_were_not_served() {
         let authority: Vec<_> = reply
             .authorities
             .iter()
+            .filter(|record| record.record_type() == RecordType::SOA)
             .map(|record| (record.record_type(), record.name.to_ascii()))
             .collect();
         let expected: Vec<_> = soa_of
@@ -809,4 +813,158 @@ fn a_whole_srv_answer_is_compressed_to_a_known_size() {
         classic.metadata.truncation,
         "776 bytes of SRV records do not fit in 512"
     );
+}
+
+/// The sections of a reply as `owner type data` lines, answer, authority,
+/// additional.
+fn sections(reply: &Message) -> [Vec<String>; 3] {
+    let lines = |records: &[hickory_proto::rr::Record]| {
+        records
+            .iter()
+            .filter(|record| record.record_type() != RecordType::OPT)
+            .map(|record| {
+                format!(
+                    "{} {} {}",
+                    record.name.to_ascii().to_ascii_lowercase(),
+                    record.record_type(),
+                    record.data.to_string().to_ascii_lowercase()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    [
+        lines(&reply.answers),
+        lines(&reply.authorities),
+        lines(&reply.additionals),
+    ]
+}
+
+#[test]
+fn the_default_name_server_resolves_and_comes_with_its_glue() {
+    let fixture = Fixture::new();
+    let glue = [
+        "ns1.zone.test. A 192.0.2.53",
+        "ns1.zone.test. AAAA 2001:db8::53",
+    ];
+    let ns = fixture.ask("zone.test.", RecordType::NS);
+    assert_eq!(
+        sections(&ns),
+        [
+            vec!["zone.test. NS ns1.zone.test.".to_string()],
+            vec![],
+            glue.map(String::from).to_vec()
+        ]
+    );
+    let soa = fixture.ask("zone.test.", RecordType::SOA);
+    let [answer, authority, additional] = sections(&soa);
+    assert_eq!(answer.len(), 1);
+    assert_eq!(authority, ["zone.test. NS ns1.zone.test."], "as NSD");
+    assert_eq!(additional, glue);
+    let a = fixture.ask("NS1.zone.test.", RecordType::A);
+    assert!(a.metadata.authoritative);
+    assert_eq!(answer_lines(&a), ["ns1.zone.test. A 192.0.2.53"]);
+    let mx = fixture.ask("ns1.zone.test.", RecordType::MX);
+    assert_eq!(mx.metadata.response_code, ResponseCode::NoError);
+    assert!(mx.answers.is_empty(), "NODATA");
+}
+
+#[test]
+fn a_namespace_names_its_own_name_servers() {
+    let fixture = Fixture::new();
+    let soa = SoaSettings {
+        name_servers: vec![
+            crate::registry::NameServer {
+                name: "dns.zone.test".into(),
+                addresses: vec![IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1))],
+            },
+            crate::registry::NameServer {
+                name: "ns.example.net".into(),
+                addresses: Vec::new(),
+            },
+        ],
+        ..SoaSettings::default()
+    };
+    fixture
+        .registry
+        .update_namespace(
+            &fixture.namespace_id,
+            crate::registry::NamespaceUpdate {
+                soa: Some(soa),
+                ..Default::default()
+            },
+        )
+        .expect("the update is valid");
+    let ns = fixture.ask("zone.test.", RecordType::NS);
+    let [mut answer, _, additional] = sections(&ns);
+    answer.sort();
+    assert_eq!(
+        answer,
+        [
+            "zone.test. NS dns.zone.test.",
+            "zone.test. NS ns.example.net."
+        ]
+    );
+    assert_eq!(
+        additional,
+        ["dns.zone.test. A 198.51.100.1"],
+        "glue for the in-zone one only"
+    );
+    let old = fixture.ask("ns1.zone.test.", RecordType::A);
+    assert_eq!(
+        old.metadata.response_code,
+        ResponseCode::NXDomain,
+        "the default is gone"
+    );
+
+    // A name server's name is not a service's, either way round.
+    let refused = fixture.registry.create_service(NewService {
+        namespace_id: fixture.namespace_id.clone(),
+        name: "DNS".into(),
+        description: None,
+        dns: Some(DnsTemplate {
+            routing_policy: RoutingPolicy::Multivalue,
+            records: vec![DnsRecord {
+                kind: RecordKind::A,
+                ttl: 60,
+            }],
+        }),
+        health_check: None,
+        custom_health_check: None,
+        heartbeat: None,
+        creator_request_id: None,
+        tags: Tags::new(),
+    });
+    let message = refused
+        .expect_err("a service at the name server's name")
+        .to_string();
+    assert!(message.contains("name server"), "{message}");
+    fixture.service("api", &[RecordKind::A]);
+    let taken = fixture.registry.update_namespace(
+        &fixture.namespace_id,
+        crate::registry::NamespaceUpdate {
+            soa: Some(SoaSettings {
+                name_servers: vec![crate::registry::NameServer {
+                    name: "api.zone.test".into(),
+                    addresses: vec![IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2))],
+                }],
+                ..SoaSettings::default()
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(taken.is_err(), "a name server at a service's name");
+    let lame = fixture.registry.update_namespace(
+        &fixture.namespace_id,
+        crate::registry::NamespaceUpdate {
+            soa: Some(SoaSettings {
+                name_servers: vec![crate::registry::NameServer {
+                    name: "ns2.zone.test".into(),
+                    addresses: Vec::new(),
+                }],
+                ..SoaSettings::default()
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(lame.is_err(), "an in-zone name server without addresses");
 }

@@ -379,6 +379,11 @@ impl<'b> ResponseWriter<'b> {
         true
     }
 
+    /// How many bytes are written so far: where the next record starts.
+    pub fn position(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Copies a record and points its first two bytes at `owner`: one
     /// `memcpy` and a 2-byte store, whatever the owner.
     #[inline(always)]
