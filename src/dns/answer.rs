@@ -234,7 +234,17 @@ fn answer_name(
 
 fn at_apex(writer: &mut ResponseWriter<'_>, asked: Asked<'_>, apex: &Apex) -> Step {
     match asked.qtype {
-        TYPE_SOA | TYPE_ANY => {
+        TYPE_ANY => {
+            // Every RRset at the apex: the SOA and the NS, with the glue.
+            writer.set_authoritative();
+            if writer
+                .push_required(Section::Answer, &apex.soa_answer, asked.at)
+                .is_some()
+            {
+                add_name_servers(writer, asked.at, apex, Section::Answer);
+            }
+        }
+        TYPE_SOA => {
             writer.set_authoritative();
             if writer
                 .push_required(Section::Answer, &apex.soa_answer, asked.at)
@@ -302,8 +312,9 @@ fn add_name_servers(
 /// Answers A/AAAA at one of the zone's own name servers.
 fn at_name_server(writer: &mut ResponseWriter<'_>, asked: Asked<'_>, apex: &Apex) -> Step {
     let records = match (asked.qtype, apex.name_server_at(asked.name)) {
-        (TYPE_A | TYPE_ANY, Some(server)) => server.addresses_of(true),
+        (TYPE_A, Some(server)) => server.addresses_of(true),
         (TYPE_AAAA, Some(server)) => server.addresses_of(false),
+        (TYPE_ANY, Some(server)) => &server.addresses[..],
         _ => &[],
     };
     if records.is_empty() {
@@ -342,16 +353,38 @@ fn at_service(
         TYPE_A => Some(RecordKind::A),
         TYPE_AAAA => Some(RecordKind::Aaaa),
         TYPE_SRV => Some(RecordKind::Srv),
-        // One RRset for ANY, as RFC 8482 allows, to keep answers small.
-        TYPE_ANY => [RecordKind::A, RecordKind::Aaaa, RecordKind::Srv]
-            .into_iter()
-            .find(|&kind| service.pool(kind).is_some()),
+        TYPE_ANY => return any_at_service(writer, asked, apex, service),
         _ => None,
     };
     match kind.and_then(|kind| Some((service.pool(kind)?, kind))) {
         Some((pool, kind)) => from_pool(writer, asked, apex, service.policy, &pool, kind),
         None => negative(writer, asked, apex, Rcode::NoError),
     }
+}
+
+/// ANY at a service: every RRset it has — A, AAAA and SRV (with the SRV
+/// glue), each chosen as for its own query — so one query gets what
+/// JNDI's multi-type lookups (`getAttributes(name, {"SRV", "A"})` sends
+/// ANY) ask for. NSD 4.6 answers one RRset instead (RFC 8482 allows
+/// either); over UDP a full answer that does not fit sets TC as any other.
+fn any_at_service(
+    writer: &mut ResponseWriter<'_>,
+    asked: Asked<'_>,
+    apex: &Apex,
+    service: &CompiledService,
+) -> Step {
+    let mut answered = false;
+    for kind in [RecordKind::A, RecordKind::Aaaa, RecordKind::Srv] {
+        let Some(pool) = service.pool(kind).filter(|pool| !pool.is_empty()) else {
+            continue;
+        };
+        answered = true;
+        from_pool(writer, asked, apex, service.policy, &pool, kind);
+    }
+    if !answered {
+        return negative(writer, asked, apex, Rcode::NoError);
+    }
+    Step::Done
 }
 
 /// Answers `<instance>.<service>`; `None` when the first label names no
@@ -367,21 +400,28 @@ fn at_instance(
     }
     let label_len = usize::from(*asked.name.first()?);
     let wire = service.instance(asked.name.get(1..1 + label_len)?)?;
-    // The target's own addresses are its answers at the service name.
-    let record = match asked.qtype {
-        TYPE_A => wire.record(RecordKind::A),
-        TYPE_AAAA => wire.record(RecordKind::Aaaa),
-        TYPE_ANY => wire.record(RecordKind::A).or(wire.record(RecordKind::Aaaa)),
-        _ => None,
+    // The target's own addresses are its answers at the service name; ANY
+    // gets both.
+    let (a, aaaa) = (wire.record(RecordKind::A), wire.record(RecordKind::Aaaa));
+    let records = match asked.qtype {
+        TYPE_A => [a, None],
+        TYPE_AAAA => [aaaa, None],
+        TYPE_ANY => [a, aaaa],
+        _ => [None, None],
     };
-    Some(match record {
-        Some(record) => {
-            writer.set_authoritative();
-            writer.push_required(Section::Answer, record, asked.at);
-            Step::Done
+    if records.iter().all(Option::is_none) {
+        return Some(negative(writer, asked, apex, Rcode::NoError));
+    }
+    writer.set_authoritative();
+    for record in records.into_iter().flatten() {
+        if writer
+            .push_required(Section::Answer, record, asked.at)
+            .is_none()
+        {
+            break;
         }
-        None => negative(writer, asked, apex, Rcode::NoError),
-    })
+    }
+    Some(Step::Done)
 }
 
 fn from_pool(

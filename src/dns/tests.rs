@@ -968,3 +968,36 @@ fn a_namespace_names_its_own_name_servers() {
     );
     assert!(lame.is_err(), "an in-zone name server without addresses");
 }
+
+#[test]
+fn any_gets_every_rrset_at_the_name() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Aaaa, RecordKind::Srv]);
+    fixture.register(&web, "w1", &address("192.0.2.1 2001:db8::1"));
+    let mut answers = answer_lines(&fixture.ask("web.zone.test.", RecordType::ANY));
+    answers.sort();
+    assert_eq!(
+        answers,
+        [
+            "web.zone.test. A 192.0.2.1",
+            "web.zone.test. AAAA 2001:db8::1",
+            "web.zone.test. SRV 1 1 8080 w1.web.zone.test.",
+        ],
+        "what JNDI's getAttributes(name, {{SRV, A}}) needs from one query"
+    );
+    let mut own = answer_lines(&fixture.ask("w1.web.zone.test.", RecordType::ANY));
+    own.sort();
+    assert_eq!(
+        own,
+        [
+            "w1.web.zone.test. A 192.0.2.1",
+            "w1.web.zone.test. AAAA 2001:db8::1"
+        ]
+    );
+    let apex = answer_lines(&fixture.ask("zone.test.", RecordType::ANY));
+    assert_eq!(apex.len(), 2, "SOA and NS: {apex:?}");
+    fixture.service("empty", &[RecordKind::A]);
+    let nodata = fixture.ask("empty.zone.test.", RecordType::ANY);
+    assert!(nodata.answers.is_empty());
+    assert_eq!(nodata.authorities.len(), 1, "NODATA with the SOA");
+}

@@ -277,6 +277,8 @@ fn cairn_answers_like_nsd_for_the_same_records() {
         ("ref.test.", RecordType::NS),
         ("ref.test.", RecordType::A),
         ("web.ref.test.", RecordType::ANY),
+        ("w1.web.ref.test.", RecordType::ANY),
+        ("ref.test.", RecordType::ANY),
         ("alias.ref.test.", RecordType::A),
         ("alias.ref.test.", RecordType::SRV),
         ("alias.ref.test.", RecordType::TXT),
@@ -305,6 +307,16 @@ fn cairn_answers_like_nsd_for_the_same_records() {
             };
             let ours = ask(cairn.dns).expect("cairn answers");
             let theirs = ask(nsd.addr).expect("nsd answers");
+            if qtype == RecordType::ANY {
+                // NSD 4.6 answers ANY with one RRset (RFC 8482); cairn with
+                // every RRset at the name, so NSD's is a part of cairn's.
+                let (ours, theirs) = (section(&ours.answers), section(&theirs.answers));
+                assert!(
+                    !theirs.is_empty() && theirs.is_subset(&ours) && ours.len() > theirs.len(),
+                    "{name} ANY: cairn {ours:?}, nsd {theirs:?}"
+                );
+                continue;
+            }
             assert_eq!(
                 summary(&ours),
                 summary(&theirs),
