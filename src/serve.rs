@@ -40,9 +40,10 @@ pub enum ServeError {
 }
 
 /// The registry, with the configured network policy, and the DNS table it
-/// keeps current.
+/// keeps current, answering each zone's default name server with this
+/// server's addresses.
 pub fn build_registry(config: &Config) -> (Registry, NameTable) {
-    let name_table = NameTable::new();
+    let name_table = NameTable::with_server_addresses(config.dns.name_server_addresses());
     let registry = Registry::with_policy(
         vec![Arc::new(name_table.clone())],
         config.private_namespaces.clone(),

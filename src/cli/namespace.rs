@@ -145,6 +145,7 @@ pub async fn run(args: NamespaceArgs, options: &ClientOptions) -> CliResult {
             let dns = DnsPropertiesInput {
                 soa: soa_ttl.map(|ttl| api::Soa { ttl }),
                 allowed_networks: (!allow.is_empty()).then_some(allow),
+                name_servers: None,
             };
             let request = CreateNamespaceRequest {
                 name,
@@ -199,6 +200,7 @@ pub async fn run(args: NamespaceArgs, options: &ClientOptions) -> CliResult {
             let dns = DnsPropertiesInput {
                 soa: soa_ttl.map(|ttl| api::Soa { ttl }),
                 allowed_networks: (!allow.is_empty()).then_some(allow),
+                name_servers: None,
             };
             let request = api::UpdateNamespaceRequest {
                 id: current.id.clone(),

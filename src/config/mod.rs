@@ -10,12 +10,14 @@ pub mod zones;
 
 pub use api::{ApiAuth, ApiConfig, ApiKeyConfig, SecretSource, TlsFiles};
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Deserialize;
+
+use crate::registry::validate::MAX_NAME_SERVER_ADDRESSES;
 use thiserror::Error;
 
 use crate::registry::networks::NetworkPolicy;
@@ -79,6 +81,11 @@ pub struct DnsConfig {
     pub tcp_max_connections_per_client: usize,
     /// UDP worker threads per address; 0 means one per available CPU.
     pub udp_workers: usize,
+    /// This server's addresses, answered for each zone's default name
+    /// server (`ns1.<zone>`, or the SOA's primary name server when it is in
+    /// the zone) and sent as its glue. Empty: the listen addresses, see
+    /// [`DnsConfig::name_server_addresses`].
+    pub name_server_addresses: Vec<IpAddr>,
     pub rrl: RrlConfig,
 }
 
@@ -94,6 +101,51 @@ pub struct RrlConfig {
     pub ipv6_prefix_len: u8,
     /// Clients never limited.
     pub exempt: Vec<IpNet>,
+}
+
+impl DnsConfig {
+    /// The addresses of each zone's default name server: those configured,
+    /// or else each listen address, where a wildcard (`0.0.0.0`, `::`) is
+    /// the address this host reaches other hosts from (the source address
+    /// of its default route, as `ip route get` would say), or loopback when
+    /// it has no route. Asking costs a socket and no packet.
+    pub fn name_server_addresses(&self) -> Vec<IpAddr> {
+        if !self.name_server_addresses.is_empty() {
+            return self.name_server_addresses.clone();
+        }
+        let mut addresses: Vec<IpAddr> = self
+            .listen
+            .iter()
+            .map(|listen| match listen.ip() {
+                IpAddr::V4(ip) if ip.is_unspecified() => {
+                    default_route_source(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                }
+                IpAddr::V6(ip) if ip.is_unspecified() => {
+                    default_route_source(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)))
+                        .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST))
+                }
+                ip => ip,
+            })
+            .collect();
+        addresses.sort();
+        addresses.dedup();
+        addresses.truncate(MAX_NAME_SERVER_ADDRESSES);
+        addresses
+    }
+}
+
+/// The source address the host would use towards `destination` (a
+/// documentation address: nothing is sent, `connect` on UDP only picks a
+/// route).
+fn default_route_source(destination: IpAddr) -> Option<IpAddr> {
+    let unspecified: IpAddr = match destination {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = std::net::UdpSocket::bind((unspecified, 0)).ok()?;
+    socket.connect((destination, 53)).ok()?;
+    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
 }
 
 /// The admin API's Unix socket and its limits.
@@ -179,6 +231,7 @@ impl Default for Config {
                         .map(|network| network.parse().expect("a valid network"))
                         .to_vec(),
                 },
+                name_server_addresses: Vec::new(),
             },
             admin: AdminConfig {
                 socket: PathBuf::from("./cairn.sock"),
@@ -235,6 +288,7 @@ struct DnsFile {
     tcp_max_connections: Option<usize>,
     tcp_max_connections_per_client: Option<usize>,
     udp_workers: Option<usize>,
+    name_server_addresses: Option<Vec<IpAddr>>,
     #[serde(default)]
     rrl: RrlFile,
 }
@@ -337,6 +391,18 @@ impl Config {
             config.dns.udp_workers = count;
         }
         config.dns.rrl = rrl(path, file.dns.rrl, config.dns.rrl)?;
+        if let Some(addresses) = file.dns.name_server_addresses {
+            if addresses.len() > MAX_NAME_SERVER_ADDRESSES {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "dns.name_server_addresses lists {} addresses; at most {MAX_NAME_SERVER_ADDRESSES}",
+                        addresses.len()
+                    ),
+                ));
+            }
+            config.dns.name_server_addresses = addresses;
+        }
         if let Some(socket) = file.admin.socket {
             config.admin.socket = socket;
         }

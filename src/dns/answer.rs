@@ -8,11 +8,14 @@ use std::ops::Range;
 use smallvec::SmallVec;
 
 use super::compile::{Apex, CompiledService, Pool};
+use super::instance::{CNAME_TARGET_AT, RDATA_AT, SRV_TARGET_AT};
 use super::names::{NameTable, Node, parent};
 use super::wire::{
-    CLASSIC_UDP_LIMIT, HEADER_LEN, Question, Rcode, ResponseWriter, Section, TYPE_A, TYPE_AAAA,
-    TYPE_ANY, TYPE_NS, TYPE_SOA, TYPE_SRV, Tsig, TsigError, Unreadable, is_internet, read_query,
+    CLASSIC_UDP_LIMIT, HEADER_LEN, MAX_NAME_LEN, NameAt, Question, Rcode, ResponseWriter, Section,
+    TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_SRV, Tsig, TsigError,
+    Unreadable, is_internet, read_query,
 };
+use crate::registry::validate::{MAX_NAME_SERVER_ADDRESSES, MAX_NAME_SERVERS};
 use crate::registry::{RecordKind, RoutingPolicy};
 
 /// At most this many records answer a MULTIVALUE query, as in Cloud Map.
@@ -194,21 +197,116 @@ fn refuse(writer: &mut ResponseWriter<'_>) {
     writer.set_rcode(Rcode::Refused);
 }
 
-fn negative(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex, rcode: Rcode) {
-    writer.set_authoritative();
-    writer.set_rcode(rcode);
-    writer.push_at_apex(
-        Section::Authority,
-        question,
-        apex.origin.len(),
-        &apex.negative_soa_tail,
-    );
+/// At most this many CNAMEs are followed for one query (RFC 1034 §4.3.2
+/// asks for a bound, not a number): a longer chain is answered as far as
+/// that and the client follows the rest, as for a target cairn does not
+/// serve.
+pub const MAX_CNAME_CHAIN: usize = 8;
+
+/// A name being answered: the question's, or the target of a CNAME written
+/// before it in the answer section.
+#[derive(Debug, Clone, Copy)]
+struct Asked<'n> {
+    /// Lower case, wire form: the table's key.
+    name: &'n [u8],
+    /// Where the name is written in the response: records it owns point here.
+    at: NameAt,
+    qtype: u16,
 }
 
-/// Answers from the name's node or, when it has none, from its nearest
+impl Asked<'_> {
+    /// Where `apex`'s name, a suffix of the asked name, is in the response.
+    fn apex_at(&self, apex: &Apex) -> Option<NameAt> {
+        self.at
+            .suffix(self.name.len().checked_sub(apex.origin.len())?)
+    }
+
+    /// Whether this is the question's own name rather than a CNAME target.
+    fn is_question(&self) -> bool {
+        self.at == NameAt::QUESTION
+    }
+}
+
+/// What answering one name came to.
+enum Step {
+    /// The answer for this name is written (or nothing more can be).
+    Done,
+    /// The name is an alias: its CNAME is written, with the target's name
+    /// starting at this offset of the response.
+    Alias(usize),
+}
+
+/// Answers the question and, while it lands on a CNAME, the CNAME's target
+/// (RFC 1034 §4.3.2): the target's records of the asked type follow the
+/// CNAME in the answer section, and an NXDOMAIN or NODATA at the end of the
+/// chain is that zone's. A target cairn does not serve, or serves to other
+/// clients only, is left to the client, as is a chain longer than
+/// [`MAX_CNAME_CHAIN`] or one that comes back to a name already answered.
+///
+/// Each step is one more table lookup, answered under its shard's read lock
+/// and let go before the next; the target's name is read back from the
+/// CNAME just written into a stack buffer. No allocation, no lock held
+/// across steps.
+///
+/// Returns the zone that answered the question itself (rate limiting counts
+/// by it), `None` for REFUSED.
+fn resolve(
+    table: &NameTable,
+    question: &Question,
+    client: IpAddr,
+    writer: &mut ResponseWriter<'_>,
+) -> Option<Answering> {
+    let qtype = question.qtype;
+    let first = Asked {
+        name: question.name(),
+        at: NameAt::QUESTION,
+        qtype,
+    };
+    let (mut step, answering) = answer_name(table, first, client, writer);
+    if matches!(qtype, TYPE_CNAME | TYPE_ANY) {
+        // The CNAME is the answer to both (RFC 1034 §4.3.2 step 3a).
+        return answering;
+    }
+    let mut answered: SmallVec<[NameAt; MAX_CNAME_CHAIN + 1]> = SmallVec::new();
+    answered.push(NameAt::QUESTION);
+    let mut target = [0u8; MAX_NAME_LEN];
+    while let Step::Alias(target_offset) = step {
+        if answered.len() > MAX_CNAME_CHAIN {
+            break;
+        }
+        let Some(at) = NameAt::new(target_offset) else {
+            break;
+        };
+        let Some(len) = writer.lowered_name(target_offset, &mut target) else {
+            break;
+        };
+        let name = &target[..len];
+        if answered
+            .iter()
+            .any(|&earlier| writer.holds_name(earlier, name))
+        {
+            break;
+        }
+        answered.push(at);
+        step = answer_name(table, Asked { name, at, qtype }, client, writer).0;
+    }
+    answering
+}
+
+fn negative(writer: &mut ResponseWriter<'_>, asked: Asked<'_>, apex: &Apex, rcode: Rcode) -> Step {
+    writer.set_authoritative();
+    writer.set_rcode(rcode);
+    if let Some(apex_at) = asked.apex_at(apex) {
+        writer.push_required(Section::Authority, &apex.negative_soa, apex_at);
+    }
+    Step::Done
+}
+
+/// Answers one name from its node or, when it has none, from its nearest
 /// ancestor's: one of a service's instances one label below it, or else
 /// NXDOMAIN with that zone's SOA. No ancestor at all means no zone cairn
-/// serves: REFUSED.
+/// serves: REFUSED for the question, and the end of the chain for a CNAME
+/// target (the client follows it).
 ///
 /// Nodes of a private zone that does not allow the client are passed over
 /// as if they were not in the table, so the walk goes on above that zone's
@@ -216,168 +314,294 @@ fn negative(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex, r
 /// the zone (the enclosing zone's NXDOMAIN, or REFUSED when none encloses
 /// it) and learns nothing of it. Passing over costs a denied client one
 /// more lookup per label, on slices of the wire name like the rest of the
-/// walk. Returns the zone that answered, `None` for REFUSED.
-fn resolve(
+/// walk.
+fn answer_name(
     table: &NameTable,
-    question: &Question,
+    asked: Asked<'_>,
     client: IpAddr,
     writer: &mut ResponseWriter<'_>,
-) -> Option<Answering> {
-    let name = question.name();
-    let mut candidate = Some(name);
+) -> (Step, Option<Answering>) {
+    let mut candidate = Some(asked.name);
     let mut depth = 0;
     while let Some(at) = candidate {
         if let Some(entry) = table.node(at) {
             let node = entry.value();
             let apex = node.zone().apex.load();
             if apex.allows(client) {
-                let answering = Answering {
+                let answering = Some(Answering {
                     origin_len: apex.origin.len(),
                     private: apex.allowed.is_some(),
-                };
+                });
                 if depth == 0 {
-                    match node {
-                        Node::Apex(_) => at_apex(writer, question, &apex),
-                        Node::Service(_, service) => at_service(writer, question, &apex, service),
-                        Node::EmptyNonTerminal(_) => {
-                            negative(writer, question, &apex, Rcode::NoError)
-                        }
-                    }
-                    return Some(answering);
+                    let step = match node {
+                        Node::Apex(_) => at_apex(writer, asked, &apex),
+                        Node::Service(_, service) => at_service(writer, asked, &apex, service),
+                        Node::EmptyNonTerminal(_) => negative(writer, asked, &apex, Rcode::NoError),
+                        Node::NameServer(_) => at_name_server(writer, asked, &apex),
+                    };
+                    return (step, answering);
                 }
                 if let (1, Node::Service(_, service)) = (depth, node)
-                    && at_instance(writer, question, &apex, service)
+                    && let Some(step) = at_instance(writer, asked, &apex, service)
                 {
-                    return Some(answering);
+                    return (step, answering);
                 }
-                negative(writer, question, &apex, Rcode::NxDomain);
-                return Some(answering);
+                return (negative(writer, asked, &apex, Rcode::NxDomain), answering);
             }
         }
         candidate = parent(at);
         depth += 1;
     }
-    refuse(writer);
-    None
+    if asked.is_question() {
+        refuse(writer);
+    }
+    (Step::Done, None)
 }
 
-fn at_apex(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex) {
-    match question.qtype {
-        TYPE_SOA | TYPE_ANY => {
+fn at_apex(writer: &mut ResponseWriter<'_>, asked: Asked<'_>, apex: &Apex) -> Step {
+    match asked.qtype {
+        TYPE_ANY => {
+            // Every RRset at the apex: the SOA and the NS, with the glue.
             writer.set_authoritative();
-            writer.push_required(Section::Answer, &apex.soa_answer);
+            if writer
+                .push_required(Section::Answer, &apex.soa_answer, asked.at)
+                .is_some()
+            {
+                add_name_servers(writer, asked.at, apex, Section::Answer);
+            }
+        }
+        TYPE_SOA => {
+            writer.set_authoritative();
+            if writer
+                .push_required(Section::Answer, &apex.soa_answer, asked.at)
+                .is_some()
+            {
+                // As NSD does: the zone's NS records and their glue, so a
+                // resolver priming the zone needs no second query.
+                add_name_servers(writer, asked.at, apex, Section::Authority);
+            }
         }
         TYPE_NS => {
             writer.set_authoritative();
-            for ns in &apex.ns_answers {
-                if !writer.push_required(Section::Answer, ns) {
-                    return;
-                }
+            add_name_servers(writer, asked.at, apex, Section::Answer);
+        }
+        _ => return negative(writer, asked, apex, Rcode::NoError),
+    }
+    Step::Done
+}
+
+/// The zone's NS records (owned by `apex_at`) in `section` — all required in
+/// the answer section, all or none in the authority section — then each
+/// in-zone server's addresses as glue while they fit, owned by a pointer to
+/// the name in its NS record.
+fn add_name_servers(
+    writer: &mut ResponseWriter<'_>,
+    apex_at: NameAt,
+    apex: &Apex,
+    section: Section,
+) {
+    let mut starts: SmallVec<[usize; MAX_NAME_SERVERS]> = SmallVec::new();
+    if section == Section::Answer {
+        for server in &apex.name_servers {
+            match writer.push_required(section, &server.record, apex_at) {
+                Some(start) => starts.push(start),
+                None => return,
             }
         }
-        _ => negative(writer, question, apex, Rcode::NoError),
+    } else {
+        let mut start = writer.position();
+        let records: SmallVec<[&[u8]; MAX_NAME_SERVERS]> = apex
+            .name_servers
+            .iter()
+            .map(|server| &*server.record)
+            .collect();
+        if !writer.push_optional(section, &records, apex_at) {
+            return;
+        }
+        for record in &records {
+            starts.push(start);
+            start += record.len();
+        }
     }
+    for (server, start) in apex.name_servers.iter().zip(starts) {
+        let Some(host_at) = NameAt::new(start + RDATA_AT) else {
+            continue;
+        };
+        let glue: SmallVec<[&[u8]; MAX_NAME_SERVER_ADDRESSES]> =
+            server.addresses.iter().map(|record| &**record).collect();
+        if !glue.is_empty() && !writer.push_optional(Section::Additional, &glue, host_at) {
+            return;
+        }
+    }
+}
+
+/// Answers A/AAAA at one of the zone's own name servers.
+fn at_name_server(writer: &mut ResponseWriter<'_>, asked: Asked<'_>, apex: &Apex) -> Step {
+    let records = match (asked.qtype, apex.name_server_at(asked.name)) {
+        (TYPE_A, Some(server)) => server.addresses_of(true),
+        (TYPE_AAAA, Some(server)) => server.addresses_of(false),
+        (TYPE_ANY, Some(server)) => &server.addresses[..],
+        _ => &[],
+    };
+    if records.is_empty() {
+        return negative(writer, asked, apex, Rcode::NoError);
+    }
+    writer.set_authoritative();
+    for record in records {
+        if writer
+            .push_required(Section::Answer, record, asked.at)
+            .is_none()
+        {
+            break;
+        }
+    }
+    Step::Done
 }
 
 fn at_service(
     writer: &mut ResponseWriter<'_>,
-    question: &Question,
+    asked: Asked<'_>,
     apex: &Apex,
     service: &CompiledService,
-) {
+) -> Step {
     // A CNAME owns its name: every type is answered with it (RFC 1034 §3.6.2).
     if let Some(pool) = service.pool(RecordKind::Cname) {
         return from_pool(
             writer,
-            question,
+            asked,
             apex,
             service.policy,
             &pool,
             RecordKind::Cname,
         );
     }
-    let kind = match question.qtype {
+    let kind = match asked.qtype {
         TYPE_A => Some(RecordKind::A),
         TYPE_AAAA => Some(RecordKind::Aaaa),
         TYPE_SRV => Some(RecordKind::Srv),
-        // One RRset for ANY, as RFC 8482 allows, to keep answers small.
-        TYPE_ANY => [RecordKind::A, RecordKind::Aaaa, RecordKind::Srv]
-            .into_iter()
-            .find(|&kind| service.pool(kind).is_some()),
+        TYPE_ANY => return any_at_service(writer, asked, apex, service),
         _ => None,
     };
     match kind.and_then(|kind| Some((service.pool(kind)?, kind))) {
-        Some((pool, kind)) => from_pool(writer, question, apex, service.policy, &pool, kind),
-        None => negative(writer, question, apex, Rcode::NoError),
+        Some((pool, kind)) => from_pool(writer, asked, apex, service.policy, &pool, kind),
+        None => negative(writer, asked, apex, Rcode::NoError),
     }
 }
 
-/// Answers `<instance>.<service>`; false when the first label names no
+/// ANY at a service: every RRset it has — A, AAAA and SRV (with the SRV
+/// glue), each chosen as for its own query — so one query gets what
+/// JNDI's multi-type lookups (`getAttributes(name, {"SRV", "A"})` sends
+/// ANY) ask for. NSD 4.6 answers one RRset instead (RFC 8482 allows
+/// either); over UDP a full answer that does not fit sets TC as any other.
+fn any_at_service(
+    writer: &mut ResponseWriter<'_>,
+    asked: Asked<'_>,
+    apex: &Apex,
+    service: &CompiledService,
+) -> Step {
+    let mut answered = false;
+    for kind in [RecordKind::A, RecordKind::Aaaa, RecordKind::Srv] {
+        let Some(pool) = service.pool(kind).filter(|pool| !pool.is_empty()) else {
+            continue;
+        };
+        answered = true;
+        from_pool(writer, asked, apex, service.policy, &pool, kind);
+    }
+    if !answered {
+        return negative(writer, asked, apex, Rcode::NoError);
+    }
+    Step::Done
+}
+
+/// Answers `<instance>.<service>`; `None` when the first label names no
 /// instance of the service.
 fn at_instance(
     writer: &mut ResponseWriter<'_>,
-    question: &Question,
+    asked: Asked<'_>,
     apex: &Apex,
     service: &CompiledService,
-) -> bool {
+) -> Option<Step> {
     if !service.names_instances() {
-        return false;
+        return None;
     }
-    let name = question.name();
-    let label_len = usize::from(name[0]);
-    let Some(wire) = service.instance(&name[1..1 + label_len]) else {
-        return false;
+    let label_len = usize::from(*asked.name.first()?);
+    let wire = service.instance(asked.name.get(1..1 + label_len)?)?;
+    // The target's own addresses are its answers at the service name; ANY
+    // gets both.
+    let (a, aaaa) = (wire.record(RecordKind::A), wire.record(RecordKind::Aaaa));
+    let records = match asked.qtype {
+        TYPE_A => [a, None],
+        TYPE_AAAA => [aaaa, None],
+        TYPE_ANY => [a, aaaa],
+        _ => [None, None],
     };
-    // The target's own addresses are its answers at the service name, both
-    // written after a pointer to the question.
-    let record = match question.qtype {
-        TYPE_A => wire.record(RecordKind::A),
-        TYPE_AAAA => wire.record(RecordKind::Aaaa),
-        TYPE_ANY => wire.record(RecordKind::A).or(wire.record(RecordKind::Aaaa)),
-        _ => None,
-    };
-    match record {
-        Some(record) => {
-            writer.set_authoritative();
-            writer.push_required(Section::Answer, record);
+    if records.iter().all(Option::is_none) {
+        return Some(negative(writer, asked, apex, Rcode::NoError));
+    }
+    writer.set_authoritative();
+    for record in records.into_iter().flatten() {
+        if writer
+            .push_required(Section::Answer, record, asked.at)
+            .is_none()
+        {
+            break;
         }
-        None => negative(writer, question, apex, Rcode::NoError),
     }
-    true
+    Some(Step::Done)
 }
 
 fn from_pool(
     writer: &mut ResponseWriter<'_>,
-    question: &Question,
+    asked: Asked<'_>,
     apex: &Apex,
     policy: RoutingPolicy,
     pool: &Pool<'_>,
     kind: RecordKind,
-) {
+) -> Step {
     if pool.is_empty() {
-        return negative(writer, question, apex, Rcode::NoError);
+        return negative(writer, asked, apex, Rcode::NoError);
     }
     writer.set_authoritative();
     let picks = match policy {
         RoutingPolicy::Multivalue => pick_several(pool.len()),
         RoutingPolicy::Weighted => SmallVec::from_iter([pick_weighted(pool)]),
     };
+    // Where each pick's record went, for the glue and the CNAME's target.
+    let mut written: SmallVec<[(usize, usize); MULTIVALUE_LIMIT]> = SmallVec::new();
     for &index in &picks {
         let Some(record) = pool.get(index).and_then(|member| member.record(kind)) else {
             continue;
         };
-        if !writer.push_required(Section::Answer, record) {
-            return;
+        match writer.push_required(Section::Answer, record, asked.at) {
+            Some(start) => written.push((index, start)),
+            None => return Step::Done,
         }
     }
-    if kind == RecordKind::Srv {
-        for &index in &picks {
-            let Some((glue, count)) = pool.get(index).map(|member| member.glue()) else {
-                continue;
-            };
-            if count > 0 && !writer.push_optional(Section::Additional, glue, count) {
-                break;
-            }
+    match kind {
+        RecordKind::Cname => match written.first() {
+            Some(&(_, start)) => Step::Alias(start + CNAME_TARGET_AT),
+            None => Step::Done,
+        },
+        RecordKind::Srv => {
+            add_srv_glue(writer, pool, &written);
+            Step::Done
+        }
+        RecordKind::A | RecordKind::Aaaa => Step::Done,
+    }
+}
+
+/// Adds each SRV target's A/AAAA records while they fit, each owned by a
+/// pointer to its SRV record's target name, so the owner costs two bytes
+/// whatever the id's length.
+fn add_srv_glue(writer: &mut ResponseWriter<'_>, pool: &Pool<'_>, written: &[(usize, usize)]) {
+    for &(index, start) in written {
+        let (Some(member), Some(target)) = (pool.get(index), NameAt::new(start + SRV_TARGET_AT))
+        else {
+            continue;
+        };
+        let (records, count) = member.glue();
+        if count > 0 && !writer.push_optional(Section::Additional, &records[..count], target) {
+            break;
         }
     }
 }

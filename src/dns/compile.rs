@@ -6,6 +6,7 @@
 //! question's name where the owner *is* the question's name. The answer
 //! path then assembles a response with `memcpy` alone.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -34,19 +35,69 @@ pub struct Apex {
     pub origin: Box<[u8]>,
     pub serial: u64,
     pub soa_answer: Box<[u8]>,
-    /// The SOA after its owner name, with the negative-caching TTL
-    /// min(SOA TTL, MINIMUM) (RFC 2308 §3).
-    pub negative_soa_tail: Box<[u8]>,
-    pub ns_answers: Vec<Box<[u8]>>,
+    /// The SOA for negative answers, owner placeholder and tail, with the
+    /// negative-caching TTL min(SOA TTL, MINIMUM) (RFC 2308 §3).
+    pub negative_soa: Box<[u8]>,
+    /// The NS records, each with its server's addresses when it is in the
+    /// zone.
+    pub name_servers: Vec<NameServerWire>,
     /// `None` for public zones; the networks allowed to query a private one.
     pub allowed: Option<Vec<IpNet>>,
     name: Fqdn,
     settings: SoaSettings,
+    /// The server's own addresses: the default name server's, when the
+    /// namespace names none.
+    server_addresses: Arc<[IpAddr]>,
+}
+
+/// One NS record of a zone and, for a name server in the zone, the A and
+/// AAAA records cairn answers at its name and sends as glue.
+#[derive(Debug)]
+pub struct NameServerWire {
+    /// Owner placeholder and tail; the server's name, uncompressed, starts
+    /// at [`RDATA_AT`](super::instance::RDATA_AT).
+    pub record: Box<[u8]>,
+    /// For a server in the zone: its name, lower case, wire form (a key of
+    /// the name table).
+    pub host: Option<Box<[u8]>>,
+    /// Its A records, then its AAAA records: owner placeholder and tail.
+    pub addresses: Vec<Box<[u8]>>,
+    /// How many of `addresses` are A records.
+    pub a_count: usize,
+}
+
+impl NameServerWire {
+    /// Its records of one address type.
+    pub fn addresses_of(&self, qtype_is_a: bool) -> &[Box<[u8]>] {
+        let (a, aaaa) = self
+            .addresses
+            .split_at(self.a_count.min(self.addresses.len()));
+        if qtype_is_a { a } else { aaaa }
+    }
+}
+
+/// Whether the wire name `name` lies strictly below `origin`.
+fn is_below(name: &[u8], origin: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(&len) = name.get(at) {
+        if len == 0 {
+            return false;
+        }
+        at += 1 + usize::from(len);
+        if name.get(at..) == Some(origin) {
+            return true;
+        }
+    }
+    false
 }
 
 impl Apex {
-    /// The apex of a namespace as it is now.
-    pub fn compile(namespace: &Namespace) -> Result<Self, EncodeError> {
+    /// The apex of a namespace as it is now; `server_addresses` are the
+    /// default name server's addresses.
+    pub fn compile(
+        namespace: &Namespace,
+        server_addresses: Arc<[IpAddr]>,
+    ) -> Result<Self, EncodeError> {
         let allowed = (namespace.kind == NamespaceType::DnsPrivate)
             .then(|| namespace.allowed_networks.clone());
         Self::build(
@@ -54,6 +105,7 @@ impl Apex {
             namespace.revision,
             namespace.soa.clone(),
             allowed,
+            server_addresses,
         )
     }
 
@@ -62,6 +114,7 @@ impl Apex {
         serial: u64,
         settings: SoaSettings,
         allowed: Option<Vec<IpNet>>,
+        server_addresses: Arc<[IpAddr]>,
     ) -> Result<Self, EncodeError> {
         // The registry refuses a zone whose SOA names would not fit, by
         // these same methods, so this cannot fail for an accepted zone.
@@ -81,17 +134,82 @@ impl Apex {
         };
         let (soa_answer, negative_soa_tail) =
             encode::soa_tails(&name, soa, settings.ttl, settings.negative_ttl())?;
-        let ns = encode::ns_tail(&name, settings.ttl, mname)?;
+        let origin = name.lowered_wire()?;
+        let servers = if settings.name_servers.is_empty() {
+            vec![(mname, server_addresses.to_vec())]
+        } else {
+            settings
+                .name_servers
+                .iter()
+                .map(|server| Ok((Fqdn::parse(&server.name)?, server.addresses.clone())))
+                .collect::<Result<Vec<_>, EncodeError>>()?
+        };
+        let name_servers = servers
+            .into_iter()
+            .map(|(server, addresses)| {
+                Self::name_server(&name, &origin, settings.ttl, server, addresses)
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self {
-            origin: name.lowered_wire()?,
+            origin,
             serial,
             soa_answer: at_qname(&soa_answer),
-            negative_soa_tail: negative_soa_tail.into_boxed_slice(),
-            ns_answers: vec![at_qname(&ns)],
+            negative_soa: at_qname(&negative_soa_tail),
+            name_servers,
             allowed,
             name,
             settings,
+            server_addresses,
         })
+    }
+
+    /// An NS record naming `server`, with its address records when it is in
+    /// the zone (and none otherwise: the zone the name is in answers for it).
+    fn name_server(
+        zone: &Fqdn,
+        origin: &[u8],
+        ttl: u32,
+        server: Fqdn,
+        mut addresses: Vec<IpAddr>,
+    ) -> Result<NameServerWire, EncodeError> {
+        let wire = server.lowered_wire()?;
+        let host = is_below(&wire, origin).then_some(wire);
+        if host.is_none() {
+            addresses.clear();
+        }
+        addresses.sort_by_key(IpAddr::is_ipv6);
+        let a_count = addresses.iter().filter(|ip| ip.is_ipv4()).count();
+        let addresses = addresses
+            .into_iter()
+            .map(|ip| {
+                let tail = match ip {
+                    IpAddr::V4(ip) => encode::a_tail(&server, ttl, ip)?,
+                    IpAddr::V6(ip) => encode::aaaa_tail(&server, ttl, ip)?,
+                };
+                Ok(at_qname(&tail))
+            })
+            .collect::<Result<_, EncodeError>>()?;
+        Ok(NameServerWire {
+            record: at_qname(&encode::ns_tail(zone, ttl, server)?),
+            host,
+            addresses,
+            a_count,
+        })
+    }
+
+    /// The name server at `host` (lower-case wire form), if it is in the
+    /// zone.
+    pub fn name_server_at(&self, host: &[u8]) -> Option<&NameServerWire> {
+        self.name_servers
+            .iter()
+            .find(|server| server.host.as_deref() == Some(host))
+    }
+
+    /// The names of its name servers in the zone (keys of the name table).
+    pub fn name_server_hosts(&self) -> impl Iterator<Item = &[u8]> {
+        self.name_servers
+            .iter()
+            .filter_map(|server| server.host.as_deref())
     }
 
     /// The same apex with a newer serial, or `None` when `serial` is not newer.
@@ -104,12 +222,13 @@ impl Apex {
             serial,
             self.settings.clone(),
             self.allowed.clone(),
+            Arc::clone(&self.server_addresses),
         )
         .ok()
     }
 
     /// Whether a client at `ip` may query this zone.
-    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+    pub fn allows(&self, ip: IpAddr) -> bool {
         match &self.allowed {
             None => true,
             Some(networks) => networks.iter().any(|network| network.contains(&ip)),

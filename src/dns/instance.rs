@@ -4,12 +4,14 @@
 //! copy of the registry's `Endpoint`, and records that are the same bytes
 //! stored once.
 //!
-//! The buffer starts with a fixed header — the weight, the glue count and a
-//! `(start, end)` pair of `u16` offsets per [`Part`] — followed by the
-//! parts' bytes. For services with SRV records the glue (the target's A and
-//! AAAA records, owned by `<id>.<question's name>`) is laid out as
-//! `len id C0 0C tail`, and the target's own answers (`C0 0C tail`) are the
-//! ends of those same bytes, as is the id of the `len id` label.
+//! The buffer starts with a fixed header — the weight and a `(start, end)`
+//! pair of `u16` offsets per [`Part`] — followed by the parts' bytes. Each
+//! record starts with two placeholder bytes for its owner, which the
+//! response writer turns into a compression pointer to a name already in
+//! the message: the question's, a CNAME target's, or — for the SRV glue —
+//! the SRV record's own target. So the target's own answers
+//! (`<id>.<service>` A/AAAA) and its glue in an SRV answer are the same
+//! bytes, and the id is a slice of the SRV record's target.
 
 use std::sync::Arc;
 
@@ -72,21 +74,22 @@ enum Part {
     Aaaa,
     Srv,
     Cname,
-    /// The SRV target's address records for the additional section.
-    Glue,
 }
 
-const PARTS: usize = 6;
+const PARTS: usize = 5;
 const WEIGHT_AT: usize = 0;
-const GLUE_COUNT_AT: usize = 4;
-const RANGES_AT: usize = 5;
+const RANGES_AT: usize = 4;
 const HEADER_LEN: usize = RANGES_AT + 4 * PARTS;
 
 /// Where RDATA starts in a record kept as pointer + tail: the pointer, then
 /// type, class, TTL and RDATA length.
-const RDATA_AT: usize = 2 + 10;
+pub const RDATA_AT: usize = 2 + 10;
 /// An SRV's port within its RDATA, after priority and weight.
 const SRV_PORT_AT: usize = 4;
+/// Where a CNAME record's target name starts, from the record's start.
+pub const CNAME_TARGET_AT: usize = RDATA_AT;
+/// Where an SRV record's target name starts, from the record's start.
+pub const SRV_TARGET_AT: usize = RDATA_AT + SRV_PORT_AT + 2;
 
 /// Everything one instance contributes to its service's answers. A
 /// recompile reuses it while the instance and the template are unchanged,
@@ -144,11 +147,20 @@ impl InstanceWire {
         Some(record).filter(|bytes| !bytes.is_empty())
     }
 
-    /// For SRV: the target's A/AAAA records for the additional section, and
-    /// how many records that is.
-    pub fn glue(&self) -> (&[u8], u16) {
-        let count = self.header()[GLUE_COUNT_AT];
-        (self.part(Part::Glue), u16::from(count))
+    /// For SRV: the target's A and AAAA records for the additional section
+    /// (the same bytes as its own-name answers), packed at the front, and
+    /// how many there are.
+    pub fn glue(&self) -> ([&[u8]; 2], usize) {
+        let mut records: [&[u8]; 2] = [&[], &[]];
+        let mut count = 0;
+        for part in [Part::A, Part::Aaaa] {
+            let record = self.part(part);
+            if !record.is_empty() {
+                records[count] = record;
+                count += 1;
+            }
+        }
+        (records, count)
     }
 
     /// Whether building from `instance` under `ttls` would give these same
@@ -204,40 +216,27 @@ impl InstanceWire {
         }
 
         let mut buffer = Builder::new();
-        let mut glue_count = 0;
-        if ttls.has(RecordKind::Srv) && !addresses.is_empty() {
-            // Each glue record is owned by `<id>.<question's name>`: the
-            // instance's label, then the very pointer its answer at the
-            // question's name starts with. So that answer, and the id, are
-            // slices of the glue.
-            let label = u8::try_from(id.len())
-                .map_err(|_| EncodeError::at(name, "instance id longer than a label"))?;
-            let start = buffer.len();
-            for (part, tail) in &addresses {
-                buffer.push(None, &[&[label]]);
-                let id_part = (glue_count == 0).then_some(Part::Id);
-                buffer.push(id_part, &[id]);
-                buffer.push(Some(*part), &[&POINTER_TO_QNAME, tail]);
-                glue_count += 1;
-            }
-            buffer.ranges[Part::Glue as usize] = (start, buffer.len());
-        } else {
-            buffer.push(Some(Part::Id), &[id]);
-            for (part, tail) in &addresses {
-                buffer.push(Some(*part), &[&POINTER_TO_QNAME, tail]);
-            }
+        for (part, tail) in &addresses {
+            buffer.push(Some(*part), &[&POINTER_TO_QNAME, tail]);
         }
-        if let (Some(ttl), Some(port)) = (ttls.get(RecordKind::Srv), endpoint.port) {
-            let target = Fqdn::parse(&format!("{}.{name}", instance.id))?;
-            let srv = encode::srv_tail(name, ttl, port, target)?;
-            buffer.push(Some(Part::Srv), &[&POINTER_TO_QNAME, &srv]);
+        match (ttls.get(RecordKind::Srv), endpoint.port) {
+            (Some(ttl), Some(port)) => {
+                let target = Fqdn::parse(&format!("{}.{name}", instance.id))?;
+                let srv = encode::srv_tail(name, ttl, port, target)?;
+                let start = buffer.len();
+                buffer.push(Some(Part::Srv), &[&POINTER_TO_QNAME, &srv]);
+                // The target's first label is the id, as registered.
+                let id_at = start + SRV_TARGET_AT + 1;
+                buffer.ranges[Part::Id as usize] = (id_at, id_at + id.len());
+            }
+            _ => buffer.push(Some(Part::Id), &[id]),
         }
         if let (Some(ttl), Some(target)) = (ttls.get(RecordKind::Cname), &endpoint.cname) {
             let cname = cname_tail(ttl, target)?;
             buffer.push(Some(Part::Cname), &[&POINTER_TO_QNAME, &cname]);
         }
         buffer
-            .finish(endpoint.weight, glue_count)
+            .finish(endpoint.weight)
             .map_err(|_| EncodeError::at(name, "records longer than 64 KiB"))
     }
 }
@@ -277,13 +276,8 @@ impl Builder {
     }
 
     /// Writes the header; fails when an offset does not fit in 16 bits.
-    fn finish(
-        mut self,
-        weight: u32,
-        glue_count: u8,
-    ) -> Result<InstanceWire, std::num::TryFromIntError> {
+    fn finish(mut self, weight: u32) -> Result<InstanceWire, std::num::TryFromIntError> {
         self.bytes[WEIGHT_AT..WEIGHT_AT + 4].copy_from_slice(&weight.to_le_bytes());
-        self.bytes[GLUE_COUNT_AT] = glue_count;
         for (index, (start, end)) in self.ranges.into_iter().enumerate() {
             let at = RANGES_AT + 4 * index;
             self.bytes[at..at + 2].copy_from_slice(&u16::try_from(start)?.to_le_bytes());

@@ -6,6 +6,7 @@
 //! word means the declarative `zones/` files `config` applies at start.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -29,12 +30,18 @@ pub enum Node {
     /// A name with nothing of its own but names below it, like `_tcp.zone`
     /// under `_web._tcp.zone`: NODATA, never NXDOMAIN (RFC 8020).
     EmptyNonTerminal(Arc<ZoneCell>),
+    /// One of the zone's name servers, in the zone: its A/AAAA records are
+    /// in the zone's apex.
+    NameServer(Arc<ZoneCell>),
 }
 
 impl Node {
     pub fn zone(&self) -> &Arc<ZoneCell> {
         match self {
-            Self::Apex(zone) | Self::Service(zone, _) | Self::EmptyNonTerminal(zone) => zone,
+            Self::Apex(zone)
+            | Self::Service(zone, _)
+            | Self::EmptyNonTerminal(zone)
+            | Self::NameServer(zone) => zone,
         }
     }
 }
@@ -71,11 +78,24 @@ pub fn parent(name: &[u8]) -> Option<&[u8]> {
 pub struct NameTable {
     pub(super) nodes: Arc<DashMap<WireName, Node, Hasher>>,
     writer_state: Arc<Mutex<WriterState>>,
+    /// This server's addresses: those of a zone's default name server.
+    server_addresses: Arc<[IpAddr]>,
 }
 
 impl NameTable {
+    /// A table whose zones' default name server has no addresses: for
+    /// tests that do not ask for it.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A table whose zones' default name server (`ns1.<zone>`, or the SOA's
+    /// primary name server) is answered with `server_addresses`.
+    pub fn with_server_addresses(server_addresses: Vec<IpAddr>) -> Self {
+        Self {
+            server_addresses: server_addresses.into(),
+            ..Self::default()
+        }
     }
 
     fn writer_state(&self) -> MutexGuard<'_, WriterState> {
@@ -116,6 +136,30 @@ impl NameTable {
         names
     }
 
+    /// Puts the zone's in-zone name servers in the table. The registry
+    /// keeps services off their names; should a service hold one anyway
+    /// (from a store written before name servers were reserved), the
+    /// service keeps it.
+    fn insert_name_servers(&self, zone: &Arc<ZoneCell>) {
+        for host in zone.apex.load().name_server_hosts() {
+            self.nodes
+                .entry(host.into())
+                .or_insert_with(|| Node::NameServer(Arc::clone(zone)));
+        }
+    }
+
+    /// Takes `apex`'s name servers out of the table, but for those `kept`
+    /// still names.
+    fn remove_name_servers(&self, apex: &Apex, kept: Option<&Apex>) {
+        for host in apex.name_server_hosts() {
+            if kept.is_some_and(|kept| kept.name_server_at(host).is_some()) {
+                continue;
+            }
+            self.nodes
+                .remove_if(host, |_, node| matches!(node, Node::NameServer(_)));
+        }
+    }
+
     fn raise_serial(zone: &ZoneCell, serial: u64) {
         if let Some(newer) = zone.apex.load().with_serial(serial) {
             zone.apex.store(Arc::new(newer));
@@ -128,7 +172,7 @@ impl RegistryObserver for NameTable {
         if !namespace.kind.has_dns() {
             return;
         }
-        let apex = match Apex::compile(namespace) {
+        let apex = match Apex::compile(namespace, Arc::clone(&self.server_addresses)) {
             Ok(apex) => apex,
             Err(error) => {
                 tracing::error!(namespace = %namespace.name, %error, "namespace not served");
@@ -136,10 +180,12 @@ impl RegistryObserver for NameTable {
             }
         };
         let mut state = self.writer_state();
-        if let Some(zone) = state.zones.get(&namespace.id) {
+        if let Some(zone) = state.zones.get(&namespace.id).cloned() {
             let serial = zone.apex.load().serial.max(apex.serial);
             let apex = apex.with_serial(serial).unwrap_or(apex);
-            zone.apex.store(Arc::new(apex));
+            let previous = zone.apex.swap(Arc::new(apex));
+            self.remove_name_servers(&previous, Some(&zone.apex.load()));
+            self.insert_name_servers(&zone);
             return;
         }
         let origin = apex.origin.clone();
@@ -147,13 +193,16 @@ impl RegistryObserver for NameTable {
             apex: ArcSwap::from_pointee(apex),
         });
         state.zones.insert(namespace.id.clone(), Arc::clone(&zone));
-        self.nodes.insert(origin, Node::Apex(zone));
+        self.nodes.insert(origin, Node::Apex(Arc::clone(&zone)));
+        self.insert_name_servers(&zone);
     }
 
     fn namespace_removed(&self, namespace: &Namespace) {
         let mut state = self.writer_state();
         if let Some(zone) = state.zones.remove(&namespace.id) {
-            self.nodes.remove(&*zone.apex.load().origin);
+            let apex = zone.apex.load();
+            self.nodes.remove(&*apex.origin);
+            self.remove_name_servers(&apex, None);
         }
     }
 

@@ -14,7 +14,7 @@ use super::NameTable;
 use super::answer::{AnswerKind, Served, Transport, respond, respond_served};
 use super::compile::{CompiledService, ServiceName};
 use super::instance::InstanceWire;
-use crate::registry::validate::{ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
+use crate::registry::validate::{ATTR_CNAME, ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
 use crate::registry::{
     DnsRecord, DnsTemplate, HealthStatus, InstanceRegistration, NamespaceType, NewNamespace,
     NewService, RecordKind, RoutingPolicy, Service, ServiceUpdate, SoaSettings, Tags,
@@ -32,7 +32,10 @@ struct Fixture {
 impl Fixture {
     /// A registry with one public namespace, [`ZONE`].
     fn new() -> Self {
-        let table = NameTable::new();
+        let table = NameTable::with_server_addresses(vec![
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53)),
+            "2001:db8::53".parse().expect("an address"),
+        ]);
         let registry = TestRegistry::new(vec![Arc::new(table.clone())]);
         let mut fixture = Self {
             registry,
@@ -97,6 +100,37 @@ impl Fixture {
             .expect("service is valid")
     }
 
+    /// A CNAME service `name` in the namespace `namespace_id` whose one
+    /// instance points at `target`.
+    fn alias_in(&self, namespace_id: &str, name: &str, target: &str) -> Service {
+        let service = self
+            .registry
+            .create_service(NewService {
+                namespace_id: namespace_id.into(),
+                name: name.into(),
+                description: None,
+                dns: Some(DnsTemplate {
+                    routing_policy: RoutingPolicy::Weighted,
+                    records: vec![DnsRecord {
+                        kind: RecordKind::Cname,
+                        ttl: 60,
+                    }],
+                }),
+                health_check: None,
+                custom_health_check: None,
+                heartbeat: None,
+                creator_request_id: None,
+                tags: Tags::new(),
+            })
+            .expect("service is valid");
+        self.register(&service, "target", &[(ATTR_CNAME, target)]);
+        service
+    }
+
+    fn alias(&self, name: &str, target: &str) -> Service {
+        self.alias_in(&self.namespace_id, name, target)
+    }
+
     fn register(&self, service: &Service, id: &str, attributes: &[(&str, &str)]) {
         self.registry
             .register_instance(InstanceRegistration {
@@ -130,16 +164,35 @@ impl Fixture {
     }
 
     fn ask_from(&self, client: IpAddr, name: &str, qtype: RecordType) -> Message {
+        let reply = self.ask_bytes(client, name, qtype, Transport::Tcp, None);
+        Message::from_vec(&reply).expect("the answer decodes")
+    }
+
+    /// The response's bytes, over `transport`, with an EDNS buffer of
+    /// `edns` bytes when given.
+    fn ask_bytes(
+        &self,
+        client: IpAddr,
+        name: &str,
+        qtype: RecordType,
+        transport: Transport,
+        edns: Option<u16>,
+    ) -> Vec<u8> {
         let mut query = Message::new(7, MessageType::Query, hickory_proto::op::OpCode::Query);
         query.add_query(Query::query(
             Name::from_ascii(name).expect("a valid name"),
             qtype,
         ));
+        if let Some(payload) = edns {
+            let mut edns = hickory_proto::op::Edns::new();
+            edns.set_max_payload(payload);
+            query.set_edns(edns);
+        }
         let query = query.to_vec().expect("the query encodes");
         let mut buf = Vec::new();
-        let reply = respond(&self.table, &query, client, Transport::Tcp, 1232, &mut buf)
-            .expect("an answer");
-        Message::from_vec(reply).expect("the answer decodes")
+        respond(&self.table, &query, client, transport, 1232, &mut buf)
+            .expect("an answer")
+            .to_vec()
     }
 }
 
@@ -158,26 +211,22 @@ fn within(part: &[u8], whole: &[u8]) -> bool {
 }
 
 #[test]
-fn an_instance_is_one_buffer_whose_answers_are_slices_of_its_glue() {
+fn an_instance_is_one_buffer_whose_glue_is_its_own_answers() {
     let fixture = Fixture::new();
     let web = fixture.service("web", &[RecordKind::A, RecordKind::Aaaa, RecordKind::Srv]);
     fixture.register(&web, "Web-1", &address("192.0.2.1 2001:db8::1"));
     let wire = fixture.wire("web", "Web-1");
 
     assert_eq!(wire.id(), b"Web-1", "the id is kept as registered");
-    let (glue, count) = wire.glue();
-    assert_eq!(count, 2);
     let a = wire.record(RecordKind::A).expect("an A record");
     let aaaa = wire.record(RecordKind::Aaaa).expect("an AAAA record");
-    // Glue: `5 Web-1 C0 0C <A tail>` then `5 Web-1 C0 0C <AAAA tail>`.
-    let first = 1 + 5 + a.len();
-    assert_eq!(glue.len(), first + 1 + 5 + aaaa.len());
-    assert_eq!(&glue[..6], b"\x05Web-1");
-    assert_eq!(&glue[6..first], a);
-    assert_eq!(&glue[first..first + 6], b"\x05Web-1");
-    assert_eq!(&glue[first + 6..], aaaa);
-    assert!(within(a, glue) && within(aaaa, glue) && within(wire.id(), glue));
-    assert_eq!(&a[..2], &[0xc0, 0x0c], "owned by the question's name");
+    let (glue, count) = wire.glue();
+    assert_eq!(count, 2);
+    assert!(
+        std::ptr::eq(glue[0], a) && std::ptr::eq(glue[1], aaaa),
+        "the glue is the own-name answers, not a copy"
+    );
+    assert_eq!(&a[..2], &[0xc0, 0x0c], "an owner placeholder");
     assert!(a.ends_with(&[192, 0, 2, 1]));
     assert!(
         aaaa.ends_with(
@@ -189,17 +238,19 @@ fn an_instance_is_one_buffer_whose_answers_are_slices_of_its_glue() {
     );
     let srv = wire.record(RecordKind::Srv).expect("an SRV record");
     assert_eq!(&srv[16..18], &8080u16.to_be_bytes(), "the SRV's port");
+    assert_eq!(&srv[18..24], b"\x05Web-1", "the target's first label");
+    assert!(within(wire.id(), srv), "the id is the target's label");
     assert_eq!(wire.record(RecordKind::Cname), None);
 }
 
 #[test]
-fn without_srv_there_is_no_glue_and_the_id_stands_alone() {
+fn without_srv_the_id_stands_alone() {
     let fixture = Fixture::new();
     let web = fixture.service("web", &[RecordKind::A]);
     fixture.register(&web, "one", &address("192.0.2.1 2001:db8::1"));
     let wire = fixture.wire("web", "one");
     assert_eq!(wire.id(), b"one");
-    assert_eq!(wire.glue(), (&[][..], 0));
+    assert_eq!(wire.glue().1, 1, "its A record, should SRV ever ask");
     assert!(wire.record(RecordKind::A).is_some());
     assert_eq!(
         wire.record(RecordKind::Aaaa),
@@ -450,6 +501,7 @@ fn a_denied_client_is_answered_as_if_the_private_zone_were_not_served() {
         let authority: Vec<_> = reply
             .authorities
             .iter()
+            .filter(|record| record.record_type() == RecordType::SOA)
             .map(|record| (record.record_type(), record.name.to_ascii()))
             .collect();
         let expected: Vec<_> = soa_of
@@ -673,4 +725,417 @@ fn a_slipped_answer_is_its_header_and_question_with_tc_and_opt() {
     assert!(reply.answers.is_empty() && reply.authorities.is_empty());
     assert!(reply.additionals.is_empty());
     assert_eq!(reply.edns.expect("OPT kept").max_payload(), 1232);
+}
+
+/// The answer section as `(owner, type, data)` lines, in order.
+fn answer_lines(reply: &Message) -> Vec<String> {
+    reply
+        .answers
+        .iter()
+        .map(|record| {
+            format!(
+                "{} {} {}",
+                record.name.to_ascii().to_ascii_lowercase(),
+                record.record_type(),
+                record.data.to_string().to_ascii_lowercase()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn cname_chains_are_followed_within_what_cairn_serves() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Srv]);
+    fixture.register(&web, "w1", &address("192.0.2.1"));
+    fixture.alias("alias", "web.zone.test");
+    fixture.alias("second", "ALIAS.zone.test");
+    fixture.alias("dangling", "nope.zone.test");
+    fixture.alias("outside", "example.org");
+    fixture.alias("loop-a", "loop-b.zone.test");
+    fixture.alias("loop-b", "loop-a.zone.test");
+    fixture.alias("instance", "w1.web.zone.test");
+    use RecordType::{A, AAAA, CNAME, SRV};
+    use ResponseCode::{NXDomain, NoError};
+
+    let cases: &[(&str, RecordType, ResponseCode, &[&str])] = &[
+        (
+            "alias.zone.test.",
+            A,
+            NoError,
+            &[
+                "alias.zone.test. CNAME web.zone.test.",
+                "web.zone.test. A 192.0.2.1",
+            ],
+        ),
+        (
+            "second.zone.test.",
+            A,
+            NoError,
+            &[
+                "second.zone.test. CNAME alias.zone.test.",
+                "alias.zone.test. CNAME web.zone.test.",
+                "web.zone.test. A 192.0.2.1",
+            ],
+        ),
+        (
+            "alias.zone.test.",
+            SRV,
+            NoError,
+            &[
+                "alias.zone.test. CNAME web.zone.test.",
+                "web.zone.test. SRV 1 1 8080 w1.web.zone.test.",
+            ],
+        ),
+        (
+            "instance.zone.test.",
+            A,
+            NoError,
+            &[
+                "instance.zone.test. CNAME w1.web.zone.test.",
+                "w1.web.zone.test. A 192.0.2.1",
+            ],
+        ),
+        // A CNAME query is answered by the CNAME alone.
+        (
+            "alias.zone.test.",
+            CNAME,
+            NoError,
+            &["alias.zone.test. CNAME web.zone.test."],
+        ),
+        // NODATA and NXDOMAIN at the end of the chain are the target's.
+        (
+            "alias.zone.test.",
+            AAAA,
+            NoError,
+            &["alias.zone.test. CNAME web.zone.test."],
+        ),
+        (
+            "dangling.zone.test.",
+            A,
+            NXDomain,
+            &["dangling.zone.test. CNAME nope.zone.test."],
+        ),
+        // Left to the client: a target cairn does not serve, and a loop,
+        // written up to the name it comes back to.
+        (
+            "outside.zone.test.",
+            A,
+            NoError,
+            &["outside.zone.test. CNAME example.org."],
+        ),
+        (
+            "loop-a.zone.test.",
+            A,
+            NoError,
+            &[
+                "loop-a.zone.test. CNAME loop-b.zone.test.",
+                "loop-b.zone.test. CNAME loop-a.zone.test.",
+            ],
+        ),
+    ];
+    for &(name, qtype, rcode, expected) in cases {
+        let reply = fixture.ask(name, qtype);
+        let what = format!("{name} {qtype}");
+        assert_eq!(reply.metadata.response_code, rcode, "{what}");
+        assert!(reply.metadata.authoritative, "{what}: AA");
+        assert_eq!(answer_lines(&reply), expected, "{what}");
+        let negative = rcode == NXDomain || (qtype == AAAA && name.starts_with("alias"));
+        let soa = reply
+            .authorities
+            .iter()
+            .any(|record| record.record_type() == RecordType::SOA);
+        assert_eq!(soa, negative, "{what}: the target zone's SOA");
+    }
+    let srv = fixture.ask("alias.zone.test.", SRV);
+    let glue: Vec<_> = srv
+        .additionals
+        .iter()
+        .map(|record| record.name.to_ascii())
+        .collect();
+    assert_eq!(glue, ["w1.web.zone.test."], "the target's SRV glue");
+}
+
+#[test]
+fn a_chain_is_bounded() {
+    let fixture = Fixture::new();
+    for step in 0..20 {
+        fixture.alias(&format!("c{step}"), &format!("c{}.zone.test", step + 1));
+    }
+    let reply = fixture.ask("c0.zone.test.", RecordType::A);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        reply.answers.len(),
+        1 + super::answer::MAX_CNAME_CHAIN,
+        "the question's CNAME and as many more as the bound"
+    );
+}
+
+#[test]
+fn a_chain_enters_a_private_namespace_only_for_its_clients() {
+    let fixture = Fixture::new();
+    let private = fixture.namespace("priv.test", Some(&["10.0.0.0/8"]));
+    let db = fixture.service_in(&private, "db", &[RecordKind::A]);
+    fixture.register(&db, "d1", &address("10.9.9.9"));
+    fixture.alias("db", "DB.priv.test");
+    let insider = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let outsider = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    let inside = fixture.ask_from(insider, "db.zone.test.", RecordType::A);
+    assert_eq!(
+        answer_lines(&inside),
+        [
+            "db.zone.test. CNAME db.priv.test.",
+            "db.priv.test. A 10.9.9.9"
+        ]
+    );
+    let outside = fixture.ask_from(outsider, "db.zone.test.", RecordType::A);
+    assert_eq!(outside.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        answer_lines(&outside),
+        ["db.zone.test. CNAME db.priv.test."],
+        "the client is left to follow it, and is refused there as if asking itself"
+    );
+    assert!(outside.authorities.is_empty());
+}
+
+/// The pinned size of a whole SRV answer: eight targets with 63-character
+/// ids, each with A and AAAA glue whose owner is a pointer to its SRV
+/// record's target, fit in 1232 bytes with room to spare.
+#[test]
+fn a_whole_srv_answer_is_compressed_to_a_known_size() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Aaaa, RecordKind::Srv]);
+    for n in 0..8 {
+        let id = format!("{n}{}", "x".repeat(62));
+        let addresses = format!("192.0.2.{n} 2001:db8::{n}");
+        fixture.register(&web, &id, &address(&addresses));
+    }
+    let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let bytes = fixture.ask_bytes(
+        client,
+        "web.zone.test.",
+        RecordType::SRV,
+        Transport::Udp,
+        Some(1232),
+    );
+    // header 12 + question 19 + 8 SRV × (2 + 10 + 6 + 64 + 15) + 8 × (A 16
+    // + AAAA 28) + OPT 11. Without compressing the glue's owners it would
+    // be 8 × 2 × 64 bytes more: 2,194, past 1232.
+    assert_eq!(bytes.len(), 12 + 19 + 8 * 97 + 8 * (16 + 28) + 11);
+    assert_eq!(bytes.len(), 1170);
+    let reply = Message::from_vec(&bytes).expect("the answer decodes");
+    assert!(!reply.metadata.truncation);
+    assert_eq!(reply.answers.len(), 8);
+    assert_eq!(reply.additionals.len(), 16, "every target's A and AAAA");
+    for glue in &reply.additionals {
+        let owner = glue.name.to_ascii().to_ascii_lowercase();
+        assert!(
+            reply.answers.iter().any(|srv| srv
+                .data
+                .to_string()
+                .to_ascii_lowercase()
+                .ends_with(&owner)),
+            "{owner} is an SRV target"
+        );
+    }
+    let classic = fixture.ask_bytes(
+        client,
+        "web.zone.test.",
+        RecordType::SRV,
+        Transport::Udp,
+        None,
+    );
+    let classic = Message::from_vec(&classic).expect("the answer decodes");
+    assert!(
+        classic.metadata.truncation,
+        "776 bytes of SRV records do not fit in 512"
+    );
+}
+
+/// The sections of a reply as `owner type data` lines, answer, authority,
+/// additional.
+fn sections(reply: &Message) -> [Vec<String>; 3] {
+    let lines = |records: &[hickory_proto::rr::Record]| {
+        records
+            .iter()
+            .filter(|record| record.record_type() != RecordType::OPT)
+            .map(|record| {
+                format!(
+                    "{} {} {}",
+                    record.name.to_ascii().to_ascii_lowercase(),
+                    record.record_type(),
+                    record.data.to_string().to_ascii_lowercase()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    [
+        lines(&reply.answers),
+        lines(&reply.authorities),
+        lines(&reply.additionals),
+    ]
+}
+
+#[test]
+fn the_default_name_server_resolves_and_comes_with_its_glue() {
+    let fixture = Fixture::new();
+    let glue = [
+        "ns1.zone.test. A 192.0.2.53",
+        "ns1.zone.test. AAAA 2001:db8::53",
+    ];
+    let ns = fixture.ask("zone.test.", RecordType::NS);
+    assert_eq!(
+        sections(&ns),
+        [
+            vec!["zone.test. NS ns1.zone.test.".to_string()],
+            vec![],
+            glue.map(String::from).to_vec()
+        ]
+    );
+    let soa = fixture.ask("zone.test.", RecordType::SOA);
+    let [answer, authority, additional] = sections(&soa);
+    assert_eq!(answer.len(), 1);
+    assert_eq!(authority, ["zone.test. NS ns1.zone.test."], "as NSD");
+    assert_eq!(additional, glue);
+    let a = fixture.ask("NS1.zone.test.", RecordType::A);
+    assert!(a.metadata.authoritative);
+    assert_eq!(answer_lines(&a), ["ns1.zone.test. A 192.0.2.53"]);
+    let mx = fixture.ask("ns1.zone.test.", RecordType::MX);
+    assert_eq!(mx.metadata.response_code, ResponseCode::NoError);
+    assert!(mx.answers.is_empty(), "NODATA");
+}
+
+#[test]
+fn a_namespace_names_its_own_name_servers() {
+    let fixture = Fixture::new();
+    let soa = SoaSettings {
+        name_servers: vec![
+            crate::registry::NameServer {
+                name: "dns.zone.test".into(),
+                addresses: vec![IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1))],
+            },
+            crate::registry::NameServer {
+                name: "ns.example.net".into(),
+                addresses: Vec::new(),
+            },
+        ],
+        ..SoaSettings::default()
+    };
+    fixture
+        .registry
+        .update_namespace(
+            &fixture.namespace_id,
+            crate::registry::NamespaceUpdate {
+                soa: Some(soa),
+                ..Default::default()
+            },
+        )
+        .expect("the update is valid");
+    let ns = fixture.ask("zone.test.", RecordType::NS);
+    let [mut answer, _, additional] = sections(&ns);
+    answer.sort();
+    assert_eq!(
+        answer,
+        [
+            "zone.test. NS dns.zone.test.",
+            "zone.test. NS ns.example.net."
+        ]
+    );
+    assert_eq!(
+        additional,
+        ["dns.zone.test. A 198.51.100.1"],
+        "glue for the in-zone one only"
+    );
+    let old = fixture.ask("ns1.zone.test.", RecordType::A);
+    assert_eq!(
+        old.metadata.response_code,
+        ResponseCode::NXDomain,
+        "the default is gone"
+    );
+
+    // A name server's name is not a service's, either way round.
+    let refused = fixture.registry.create_service(NewService {
+        namespace_id: fixture.namespace_id.clone(),
+        name: "DNS".into(),
+        description: None,
+        dns: Some(DnsTemplate {
+            routing_policy: RoutingPolicy::Multivalue,
+            records: vec![DnsRecord {
+                kind: RecordKind::A,
+                ttl: 60,
+            }],
+        }),
+        health_check: None,
+        custom_health_check: None,
+        heartbeat: None,
+        creator_request_id: None,
+        tags: Tags::new(),
+    });
+    let message = refused
+        .expect_err("a service at the name server's name")
+        .to_string();
+    assert!(message.contains("name server"), "{message}");
+    fixture.service("api", &[RecordKind::A]);
+    let taken = fixture.registry.update_namespace(
+        &fixture.namespace_id,
+        crate::registry::NamespaceUpdate {
+            soa: Some(SoaSettings {
+                name_servers: vec![crate::registry::NameServer {
+                    name: "api.zone.test".into(),
+                    addresses: vec![IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2))],
+                }],
+                ..SoaSettings::default()
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(taken.is_err(), "a name server at a service's name");
+    let lame = fixture.registry.update_namespace(
+        &fixture.namespace_id,
+        crate::registry::NamespaceUpdate {
+            soa: Some(SoaSettings {
+                name_servers: vec![crate::registry::NameServer {
+                    name: "ns2.zone.test".into(),
+                    addresses: Vec::new(),
+                }],
+                ..SoaSettings::default()
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(lame.is_err(), "an in-zone name server without addresses");
+}
+
+#[test]
+fn any_gets_every_rrset_at_the_name() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Aaaa, RecordKind::Srv]);
+    fixture.register(&web, "w1", &address("192.0.2.1 2001:db8::1"));
+    let mut answers = answer_lines(&fixture.ask("web.zone.test.", RecordType::ANY));
+    answers.sort();
+    assert_eq!(
+        answers,
+        [
+            "web.zone.test. A 192.0.2.1",
+            "web.zone.test. AAAA 2001:db8::1",
+            "web.zone.test. SRV 1 1 8080 w1.web.zone.test.",
+        ],
+        "what JNDI's getAttributes(name, {{SRV, A}}) needs from one query"
+    );
+    let mut own = answer_lines(&fixture.ask("w1.web.zone.test.", RecordType::ANY));
+    own.sort();
+    assert_eq!(
+        own,
+        [
+            "w1.web.zone.test. A 192.0.2.1",
+            "w1.web.zone.test. AAAA 2001:db8::1"
+        ]
+    );
+    let apex = answer_lines(&fixture.ask("zone.test.", RecordType::ANY));
+    assert_eq!(apex.len(), 2, "SOA and NS: {apex:?}");
+    fixture.service("empty", &[RecordKind::A]);
+    let nodata = fixture.ask("empty.zone.test.", RecordType::ANY);
+    assert!(nodata.answers.is_empty());
+    assert_eq!(nodata.authorities.len(), 1, "NODATA with the SOA");
 }

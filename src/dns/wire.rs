@@ -247,6 +247,38 @@ pub enum Section {
     Additional = 3,
 }
 
+/// Where a name already written in the response starts: a record owned by
+/// it is written with a compression pointer here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameAt(u16);
+
+impl NameAt {
+    /// The question's name, right after the header.
+    pub const QUESTION: Self = Self(HEADER_LEN as u16);
+
+    /// The name at `offset`; `None` beyond what a pointer reaches (14 bits).
+    pub fn new(offset: usize) -> Option<Self> {
+        u16::try_from(offset)
+            .ok()
+            .filter(|&offset| offset <= 0x3fff)
+            .map(Self)
+    }
+
+    pub fn offset(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// The suffix of this name that starts `bytes` into it: its zone's apex,
+    /// say.
+    pub fn suffix(self, bytes: usize) -> Option<Self> {
+        Self::new(self.offset() + bytes)
+    }
+
+    fn pointer(self) -> [u8; 2] {
+        (0xc000 | self.0).to_be_bytes()
+    }
+}
+
 impl<'b> ResponseWriter<'b> {
     /// Starts a response to `question`: header and the question as the
     /// client sent it.
@@ -313,53 +345,90 @@ impl<'b> ResponseWriter<'b> {
         self.buf[3] = (self.buf[3] & 0xf0) | rcode as u8;
     }
 
-    /// Adds records that must appear whole: when they do not fit, every
-    /// record written so far is dropped and TC is set, so the client retries
-    /// over TCP instead of using a partial RRset.
-    pub fn push_required(&mut self, section: Section, record: &[u8]) -> bool {
+    /// Adds a record that must appear whole, owned by the name at `owner`:
+    /// `record` starts with two placeholder bytes that become a compression
+    /// pointer to it. When the record does not fit, every record written so
+    /// far is dropped and TC is set, so the client retries over TCP instead
+    /// of using a partial RRset. Returns where the record starts.
+    pub fn push_required(
+        &mut self,
+        section: Section,
+        record: &[u8],
+        owner: NameAt,
+    ) -> Option<usize> {
         if self.truncated {
-            return false;
+            return None;
         }
         if self.buf.len() + record.len() + self.reserve > self.limit {
             self.truncate();
+            return None;
+        }
+        let start = self.buf.len();
+        self.append_owned(record, owner);
+        self.counts[section as usize] += 1;
+        Some(start)
+    }
+
+    /// Adds a group of records that help but are not needed (SRV targets'
+    /// and name servers' addresses), each owned by the name at `owner` as
+    /// for [`push_required`](Self::push_required): when they do not all fit
+    /// none is added, without TC (RFC 2181 §9). Returns whether they were.
+    pub fn push_optional(&mut self, section: Section, records: &[&[u8]], owner: NameAt) -> bool {
+        let len: usize = records.iter().map(|record| record.len()).sum();
+        if self.truncated || self.buf.len() + len + self.reserve > self.limit {
             return false;
         }
+        for record in records {
+            self.append_owned(record, owner);
+        }
+        self.counts[section as usize] += records.len() as u16;
+        true
+    }
+
+    /// How many bytes are written so far: where the next record starts.
+    pub fn position(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Copies a record and points its first two bytes at `owner`: one
+    /// `memcpy` and a 2-byte store, whatever the owner.
+    #[inline(always)]
+    fn append_owned(&mut self, record: &[u8], owner: NameAt) {
+        let start = self.buf.len();
         self.buf.extend_from_slice(record);
-        self.counts[section as usize] += 1;
-        true
+        if let Some(pointer) = self.buf.get_mut(start..start + 2) {
+            pointer.copy_from_slice(&owner.pointer());
+        }
     }
 
-    /// Adds a group of `count` records that help but are not needed (SRV
-    /// targets' addresses): when they do not fit they are left out, without
-    /// TC (RFC 2181 §9). Returns whether they were added.
-    pub fn push_optional(&mut self, section: Section, records: &[u8], count: u16) -> bool {
-        if self.truncated || self.buf.len() + records.len() + self.reserve > self.limit {
-            return false;
-        }
-        self.buf.extend_from_slice(records);
-        self.counts[section as usize] += count;
-        true
+    /// Whether the name written at `at` is `lowered` (wire form, lower
+    /// case), ignoring case. Both must be uncompressed, as the question and
+    /// the targets of CNAMEs are.
+    pub fn holds_name(&self, at: NameAt, lowered: &[u8]) -> bool {
+        self.buf
+            .get(at.offset()..at.offset() + lowered.len())
+            .is_some_and(|written| written.eq_ignore_ascii_case(lowered))
     }
 
-    /// Adds a record whose owner is the zone apex, a suffix of the question's
-    /// name `name_len` bytes long, written as a pointer into the question.
-    pub fn push_at_apex(
-        &mut self,
-        section: Section,
-        question: &Question,
-        apex_len: usize,
-        tail: &[u8],
-    ) -> bool {
-        let offset = HEADER_LEN + question.name().len() - apex_len;
-        let pointer = (0xc000 | offset as u16).to_be_bytes();
-        if self.truncated || self.buf.len() + 2 + tail.len() + self.reserve > self.limit {
-            self.truncate();
-            return false;
+    /// The uncompressed name written at `at` (a CNAME's or an NS record's
+    /// RDATA, as `encode` writes them), lower-cased into `into`; its length,
+    /// or `None` when no whole uncompressed name is there.
+    pub fn lowered_name(&self, at: usize, into: &mut [u8; MAX_NAME_LEN]) -> Option<usize> {
+        let mut len = 0;
+        loop {
+            let label = usize::from(*self.buf.get(at + len)?);
+            if label > 63 || len + 1 + label > MAX_NAME_LEN {
+                return None;
+            }
+            let bytes = self.buf.get(at + len..at + len + 1 + label)?;
+            let out = &mut into[len..len + 1 + label];
+            out.copy_from_slice(bytes);
+            out.make_ascii_lowercase();
+            len += 1 + label;
+            if label == 0 {
+                return Some(len);
+            }
         }
-        self.buf.extend_from_slice(&pointer);
-        self.buf.extend_from_slice(tail);
-        self.counts[section as usize] += 1;
-        true
     }
 
     fn truncate(&mut self) {
@@ -628,12 +697,18 @@ mod tests {
         let mut buf = Vec::new();
         let mut writer = ResponseWriter::new(&mut buf, &bytes, &question, 50, false);
         let record = [0u8; 16];
-        assert!(writer.push_required(Section::Answer, &record));
         assert!(
-            !writer.push_required(Section::Answer, &record),
+            writer
+                .push_required(Section::Answer, &record, NameAt::QUESTION)
+                .is_some()
+        );
+        assert!(
+            writer
+                .push_required(Section::Answer, &record, NameAt::QUESTION)
+                .is_none(),
             "over the limit"
         );
-        assert!(!writer.push_optional(Section::Additional, &record, 1));
+        assert!(!writer.push_optional(Section::Additional, &[&record], NameAt::QUESTION));
         let response = writer.finish(None);
         assert_eq!(response[2] & 0x02, 0x02, "TC");
         assert_eq!(&response[6..12], &[0; 6], "no records kept");
@@ -648,8 +723,13 @@ mod tests {
         let question = read_query(&with_opt).expect("readable");
         let mut buf = Vec::new();
         let mut writer = ResponseWriter::new(&mut buf, &with_opt, &question, 60, true);
-        assert!(writer.push_required(Section::Answer, &[0u8; 16]));
-        assert!(!writer.push_optional(Section::Additional, &[0u8; 16], 1));
+        let record = [0u8; 16];
+        assert!(
+            writer
+                .push_required(Section::Answer, &record, NameAt::QUESTION)
+                .is_some()
+        );
+        assert!(!writer.push_optional(Section::Additional, &[&record], NameAt::QUESTION));
         let response = writer.finish(Some((1232, 0)));
         assert_eq!(response[2] & 0x02, 0, "no TC");
         assert_eq!(&response[6..12], &[0, 1, 0, 0, 0, 1], "one answer, the OPT");

@@ -52,13 +52,18 @@ impl NamespaceType {
     }
 }
 
-/// The zone's SOA record. `ttl` is Cloud Map's `SOA.TTL`; negative answers
+/// The zone's SOA record and the name servers its NS records name. `ttl`
+/// is Cloud Map's `SOA.TTL` (the NS records take it too); negative answers
 /// are cached for `min(ttl, minimum)` (RFC 2308 §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoaSettings {
     pub ttl: u32,
     /// Primary name server; `ns1.<zone>` when unset.
     pub mname: Option<String>,
+    /// The zone's NS records (a cairn extension). Empty: one NS naming the
+    /// primary name server, whose addresses — when it is in the zone — are
+    /// the server's own (`dns.name_server_addresses`).
+    pub name_servers: Vec<NameServer>,
     /// Responsible mailbox in DNS form; `hostmaster.<zone>` when unset.
     pub rname: Option<String>,
     pub refresh: u32,
@@ -72,6 +77,7 @@ impl Default for SoaSettings {
         Self {
             ttl: 60,
             mname: None,
+            name_servers: Vec::new(),
             rname: None,
             refresh: 7200,
             retry: 900,
@@ -88,6 +94,29 @@ impl SoaSettings {
         self.mname.clone().unwrap_or_else(|| format!("ns1.{zone}"))
     }
 
+    /// The names of the hosts, in the zone and relative to it (lower case),
+    /// that cairn answers A/AAAA for as the zone's name servers: what no
+    /// service may be named.
+    pub fn name_server_hosts(&self, zone: &str) -> Vec<String> {
+        let zone = zone.to_ascii_lowercase();
+        let names = if self.name_servers.is_empty() {
+            vec![self.mname_for(&zone)]
+        } else {
+            self.name_servers
+                .iter()
+                .map(|server| server.name.clone())
+                .collect()
+        };
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                let relative = name.strip_suffix(&zone)?.strip_suffix('.')?;
+                (!relative.is_empty()).then(|| relative.to_string())
+            })
+            .collect()
+    }
+
     /// The mailbox `zone` names in its SOA: the one set, or
     /// `hostmaster.<zone>`.
     pub fn rname_for(&self, zone: &str) -> String {
@@ -100,6 +129,16 @@ impl SoaSettings {
     pub fn negative_ttl(&self) -> u32 {
         self.ttl.min(self.minimum)
     }
+}
+
+/// A name server of a zone: the NS record's target and, when that name is
+/// in the zone, the addresses cairn answers for it (and sends as glue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameServer {
+    /// A full name, without a trailing dot.
+    pub name: String,
+    /// Empty for a name outside the zone: its own zone answers for it.
+    pub addresses: Vec<std::net::IpAddr>,
 }
 
 /// A namespace: one DNS zone, or an API-only group of services.

@@ -271,6 +271,7 @@ impl Registry {
         }
         if let Some(soa) = update.soa {
             validate::soa_names(&namespace.name, &soa)?;
+            self.check_name_server_hosts(&namespace.id, &namespace.name, &soa)?;
             namespace.soa = soa;
         }
         if let Some(ttl) = update.soa_ttl {

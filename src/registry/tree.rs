@@ -9,7 +9,7 @@
 //! would take a name another already owns is refused up front, naming the
 //! collision; nothing is ever left for DNS to decide two ways.
 
-use super::{Registry, RegistryError, Result};
+use super::{Registry, RegistryError, Result, SoaSettings};
 
 /// The names strictly above `name` (a relative name, lower-cased), nearest
 /// first: `a.b.c` → `b.c`, `c`.
@@ -117,6 +117,19 @@ impl Registry {
                 )));
             }
         }
+        if let Some(host) = self
+            .name_server_hosts(namespace_id, zone)
+            .into_iter()
+            .find(|host| {
+                *host == relative
+                    || below(host, &relative).is_some()
+                    || below(&relative, host).is_some()
+            })
+        {
+            return Err(collision(format!(
+                "'{name}.{zone}' would take the name of the zone's name server '{host}.{zone}' (its NS record, answered with A/AAAA); choose another name or set the namespace's name servers"
+            )));
+        }
         if let Some((service, _)) = ancestors(&relative)
             .find_map(|ancestor| self.service_at(namespace_id, ancestor))
             .filter(|(_, names_instances)| *names_instances)
@@ -129,6 +142,41 @@ impl Registry {
             return Err(collision(format!(
                 "service '{name}' would name its instances <id>.{name}.{zone}, where other services of '{zone}' are; choose another name or leave out SRV records"
             )));
+        }
+        Ok(())
+    }
+
+    /// The in-zone name server hosts of a namespace, relative, lower case.
+    fn name_server_hosts(&self, namespace_id: &str, zone: &str) -> Vec<String> {
+        self.inner
+            .namespaces
+            .get(namespace_id)
+            .map(|entry| entry.namespace.soa.name_server_hosts(zone))
+            .unwrap_or_default()
+    }
+
+    /// Refuses name servers for the namespace `zone` whose in-zone hosts
+    /// are, lie below, or lie above one of its services' names.
+    pub(super) fn check_name_server_hosts(
+        &self,
+        namespace_id: &str,
+        zone: &str,
+        soa: &SoaSettings,
+    ) -> Result<()> {
+        for host in soa.name_server_hosts(zone) {
+            let taken = self
+                .service_at(namespace_id, &host)
+                .or_else(|| ancestors(&host).find_map(|name| self.service_at(namespace_id, name)));
+            if let Some((service, _)) = taken {
+                return Err(collision(format!(
+                    "name server '{host}.{zone}' would be at or below service '{service}.{zone}'; choose another name server host"
+                )));
+            }
+            if self.has_services_below(namespace_id, &host) {
+                return Err(collision(format!(
+                    "name server '{host}.{zone}' would be above services of '{zone}'; choose another name server host"
+                )));
+            }
         }
         Ok(())
     }

@@ -29,9 +29,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::registry::{
     Attributes, CustomHealthCheck, DnsRecord, DnsTemplate, Endpoint, HealthCheckConfig,
-    HealthCheckType, HealthStatus, Heartbeat, Instance, Millis, Namespace, NamespaceType,
-    Operation, OperationStatus, OperationType, RecordKind, RoutingPolicy, Service, SoaSettings,
-    Tags,
+    HealthCheckType, HealthStatus, Heartbeat, Instance, Millis, NameServer, Namespace,
+    NamespaceType, Operation, OperationStatus, OperationType, RecordKind, RoutingPolicy, Service,
+    SoaSettings, Tags,
 };
 
 /// A row's JSON: the bytes [`crate::store`] keeps (before its checksum).
@@ -112,10 +112,19 @@ pub(super) struct NamespaceRow<'a> {
     service_count: usize,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NameServerRow {
+    name: String,
+    addresses: Vec<std::net::IpAddr>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct SoaRow<'a> {
     ttl: u32,
     mname: Option<Cow<'a, str>>,
+    /// Added after 0.1.0: absent means none set (and is not written then).
+    #[serde(default, skip_serializing_if = "<[NameServerRow]>::is_empty")]
+    name_servers: Cow<'a, [NameServerRow]>,
     rname: Option<Cow<'a, str>>,
     refresh: u32,
     retry: u32,
@@ -134,6 +143,14 @@ impl<'a> From<&'a Namespace> for NamespaceRow<'a> {
             soa: SoaRow {
                 ttl: soa.ttl,
                 mname: borrowed(&soa.mname),
+                name_servers: soa
+                    .name_servers
+                    .iter()
+                    .map(|server| NameServerRow {
+                        name: server.name.clone(),
+                        addresses: server.addresses.clone(),
+                    })
+                    .collect(),
                 rname: borrowed(&soa.rname),
                 refresh: soa.refresh,
                 retry: soa.retry,
@@ -161,6 +178,14 @@ impl From<NamespaceRow<'_>> for Namespace {
             soa: SoaSettings {
                 ttl: soa.ttl,
                 mname: owned(soa.mname),
+                name_servers: soa
+                    .name_servers
+                    .iter()
+                    .map(|server| NameServer {
+                        name: server.name.clone(),
+                        addresses: server.addresses.clone(),
+                    })
+                    .collect(),
                 rname: owned(soa.rname),
                 refresh: soa.refresh,
                 retry: soa.retry,

@@ -114,6 +114,8 @@ struct Expect {
     answers: usize,
     /// The TTL of the SOA in the authority section, if one must be there.
     negative_soa_ttl: Option<u32>,
+    /// NS records in the authority section (with an SOA answer, as NSD).
+    authority_ns: usize,
     additionals: usize,
 }
 
@@ -123,6 +125,7 @@ const fn positive(answers: usize, additionals: usize) -> Expect {
         aa: true,
         answers,
         negative_soa_ttl: None,
+        authority_ns: 0,
         additionals,
     }
 }
@@ -132,6 +135,7 @@ const NODATA: Expect = Expect {
     aa: true,
     answers: 0,
     negative_soa_ttl: Some(30),
+    authority_ns: 0,
     additionals: 0,
 };
 
@@ -140,6 +144,7 @@ const NXDOMAIN: Expect = Expect {
     aa: true,
     answers: 0,
     negative_soa_ttl: Some(30),
+    authority_ns: 0,
     additionals: 0,
 };
 
@@ -148,6 +153,7 @@ const REFUSED: Expect = Expect {
     aa: false,
     answers: 0,
     negative_soa_ttl: None,
+    authority_ns: 0,
     additionals: 0,
 };
 
@@ -183,7 +189,19 @@ fn check(reply: &Message, expect: &Expect, what: &str) {
                 "{what}: negative TTL = min(SOA TTL, MINIMUM)"
             );
         }
-        None => assert!(authorities.is_empty(), "{what}: empty authority\n{reply:?}"),
+        None => {
+            assert_eq!(
+                authorities.len(),
+                expect.authority_ns,
+                "{what}: authority\n{reply:?}"
+            );
+            assert!(
+                authorities
+                    .iter()
+                    .all(|record| record.record_type() == RecordType::NS),
+                "{what}: only NS in authority\n{reply:?}"
+            );
+        }
     }
     assert_eq!(
         records(&reply.additionals).len(),
@@ -203,8 +221,18 @@ fn every_row_of_the_table_over_udp_and_tcp() {
         ("web-1.web.svc.test.", RecordType::A, positive(1, 0)),
         ("web-2.web.svc.test.", RecordType::AAAA, positive(1, 0)),
         ("WEB-3.Web.Svc.Test.", RecordType::A, positive(1, 0)),
-        ("svc.test.", RecordType::SOA, positive(1, 0)),
-        ("svc.test.", RecordType::NS, positive(1, 0)),
+        // The name server ns1.svc.test (at the listen address) comes as
+        // glue, and with the SOA its NS record too.
+        (
+            "svc.test.",
+            RecordType::SOA,
+            Expect {
+                authority_ns: 1,
+                ..positive(1, 1)
+            },
+        ),
+        ("svc.test.", RecordType::NS, positive(1, 1)),
+        ("ns1.svc.test.", RecordType::A, positive(1, 0)),
         ("db.svc.test.", RecordType::A, positive(1, 0)),
         ("alias.svc.test.", RecordType::CNAME, positive(1, 0)),
         ("alias.svc.test.", RecordType::A, positive(1, 0)),
@@ -556,9 +584,17 @@ fn a_denied_client_cannot_tell_a_nested_private_zone_from_a_missing_name() {
         ("web.vault.corp.test.", RecordType::A),
         ("vault.corp.test.", RecordType::SOA),
     ] {
+        // An SOA answer brings the zone's NS record and its glue.
+        let expect = match qtype {
+            RecordType::SOA => Expect {
+                authority_ns: 1,
+                ..positive(1, 1)
+            },
+            _ => positive(1, 0),
+        };
         check(
             &server.udp(name, qtype),
-            &positive(1, 0),
+            &expect,
             &format!("{name} {qtype} from 127.0.0.1"),
         );
     }

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use hickory_proto::op::Message;
 
-use crate::reference::{ZONE, start_nsd};
+use crate::reference::{ZONE, ZONE_FILE, start_nsd};
 use crate::support::{DEADLINE, TestServer, require_tool};
 
 /// What a probe must get back.
@@ -585,7 +585,7 @@ fn cairn_answers_malformed_queries_as_nsd_does_except_where_listed() {
     let Some(nsd) = require_tool("nsd") else {
         return;
     };
-    let nsd = start_nsd(&nsd, dir.path());
+    let nsd = start_nsd(&nsd, dir.path(), &[("ref.test", ZONE_FILE)]);
     let cairn = TestServer::start(&[("ref.test.toml", ZONE)]);
     let shape = |reply: Reply| match reply {
         Reply::None => None,

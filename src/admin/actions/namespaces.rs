@@ -48,7 +48,9 @@ pub async fn create(
         .properties
         .and_then(|p| p.dns_properties)
         .unwrap_or_default();
-    if kind == NamespaceType::Http && (dns.soa.is_some() || dns.allowed_networks.is_some()) {
+    if kind == NamespaceType::Http
+        && (dns.soa.is_some() || dns.allowed_networks.is_some() || dns.name_servers.is_some())
+    {
         return Err(ApiError::invalid(
             "an HTTP namespace has no DNS; leave Properties.DnsProperties out",
         ));
@@ -56,6 +58,9 @@ pub async fn create(
     let mut soa = SoaSettings::default();
     if let Some(ttl) = soa_ttl(dns.soa.as_ref())? {
         soa.ttl = ttl;
+    }
+    if let Some(servers) = &dns.name_servers {
+        soa.name_servers = name_servers(servers)?;
     }
     // Passed as given: the registry decides what is stored (canonical form;
     // its policy's default when a private namespace is given none). A Vpc,
@@ -107,6 +112,17 @@ fn shape(namespace: registry::Namespace) -> api::Namespace {
                     .allowed_networks
                     .iter()
                     .map(ToString::to_string)
+                    .collect()
+            }),
+            name_servers: (!namespace.soa.name_servers.is_empty()).then(|| {
+                namespace
+                    .soa
+                    .name_servers
+                    .iter()
+                    .map(|server| api::NameServer {
+                        name: server.name.clone(),
+                        addresses: server.addresses.iter().map(ToString::to_string).collect(),
+                    })
                     .collect()
             }),
         }
@@ -195,9 +211,16 @@ pub async fn update(
         .properties
         .and_then(|p| p.dns_properties)
         .unwrap_or_default();
+    let soa = match &dns.name_servers {
+        Some(servers) => Some(registry::SoaSettings {
+            name_servers: name_servers(servers)?,
+            ..namespace.soa.clone()
+        }),
+        None => None,
+    };
     let update = NamespaceUpdate {
         description: request.namespace.description,
-        soa: None,
+        soa,
         soa_ttl: soa_ttl(dns.soa.as_ref())?,
         allowed_networks: dns.allowed_networks.as_deref().map(networks).transpose()?,
     };
@@ -211,4 +234,30 @@ pub async fn delete(
 ) -> Result<api::OperationResponse, ApiError> {
     let operation_id = writer.delete_namespace(&request.id).await?;
     Ok(api::OperationResponse { operation_id })
+}
+
+/// `NameServers` (cairn's extension) as the registry holds them; the
+/// registry checks the names and which need addresses.
+fn name_servers(servers: &[api::NameServer]) -> Result<Vec<registry::NameServer>, ApiError> {
+    servers
+        .iter()
+        .map(|server| {
+            let addresses = server
+                .addresses
+                .iter()
+                .map(|text| {
+                    text.parse().map_err(|_| {
+                        ApiError::invalid(format!(
+                            "NameServers: '{text}' of '{}' is not an IP address; write it like \"192.0.2.53\" or \"2001:db8::53\"",
+                            server.name
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(registry::NameServer {
+                name: server.name.clone(),
+                addresses,
+            })
+        })
+        .collect()
 }

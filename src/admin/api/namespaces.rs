@@ -20,8 +20,20 @@ pub struct Soa {
     pub ttl: i64,
 }
 
-/// `Properties.DnsProperties` of a request. `AllowedNetworks` is cairn's
-/// extension: the CIDRs a private namespace answers (loopback when none).
+/// One of a zone's name servers (cairn's extension): the NS record's
+/// target, and its addresses when it is in the zone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NameServer {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+}
+
+/// `Properties.DnsProperties` of a request. `AllowedNetworks` and
+/// `NameServers` are cairn's extensions: the CIDRs a private namespace
+/// answers (loopback when none), and the zone's NS records (the server's
+/// default name server when none).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DnsPropertiesInput {
@@ -29,6 +41,8 @@ pub struct DnsPropertiesInput {
     pub soa: Option<Soa>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_networks: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_servers: Option<Vec<NameServer>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -84,6 +98,8 @@ pub struct DnsProperties {
     pub soa: Option<Soa>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_networks: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_servers: Option<Vec<NameServer>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -37,6 +37,9 @@ pub(super) struct NamespaceToml {
     #[serde(default)]
     pub(super) tags: Tags,
     pub(super) soa: Option<SoaToml>,
+    /// The zone's NS records, a cairn extension:
+    /// `name_servers = [{ name = "ns1.svc.internal", addresses = ["192.0.2.53"] }]`.
+    pub(super) name_servers: Option<Vec<NameServerToml>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -45,6 +48,14 @@ pub(super) enum NamespaceTypeToml {
     DnsPrivate,
     DnsPublic,
     Http,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NameServerToml {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) addresses: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,7 +19,8 @@ use crate::config::ConfigError;
 use crate::registry::validate::{self, ATTR_CNAME, ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
 use crate::registry::{
     CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType, Heartbeat,
-    NamespaceType, NewNamespace, RecordKind, RegistryError, RoutingPolicy, Service, SoaSettings,
+    NameServer, NamespaceType, NewNamespace, RecordKind, RegistryError, RoutingPolicy, Service,
+    SoaSettings,
 };
 
 /// Lower-cased service names already declared in a file, with the index of
@@ -160,6 +161,29 @@ fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
         Some(soa) => soa_settings(soa).map_err(refused)?,
         None => SoaSettings::default(),
     };
+    let soa = match toml.name_servers {
+        Some(_) if kind == NamespaceType::Http => {
+            return Err(format!(
+                "{context} is an HTTP namespace, which has no DNS zone; remove namespace.name_servers"
+            ));
+        }
+        Some(servers) => {
+            let soa = SoaSettings {
+                name_servers: servers
+                    .into_iter()
+                    .map(|server| NameServer {
+                        name: server.name,
+                        addresses: server.addresses,
+                    })
+                    .collect(),
+                ..soa
+            };
+            validate::soa_names(&name, &soa)
+                .map_err(|error| format!("{context}: namespace.name_servers: {error}"))?;
+            soa
+        }
+        None => soa,
+    };
 
     Ok(NewNamespace {
         name,
@@ -190,6 +214,7 @@ fn soa_settings(toml: SoaToml) -> Result<SoaSettings, RegistryError> {
     let soa = SoaSettings {
         ttl: toml.ttl.unwrap_or(defaults.ttl),
         mname: toml.mname,
+        name_servers: Vec::new(),
         rname: toml.rname,
         refresh: toml.refresh.unwrap_or(defaults.refresh),
         retry: toml.retry.unwrap_or(defaults.retry),

@@ -19,7 +19,8 @@ pub use super::attributes::{
 };
 pub use instance::{endpoint, initial_health, instance_id};
 pub use names::{
-    dns_name, instance_host_length, namespace_name, service_fqdn_length, service_name, soa_names,
+    MAX_NAME_SERVER_ADDRESSES, MAX_NAME_SERVERS, dns_name, instance_host_length, namespace_name,
+    service_fqdn_length, service_name, soa_names,
 };
 pub use service::{
     MAX_DEREGISTER_AFTER_MS, MAX_HEARTBEAT_TTL_MS, MIN_HEARTBEAT_TTL_MS, health_check, heartbeat,

@@ -109,6 +109,57 @@ pub fn soa_names(zone: &str, soa: &SoaSettings) -> Result<()> {
             }
         })?;
     }
+    name_servers(zone, soa)
+}
+
+/// At most this many NS records per zone.
+pub const MAX_NAME_SERVERS: usize = 8;
+/// At most this many addresses per name server.
+pub const MAX_NAME_SERVER_ADDRESSES: usize = 8;
+
+/// Checks a zone's name servers: DNS names, at most
+/// [`MAX_NAME_SERVERS`], each in the zone with the addresses cairn answers
+/// for it, or outside it with none (its own zone answers for it).
+fn name_servers(zone: &str, soa: &SoaSettings) -> Result<()> {
+    if soa.name_servers.len() > MAX_NAME_SERVERS {
+        return Err(invalid(format!(
+            "namespace '{zone}' lists {} name servers; at most {MAX_NAME_SERVERS}",
+            soa.name_servers.len()
+        )));
+    }
+    let zone_lower = zone.to_ascii_lowercase();
+    for server in &soa.name_servers {
+        let name = server.name.trim_end_matches('.');
+        dns_name("name server", name, false)?;
+        let lower = name.to_ascii_lowercase();
+        let in_zone = lower
+            .strip_suffix(&zone_lower)
+            .is_some_and(|rest| rest.ends_with('.'));
+        if lower == zone_lower {
+            return Err(invalid(format!(
+                "name server '{name}' is the zone's apex; name a host such as 'ns1.{zone}'"
+            )));
+        }
+        if server.addresses.len() > MAX_NAME_SERVER_ADDRESSES {
+            return Err(invalid(format!(
+                "name server '{name}' has {} addresses; at most {MAX_NAME_SERVER_ADDRESSES}",
+                server.addresses.len()
+            )));
+        }
+        match (in_zone, server.addresses.is_empty()) {
+            (true, true) => {
+                return Err(invalid(format!(
+                    "name server '{name}' is in zone '{zone}' but has no addresses, so it would not resolve; give its addresses"
+                )));
+            }
+            (false, false) => {
+                return Err(invalid(format!(
+                    "name server '{name}' is outside zone '{zone}', whose addresses its own zone answers; remove its addresses"
+                )));
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 

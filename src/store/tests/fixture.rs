@@ -143,6 +143,7 @@ fn namespaces() -> Vec<Namespace> {
             kind: NamespaceType::DnsPrivate,
             description: Some("The private fixture zone".into()),
             soa: SoaSettings {
+                name_servers: Vec::new(),
                 ttl: 30,
                 mname: Some("ns.fixture.internal".into()),
                 rname: Some("admin.fixture.internal".into()),
@@ -164,6 +165,7 @@ fn namespaces() -> Vec<Namespace> {
             kind: NamespaceType::Http,
             description: Some("API only".into()),
             soa: SoaSettings {
+                name_servers: Vec::new(),
                 ttl: 60,
                 mname: None,
                 rname: None,
@@ -185,6 +187,7 @@ fn namespaces() -> Vec<Namespace> {
             kind: NamespaceType::DnsPublic,
             description: Some("The public fixture zone".into()),
             soa: SoaSettings {
+                name_servers: Vec::new(),
                 ttl: 120,
                 mname: None,
                 rname: None,
