@@ -59,6 +59,7 @@ impl Fixture {
         let (namespace, _) = self
             .registry
             .create_namespace(NewNamespace {
+                region: None,
                 name: name.into(),
                 kind,
                 description: None,
@@ -78,6 +79,7 @@ impl Fixture {
     fn service_in(&self, namespace_id: &str, name: &str, kinds: &[RecordKind]) -> Service {
         self.registry
             .create_service(NewService {
+                region: None,
                 namespace_id: namespace_id.into(),
                 name: name.into(),
                 description: None,
@@ -478,6 +480,7 @@ fn whatever_the_registry_accepts_near_the_length_limits_is_compiled() {
         ] {
             let name = tag.to_string().repeat(service_len);
             let created = fixture.registry.create_service(NewService {
+                region: None,
                 namespace_id: namespace_id.clone(),
                 name: name.clone(),
                 description: None,

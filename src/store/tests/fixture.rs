@@ -122,6 +122,7 @@ fn operation(
 ) -> Operation {
     let some = |id: &str| (!id.is_empty()).then(|| id.to_string());
     Operation {
+        request_token: None,
         id: id.into(),
         kind,
         status: OperationStatus::Success,
@@ -138,6 +139,7 @@ fn operation(
 fn namespaces() -> Vec<Namespace> {
     vec![
         Namespace {
+            region: None,
             id: "ns-3xhyfqx85co3cvbx".into(),
             name: "fixture.internal".into(),
             kind: NamespaceType::DnsPrivate,
@@ -159,6 +161,7 @@ fn namespaces() -> Vec<Namespace> {
             service_count: 0,
         },
         Namespace {
+            region: None,
             id: "ns-idr12hqyan2an2xa".into(),
             name: "fixture-api".into(),
             kind: NamespaceType::Http,
@@ -180,6 +183,7 @@ fn namespaces() -> Vec<Namespace> {
             service_count: 0,
         },
         Namespace {
+            region: None,
             id: "ns-jd02fdeo3na8zfam".into(),
             name: "fixture.example".into(),
             kind: NamespaceType::DnsPublic,
@@ -207,6 +211,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
     vec![
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-3i1js7umd7d857wd".into(),
                 namespace_id: "ns-jd02fdeo3na8zfam".into(),
                 name: "alias".into(),
@@ -262,6 +268,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-9n9m0oqhrsazl5tv".into(),
                 namespace_id: "ns-jd02fdeo3na8zfam".into(),
                 name: "web".into(),
@@ -328,6 +336,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-bq8gwf6arnnuplz9".into(),
                 namespace_id: "ns-3xhyfqx85co3cvbx".into(),
                 name: "v4".into(),
@@ -397,6 +407,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-flgqiohl4ysr9snv".into(),
                 namespace_id: "ns-3xhyfqx85co3cvbx".into(),
                 name: "static".into(),
@@ -429,6 +441,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-qmom5fofiq1kf2kx".into(),
                 namespace_id: "ns-idr12hqyan2an2xa".into(),
                 name: "sync".into(),
@@ -461,6 +475,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-trdamsl2ta2bsfe0".into(),
                 namespace_id: "ns-3xhyfqx85co3cvbx".into(),
                 name: "api".into(),
@@ -525,6 +541,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-ukh6s13mg9z5oj46".into(),
                 namespace_id: "ns-3xhyfqx85co3cvbx".into(),
                 name: "v6".into(),
