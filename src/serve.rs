@@ -132,9 +132,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let admin_task = tokio::spawn({
         let (writer, admin_config, shutdown) =
             (writer.clone(), config.admin.clone(), shutdown.clone());
+        let account = admin::Account::from(&config.api);
         async move {
-            let outcome =
-                admin::serve(admin_listener, writer, admin_config, shutdown.clone()).await;
+            let outcome = admin::serve(
+                admin_listener,
+                writer,
+                admin_config,
+                account,
+                shutdown.clone(),
+            )
+            .await;
             // Without its admin API the server cannot be managed: stop it all.
             shutdown.cancel();
             outcome

@@ -6,7 +6,7 @@ use hyper::StatusCode;
 
 use super::api::ErrorBody;
 use super::sigv4::AuthError;
-use crate::registry::{self, RegistryError};
+use crate::registry::RegistryError;
 
 /// One error answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,7 +118,7 @@ impl From<RegistryError> for ApiError {
                 creator_request_id,
                 ..
             } => {
-                api.body.service_arn = Some(registry::arn("service", &service_id));
+                // The ARN needs the account and region: the action adds it.
                 api.body.service_id = Some(service_id);
                 api.body.creator_request_id = creator_request_id;
             }

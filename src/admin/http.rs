@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::access::Access;
+use super::account::{Account, Context};
 use super::actions;
 use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
 use super::error::ApiError;
-use super::scope;
+use super::{scope, sigv4};
+use crate::registry::validate;
 use crate::writer::Writer;
 
 /// What a request body may cost: its size, and the time from its headers
@@ -28,15 +30,23 @@ pub struct BodyLimits {
     pub read_timeout: Duration,
 }
 
+/// What a listener answers by: who may call, and the account its answers
+/// speak for.
+#[derive(Debug)]
+pub struct Rules {
+    pub access: Access,
+    pub account: Account,
+}
+
 /// Answers one request. Never fails: every problem becomes an error body.
 pub async fn handle(
     request: Request<Incoming>,
     writer: Writer,
     limits: BodyLimits,
-    access: Arc<Access>,
+    rules: Arc<Rules>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = request_id();
-    let outcome = answer(request, &writer, limits, &access).await;
+    let outcome = answer(request, &writer, limits, &rules.access, &rules.account).await;
     let response = match outcome {
         Ok((action, body)) => {
             tracing::debug!(%action, %request_id, "admin request done");
@@ -73,6 +83,7 @@ async fn answer(
     writer: &Writer,
     limits: BodyLimits,
     access: &Access,
+    account: &Account,
 ) -> Result<(String, Vec<u8>), ApiError> {
     let max_body_bytes = limits.max_bytes;
     if request.method() != Method::POST {
@@ -119,7 +130,19 @@ async fn answer(
     if let Some((allowed, key)) = limited {
         scope::check(allowed, key, &action, &body, writer.registry())?;
     }
-    let mut response = actions::dispatch(writer, &action, &body).await?;
+    let region = match &caller.signer {
+        Some(signer) => signer.region.as_str(),
+        // Unverified, so only a region fit for an ARN is taken from it.
+        None => parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(sigv4::scope_region)
+            .filter(|region| validate::region(Some(region)).is_ok())
+            .unwrap_or(&account.default_region),
+    };
+    let context = Context { account, region };
+    let mut response = actions::dispatch(writer, context, &action, &body).await?;
     if let Some((allowed, key)) = limited {
         response = scope::filter(allowed, key, &action, response, writer.registry())?;
     }

@@ -15,6 +15,7 @@
 //! so the admin API cannot stall the DNS path.
 
 mod access;
+mod account;
 mod actions;
 pub mod api;
 pub mod client;
@@ -43,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use access::Access;
+pub use account::Account;
 pub use error::ApiError;
 pub use tcp::{ApiListeners, bind_api, serve_api};
 
@@ -158,6 +160,7 @@ pub async fn serve(
     listener: UnixListener,
     writer: Writer,
     config: AdminConfig,
+    account: Account,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let socket_path = listener.local_addr()?.as_pathname().map(Path::to_path_buf);
@@ -175,11 +178,14 @@ pub async fn serve(
             tracing::warn!(path = %path.display(), %error, "cannot remove the admin socket");
         }
     };
-    let access = Arc::new(Access::Socket);
+    let rules = Arc::new(http::Rules {
+        access: Access::Socket,
+        account,
+    });
     run(
         Listener::Unix(listener),
         None,
-        access,
+        rules,
         writer,
         config,
         shutdown,
@@ -228,7 +234,7 @@ impl Listener {
 async fn run(
     listener: Listener,
     tls: Option<TlsAcceptor>,
-    access: Arc<Access>,
+    rules: Arc<http::Rules>,
     writer: Writer,
     config: AdminConfig,
     shutdown: CancellationToken,
@@ -271,9 +277,9 @@ async fn run(
             },
         };
         let service = {
-            let (writer, access) = (writer.clone(), Arc::clone(&access));
+            let (writer, rules) = (writer.clone(), Arc::clone(&rules));
             service_fn(move |request| {
-                http::handle(request, writer.clone(), limits, Arc::clone(&access))
+                http::handle(request, writer.clone(), limits, Arc::clone(&rules))
             })
         };
         // Taken before the handshake, so a connection still negotiating TLS

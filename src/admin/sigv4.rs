@@ -275,6 +275,13 @@ fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>
         .transpose()
 }
 
+/// The region of an Authorization header's credential scope, unverified:
+/// where the socket, which asks for no signature, learns the caller's
+/// region when its client signs anyway.
+pub fn scope_region(header: &str) -> Option<&str> {
+    parse_authorization(header).ok().map(|auth| auth.region)
+}
+
 fn parse_authorization(header: &str) -> Result<Authorization<'_>, AuthError> {
     let incomplete = |what: &str| {
         AuthError::Incomplete(format!(

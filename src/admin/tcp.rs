@@ -9,8 +9,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::access::Access;
-use super::{AdminError, Listener, keys, run, tls};
+use super::http::Rules;
+use super::{Account, AdminError, Listener, keys, run, tls};
 use crate::config::{AdminConfig, ApiAuth, ApiConfig};
 use crate::writer::Writer;
 
@@ -19,7 +19,7 @@ use crate::writer::Writer;
 pub struct ApiListeners {
     listeners: Vec<TcpListener>,
     tls: Option<TlsAcceptor>,
-    access: Arc<Access>,
+    rules: Arc<Rules>,
 }
 
 impl ApiListeners {
@@ -35,7 +35,10 @@ impl ApiListeners {
 /// Reads the keys and certificate of `config` and binds its addresses.
 /// Must run inside a tokio runtime.
 pub async fn bind_api(config: &ApiConfig) -> Result<ApiListeners, AdminError> {
-    let access = Arc::new(keys::load(config)?);
+    let rules = Arc::new(Rules {
+        access: keys::load(config)?,
+        account: Account::from(config),
+    });
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let mut listeners = Vec::with_capacity(config.listen.len());
     for addr in &config.listen {
@@ -65,7 +68,7 @@ pub async fn bind_api(config: &ApiConfig) -> Result<ApiListeners, AdminError> {
     Ok(ApiListeners {
         listeners,
         tls,
-        access,
+        rules,
     })
 }
 
@@ -81,7 +84,7 @@ pub async fn serve_api(
         tasks.spawn(run(
             Listener::Tcp(listener),
             listeners.tls.clone(),
-            Arc::clone(&listeners.access),
+            Arc::clone(&listeners.rules),
             writer.clone(),
             config.clone(),
             shutdown.clone(),

@@ -238,6 +238,7 @@ pub async fn run(args: InstanceArgs, options: &ClientOptions) -> CliResult {
             }
             let health = health_of(&client, &service.id, None).await?;
             let answer = api::ListInstancesResponse {
+                resource_owner: None,
                 instances,
                 next_token: None,
             };

@@ -67,7 +67,19 @@ pub struct ApiConfig {
     /// way (AWS: 5 minutes).
     pub max_clock_skew: Duration,
     pub keys: Vec<ApiKeyConfig>,
+    /// The 12-digit account id in ARNs, `ResourceOwner` and
+    /// `CreatedByAccount`, on every listener (the socket too).
+    pub account_id: String,
+    /// The region of what is created without a signature (the socket,
+    /// `auth = "none"`) and of what was created before cairn kept regions.
+    /// A signed request's resources take its credential scope's region.
+    pub region: String,
 }
+
+/// The account id when none is configured, as AWS's emulators use.
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
+/// The region when none is configured.
+pub const DEFAULT_REGION: &str = "us-east-1";
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -77,6 +89,8 @@ impl Default for ApiConfig {
             tls: None,
             max_clock_skew: Duration::from_secs(300),
             keys: Vec::new(),
+            account_id: DEFAULT_ACCOUNT_ID.to_string(),
+            region: DEFAULT_REGION.to_string(),
         }
     }
 }
@@ -89,6 +103,8 @@ pub(super) struct ApiFile {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     max_clock_skew_secs: Option<u64>,
+    account_id: Option<String>,
+    region: Option<String>,
     #[serde(default)]
     keys: Vec<ApiKeyFile>,
 }
@@ -138,6 +154,28 @@ impl ApiFile {
                 ));
             }
             config.max_clock_skew = Duration::from_secs(secs);
+        }
+        if let Some(account_id) = self.account_id {
+            if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "api.account_id: '{account_id}' is not 12 digits, as an AWS account id is (e.g. \"{DEFAULT_ACCOUNT_ID}\")"
+                    ),
+                ));
+            }
+            config.account_id = account_id;
+        }
+        if let Some(region) = self.region {
+            if crate::registry::validate::region(Some(&region)).is_err() {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "api.region: '{region}' is not a region name such as \"{DEFAULT_REGION}\" (lowercase letters, digits and hyphens, up to 32)"
+                    ),
+                ));
+            }
+            config.region = region;
         }
         config.tls = match (self.tls_cert, self.tls_key) {
             (None, None) => None,

@@ -74,7 +74,16 @@ fn the_example_config_sets_every_key_to_its_default() {
             "socket_mode"
         ]
     );
-    assert_eq!(keys("api"), ["auth", "listen", "max_clock_skew_secs"]);
+    assert_eq!(
+        keys("api"),
+        [
+            "account_id",
+            "auth",
+            "listen",
+            "max_clock_skew_secs",
+            "region"
+        ]
+    );
     assert_eq!(
         keys("health"),
         ["interval_secs", "max_in_flight", "timeout_secs"]

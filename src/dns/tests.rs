@@ -62,6 +62,7 @@ impl Fixture {
         let (namespace, _) = self
             .registry
             .create_namespace(NewNamespace {
+                region: None,
                 name: name.into(),
                 kind,
                 description: None,
@@ -81,6 +82,7 @@ impl Fixture {
     fn service_in(&self, namespace_id: &str, name: &str, kinds: &[RecordKind]) -> Service {
         self.registry
             .create_service(NewService {
+                region: None,
                 namespace_id: namespace_id.into(),
                 name: name.into(),
                 description: None,
@@ -121,6 +123,7 @@ impl Fixture {
                 heartbeat: None,
                 creator_request_id: None,
                 tags: Tags::new(),
+                region: None,
             })
             .expect("service is valid");
         self.register(&service, "target", &[(ATTR_CNAME, target)]);
@@ -530,6 +533,7 @@ fn whatever_the_registry_accepts_near_the_length_limits_is_compiled() {
         ] {
             let name = tag.to_string().repeat(service_len);
             let created = fixture.registry.create_service(NewService {
+                region: None,
                 namespace_id: namespace_id.clone(),
                 name: name.clone(),
                 description: None,
@@ -1071,6 +1075,7 @@ fn a_namespace_names_its_own_name_servers() {
         heartbeat: None,
         creator_request_id: None,
         tags: Tags::new(),
+        region: None,
     });
     let message = refused
         .expect_err("a service at the name server's name")

@@ -52,6 +52,9 @@ pub enum RegistryError {
     ResourceNotFound(String),
     #[error("{0}")]
     TooManyTags(String),
+    /// A service would carry more than 30 attributes.
+    #[error("{0}")]
+    ServiceAttributesLimitExceeded(String),
     /// The server could not do its part (the store failed to save a
     /// change); nothing was changed.
     #[error("{0}")]
@@ -75,6 +78,7 @@ impl RegistryError {
             Self::CustomHealthNotFound(_) => "CustomHealthNotFound",
             Self::ResourceNotFound(_) => "ResourceNotFoundException",
             Self::TooManyTags(_) => "TooManyTagsException",
+            Self::ServiceAttributesLimitExceeded(_) => "ServiceAttributesLimitExceededException",
             Self::Internal(_) => "InternalFailure",
         }
     }

@@ -22,13 +22,9 @@ pub fn operation_id() -> String {
     format!("{}-{}", random_text(32), random_text(8))
 }
 
-/// The ARN cairn reports for a namespace or service. Tag calls accept it, and
-/// every call that takes an id accepts it too.
-pub fn arn(kind: &str, id: &str) -> String {
-    format!("arn:aws:servicediscovery:cairn:000000000000:{kind}/{id}")
-}
-
-/// The id inside an ARN, or the text itself when it is not an ARN.
+/// The id inside an ARN (`arn:aws:servicediscovery:<region>:<account>:
+/// <kind>/<id>`; the admin API makes them) — every call that takes an id
+/// takes an ARN too, or the text itself when it is not an ARN.
 pub fn id_from_arn(text: &str) -> &str {
     if text.starts_with("arn:") {
         text.rsplit('/').next().unwrap_or(text)

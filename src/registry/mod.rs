@@ -27,6 +27,7 @@ mod namespaces;
 pub mod networks;
 mod operations;
 mod plan;
+mod service_attributes;
 mod services;
 mod tags;
 mod tree;
@@ -44,7 +45,7 @@ pub use attributes::Attributes;
 pub use change::Change;
 pub use error::{RegistryError, Result};
 pub use heartbeats::{HeartbeatReceived, Lapse, Overdue};
-pub use ids::{arn, id_from_arn};
+pub use ids::id_from_arn;
 pub use instance_table::{Instances, cmp_ids, hash_id};
 pub use model::*;
 use operations::OperationLog;
@@ -92,6 +93,8 @@ pub struct NewNamespace {
     pub allowed_networks: Vec<IpNet>,
     pub creator_request_id: Option<String>,
     pub tags: Tags,
+    /// See [`Namespace::region`].
+    pub region: Option<String>,
 }
 
 /// Changes to a namespace; `None` leaves a field as it is.
@@ -102,6 +105,9 @@ pub struct NamespaceUpdate {
     pub soa: Option<SoaSettings>,
     pub soa_ttl: Option<u32>,
     pub allowed_networks: Option<Vec<IpNet>>,
+    /// A retry with the same token is answered with the first call's
+    /// operation and changes nothing.
+    pub updater_request_id: Option<String>,
 }
 
 /// A service to create.
@@ -116,6 +122,8 @@ pub struct NewService {
     pub heartbeat: Option<Heartbeat>,
     pub creator_request_id: Option<String>,
     pub tags: Tags,
+    /// See [`Namespace::region`].
+    pub region: Option<String>,
 }
 
 /// Changes to a service, with Cloud Map's UpdateService semantics: the

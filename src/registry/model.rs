@@ -160,6 +160,10 @@ pub struct Namespace {
     /// serial.
     pub revision: u64,
     pub service_count: usize,
+    /// The region it was created in (the caller's signed region), for its
+    /// ARN; `None` for namespaces created before cairn kept it, which show
+    /// the configured default region.
+    pub region: Option<String>,
 }
 
 /// How a service's DNS answers choose among instances.
@@ -317,6 +321,14 @@ pub struct Service {
     /// (DiscoverInstances' `InstancesRevision`).
     pub revision: u64,
     pub instance_count: usize,
+    /// As [`Namespace::region`].
+    pub region: Option<String>,
+    /// Cloud Map's service attributes (Get/Update/DeleteServiceAttributes):
+    /// key → value, at most [`validate::MAX_SERVICE_ATTRIBUTES`]. Only kept
+    /// and shown; nothing in DNS depends on them.
+    ///
+    /// [`validate::MAX_SERVICE_ATTRIBUTES`]: super::validate::MAX_SERVICE_ATTRIBUTES
+    pub attributes: Tags,
 }
 
 impl Service {
@@ -472,4 +484,7 @@ pub struct Operation {
     pub namespace_id: Option<String>,
     pub service_id: Option<String>,
     pub instance_id: Option<String>,
+    /// The UpdaterRequestId of the call that made it, so a retry with the
+    /// same token is answered with this operation.
+    pub request_token: Option<String>,
 }

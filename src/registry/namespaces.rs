@@ -97,6 +97,7 @@ impl Registry {
         validate::description(new.description.as_deref())?;
         validate::request_id("CreatorRequestId", new.creator_request_id.as_deref())?;
         validate::tags(&new.tags)?;
+        validate::region(new.region.as_deref())?;
         validate::ttl("SOA TTL", i64::from(new.soa.ttl))?;
         if new.kind.has_dns() {
             validate::soa_names(&name, &new.soa)?;
@@ -141,6 +142,7 @@ impl Registry {
             tags: new.tags,
             revision: 1,
             service_count: 0,
+            region: new.region,
         };
         Ok(Plan::Apply(NamespaceCreation {
             operation: creation_operation(&namespace.id, now.wall),
@@ -255,7 +257,18 @@ impl Registry {
         if let Some(soa) = &update.soa {
             validate::ttl("SOA TTL", i64::from(soa.ttl))?;
         }
+        validate::request_id("UpdaterRequestId", update.updater_request_id.as_deref())?;
         let mut namespace = self.get_namespace(id)?;
+        if let Some(token) = update.updater_request_id.as_deref()
+            && let Some(first) = self.inner.operations.find_newest(|op| {
+                op.kind == OperationType::UpdateNamespace
+                    && op.namespace_id.as_deref() == Some(namespace.id.as_str())
+                    && op.request_token.as_deref() == Some(token)
+            })
+        {
+            // A retry of an update already made: its answer, nothing changed.
+            return Ok(Plan::Done(first.id));
+        }
         if update.allowed_networks.is_some() && namespace.kind != NamespaceType::DnsPrivate {
             return Err(RegistryError::invalid(
                 "only DNS_PRIVATE namespaces have allowed networks",
@@ -283,7 +296,7 @@ impl Registry {
                 .allowed_networks(namespace.kind, given)?;
         }
         namespace.revision += 1;
-        let operation = succeeded(
+        let mut operation = succeeded(
             OperationType::UpdateNamespace,
             Targets {
                 namespace_id: Some(namespace.id.clone()),
@@ -291,6 +304,7 @@ impl Registry {
             },
             now.wall,
         );
+        operation.request_token = update.updater_request_id;
         Ok(Plan::Apply(NamespaceChange {
             namespace,
             operation,

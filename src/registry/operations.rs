@@ -43,6 +43,7 @@ pub fn succeeded(kind: OperationType, targets: Targets, now: Millis) -> Operatio
         namespace_id: targets.namespace_id,
         service_id: targets.service_id,
         instance_id: targets.instance_id,
+        request_token: None,
     }
 }
 
@@ -65,6 +66,16 @@ impl OperationLog {
         let log = self.lock();
         let seq = log.seq_by_id.get(id)?;
         log.by_seq.get(seq).cloned()
+    }
+
+    /// The newest remembered operation that `matches`.
+    pub fn find_newest(&self, matches: impl Fn(&Operation) -> bool) -> Option<Operation> {
+        self.lock()
+            .by_seq
+            .values()
+            .rev()
+            .find(|op| matches(op))
+            .cloned()
     }
 
     /// Every remembered operation, oldest first.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::model::{Instance, NamespaceType, Operation, OperationType, RecordKind, Service};
+use super::model::{Instance, NamespaceType, Operation, OperationType, RecordKind, Service, Tags};
 use super::operations::{Targets, succeeded};
 use super::{
     Change, Instances, NewService, Now, Pending, Plan, Registrations, Registry, RegistryError,
@@ -73,6 +73,7 @@ impl Registry {
     ) -> Result<Plan<ServiceCreation>> {
         let name = validate::service_name(&new.name)?;
         validate::request_id("CreatorRequestId", new.creator_request_id.as_deref())?;
+        validate::region(new.region.as_deref())?;
         let namespace = self.get_namespace(&new.namespace_id)?;
         if namespace.kind == NamespaceType::Http && new.dns.is_some() {
             return Err(RegistryError::invalid(format!(
@@ -98,6 +99,8 @@ impl Registry {
             tags: new.tags,
             revision: 1,
             instance_count: 0,
+            region: new.region,
+            attributes: Tags::new(),
         };
         validate::service(&service)?;
         let key = (

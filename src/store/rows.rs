@@ -110,6 +110,9 @@ pub(super) struct NamespaceRow<'a> {
     tags: Cow<'a, Tags>,
     revision: u64,
     service_count: usize,
+    /// Rows written before regions were kept have none (and never write one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,6 +166,7 @@ impl<'a> From<&'a Namespace> for NamespaceRow<'a> {
             tags: Cow::Borrowed(&namespace.tags),
             revision: namespace.revision,
             service_count: namespace.service_count,
+            region: borrowed(&namespace.region),
         }
     }
 }
@@ -198,6 +202,7 @@ impl From<NamespaceRow<'_>> for Namespace {
             tags: row.tags.into_owned(),
             revision: row.revision,
             service_count: row.service_count,
+            region: owned(row.region),
         }
     }
 }
@@ -220,6 +225,18 @@ pub(super) struct ServiceRow<'a> {
     tags: Cow<'a, Tags>,
     revision: u64,
     instance_count: usize,
+    /// Rows written before regions were kept have none (and never write one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<Cow<'a, str>>,
+    /// Rows written before service attributes existed have none; an empty
+    /// map is not written, so such rows re-encode as they were.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    attributes: Cow<'a, Tags>,
+}
+
+#[allow(clippy::ptr_arg)] // serde's skip_serializing_if passes the field as it is
+fn is_empty(map: &Cow<'_, Tags>) -> bool {
+    map.is_empty()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -289,6 +306,8 @@ impl<'a> From<&'a Service> for ServiceRow<'a> {
             tags: Cow::Borrowed(&service.tags),
             revision: service.revision,
             instance_count: service.instance_count,
+            region: borrowed(&service.region),
+            attributes: Cow::Borrowed(&service.attributes),
         }
     }
 }
@@ -328,6 +347,8 @@ impl From<ServiceRow<'_>> for Service {
             tags: row.tags.into_owned(),
             revision: row.revision,
             instance_count: row.instance_count,
+            region: owned(row.region),
+            attributes: row.attributes.into_owned(),
         }
     }
 }
@@ -431,6 +452,9 @@ pub(super) struct OperationRow<'a> {
     namespace_id: Option<Cow<'a, str>>,
     service_id: Option<Cow<'a, str>>,
     instance_id: Option<Cow<'a, str>>,
+    /// Rows written before UpdaterRequestId was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_token: Option<Cow<'a, str>>,
 }
 
 impl<'a> From<&'a Operation> for OperationRow<'a> {
@@ -446,6 +470,7 @@ impl<'a> From<&'a Operation> for OperationRow<'a> {
             namespace_id: borrowed(&operation.namespace_id),
             service_id: borrowed(&operation.service_id),
             instance_id: borrowed(&operation.instance_id),
+            request_token: borrowed(&operation.request_token),
         }
     }
 }
@@ -463,6 +488,7 @@ impl From<OperationRow<'_>> for Operation {
             namespace_id: owned(row.namespace_id),
             service_id: owned(row.service_id),
             instance_id: owned(row.instance_id),
+            request_token: owned(row.request_token),
         }
     }
 }

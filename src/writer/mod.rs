@@ -395,6 +395,34 @@ impl Writer {
         }
     }
 
+    /// UpdateServiceAttributes: sets these keys on the service.
+    pub async fn update_service_attributes(&self, service_id: &str, set: Tags) -> Result<()> {
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        let service_id = service_id.to_string();
+        self.run(
+            guard,
+            move |r| r.plan_update_service_attributes(&service_id, &set),
+            Registry::apply_service_attributes,
+        )
+        .await
+    }
+
+    /// DeleteServiceAttributes: removes these keys from the service.
+    pub async fn delete_service_attributes(
+        &self,
+        service_id: &str,
+        keys: Vec<String>,
+    ) -> Result<()> {
+        let guard = Arc::clone(&self.locks.structure).write_owned().await;
+        let service_id = service_id.to_string();
+        self.run(
+            guard,
+            move |r| r.plan_delete_service_attributes(&service_id, &keys),
+            Registry::apply_service_attributes,
+        )
+        .await
+    }
+
     pub async fn retag(&self, resource: &str, add: Tags, remove: Vec<String>) -> Result<()> {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         let resource = resource.to_string();

@@ -50,6 +50,7 @@ pub(super) async fn apply(file: &ZoneSource, writer: &Writer) -> Result<Namespac
         .allowed_networks(declared.kind, declared.allowed_networks.clone())
         .map_err(refused)?;
     let update = NamespaceUpdate {
+        updater_request_id: None,
         description: declared
             .description
             .clone()

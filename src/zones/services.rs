@@ -88,6 +88,7 @@ pub(super) async fn apply(
 /// The service a declaration creates.
 fn new_service(namespace: &Namespace, declared: &ZoneService) -> NewService {
     NewService {
+        region: None,
         namespace_id: namespace.id.clone(),
         name: declared.name.clone(),
         description: declared.description.clone(),

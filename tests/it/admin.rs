@@ -1,6 +1,7 @@
 //! The admin API end to end: raw HTTP/1.1 over the real Unix socket of a
 //! real server, with DNS queried right after each answer.
 
+mod arns;
 mod discovery;
 mod instances;
 mod limits;

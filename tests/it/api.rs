@@ -9,6 +9,7 @@ mod auth;
 mod awscli;
 mod flow;
 mod scoped;
+mod sequences;
 mod tls;
 
 use std::os::unix::fs::PermissionsExt;

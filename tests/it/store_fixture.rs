@@ -238,6 +238,15 @@ fn the_admin_api_answers_what_the_fixture_holds() {
     let private = ok(&server, "GetNamespace", json!({ "Id": PRIVATE }))["Namespace"].clone();
     assert_eq!(private["Name"], "fixture.internal");
     assert_eq!(private["Type"], "DNS_PRIVATE");
+    // 0.1.0 kept no region: its resources show the default one.
+    assert_eq!(
+        private["Arn"],
+        format!("arn:aws:servicediscovery:us-east-1:000000000000:namespace/{PRIVATE}")
+    );
+    assert_eq!(
+        web["Arn"],
+        format!("arn:aws:servicediscovery:us-east-1:000000000000:service/{WEB}")
+    );
     assert_eq!(private["Description"], "The private fixture zone");
     let dns = &private["Properties"]["DnsProperties"];
     assert_eq!(dns["SOA"]["TTL"], 30);
@@ -257,6 +266,7 @@ fn the_admin_api_answers_what_the_fixture_holds() {
     assert_eq!(
         instance(WEB, "web-1"),
         json!({
+            "CreatedByAccount": "000000000000",
             "Id": "web-1",
             "CreatorRequestId": "reg-web-1",
             "Attributes": {
@@ -269,6 +279,7 @@ fn the_admin_api_answers_what_the_fixture_holds() {
     assert_eq!(
         instance(API, "Api-Mixed"),
         json!({
+            "CreatedByAccount": "000000000000",
             "Id": "Api-Mixed",
             "Attributes": {
                 "AWS_INSTANCE_IPV4": "192.0.2.12", "AWS_INSTANCE_PORT": "9443", "protocol": "grpc"

@@ -2,16 +2,18 @@
 //! UpdateInstanceCustomHealthStatus, GetInstancesHealthStatus.
 
 use super::page;
+use crate::admin::account::Context;
 use crate::admin::api::{self, InstanceRequest};
 use crate::admin::error::ApiError;
 use crate::registry::{self, HealthStatus, InstanceRegistration, Registry};
 use crate::writer::Writer;
 
-fn shape(instance: registry::Instance) -> api::Instance {
+fn shape(instance: registry::Instance, cx: Context<'_>) -> api::Instance {
     api::Instance {
         id: instance.id,
         creator_request_id: instance.creator_request_id.map(Into::into),
         attributes: instance.attributes.to_map(),
+        created_by_account: Some(cx.owner()),
     }
 }
 
@@ -42,16 +44,18 @@ pub async fn deregister(
 
 pub fn get(
     registry: &Registry,
+    cx: Context<'_>,
     request: InstanceRequest,
 ) -> Result<api::GetInstanceResponse, ApiError> {
     let instance = registry.get_instance(&request.service_id, &request.instance_id)?;
     Ok(api::GetInstanceResponse {
-        instance: shape(instance),
+        instance: shape(instance, cx),
     })
 }
 
 pub fn list(
     registry: &Registry,
+    cx: Context<'_>,
     request: api::ListInstancesRequest,
 ) -> Result<api::ListInstancesResponse, ApiError> {
     let mut instances = registry.list_instances(&request.service_id)?;
@@ -63,7 +67,11 @@ pub fn list(
         request.max_results,
     )?;
     Ok(api::ListInstancesResponse {
-        instances: chosen.into_iter().map(shape).collect(),
+        resource_owner: Some(cx.owner()),
+        instances: chosen
+            .into_iter()
+            .map(|instance| shape(instance, cx))
+            .collect(),
         next_token,
     })
 }

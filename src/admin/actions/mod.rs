@@ -7,11 +7,13 @@ mod discovery;
 mod instances;
 mod namespaces;
 mod operations;
+mod service_attributes;
 mod services;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::account::Context;
 use super::api::Filter;
 use super::error::ApiError;
 use crate::registry::{Millis, NamespaceType};
@@ -20,19 +22,24 @@ use crate::writer::Writer;
 /// Runs `action` with a JSON `body`; returns the JSON response body.
 /// Reads answer from the registry at once; changes go through the
 /// [`Writer`], which returns once they are durable and applied.
-pub async fn dispatch(writer: &Writer, action: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub async fn dispatch(
+    writer: &Writer,
+    cx: Context<'_>,
+    action: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     use NamespaceType::{DnsPrivate, DnsPublic, Http};
     let (w, r) = (writer, writer.registry());
     match action {
         "CreatePrivateDnsNamespace" => {
-            call_async(body, |q| namespaces::create(w, DnsPrivate, q)).await
+            call_async(body, |q| namespaces::create(w, cx, DnsPrivate, q)).await
         }
         "CreatePublicDnsNamespace" => {
-            call_async(body, |q| namespaces::create(w, DnsPublic, q)).await
+            call_async(body, |q| namespaces::create(w, cx, DnsPublic, q)).await
         }
-        "CreateHttpNamespace" => call_async(body, |q| namespaces::create(w, Http, q)).await,
-        "GetNamespace" => call(body, |q| namespaces::get(r, q)),
-        "ListNamespaces" => call(body, |q| namespaces::list(r, q)),
+        "CreateHttpNamespace" => call_async(body, |q| namespaces::create(w, cx, Http, q)).await,
+        "GetNamespace" => call(body, |q| namespaces::get(r, cx, q)),
+        "ListNamespaces" => call(body, |q| namespaces::list(r, cx, q)),
         "UpdatePrivateDnsNamespace" => {
             call_async(body, |q| namespaces::update(w, DnsPrivate, q)).await
         }
@@ -41,15 +48,18 @@ pub async fn dispatch(writer: &Writer, action: &str, body: &[u8]) -> Result<Vec<
         }
         "UpdateHttpNamespace" => call_async(body, |q| namespaces::update(w, Http, q)).await,
         "DeleteNamespace" => call_async(body, |q| namespaces::delete(w, q)).await,
-        "CreateService" => call_async(body, |q| services::create(w, q)).await,
-        "GetService" => call(body, |q| services::get(r, q)),
-        "ListServices" => call(body, |q| services::list(r, q)),
+        "CreateService" => call_async(body, |q| services::create(w, cx, q)).await,
+        "GetService" => call(body, |q| services::get(r, cx, q)),
+        "ListServices" => call(body, |q| services::list(r, cx, q)),
         "UpdateService" => call_async(body, |q| services::update(w, q)).await,
         "DeleteService" => call_async(body, |q| services::delete(w, q)).await,
+        "GetServiceAttributes" => call(body, |q| service_attributes::get(r, cx, q)),
+        "UpdateServiceAttributes" => call_async(body, |q| service_attributes::update(w, q)).await,
+        "DeleteServiceAttributes" => call_async(body, |q| service_attributes::delete(w, q)).await,
         "RegisterInstance" => call_async(body, |q| instances::register(w, q)).await,
         "DeregisterInstance" => call_async(body, |q| instances::deregister(w, q)).await,
-        "GetInstance" => call(body, |q| instances::get(r, q)),
-        "ListInstances" => call(body, |q| instances::list(r, q)),
+        "GetInstance" => call(body, |q| instances::get(r, cx, q)),
+        "ListInstances" => call(body, |q| instances::list(r, cx, q)),
         "UpdateInstanceCustomHealthStatus" => {
             call_async(body, |q| instances::set_health(w, q)).await
         }

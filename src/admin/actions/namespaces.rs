@@ -3,7 +3,10 @@
 
 use ipnet::IpNet;
 
+use ring::digest;
+
 use super::{Condition, age_key, condition, page, text_matches, timestamp};
+use crate::admin::account::Context;
 use crate::admin::api::{self, CreateNamespaceRequest, IdRequest, ListRequest};
 use crate::admin::error::ApiError;
 use crate::registry::{
@@ -41,6 +44,7 @@ fn soa_ttl(soa: Option<&api::Soa>) -> Result<Option<u32>, ApiError> {
 
 pub async fn create(
     writer: &Writer,
+    cx: Context<'_>,
     kind: NamespaceType,
     request: CreateNamespaceRequest,
 ) -> Result<api::OperationResponse, ApiError> {
@@ -88,6 +92,7 @@ pub async fn create(
             allowed_networks,
             creator_request_id: request.creator_request_id,
             tags: tags(request.tags),
+            region: cx.new_region(),
         })
         .await?;
     Ok(api::OperationResponse { operation_id })
@@ -101,9 +106,31 @@ fn kind_of(kind: NamespaceType) -> api::NamespaceType {
     }
 }
 
-fn shape(namespace: registry::Namespace) -> api::Namespace {
+/// The `HostedZoneId` a DNS namespace shows: `Z` and 20 characters of
+/// Route 53's alphabet, a hash of the namespace id, so it is the same on
+/// every server and after every restart and is never stored.
+pub fn hosted_zone_id(namespace_id: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let digest = digest::digest(&digest::SHA256, namespace_id.as_bytes());
+    // 20 characters of 5 bits each: the first 100 bits of the digest.
+    let mut bits = digest
+        .as_ref()
+        .iter()
+        .flat_map(|byte| (0..8).rev().map(move |i| (byte >> i) & 1));
+    let mut id = String::from("Z");
+    for _ in 0..20 {
+        let value = (0..5).fold(0usize, |acc, _| {
+            (acc << 1) | usize::from(bits.next().unwrap_or(0))
+        });
+        id.push(char::from(ALPHABET[value]));
+    }
+    id
+}
+
+fn shape(namespace: registry::Namespace, cx: Context<'_>) -> api::Namespace {
     let dns_properties = if namespace.kind.has_dns() {
         api::DnsProperties {
+            hosted_zone_id: Some(hosted_zone_id(&namespace.id)),
             soa: Some(api::Soa {
                 ttl: i64::from(namespace.soa.ttl),
             }),
@@ -130,7 +157,8 @@ fn shape(namespace: registry::Namespace) -> api::Namespace {
         api::DnsProperties::default()
     };
     api::Namespace {
-        arn: registry::arn("namespace", &namespace.id),
+        arn: cx.namespace_arn(&namespace),
+        resource_owner: Some(cx.owner()),
         id: namespace.id,
         kind: kind_of(namespace.kind),
         description: namespace.description,
@@ -147,14 +175,19 @@ fn shape(namespace: registry::Namespace) -> api::Namespace {
     }
 }
 
-pub fn get(registry: &Registry, request: IdRequest) -> Result<api::GetNamespaceResponse, ApiError> {
+pub fn get(
+    registry: &Registry,
+    cx: Context<'_>,
+    request: IdRequest,
+) -> Result<api::GetNamespaceResponse, ApiError> {
     Ok(api::GetNamespaceResponse {
-        namespace: shape(registry.get_namespace(&request.id)?),
+        namespace: shape(registry.get_namespace(&request.id)?, cx),
     })
 }
 
 pub fn list(
     registry: &Registry,
+    cx: Context<'_>,
     request: ListRequest,
 ) -> Result<api::ListNamespacesResponse, ApiError> {
     use Condition::{BeginsWith, Eq};
@@ -177,8 +210,16 @@ pub fn list(
             "NAME" | "HTTP_NAME" => {
                 namespaces.retain(|ns| text_matches(how, &values, &ns.name.to_ascii_lowercase()))
             }
-            // One owner: every namespace is the caller's own.
-            _ => {}
+            // One owner: every namespace is this account's.
+            _ => {
+                if !filter
+                    .values
+                    .iter()
+                    .any(|v| v == "SELF" || *v == cx.account.id)
+                {
+                    namespaces.clear();
+                }
+            }
         }
     }
     let (chosen, next_token) = page(
@@ -188,7 +229,7 @@ pub fn list(
         request.max_results,
     )?;
     Ok(api::ListNamespacesResponse {
-        namespaces: chosen.into_iter().map(shape).collect(),
+        namespaces: chosen.into_iter().map(|ns| shape(ns, cx)).collect(),
         next_token,
     })
 }
@@ -223,6 +264,7 @@ pub async fn update(
         soa,
         soa_ttl: soa_ttl(dns.soa.as_ref())?,
         allowed_networks: dns.allowed_networks.as_deref().map(networks).transpose()?,
+        updater_request_id: request.updater_request_id,
     };
     let operation_id = writer.update_namespace(&namespace.id, update).await?;
     Ok(api::OperationResponse { operation_id })
@@ -260,4 +302,23 @@ fn name_servers(servers: &[api::NameServer]) -> Result<Vec<registry::NameServer>
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hosted_zone_id;
+
+    #[test]
+    fn a_hosted_zone_id_is_route_53_shaped_and_fixed_by_the_namespace_id() {
+        // The first 100 bits of SHA-256 in RFC 4648 base32: pinned, since
+        // Terraform state remembers it across upgrades.
+        assert_eq!(
+            hosted_zone_id("ns-0123456789abcdef"),
+            "ZVFS5ZQY3ZBOAGK7SUCGM"
+        );
+        assert_ne!(
+            hosted_zone_id("ns-0123456789abcdef"),
+            hosted_zone_id("ns-0123456789abcdeg")
+        );
+    }
 }

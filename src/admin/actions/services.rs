@@ -2,6 +2,7 @@
 
 use super::namespaces::tags;
 use super::{Condition, age_key, condition, page, text_matches, timestamp};
+use crate::admin::account::Context;
 use crate::admin::api::{self, IdRequest, ListRequest};
 use crate::admin::error::ApiError;
 use crate::registry::{
@@ -86,6 +87,7 @@ fn heartbeat(config: &api::HeartbeatConfig) -> Result<Heartbeat, ApiError> {
 
 pub async fn create(
     writer: &Writer,
+    cx: Context<'_>,
     request: api::CreateServiceRequest,
 ) -> Result<api::ServiceResponse, ApiError> {
     let namespace_id = request
@@ -131,16 +133,32 @@ pub async fn create(
                 .transpose()?,
             creator_request_id: request.creator_request_id,
             tags: tags(request.tags),
+            region: cx.new_region(),
         })
-        .await?;
+        .await
+        .map_err(|error| {
+            let mut error = ApiError::from(error);
+            // ServiceAlreadyExists names the existing service's ARN.
+            if let Some(existing) = error
+                .body
+                .service_id
+                .as_deref()
+                .and_then(|id| writer.registry().service(id))
+            {
+                error.body.service_arn = Some(cx.service_arn(&existing));
+            }
+            error
+        })?;
     Ok(api::ServiceResponse {
-        service: shape(service),
+        service: shape(service, cx),
     })
 }
 
-pub(super) fn shape(service: registry::Service) -> api::Service {
+pub(super) fn shape(service: registry::Service, cx: Context<'_>) -> api::Service {
     api::Service {
-        arn: registry::arn("service", &service.id),
+        arn: cx.service_arn(&service),
+        resource_owner: Some(cx.owner()),
+        created_by_account: Some(cx.owner()),
         kind: service.type_name().to_string(),
         dns_config: service.dns.as_ref().map(|dns| api::DnsConfig {
             namespace_id: Some(service.namespace_id.clone()),
@@ -188,14 +206,19 @@ pub(super) fn shape(service: registry::Service) -> api::Service {
     }
 }
 
-pub fn get(registry: &Registry, request: IdRequest) -> Result<api::ServiceResponse, ApiError> {
+pub fn get(
+    registry: &Registry,
+    cx: Context<'_>,
+    request: IdRequest,
+) -> Result<api::ServiceResponse, ApiError> {
     Ok(api::ServiceResponse {
-        service: shape(registry.get_service(&request.id)?),
+        service: shape(registry.get_service(&request.id)?, cx),
     })
 }
 
 pub fn list(
     registry: &Registry,
+    cx: Context<'_>,
     request: ListRequest,
 ) -> Result<api::ListServicesResponse, ApiError> {
     let allowed: &[(&str, &[Condition])] = &[
@@ -221,7 +244,10 @@ pub fn list(
         request.max_results,
     )?;
     Ok(api::ListServicesResponse {
-        services: chosen.into_iter().map(shape).collect(),
+        services: chosen
+            .into_iter()
+            .map(|service| shape(service, cx))
+            .collect(),
         next_token,
     })
 }

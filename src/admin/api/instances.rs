@@ -32,6 +32,8 @@ pub struct Instance {
     pub creator_request_id: Option<String>,
     #[serde(default)]
     pub attributes: Attributes,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by_account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +55,8 @@ pub struct ListInstancesRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListInstancesResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_owner: Option<String>,
     pub instances: Vec<Instance>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,

@@ -94,6 +94,10 @@ pub struct UpdateNamespaceRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DnsProperties {
+    /// Derived from the namespace id (see `admin::actions::namespaces`),
+    /// never stored; what Terraform reads as `hosted_zone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone_id: Option<String>,
     #[serde(rename = "SOA", default, skip_serializing_if = "Option::is_none")]
     pub soa: Option<Soa>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +130,8 @@ pub struct Namespace {
     pub name: String,
     #[serde(rename = "Type")]
     pub kind: NamespaceType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default)]

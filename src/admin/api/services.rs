@@ -132,6 +132,11 @@ pub struct Service {
     pub create_date: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator_request_id: Option<String>,
+    /// The account that owns the namespace (the server's `api.account_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by_account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -186,6 +186,7 @@ fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
     };
 
     Ok(NewNamespace {
+        region: None,
         name,
         kind,
         description: toml.description,
@@ -271,6 +272,8 @@ fn service(namespace: &NewNamespace, toml: ServiceToml) -> Result<ZoneService, S
 
     // The value the registry will hold, so its own checks can run now.
     let checked = Service {
+        region: None,
+        attributes: Default::default(),
         id: String::new(),
         namespace_id: String::new(),
         name,

@@ -36,6 +36,12 @@ const MAX_TTL: u32 = 2_147_483_647;
 const MAX_TAGS: usize = 50;
 const MAX_TAG_KEY: usize = 128;
 const MAX_TAG_VALUE: usize = 256;
+/// Cloud Map's quota of attributes on one service, and the most one
+/// Update/DeleteServiceAttributes call may name.
+pub const MAX_SERVICE_ATTRIBUTES: usize = 30;
+const MAX_SERVICE_ATTRIBUTE_KEY: usize = 255;
+const MAX_SERVICE_ATTRIBUTE_VALUE: usize = 1024;
+const MAX_REGION: usize = 32;
 
 fn invalid(message: impl Into<String>) -> RegistryError {
     RegistryError::invalid(message)
@@ -83,6 +89,65 @@ pub fn tags(tags: &Tags) -> Result<()> {
                 "tag '{key}' has a value longer than {MAX_TAG_VALUE} characters"
             )));
         }
+    }
+    Ok(())
+}
+
+/// A region as it goes into an ARN: 1 to 32 lowercase letters, digits and
+/// hyphens (`us-east-1`, `eu-central-2`; a test's `local`).
+pub fn region(region: Option<&str>) -> Result<()> {
+    match region {
+        Some(text)
+            if text.is_empty()
+                || text.len() > MAX_REGION
+                || !text
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            Err(invalid(format!(
+                "region '{text}' is not 1 to {MAX_REGION} lowercase letters, digits and hyphens"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The keys of an Update/DeleteServiceAttributes call: 1 to 30, each 1 to
+/// 255 printable ASCII characters without spaces (Cloud Map's pattern
+/// `[a-zA-Z0-9!-~]+`).
+pub fn service_attribute_keys<'a>(keys: impl ExactSizeIterator<Item = &'a String>) -> Result<()> {
+    let count = keys.len();
+    if !(1..=MAX_SERVICE_ATTRIBUTES).contains(&count) {
+        return Err(invalid(format!(
+            "Attributes must name 1 to {MAX_SERVICE_ATTRIBUTES} attributes, not {count}"
+        )));
+    }
+    for key in keys {
+        if key.is_empty()
+            || key.len() > MAX_SERVICE_ATTRIBUTE_KEY
+            || !key.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(invalid(format!(
+                "Attributes: key '{key}' must be 1 to {MAX_SERVICE_ATTRIBUTE_KEY} printable ASCII characters without spaces"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A service attribute's value: up to 1024 printable ASCII characters,
+/// spaces and tabs allowed inside but not at either end (Cloud Map's
+/// pattern).
+pub fn service_attribute_value(key: &str, value: &str) -> Result<()> {
+    let inner_ok = value
+        .bytes()
+        .all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\t');
+    let ends_ok = value.bytes().next().is_none_or(|b| b.is_ascii_graphic())
+        && value.bytes().last().is_none_or(|b| b.is_ascii_graphic());
+    if value.len() > MAX_SERVICE_ATTRIBUTE_VALUE || !inner_ok || !ends_ok {
+        return Err(invalid(format!(
+            "Attributes: the value of '{key}' must be at most {MAX_SERVICE_ATTRIBUTE_VALUE} printable ASCII characters, with spaces or tabs only inside"
+        )));
     }
     Ok(())
 }

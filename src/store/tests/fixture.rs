@@ -122,6 +122,7 @@ fn operation(
 ) -> Operation {
     let some = |id: &str| (!id.is_empty()).then(|| id.to_string());
     Operation {
+        request_token: None,
         id: id.into(),
         kind,
         status: OperationStatus::Success,
@@ -138,6 +139,7 @@ fn operation(
 fn namespaces() -> Vec<Namespace> {
     vec![
         Namespace {
+            region: None,
             id: "ns-3xhyfqx85co3cvbx".into(),
             name: "fixture.internal".into(),
             kind: NamespaceType::DnsPrivate,
@@ -160,6 +162,7 @@ fn namespaces() -> Vec<Namespace> {
             service_count: 0,
         },
         Namespace {
+            region: None,
             id: "ns-idr12hqyan2an2xa".into(),
             name: "fixture-api".into(),
             kind: NamespaceType::Http,
@@ -182,6 +185,7 @@ fn namespaces() -> Vec<Namespace> {
             service_count: 0,
         },
         Namespace {
+            region: None,
             id: "ns-jd02fdeo3na8zfam".into(),
             name: "fixture.example".into(),
             kind: NamespaceType::DnsPublic,
@@ -210,6 +214,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
     vec![
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-3i1js7umd7d857wd".into(),
                 namespace_id: "ns-jd02fdeo3na8zfam".into(),
                 name: "alias".into(),
@@ -265,6 +271,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-9n9m0oqhrsazl5tv".into(),
                 namespace_id: "ns-jd02fdeo3na8zfam".into(),
                 name: "web".into(),
@@ -331,6 +339,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-bq8gwf6arnnuplz9".into(),
                 namespace_id: "ns-3xhyfqx85co3cvbx".into(),
                 name: "v4".into(),
@@ -400,6 +410,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-flgqiohl4ysr9snv".into(),
                 namespace_id: "ns-3xhyfqx85co3cvbx".into(),
                 name: "static".into(),
@@ -432,6 +444,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-qmom5fofiq1kf2kx".into(),
                 namespace_id: "ns-idr12hqyan2an2xa".into(),
                 name: "sync".into(),
@@ -464,6 +478,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-trdamsl2ta2bsfe0".into(),
                 namespace_id: "ns-3xhyfqx85co3cvbx".into(),
                 name: "api".into(),
@@ -528,6 +544,8 @@ fn services() -> Vec<(Service, Vec<Instance>)> {
         ),
         (
             Service {
+                region: None,
+                attributes: Default::default(),
                 id: "srv-ukh6s13mg9z5oj46".into(),
                 namespace_id: "ns-3xhyfqx85co3cvbx".into(),
                 name: "v6".into(),

@@ -20,6 +20,7 @@ use crate::registry::{
 
 pub(super) fn namespace(id: &str) -> Namespace {
     Namespace {
+        region: None,
         id: id.into(),
         name: format!("{id}.example"),
         kind: NamespaceType::DnsPrivate,
@@ -36,6 +37,8 @@ pub(super) fn namespace(id: &str) -> Namespace {
 
 pub(super) fn service(id: &str, namespace_id: &str) -> Service {
     Service {
+        region: None,
+        attributes: Default::default(),
         id: id.into(),
         namespace_id: namespace_id.into(),
         name: "web".into(),
@@ -91,6 +94,7 @@ pub(super) fn instance(id: &str) -> Instance {
 
 pub(super) fn operation(id: &str) -> Operation {
     Operation {
+        request_token: None,
         id: id.into(),
         kind: OperationType::RegisterInstance,
         status: OperationStatus::Success,

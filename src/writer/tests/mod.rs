@@ -37,6 +37,7 @@ fn attributes(pairs: Pairs<'_>) -> BTreeMap<String, String> {
 
 fn new_namespace(name: &str, kind: NamespaceType) -> NewNamespace {
     NewNamespace {
+        region: None,
         name: name.to_string(),
         kind,
         description: None,
@@ -61,6 +62,7 @@ fn internal_service(registry: &TestRegistry, name: &str) -> NewService {
         .namespace_by_name(INTERNAL)
         .unwrap_or_else(|| self::namespace(registry, INTERNAL, NamespaceType::DnsPrivate));
     NewService {
+        region: None,
         namespace_id: namespace.id,
         name: name.to_string(),
         description: None,

@@ -11,6 +11,7 @@ fn a_retried_namespace_creation_whose_operation_left_the_log_is_stored() {
     // A namespace stored by an earlier server whose CREATE_NAMESPACE
     // operation has since left the bounded log.
     let stored = Namespace {
+        region: None,
         id: "ns-stored0000000000".into(),
         name: "example.com".into(),
         kind: NamespaceType::DnsPublic,
@@ -50,6 +51,7 @@ fn a_retried_namespace_creation_whose_operation_left_the_log_is_stored() {
 #[test]
 fn a_failed_retry_of_a_namespace_creation_records_no_operation() {
     let stored = Namespace {
+        region: None,
         id: "ns-stored0000000000".into(),
         name: "example.com".into(),
         kind: NamespaceType::DnsPublic,

@@ -766,6 +766,7 @@ fn nets(texts: &[&str]) -> Vec<ipnet::IpNet> {
 fn the_registry_stores_what_the_rule_says() {
     let registry = TestRegistry::default();
     let new = |name: &str, networks: &[&str]| NewNamespace {
+        region: None,
         name: name.to_string(),
         kind: NamespaceType::DnsPrivate,
         description: None,

@@ -10,6 +10,7 @@ here but the endpoint differs from talking to AWS.
 
 import datetime
 import json
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -25,6 +26,13 @@ import botocore.exceptions
 STEP, ENDPOINT, REGION, KEY_ID, SECRET = sys.argv[1:6]
 STATE = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
 VERIFY = STATE.get("ca_bundle", True)
+ACCOUNT = STATE.get("account_id", "000000000000")
+HOSTED_ZONE_ID = re.compile(r"^Z[A-Z2-7]{20}$")
+
+
+def arn(kind, resource_id):
+    """The ARN AWS would give: the signed region and the account."""
+    return f"arn:aws:servicediscovery:{REGION}:{ACCOUNT}:{kind}/{resource_id}"
 
 
 def client(key_id=KEY_ID, secret=SECRET, inject_host_prefix=False):
@@ -77,6 +85,18 @@ def setup():
     namespace = sd.get_namespace(Id=namespace_id)["Namespace"]
     assert namespace["Type"] == "DNS_PRIVATE", namespace
     assert namespace["Name"] == "flow.test", namespace
+    assert namespace["Arn"] == arn("namespace", namespace_id), namespace
+    assert namespace["ResourceOwner"] == ACCOUNT, namespace
+    zone_id = namespace["Properties"]["DnsProperties"]["HostedZoneId"]
+    assert HOSTED_ZONE_ID.match(zone_id), namespace
+    # Derived, so the same on every read (and by ARN).
+    by_arn = sd.get_namespace(Id=namespace["Arn"])["Namespace"]
+    assert by_arn["Properties"]["DnsProperties"]["HostedZoneId"] == zone_id, by_arn
+    public_zone = sd.get_namespace(Id=public_id)["Namespace"]["Properties"]["DnsProperties"]
+    assert HOSTED_ZONE_ID.match(public_zone["HostedZoneId"]), public_zone
+    assert public_zone["HostedZoneId"] != zone_id, public_zone
+    http_properties = sd.get_namespace(Id=http_id)["Namespace"]["Properties"]
+    assert "HostedZoneId" not in http_properties.get("DnsProperties", {}), http_properties
     service = sd.create_service(
         Name="web",
         NamespaceId=namespace_id,
@@ -88,6 +108,9 @@ def setup():
         },
         HealthCheckCustomConfig={"FailureThreshold": 1},
     )["Service"]
+    assert service["Arn"] == arn("service", service["Id"]), service
+    assert service["ResourceOwner"] == ACCOUNT, service
+    assert service["CreatedByAccount"] == ACCOUNT, service
     for index in (1, 2, 3):
         registered = sd.register_instance(
             ServiceId=service["Id"],
@@ -171,6 +194,11 @@ def finish():
     succeeded(sd, again["OperationId"])
     instance = sd.get_instance(ServiceId=service_id, InstanceId="web-2")["Instance"]
     assert instance["Attributes"]["AWS_INSTANCE_IPV4"] == "10.0.0.22", instance
+    assert instance["CreatedByAccount"] == ACCOUNT, instance
+    assert sd.list_instances(ServiceId=service_id)["ResourceOwner"] == ACCOUNT
+
+    service_attributes(sd, service_id, arn)
+    updater_request_id(sd, STATE["http_id"])
 
     for index in (1, 2, 3):
         gone = sd.deregister_instance(ServiceId=service_id, InstanceId=f"web-{index}")
@@ -183,6 +211,190 @@ def finish():
         succeeded(sd, deleted["OperationId"])
     assert sd.list_namespaces()["Namespaces"] == [], sd.list_namespaces()
     print(json.dumps({"finished": True}))
+
+
+def service_attributes(sd, service_id, service_arn):
+    """Get/Update/DeleteServiceAttributes, by id and by ARN, with the quota
+    of 30 refused and nothing changed."""
+    empty = sd.get_service_attributes(ServiceId=service_id)["ServiceAttributes"]
+    assert empty["ServiceArn"] == service_arn, empty
+    assert empty["ResourceOwner"] == ACCOUNT, empty
+    assert empty.get("Attributes", {}) == {}, empty
+    sd.update_service_attributes(ServiceId=service_id, Attributes={"team": "dns", "tier": "1"})
+    sd.update_service_attributes(ServiceId=service_arn, Attributes={"tier": "2"})
+    got = sd.get_service_attributes(ServiceId=service_arn)["ServiceAttributes"]["Attributes"]
+    assert got == {"team": "dns", "tier": "2"}, got
+    too_many = {f"k{i}": "v" for i in range(29)}
+    code = error_code(
+        lambda: sd.update_service_attributes(ServiceId=service_id, Attributes=too_many)
+    )
+    assert code == "ServiceAttributesLimitExceededException", code
+    got = sd.get_service_attributes(ServiceId=service_id)["ServiceAttributes"]["Attributes"]
+    assert got == {"team": "dns", "tier": "2"}, got
+    bad = error_code(
+        lambda: sd.update_service_attributes(ServiceId=service_id, Attributes={"a key": "v"})
+    )
+    assert bad == "InvalidInput", bad
+    missing = error_code(
+        lambda: sd.get_service_attributes(ServiceId="srv-doesnotexist0000")
+    )
+    assert missing == "ServiceNotFound", missing
+    sd.delete_service_attributes(ServiceId=service_id, Attributes=["team", "absent"])
+    got = sd.get_service_attributes(ServiceId=service_id)["ServiceAttributes"]["Attributes"]
+    assert got == {"tier": "2"}, got
+
+
+def updater_request_id(sd, namespace_id):
+    """A repeated Update*Namespace with the same UpdaterRequestId is the
+    same operation and changes nothing; a new token is a new update."""
+    same = token()
+    first = sd.update_http_namespace(
+        Id=namespace_id, UpdaterRequestId=same, Namespace={"Description": "first"}
+    )["OperationId"]
+    sd.update_http_namespace(
+        Id=namespace_id, UpdaterRequestId=token(), Namespace={"Description": "second"}
+    )
+    again = sd.update_http_namespace(
+        Id=namespace_id, UpdaterRequestId=same, Namespace={"Description": "first"}
+    )["OperationId"]
+    assert again == first, (first, again)
+    namespace = sd.get_namespace(Id=namespace_id)["Namespace"]
+    assert namespace["Description"] == "second", namespace
+
+
+def terraform():
+    """terraform-provider-aws's calls for aws_service_discovery_* resources,
+    in its order: create, wait on GetOperation, read (Get*, tags), update
+    (UpdateHttpNamespace with an UpdaterRequestId; RegisterInstance again
+    with a new CreatorRequestId), delete."""
+    sd = client()
+
+    def wait(operation_id):
+        # waitOperationSucceeded: GetOperation until SUCCESS.
+        return succeeded(sd, operation_id)
+
+    created = sd.create_private_dns_namespace(
+        Name="tf.test", Vpc="vpc-0123456789abcdef0", CreatorRequestId=token(),
+        Description="managed by Terraform", Tags=[{"Key": "owner", "Value": "tf"}],
+    )
+    namespace_id = wait(created["OperationId"])["Targets"]["NAMESPACE"]
+    namespace = sd.get_namespace(Id=namespace_id)["Namespace"]
+    # What the resource stores: arn, hosted_zone, name.
+    assert namespace["Arn"] == arn("namespace", namespace_id), namespace
+    assert HOSTED_ZONE_ID.match(namespace["Properties"]["DnsProperties"]["HostedZoneId"])
+    tags = sd.list_tags_for_resource(ResourceARN=namespace["Arn"])["Tags"]
+    assert tags == [{"Key": "owner", "Value": "tf"}], tags
+
+    http = sd.create_http_namespace(Name="tf-http", CreatorRequestId=token())
+    http_id = wait(http["OperationId"])["Targets"]["NAMESPACE"]
+    change = token()
+    updated = sd.update_http_namespace(
+        Id=http_id, UpdaterRequestId=change, Namespace={"Description": "v2"}
+    )
+    wait(updated["OperationId"])
+    retried = sd.update_http_namespace(
+        Id=http_id, UpdaterRequestId=change, Namespace={"Description": "v2"}
+    )
+    assert retried["OperationId"] == updated["OperationId"], (updated, retried)
+    assert sd.get_namespace(Id=http_id)["Namespace"]["Description"] == "v2"
+
+    service = sd.create_service(
+        Name="api", NamespaceId=namespace_id, CreatorRequestId=token(),
+        DnsConfig={"RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "A", "TTL": 60}]},
+        HealthCheckCustomConfig={"FailureThreshold": 1},
+        Tags=[{"Key": "owner", "Value": "tf"}],
+    )["Service"]
+    read = sd.get_service(Id=service["Id"])["Service"]
+    assert read["Arn"] == arn("service", service["Id"]), read
+    assert sd.list_tags_for_resource(ResourceARN=read["Arn"])["Tags"] == [
+        {"Key": "owner", "Value": "tf"}
+    ]
+
+    registered = sd.register_instance(
+        ServiceId=service["Id"], InstanceId="i-1", CreatorRequestId=token(),
+        Attributes={"AWS_INSTANCE_IPV4": "10.1.0.1"},
+    )
+    wait(registered["OperationId"])
+    instance = sd.get_instance(ServiceId=service["Id"], InstanceId="i-1")["Instance"]
+    assert instance["Attributes"] == {"AWS_INSTANCE_IPV4": "10.1.0.1"}, instance
+    # The resource's update: RegisterInstance again with a new token.
+    again = sd.register_instance(
+        ServiceId=service["Id"], InstanceId="i-1", CreatorRequestId=token(),
+        Attributes={"AWS_INSTANCE_IPV4": "10.1.0.2", "env": "prod"},
+    )
+    wait(again["OperationId"])
+    instance = sd.get_instance(ServiceId=service["Id"], InstanceId="i-1")["Instance"]
+    assert instance["Attributes"] == {"AWS_INSTANCE_IPV4": "10.1.0.2", "env": "prod"}, instance
+    print(json.dumps({"namespace_id": namespace_id, "http_id": http_id,
+                      "service_id": service["Id"]}))
+
+
+def terraform_destroy():
+    sd = client()
+    gone = sd.deregister_instance(ServiceId=STATE["service_id"], InstanceId="i-1")
+    succeeded(sd, gone["OperationId"])
+    sd.delete_service(Id=STATE["service_id"])
+    for key in ("namespace_id", "http_id"):
+        succeeded(sd, sd.delete_namespace(Id=STATE[key])["OperationId"])
+    print(json.dumps({"namespaces": len(sd.list_namespaces()["Namespaces"])}))
+
+
+def externaldns():
+    """ExternalDNS's aws-sd provider, in its order: ListNamespaces with a
+    TYPE filter, ListServices with NAMESPACE_ID, DiscoverInstances without
+    MaxResults, CreateService/UpdateService with a Description (its owner
+    label), RegisterInstance/DeregisterInstance. STATE names a private
+    namespace that exists."""
+    sd = client()
+    namespaces = [
+        namespace
+        for page in sd.get_paginator("list_namespaces").paginate(
+            Filters=[{"Name": "TYPE", "Values": ["DNS_PRIVATE"], "Condition": "EQ"}]
+        )
+        for namespace in page["Namespaces"]
+    ]
+    assert [n["Name"] for n in namespaces] == ["edns.test"], namespaces
+    namespace_id = namespaces[0]["Id"]
+    services = [
+        service
+        for page in sd.get_paginator("list_services").paginate(
+            Filters=[{"Name": "NAMESPACE_ID", "Values": [namespace_id], "Condition": "EQ"}],
+            PaginationConfig={"PageSize": 100},
+        )
+        for service in page["Services"]
+    ]
+    assert services == [], services
+    owner = 'heritage=external-dns,external-dns/owner=default'
+    service = sd.create_service(
+        Name="app", NamespaceId=namespace_id, Description=owner,
+        DnsConfig={"RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "A", "TTL": 300}]},
+    )["Service"]
+    for index in range(120):
+        sd.register_instance(
+            ServiceId=service["Id"], InstanceId=f"10.2.{index // 250}.{index % 250 + 1}",
+            Attributes={"AWS_INSTANCE_IPV4": f"10.2.{index // 250}.{index % 250 + 1}"},
+        )
+    found = sd.discover_instances(NamespaceName="edns.test", ServiceName="app")["Instances"]
+    assert len(found) == 100, len(found)
+    services = sd.list_services(
+        Filters=[{"Name": "NAMESPACE_ID", "Values": [namespace_id], "Condition": "EQ"}],
+        MaxResults=100,
+    )["Services"]
+    assert [s["Description"] for s in services] == [owner], services
+    updated = sd.update_service(
+        Id=service["Id"],
+        Service={"Description": owner, "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 60}]}},
+    )
+    succeeded(sd, updated["OperationId"])
+    for index in range(119):
+        sd.deregister_instance(
+            ServiceId=service["Id"], InstanceId=f"10.2.{index // 250}.{index % 250 + 1}"
+        )
+    found = sd.discover_instances(NamespaceName="edns.test", ServiceName="app")["Instances"]
+    print(json.dumps({
+        "left": [i["InstanceId"] for i in found],
+        "ttl": sd.get_service(Id=service["Id"])["Service"]["DnsConfig"]["DnsRecords"][0]["TTL"],
+    }))
 
 
 def signed(target, body, key_id=KEY_ID, secret=SECRET, when=None):
@@ -342,4 +554,13 @@ def prefix():
     print(json.dumps({"instances": sorted(i["InstanceId"] for i in found)}))
 
 
-{"setup": setup, "finish": finish, "auth": auth, "scoped": scoped, "prefix": prefix}[STEP]()
+{
+    "setup": setup,
+    "finish": finish,
+    "auth": auth,
+    "scoped": scoped,
+    "prefix": prefix,
+    "terraform": terraform,
+    "terraform_destroy": terraform_destroy,
+    "externaldns": externaldns,
+}[STEP]()
