@@ -29,6 +29,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod dns;
 pub mod health;
 pub mod registry;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminError};
 use crate::config::{Config, ConfigError};
+use crate::control::{self, Control};
 use crate::dns::{self, DnsSettings, NameTable};
 use crate::health;
 use crate::registry::{Registry, RegistryError};
@@ -77,11 +78,13 @@ fn survive_file_size_limit() {
 
 /// Runs the server until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
+    let started = std::time::Instant::now();
     survive_file_size_limit();
     let (registry, name_table) = build_registry(&config);
     let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
     let store_path = store.path().display().to_string();
     let (backend, committer) = store.start()?;
+    let store_watch = backend.watch();
     let (writer, restored) = Writer::restore_from(registry.clone(), Arc::new(backend), snapshot)
         .map_err(|error| match error {
             RestoreError::Store(error) => ServeError::Store(error),
@@ -128,31 +131,63 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         );
     }
     let admin_listener = admin::bind(&config.admin)?;
+    // Bound after the socket, so a start that fails here leaves no TCP port
+    // half-open; none at all unless api.listen names an address.
+    let api_listeners = if config.api.listen.is_empty() {
+        None
+    } else {
+        Some(admin::bind_api(&config.api).await?)
+    };
+    let health_stats = Arc::new(health::Stats::default());
+    let control = Control::new(
+        started,
+        control::Listeners {
+            dns: sockets.bound.clone(),
+            udp_workers: workers,
+            admin_socket: config.admin.socket.clone(),
+            api: api_listeners
+                .as_ref()
+                .map_or_else(Vec::new, admin::ApiListeners::local_addrs),
+            api_tls: config.api.tls.is_some(),
+        },
+        store_watch,
+        Arc::clone(&health_stats),
+    );
     let admin_task = tokio::spawn({
-        let (writer, admin_config, shutdown) =
-            (writer.clone(), config.admin.clone(), shutdown.clone());
+        let (writer, control, admin_config, shutdown) = (
+            writer.clone(),
+            control.clone(),
+            config.admin.clone(),
+            shutdown.clone(),
+        );
         async move {
-            let outcome =
-                admin::serve(admin_listener, writer, admin_config, shutdown.clone()).await;
+            let outcome = admin::serve(
+                admin_listener,
+                writer,
+                control,
+                admin_config,
+                shutdown.clone(),
+            )
+            .await;
             // Without its admin API the server cannot be managed: stop it all.
             shutdown.cancel();
             outcome
         }
     });
-    // Bound after the socket, so a start that fails here leaves no TCP port
-    // half-open; none at all unless api.listen names an address.
-    let api_task = if config.api.listen.is_empty() {
-        None
-    } else {
-        let listeners = admin::bind_api(&config.api).await?;
-        let (writer, admin_config, shutdown) =
-            (writer.clone(), config.admin.clone(), shutdown.clone());
-        Some(tokio::spawn(async move {
-            let outcome = admin::serve_api(listeners, writer, admin_config, shutdown.clone()).await;
+    let api_task = api_listeners.map(|listeners| {
+        let (writer, control, admin_config, shutdown) = (
+            writer.clone(),
+            control.clone(),
+            config.admin.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            let outcome =
+                admin::serve_api(listeners, writer, control, admin_config, shutdown.clone()).await;
             shutdown.cancel();
             outcome
-        }))
-    };
+        })
+    });
     let settings = DnsSettings {
         max_udp_payload: config.dns.max_udp_payload,
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
@@ -170,9 +205,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         },
     };
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
+    let (_health_settings, health_updates) = tokio::sync::watch::channel(config.health.clone());
     let health_task = tokio::spawn(health::run(
         writer.clone(),
-        config.health.clone(),
+        health_updates,
+        health_stats,
         shutdown.clone(),
     ));
     tracing::info!("cairn ready");

@@ -16,6 +16,7 @@ use super::actions;
 use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
 use super::error::ApiError;
 use super::scope;
+use crate::control::Control;
 use crate::writer::Writer;
 
 /// What a request body may cost: its size, and the time from its headers
@@ -32,11 +33,12 @@ pub struct BodyLimits {
 pub async fn handle(
     request: Request<Incoming>,
     writer: Writer,
+    control: Control,
     limits: BodyLimits,
     access: Arc<Access>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = request_id();
-    let outcome = answer(request, &writer, limits, &access).await;
+    let outcome = answer(request, &writer, &control, limits, &access).await;
     let response = match outcome {
         Ok((action, body)) => {
             tracing::debug!(%action, %request_id, "admin request done");
@@ -71,6 +73,7 @@ pub async fn handle(
 async fn answer(
     request: Request<Incoming>,
     writer: &Writer,
+    control: &Control,
     limits: BodyLimits,
     access: &Access,
 ) -> Result<(String, Vec<u8>), ApiError> {
@@ -119,7 +122,7 @@ async fn answer(
     if let Some((allowed, key)) = limited {
         scope::check(allowed, key, &action, &body, writer.registry())?;
     }
-    let mut response = actions::dispatch(writer, &action, &body).await?;
+    let mut response = actions::dispatch(writer, control, &action, &body).await?;
     if let Some((allowed, key)) = limited {
         response = scope::filter(allowed, key, &action, response, writer.registry())?;
     }

@@ -47,6 +47,7 @@ pub use error::ApiError;
 pub use tcp::{ApiListeners, bind_api, serve_api};
 
 use crate::config::AdminConfig;
+use crate::control::Control;
 use crate::writer::Writer;
 
 /// Why the admin socket could not be set up.
@@ -157,6 +158,7 @@ pub fn bind(config: &AdminConfig) -> Result<UnixListener, AdminError> {
 pub async fn serve(
     listener: UnixListener,
     writer: Writer,
+    control: Control,
     config: AdminConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -181,6 +183,7 @@ pub async fn serve(
         None,
         access,
         writer,
+        control,
         config,
         shutdown,
         remove_socket,
@@ -225,11 +228,15 @@ impl Listener {
 /// connection limit, the header and body deadlines, the TLS handshake (under
 /// the header deadline) and the bounded drain are the same for all.
 /// `stopped` runs once the listener is closed, before the drain.
+// Each argument is a distinct input of the one loop; a struct around them
+// would only rename them at both call sites.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     listener: Listener,
     tls: Option<TlsAcceptor>,
     access: Arc<Access>,
     writer: Writer,
+    control: Control,
     config: AdminConfig,
     shutdown: CancellationToken,
     stopped: impl FnOnce(),
@@ -271,9 +278,15 @@ async fn run(
             },
         };
         let service = {
-            let (writer, access) = (writer.clone(), Arc::clone(&access));
+            let (writer, control, access) = (writer.clone(), control.clone(), Arc::clone(&access));
             service_fn(move |request| {
-                http::handle(request, writer.clone(), limits, Arc::clone(&access))
+                http::handle(
+                    request,
+                    writer.clone(),
+                    control.clone(),
+                    limits,
+                    Arc::clone(&access),
+                )
             })
         };
         // Taken before the handshake, so a connection still negotiating TLS

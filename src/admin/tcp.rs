@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::access::Access;
 use super::{AdminError, Listener, keys, run, tls};
 use crate::config::{AdminConfig, ApiAuth, ApiConfig};
+use crate::control::Control;
 use crate::writer::Writer;
 
 /// The bound TCP listeners with what they need to serve: the keys read and
@@ -73,6 +74,7 @@ pub async fn bind_api(config: &ApiConfig) -> Result<ApiListeners, AdminError> {
 pub async fn serve_api(
     listeners: ApiListeners,
     writer: Writer,
+    control: Control,
     config: AdminConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -83,6 +85,7 @@ pub async fn serve_api(
             listeners.tls.clone(),
             Arc::clone(&listeners.access),
             writer.clone(),
+            control.clone(),
             config.clone(),
             shutdown.clone(),
             || {},

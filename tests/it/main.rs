@@ -13,6 +13,7 @@ mod reference;
 mod resolvers;
 mod rrl;
 mod signals;
+mod status;
 mod store_fixture;
 mod support;
 mod tcp;

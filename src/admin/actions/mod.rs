@@ -8,19 +8,26 @@ mod instances;
 mod namespaces;
 mod operations;
 mod services;
+mod status;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::api::Filter;
 use super::error::ApiError;
+use crate::control::Control;
 use crate::registry::{Millis, NamespaceType};
 use crate::writer::Writer;
 
 /// Runs `action` with a JSON `body`; returns the JSON response body.
 /// Reads answer from the registry at once; changes go through the
 /// [`Writer`], which returns once they are durable and applied.
-pub async fn dispatch(writer: &Writer, action: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub async fn dispatch(
+    writer: &Writer,
+    control: &Control,
+    action: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     use NamespaceType::{DnsPrivate, DnsPublic, Http};
     let (w, r) = (writer, writer.registry());
     match action {
@@ -62,6 +69,8 @@ pub async fn dispatch(writer: &Writer, action: &str, body: &[u8]) -> Result<Vec<
         "TagResource" => call_async(body, |q| operations::tag(w, q)).await,
         "UntagResource" => call_async(body, |q| operations::untag(w, q)).await,
         "ListTagsForResource" => call(body, |q| operations::tags(r, q)),
+        // cairn's own actions, about the server rather than the registry.
+        status::GET_SERVER_STATUS => call(body, |q| status::get(r, control, q)),
         _ => Err(ApiError::unknown_operation(format!(
             "'{action}' is not an action of this API (Cloud Map's actions, e.g. RegisterInstance)"
         ))),

@@ -15,12 +15,14 @@ mod discovery;
 mod instances;
 mod namespaces;
 mod operations;
+mod server;
 mod services;
 
 pub use discovery::*;
 pub use instances::*;
 pub use namespaces::*;
 pub use operations::*;
+pub use server::*;
 pub use services::*;
 
 /// The `X-Amz-Target` prefix; the action name follows it.
