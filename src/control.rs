@@ -1,5 +1,7 @@
 //! What the admin API may ask of the running server itself, beyond the
-//! registry: how it is doing (`cairn status`). `serve` builds one
+//! registry: how it is doing (`cairn status`) and a reload (`cairn
+//! reload`, handed to the one task that runs reloads,
+//! [`crate::reload::run`]). `serve` builds one
 //! [`Control`] once the listeners are bound and hands it to the admin API.
 //!
 //! Plain data and read-only views (atomics the store's committer and the
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::health;
+use crate::reload::{self, Report};
 use crate::store::{StoreStatus, StoreWatch};
 
 /// Where the server listens, as bound (port 0 resolved).
@@ -38,6 +41,7 @@ struct Inner {
     listeners: Listeners,
     store: StoreWatch,
     health: Arc<health::Stats>,
+    reloads: reload::Requests,
 }
 
 /// Everything `cairn status` reports but the registry's counts.
@@ -58,6 +62,7 @@ impl Control {
         listeners: Listeners,
         store: StoreWatch,
         health: Arc<health::Stats>,
+        reloads: reload::Requests,
     ) -> Self {
         let wall_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -70,8 +75,22 @@ impl Control {
                 listeners,
                 store,
                 health,
+                reloads,
             }),
         }
+    }
+
+    /// Asks for a reload and waits for its outcome: the report, or why it
+    /// was refused (the running config is then kept).
+    pub async fn reload(&self) -> Result<Report, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || "the server is shutting down; nothing was reloaded".to_string();
+        self.inner
+            .reloads
+            .send(reload::Request { reply: Some(reply) })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// The server as it is now.

@@ -1,6 +1,6 @@
 //! The `cairn` subcommands that manage a running server through its admin
-//! socket: `namespace`, `service`, `instance`, `discover`, `health`, `status`
-//! and `completions`. Each parses its flags (clap), calls the admin API through
+//! socket: `namespace`, `service`, `instance`, `discover`, `health`, `status`,
+//! `reload` and `completions`. Each parses its flags (clap), calls the admin API through
 //! [`crate::admin::client`], and prints a table for people or, with
 //! `--output json`, the API's JSON for scripts. Errors go to stderr as
 //! `cairn: <ErrorName>: <message>` with an exit code that tells the kind.
@@ -12,6 +12,7 @@ mod discover;
 mod instance;
 mod namespace;
 mod output;
+mod reload;
 mod resolve;
 mod service;
 mod status;
@@ -64,6 +65,11 @@ pub enum Command {
     /// holds, the store and the health checks (GetServerStatus).
     #[command(after_help = EXIT_CODES)]
     Status,
+    /// Have the server read its config file and zones/ again (as SIGHUP
+    /// does); prints what changed and what needs a restart. A bad file is
+    /// refused whole and the running config kept (exit code 4).
+    #[command(after_help = EXIT_CODES)]
+    Reload,
     /// Print shell completions for cairn, e.g. `cairn completions bash >
     /// /etc/bash_completion.d/cairn`.
     Completions {
@@ -186,6 +192,7 @@ pub async fn run(
         Command::Health(args) => instance::run_health(args, options).await,
         Command::Discover(args) => discover::run(args, options).await,
         Command::Status => status::run(options).await,
+        Command::Reload => reload::run(options).await,
         Command::Completions { shell } => {
             let shell = match shell {
                 CompletionShell::Bash => Shell::Bash,

@@ -10,6 +10,7 @@ mod health;
 mod malformed;
 mod names;
 mod reference;
+mod reload;
 mod resolvers;
 mod rrl;
 mod signals;

@@ -7,6 +7,7 @@ mod discovery;
 mod instances;
 mod namespaces;
 mod operations;
+mod reload;
 mod services;
 mod status;
 
@@ -71,6 +72,7 @@ pub async fn dispatch(
         "ListTagsForResource" => call(body, |q| operations::tags(r, q)),
         // cairn's own actions, about the server rather than the registry.
         status::GET_SERVER_STATUS => call(body, |q| status::get(r, control, q)),
+        reload::RELOAD_SERVER => call_async(body, |q| reload::reload(control, q)).await,
         _ => Err(ApiError::unknown_operation(format!(
             "'{action}' is not an action of this API (Cloud Map's actions, e.g. RegisterInstance)"
         ))),

@@ -1,5 +1,6 @@
 //! cairn's own actions about the server itself (not Cloud Map's):
-//! `GetServerStatus`, what `cairn status` prints.
+//! `GetServerStatus` (what `cairn status` prints) and `ReloadServer`
+//! (`cairn reload`).
 
 use serde::{Deserialize, Serialize};
 
@@ -72,4 +73,36 @@ pub struct ServerHealthChecks {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_round: Option<Timestamp>,
     pub rounds: u64,
+}
+
+/// `ReloadServer` takes no input: it re-reads the config file the server
+/// was started with, and zones/.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReloadServerRequest {}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReloadServerResponse {
+    /// Config keys that changed and now apply.
+    #[serde(default)]
+    pub applied: Vec<String>,
+    /// Config keys that changed but only apply after a restart.
+    #[serde(default)]
+    pub restart_required: Vec<String>,
+    /// zones/ as applied again; absent without a zones directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<ReloadedZones>,
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReloadedZones {
+    pub files: usize,
+    pub namespaces: usize,
+    pub services: usize,
+    pub instances: usize,
+    pub replaced: usize,
 }
