@@ -29,9 +29,12 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod dns;
 pub mod health;
+pub mod logging;
 pub mod registry;
+pub mod reload;
 pub mod serve;
 pub mod store;
 pub mod systemd;

@@ -1,6 +1,5 @@
 //! The `cairn` binary: parses the command line and hands off to the library.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,9 +7,10 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
-use cairn::config::{Config, LogFormat};
+use cairn::config::Config;
+use cairn::logging::Logging;
+use cairn::serve::Reloading;
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -35,36 +35,28 @@ enum Command {
     Admin(Box<cairn::cli::Command>),
 }
 
-fn init_logging(config: &Config) {
-    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| config.log_level.clone());
-    let filter = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour only on a terminal: in a file or the journal, escape codes are
-    // noise around every line.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
 async fn serve(config_path: Option<PathBuf>, socket: Option<PathBuf>) -> anyhow::Result<()> {
     let mut config = match &config_path {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    if let Some(socket) = socket {
-        config.admin.socket = socket;
+    if let Some(socket) = &socket {
+        config.admin.socket.clone_from(socket);
     }
-    init_logging(&config);
+    let logging = Logging::init(&config.log_level, config.log_format);
     // Registered before anything is served: until then SIGHUP's default
     // action would end the process, and SIGTERM would skip the drain.
     let signals = Signals::register().context("cannot watch signals")?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(signals.watch(shutdown.clone()));
-    cairn::serve::run(config, shutdown)
+    let (reloads, reload_receiver) = cairn::reload::channel();
+    tokio::spawn(signals.watch(shutdown.clone(), reloads.clone()));
+    let reloading = Reloading {
+        config_path,
+        socket_override: socket,
+        logging: Some(logging),
+        requests: Some((reloads, reload_receiver)),
+    };
+    cairn::serve::run_with(config, reloading, shutdown)
         .await
         .context("cairn serve")
 }
@@ -85,19 +77,21 @@ impl Signals {
         })
     }
 
-    /// Cancels `shutdown` on SIGINT or SIGTERM. SIGHUP, which service
-    /// managers send to ask for a reload, is answered with a warning: there
-    /// is no reload yet, and ending the server (its default action) or
-    /// ignoring it silently would both mislead the operator.
-    async fn watch(mut self, shutdown: CancellationToken) {
+    /// Cancels `shutdown` on SIGINT or SIGTERM; asks for a reload on SIGHUP
+    /// (what `systemctl reload` sends). The reload's outcome is logged.
+    async fn watch(mut self, shutdown: CancellationToken, reloads: cairn::reload::Requests) {
         loop {
             tokio::select! {
                 _ = self.interrupt.recv() => break,
                 _ = self.terminate.recv() => break,
-                _ = self.hangup.recv() => tracing::warn!(
-                    "SIGHUP received: reloading is not supported; cairn keeps running with \
-                     the config and zones/ it started with; restart it to apply changes"
-                ),
+                _ = self.hangup.recv() => {
+                    tracing::info!("SIGHUP received: reloading");
+                    // Full only while reloads are queued already: the one
+                    // that runs next reads the files as they are then.
+                    if reloads.try_send(cairn::reload::Request { reply: None }).is_err() {
+                        tracing::info!("a reload is already queued; it will read the files as they are now");
+                    }
+                }
             }
         }
         tracing::info!("shutting down");

@@ -3,16 +3,21 @@
 //! until the shutdown signal.
 //! The only place that wires modules together.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use thiserror::Error;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminError};
 use crate::config::{Config, ConfigError};
+use crate::control::{self, Control};
 use crate::dns::{self, DnsSettings, NameTable};
 use crate::health;
+use crate::logging::Logging;
 use crate::registry::{Registry, RegistryError};
+use crate::reload::{self, Reloader};
 use crate::store::{Store, StoreError};
 use crate::systemd;
 use crate::writer::{RestoreError, Restored, Writer};
@@ -76,13 +81,39 @@ fn survive_file_size_limit() {
     }
 }
 
-/// Runs the server until `shutdown` is cancelled.
+/// What a reload needs from the command line that started the server.
+#[derive(Default)]
+pub struct Reloading {
+    /// The config file to read again; without one only zones/ is.
+    pub config_path: Option<PathBuf>,
+    /// `--socket`, which overrides `admin.socket` in the file.
+    pub socket_override: Option<PathBuf>,
+    /// The installed log, whose level and format a reload changes.
+    pub logging: Option<Logging>,
+    /// Reload requests from outside (SIGHUP); the admin API sends its own.
+    pub requests: Option<(reload::Requests, mpsc::Receiver<reload::Request>)>,
+}
+
+/// Runs the server until `shutdown` is cancelled; reloads re-read zones/
+/// only.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
+    run_with(config, Reloading::default(), shutdown).await
+}
+
+/// Runs the server until `shutdown` is cancelled, reloading as `reloading`
+/// says.
+pub async fn run_with(
+    config: Config,
+    reloading: Reloading,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let started = std::time::Instant::now();
     survive_file_size_limit();
     let (registry, name_table) = build_registry(&config);
     let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
     let store_path = store.path().display().to_string();
     let (backend, committer) = store.start()?;
+    let store_watch = backend.watch();
     let (writer, restored) = Writer::restore_from(registry.clone(), Arc::new(backend), snapshot)
         .map_err(|error| match error {
             RestoreError::Store(error) => ServeError::Store(error),
@@ -129,14 +160,43 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         );
     }
     let admin_listener = admin::bind(&config.admin)?;
+    // Bound after the socket, so a start that fails here leaves no TCP port
+    // half-open; none at all unless api.listen names an address.
+    let api_listeners = if config.api.listen.is_empty() {
+        None
+    } else {
+        Some(admin::bind_api(&config.api).await?)
+    };
+    let health_stats = Arc::new(health::Stats::default());
+    let (reload_requests, reload_receiver) = reloading.requests.unwrap_or_else(reload::channel);
+    let control = Control::new(
+        started,
+        control::Listeners {
+            dns: sockets.bound.clone(),
+            udp_workers: workers,
+            admin_socket: config.admin.socket.clone(),
+            api: api_listeners
+                .as_ref()
+                .map_or_else(Vec::new, admin::ApiListeners::local_addrs),
+            api_tls: config.api.tls.is_some(),
+        },
+        store_watch,
+        Arc::clone(&health_stats),
+        reload_requests,
+    );
     let admin_task = tokio::spawn({
-        let (writer, admin_config, shutdown) =
-            (writer.clone(), config.admin.clone(), shutdown.clone());
+        let (writer, control, admin_config, shutdown) = (
+            writer.clone(),
+            control.clone(),
+            config.admin.clone(),
+            shutdown.clone(),
+        );
         let account = admin::Account::from(&config.api);
         async move {
             let outcome = admin::serve(
                 admin_listener,
                 writer,
+                control,
                 admin_config,
                 account,
                 shutdown.clone(),
@@ -147,20 +207,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
             outcome
         }
     });
-    // Bound after the socket, so a start that fails here leaves no TCP port
-    // half-open; none at all unless api.listen names an address.
-    let api_task = if config.api.listen.is_empty() {
-        None
-    } else {
-        let listeners = admin::bind_api(&config.api).await?;
-        let (writer, admin_config, shutdown) =
-            (writer.clone(), config.admin.clone(), shutdown.clone());
-        Some(tokio::spawn(async move {
-            let outcome = admin::serve_api(listeners, writer, admin_config, shutdown.clone()).await;
+    let api_task = api_listeners.map(|listeners| {
+        let (writer, control, admin_config, shutdown) = (
+            writer.clone(),
+            control.clone(),
+            config.admin.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            let outcome =
+                admin::serve_api(listeners, writer, control, admin_config, shutdown.clone()).await;
             shutdown.cancel();
             outcome
-        }))
-    };
+        })
+    });
     let settings = DnsSettings {
         max_udp_payload: config.dns.max_udp_payload,
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
@@ -178,9 +238,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         },
     };
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
+    let (health_settings, health_updates) = tokio::sync::watch::channel(config.health.clone());
     let health_task = tokio::spawn(health::run(
         writer.clone(),
-        config.health.clone(),
+        health_updates,
+        health_stats,
+        shutdown.clone(),
+    ));
+    // Started after the listeners, so a reload never races the start.
+    let reload_task = tokio::spawn(reload::run(
+        Reloader {
+            config_path: reloading.config_path,
+            socket_override: reloading.socket_override,
+            running: config.clone(),
+            writer: writer.clone(),
+            health: health_settings,
+            logging: reloading.logging,
+        },
+        reload_receiver,
         shutdown.clone(),
     ));
     tracing::info!("cairn ready");
@@ -207,6 +282,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     health_task
         .await
         .map_err(|error| ServeError::Runtime(format!("health task failed: {error}")))?;
+    // A reload in progress finishes its zones/ step; it holds a Writer.
+    reload_task
+        .await
+        .map_err(|error| ServeError::Runtime(format!("reload task failed: {error}")))?;
     // It ends as soon as shutdown is cancelled; a failure only loses the
     // STOPPING=1 notice.
     let _ = notify_task.await;

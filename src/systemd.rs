@@ -37,3 +37,18 @@ pub async fn run(status: String, shutdown: CancellationToken) {
     }
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
+
+/// A reload begins: systemd (253 and later) wants the monotonic time with
+/// it, to match the READY=1 that ends it.
+pub fn reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => send(&[NotifyState::Reloading, now]),
+        Err(_) => send(&[NotifyState::Reloading]),
+    }
+}
+
+/// The reload is over, applied or refused: the server serves again as
+/// before.
+pub fn reloaded() {
+    send(&[NotifyState::Ready, NotifyState::Status("serving")]);
+}

@@ -73,6 +73,9 @@ impl Access {
     }
 }
 
+/// cairn's actions about the server itself rather than the registry.
+const SERVER_ACTIONS: &[&str] = &["GetServerStatus", "ReloadServer"];
+
 /// Whether `action` only reads: Discover*, Get* and List*.
 pub fn is_read_only(action: &str) -> bool {
     ["Discover", "Get", "List"]
@@ -84,11 +87,47 @@ impl Scope {
     /// Refuses `action` if this scope does not allow it. Namespace limits
     /// are checked by the caller, which knows what the action touches.
     pub fn check_action(&self, action: &str, key: &str) -> Result<(), ApiError> {
+        // About the whole server (every namespace's counts, the config), so
+        // no limit short of none covers them.
+        if SERVER_ACTIONS.contains(&action) && *self != Scope::default() {
+            return Err(ApiError::access_denied(format!(
+                "the access key {key} is scoped (read-only or limited to some namespaces) and may not call {action}, which is about the whole server; use an unscoped key or the admin socket"
+            )));
+        }
         if self.read_only && !is_read_only(action) {
             return Err(ApiError::access_denied(format!(
                 "the access key {key} is read-only (Discover*, Get*, List*) and may not call {action}"
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scope;
+
+    #[test]
+    fn server_actions_are_for_unscoped_keys_only() {
+        let unscoped = Scope::default();
+        let read_only = Scope {
+            read_only: true,
+            namespaces: None,
+        };
+        let limited = Scope {
+            read_only: false,
+            namespaces: Some(vec!["svc.test".into()]),
+        };
+        for action in ["GetServerStatus", "ReloadServer"] {
+            assert!(unscoped.check_action(action, "AKID").is_ok(), "{action}");
+            for scope in [&read_only, &limited] {
+                let denied = scope.check_action(action, "AKID").unwrap_err();
+                assert!(
+                    denied.body.message.contains("about the whole server"),
+                    "{action}: {denied:?}"
+                );
+            }
+        }
+        assert!(read_only.check_action("GetService", "AKID").is_ok());
     }
 }

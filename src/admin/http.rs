@@ -17,6 +17,7 @@ use super::actions;
 use super::api::{CONTENT_TYPE as AMZ_JSON, TARGET_PREFIX};
 use super::error::ApiError;
 use super::{scope, sigv4};
+use crate::control::Control;
 use crate::registry::validate;
 use crate::writer::Writer;
 
@@ -42,11 +43,20 @@ pub struct Rules {
 pub async fn handle(
     request: Request<Incoming>,
     writer: Writer,
+    control: Control,
     limits: BodyLimits,
     rules: Arc<Rules>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = request_id();
-    let outcome = answer(request, &writer, limits, &rules.access, &rules.account).await;
+    let outcome = answer(
+        request,
+        &writer,
+        &control,
+        limits,
+        &rules.access,
+        &rules.account,
+    )
+    .await;
     let response = match outcome {
         Ok((action, body)) => {
             tracing::debug!(%action, %request_id, "admin request done");
@@ -81,6 +91,7 @@ pub async fn handle(
 async fn answer(
     request: Request<Incoming>,
     writer: &Writer,
+    control: &Control,
     limits: BodyLimits,
     access: &Access,
     account: &Account,
@@ -142,7 +153,7 @@ async fn answer(
             .unwrap_or(&account.default_region),
     };
     let context = Context { account, region };
-    let mut response = actions::dispatch(writer, context, &action, &body).await?;
+    let mut response = actions::dispatch(writer, control, context, &action, &body).await?;
     if let Some((allowed, key)) = limited {
         response = scope::filter(allowed, key, &action, response, writer.registry())?;
     }

@@ -49,6 +49,7 @@ pub use error::ApiError;
 pub use tcp::{ApiListeners, bind_api, serve_api};
 
 use crate::config::AdminConfig;
+use crate::control::Control;
 use crate::writer::Writer;
 
 /// Why the admin socket could not be set up.
@@ -159,6 +160,7 @@ pub fn bind(config: &AdminConfig) -> Result<UnixListener, AdminError> {
 pub async fn serve(
     listener: UnixListener,
     writer: Writer,
+    control: Control,
     config: AdminConfig,
     account: Account,
     shutdown: CancellationToken,
@@ -187,6 +189,7 @@ pub async fn serve(
         None,
         rules,
         writer,
+        control,
         config,
         shutdown,
         remove_socket,
@@ -231,11 +234,15 @@ impl Listener {
 /// connection limit, the header and body deadlines, the TLS handshake (under
 /// the header deadline) and the bounded drain are the same for all.
 /// `stopped` runs once the listener is closed, before the drain.
+// Each argument is a distinct input of the one loop; a struct around them
+// would only rename them at both call sites.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     listener: Listener,
     tls: Option<TlsAcceptor>,
     rules: Arc<http::Rules>,
     writer: Writer,
+    control: Control,
     config: AdminConfig,
     shutdown: CancellationToken,
     stopped: impl FnOnce(),
@@ -277,9 +284,15 @@ async fn run(
             },
         };
         let service = {
-            let (writer, rules) = (writer.clone(), Arc::clone(&rules));
+            let (writer, control, rules) = (writer.clone(), control.clone(), Arc::clone(&rules));
             service_fn(move |request| {
-                http::handle(request, writer.clone(), limits, Arc::clone(&rules))
+                http::handle(
+                    request,
+                    writer.clone(),
+                    control.clone(),
+                    limits,
+                    Arc::clone(&rules),
+                )
             })
         };
         // Taken before the handshake, so a connection still negotiating TLS

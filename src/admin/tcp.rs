@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::http::Rules;
 use super::{Account, AdminError, Listener, keys, run, tls};
 use crate::config::{AdminConfig, ApiAuth, ApiConfig};
+use crate::control::Control;
 use crate::writer::Writer;
 
 /// The bound TCP listeners with what they need to serve: the keys read and
@@ -76,6 +77,7 @@ pub async fn bind_api(config: &ApiConfig) -> Result<ApiListeners, AdminError> {
 pub async fn serve_api(
     listeners: ApiListeners,
     writer: Writer,
+    control: Control,
     config: AdminConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -86,6 +88,7 @@ pub async fn serve_api(
             listeners.tls.clone(),
             Arc::clone(&listeners.rules),
             writer.clone(),
+            control.clone(),
             config.clone(),
             shutdown.clone(),
             || {},

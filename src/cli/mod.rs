@@ -1,6 +1,6 @@
 //! The `cairn` subcommands that manage a running server through its admin
-//! socket: `namespace`, `service`, `instance`, `discover`, `health`, and
-//! `completions`. Each parses its flags (clap), calls the admin API through
+//! socket: `namespace`, `service`, `instance`, `discover`, `health`, `status`,
+//! `reload` and `completions`. Each parses its flags (clap), calls the admin API through
 //! [`crate::admin::client`], and prints a table for people or, with
 //! `--output json`, the API's JSON for scripts. Errors go to stderr as
 //! `cairn: <ErrorName>: <message>` with an exit code that tells the kind.
@@ -12,8 +12,10 @@ mod discover;
 mod instance;
 mod namespace;
 mod output;
+mod reload;
 mod resolve;
 mod service;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +61,15 @@ pub enum Command {
     /// Report or read instances' custom health status.
     #[command(after_help = EXIT_CODES)]
     Health(HealthArgs),
+    /// Show how the server is doing: version, uptime, listeners, what it
+    /// holds, the store and the health checks (GetServerStatus).
+    #[command(after_help = EXIT_CODES)]
+    Status,
+    /// Have the server read its config file and zones/ again (as SIGHUP
+    /// does); prints what changed and what needs a restart. A bad file is
+    /// refused whole and the running config kept (exit code 4).
+    #[command(after_help = EXIT_CODES)]
+    Reload,
     /// Print shell completions for cairn, e.g. `cairn completions bash >
     /// /etc/bash_completion.d/cairn`.
     Completions {
@@ -180,6 +191,8 @@ pub async fn run(
         Command::Instance(args) => instance::run(args, options).await,
         Command::Health(args) => instance::run_health(args, options).await,
         Command::Discover(args) => discover::run(args, options).await,
+        Command::Status => status::run(options).await,
+        Command::Reload => reload::run(options).await,
         Command::Completions { shell } => {
             let shell = match shell {
                 CompletionShell::Bash => Shell::Bash,

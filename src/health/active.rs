@@ -84,6 +84,12 @@ impl Schedule {
         }
     }
 
+    /// Probes scheduled from now on use `interval` (a reload); those already
+    /// scheduled keep their time.
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.interval = interval;
+    }
+
     /// The interval for one instance's next probe: ±10 %.
     fn jittered(&self) -> Duration {
         self.interval.mul_f64(0.9 + 0.2 * fastrand::f64())

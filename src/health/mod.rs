@@ -25,9 +25,10 @@ mod probe;
 mod tls;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -47,11 +48,58 @@ fn round_period(interval: Duration, shortest_ttl: Option<Duration>) -> Duration 
     (finest / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
+/// What `cairn status` shows of the checker, written once per round (a
+/// few relaxed stores) and read by status calls.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Services with a HealthCheckConfig and at least one instance, as of
+    /// the last round.
+    services_checked: AtomicUsize,
+    /// Instances probed, as of the last round.
+    targets: AtomicUsize,
+    /// Probes open now.
+    in_flight: AtomicUsize,
+    /// Epoch milliseconds of the last round; 0 before the first.
+    last_round_millis: AtomicU64,
+    rounds: AtomicU64,
+}
+
+/// A copy of [`Stats`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub services_checked: usize,
+    pub targets: usize,
+    pub in_flight: usize,
+    pub last_round_millis: Option<u64>,
+    pub rounds: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let last = self.last_round_millis.load(Ordering::Relaxed);
+        StatsSnapshot {
+            services_checked: self.services_checked.load(Ordering::Relaxed),
+            targets: self.targets.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            last_round_millis: (last != 0).then_some(last),
+            rounds: self.rounds.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Runs health checks until `shutdown` is cancelled; then drops the probes
 /// still open and waits for status changes already handed to the Writer.
-pub async fn run(writer: Writer, config: HealthConfig, shutdown: CancellationToken) {
+/// A new value in `settings` (a reload) takes effect at the next round:
+/// probes already open finish under the settings they started with.
+pub async fn run(
+    writer: Writer,
+    mut settings: watch::Receiver<HealthConfig>,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+) {
     let registry = writer.registry().clone();
-    let permits = Arc::new(Semaphore::new(config.max_in_flight));
+    let mut config = settings.borrow_and_update().clone();
+    let mut permits = Arc::new(Semaphore::new(config.max_in_flight));
     let mut schedule = Schedule::new(config.interval);
     let mut probes: JoinSet<(Target, Result<(), ProbeError>)> = JoinSet::new();
     // Status changes and deregistrations on their way through the Writer,
@@ -69,9 +117,25 @@ pub async fn run(writer: Writer, config: HealthConfig, shutdown: CancellationTok
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
+            Ok(()) = settings.changed() => {
+                config = settings.borrow_and_update().clone();
+                schedule.set_interval(config.interval);
+                // Probes open now hold permits of the old semaphore: for a
+                // moment both limits' probes may be open, never more.
+                permits = Arc::new(Semaphore::new(config.max_in_flight));
+                next_round = Instant::now();
+                tracing::info!(
+                    interval = ?config.interval,
+                    timeout = ?config.timeout,
+                    max_in_flight = config.max_in_flight,
+                    "health settings reloaded"
+                );
+            }
             _ = tokio::time::sleep_until(next_round.into()) => {
                 let now = Instant::now();
-                for target in schedule.due(active::targets(&registry), now) {
+                let targets = active::targets(&registry);
+                record_round(&stats, &targets, probes.len());
+                for target in schedule.due(targets, now) {
                     let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                         break; // the rest wait for the next round
                     };
@@ -129,6 +193,22 @@ pub async fn run(writer: Writer, config: HealthConfig, shutdown: CancellationTok
     probes.abort_all();
     while writes.join_next().await.is_some() {}
     tracing::info!("health checks stopped");
+}
+
+fn record_round(stats: &Stats, targets: &[Target], in_flight: usize) {
+    let mut services: Vec<&str> = targets.iter().map(|target| target.key.0.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    stats
+        .services_checked
+        .store(services.len(), Ordering::Relaxed);
+    stats.targets.store(targets.len(), Ordering::Relaxed);
+    stats.in_flight.store(in_flight, Ordering::Relaxed);
+    stats.last_round_millis.store(now, Ordering::Relaxed);
+    stats.rounds.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Hands a probe's verdict to the Writer (which logs the transition).

@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use ipnet::IpNet;
 
@@ -278,7 +279,10 @@ struct Inner {
     /// changes do not take it.
     structure: Mutex<()>,
     observers: Vec<Arc<dyn RegistryObserver>>,
-    network_policy: networks::NetworkPolicy,
+    /// Swapped whole by a reload. Only plans read it (the answer path reads
+    /// the networks compiled into each zone), so a swap never waits and no
+    /// reader ever locks.
+    network_policy: ArcSwap<networks::NetworkPolicy>,
 }
 
 /// The registry handle: cheap to clone, shared by every task.
@@ -316,7 +320,7 @@ impl Registry {
                 operations: OperationLog::default(),
                 structure: Mutex::new(()),
                 observers,
-                network_policy,
+                network_policy: ArcSwap::from_pointee(network_policy),
             }),
         }
     }
@@ -340,9 +344,15 @@ impl Registry {
             .ok_or_else(|| services::not_found(id))
     }
 
-    /// How private namespaces get their networks.
-    pub fn network_policy(&self) -> &networks::NetworkPolicy {
-        &self.inner.network_policy
+    /// How private namespaces get their networks, as of now.
+    pub fn network_policy(&self) -> Arc<networks::NetworkPolicy> {
+        self.inner.network_policy.load_full()
+    }
+
+    /// Replaces the network policy (a reload). Namespaces keep the networks
+    /// they store; what they are given from now on follows `policy`.
+    pub fn set_network_policy(&self, policy: networks::NetworkPolicy) {
+        self.inner.network_policy.store(Arc::new(policy));
     }
 
     fn each_observer(&self, call: impl Fn(&dyn RegistryObserver)) {

@@ -17,6 +17,7 @@ use redb::Database;
 use tokio::sync::oneshot;
 
 use super::error::write_failure;
+use super::stats::{Commits, StoreWatch};
 use super::tables::{self, WriteError};
 use super::{Backend, CommitError, Opener, Revision, Snapshot, StoreError};
 use crate::registry::Change;
@@ -38,9 +39,16 @@ enum Request {
 pub struct RedbBackend {
     requests: mpsc::Sender<Request>,
     path: Arc<Path>,
+    commits: Arc<Commits>,
 }
 
 impl RedbBackend {
+    /// A view of this store for `cairn status`, which does not keep the
+    /// committer alive.
+    pub fn watch(&self) -> StoreWatch {
+        StoreWatch::redb(Arc::clone(&self.path), Arc::clone(&self.commits))
+    }
+
     fn stopped(&self) -> String {
         // Only a panic ends the thread while a backend is alive.
         format!(
@@ -82,11 +90,14 @@ pub(super) fn start(
     opener: Opener,
 ) -> std::io::Result<(RedbBackend, thread::JoinHandle<()>)> {
     let (sender, requests) = mpsc::channel();
+    let commits = Arc::new(Commits::new(known_changes));
     let backend = RedbBackend {
         requests: sender,
         path: Arc::from(path.as_path()),
+        commits: Arc::clone(&commits),
     };
     let committer = Committer {
+        commits,
         known_changes,
         path,
         db: Some(db),
@@ -105,6 +116,8 @@ struct Committer {
     opener: Opener,
     /// The `changes` counter as of the last commit known to be in the file.
     known_changes: u64,
+    /// What status readers see of the last commit.
+    commits: Arc<Commits>,
 }
 
 impl Committer {
@@ -134,6 +147,9 @@ impl Committer {
                 let (changes, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let verdicts = self.commit(&changes);
                 let revision = self.known_changes;
+                if verdicts.iter().any(Result::is_ok) {
+                    self.commits.committed(revision);
+                }
                 for (sender, verdict) in senders.into_iter().zip(verdicts) {
                     // A caller that stopped waiting needs no answer.
                     let _ = sender.send(verdict.map(|()| revision));

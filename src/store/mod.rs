@@ -27,6 +27,7 @@ mod committer;
 mod error;
 mod memory;
 mod rows;
+mod stats;
 mod tables;
 
 use std::fs::{self, OpenOptions};
@@ -40,6 +41,7 @@ use tokio::sync::oneshot;
 pub use committer::RedbBackend;
 pub use error::StoreError;
 pub use memory::MemoryBackend;
+pub use stats::{StoreStatus, StoreWatch};
 
 use crate::registry::{Change, Instance, Namespace, Operation, Service};
 

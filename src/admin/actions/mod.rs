@@ -7,8 +7,10 @@ mod discovery;
 mod instances;
 mod namespaces;
 mod operations;
+mod reload;
 mod service_attributes;
 mod services;
+mod status;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -16,6 +18,7 @@ use serde::de::DeserializeOwned;
 use super::account::Context;
 use super::api::Filter;
 use super::error::ApiError;
+use crate::control::Control;
 use crate::registry::{Millis, NamespaceType};
 use crate::writer::Writer;
 
@@ -24,6 +27,7 @@ use crate::writer::Writer;
 /// [`Writer`], which returns once they are durable and applied.
 pub async fn dispatch(
     writer: &Writer,
+    control: &Control,
     cx: Context<'_>,
     action: &str,
     body: &[u8],
@@ -72,6 +76,9 @@ pub async fn dispatch(
         "TagResource" => call_async(body, |q| operations::tag(w, q)).await,
         "UntagResource" => call_async(body, |q| operations::untag(w, q)).await,
         "ListTagsForResource" => call(body, |q| operations::tags(r, q)),
+        // cairn's own actions, about the server rather than the registry.
+        status::GET_SERVER_STATUS => call(body, |q| status::get(r, control, q)),
+        reload::RELOAD_SERVER => call_async(body, |q| reload::reload(control, q)).await,
         _ => Err(ApiError::unknown_operation(format!(
             "'{action}' is not an action of this API (Cloud Map's actions, e.g. RegisterInstance)"
         ))),

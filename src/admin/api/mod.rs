@@ -15,6 +15,7 @@ mod discovery;
 mod instances;
 mod namespaces;
 mod operations;
+mod server;
 mod service_attributes;
 mod services;
 
@@ -22,6 +23,7 @@ pub use discovery::*;
 pub use instances::*;
 pub use namespaces::*;
 pub use operations::*;
+pub use server::*;
 pub use service_attributes::*;
 pub use services::*;
 
