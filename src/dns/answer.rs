@@ -65,6 +65,9 @@ pub struct Served {
     pub question_end: usize,
     /// The response ends with cairn's OPT record (`wire::OPT_LEN` bytes).
     pub opt: bool,
+    /// A private zone that does not allow the client was passed over (for
+    /// the metrics' ACL refusals; the response is as if it did not exist).
+    pub acl_refused: bool,
 }
 
 /// Answers one query. `max_udp_payload` caps UDP answers whatever the
@@ -147,7 +150,13 @@ pub fn respond_served<'b>(
         writer.set_rcode(Rcode::Refused);
         return Some(writer.finish(opt(0)));
     }
-    let zone = resolve(table, &question, client.to_canonical(), &mut writer);
+    let zone = resolve(
+        table,
+        &question,
+        client.to_canonical(),
+        &mut writer,
+        &mut served.acl_refused,
+    );
     let response = writer.finish(opt(0));
     if let Some(zone) = zone {
         served.kind = kind_of(response);
@@ -216,12 +225,14 @@ fn negative(writer: &mut ResponseWriter<'_>, question: &Question, apex: &Apex, r
 /// the zone (the enclosing zone's NXDOMAIN, or REFUSED when none encloses
 /// it) and learns nothing of it. Passing over costs a denied client one
 /// more lookup per label, on slices of the wire name like the rest of the
-/// walk. Returns the zone that answered, `None` for REFUSED.
+/// walk. Returns the zone that answered, `None` for REFUSED; sets
+/// `passed_over` when a zone denied the client.
 fn resolve(
     table: &NameTable,
     question: &Question,
     client: IpAddr,
     writer: &mut ResponseWriter<'_>,
+    passed_over: &mut bool,
 ) -> Option<Answering> {
     let name = question.name();
     let mut candidate = Some(name);
@@ -253,6 +264,7 @@ fn resolve(
                 negative(writer, question, &apex, Rcode::NxDomain);
                 return Some(answering);
             }
+            *passed_over = true;
         }
         candidate = parent(at);
         depth += 1;

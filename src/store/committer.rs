@@ -132,7 +132,9 @@ impl Committer {
                     }
                 }
                 let (changes, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let started = std::time::Instant::now();
                 let verdicts = self.commit(&changes);
+                crate::metrics::events().committed(changes.len(), started.elapsed());
                 let revision = self.known_changes;
                 for (sender, verdict) in senders.into_iter().zip(verdicts) {
                     // A caller that stopped waiting needs no answer.
