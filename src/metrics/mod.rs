@@ -158,3 +158,19 @@ impl Collector for Scraped {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Readiness;
+
+    #[test]
+    fn ready_only_once_all_three_are_done() {
+        let readiness = Readiness::default();
+        assert_eq!(readiness.missing().len(), 3);
+        readiness.store_opened();
+        readiness.zones_applied();
+        assert_eq!(readiness.missing(), ["listeners not bound"]);
+        readiness.listeners_bound();
+        assert!(readiness.missing().is_empty());
+    }
+}
