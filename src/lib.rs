@@ -33,6 +33,7 @@ pub mod control;
 pub mod dns;
 pub mod health;
 pub mod logging;
+pub mod metrics;
 pub mod registry;
 pub mod reload;
 pub mod serve;

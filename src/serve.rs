@@ -16,6 +16,7 @@ use crate::control::{self, Control};
 use crate::dns::{self, DnsSettings, NameTable};
 use crate::health;
 use crate::logging::Logging;
+use crate::metrics::{self, Metrics, MetricsError};
 use crate::registry::{Registry, RegistryError};
 use crate::reload::{self, Reloader};
 use crate::store::{Store, StoreError};
@@ -36,6 +37,8 @@ pub enum ServeError {
     Bind(#[from] dns::BindError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     #[error(
         "{path}: the stored state does not fit together: {error}; restore the file from a backup, or move it aside to start from zones/ alone (what was changed through the API since is then lost)"
     )]
@@ -110,6 +113,21 @@ pub async fn run_with(
     let started = std::time::Instant::now();
     survive_file_size_limit();
     let (registry, name_table) = build_registry(&config);
+    // Bound first, so a long start answers /healthz and a 503 /readyz.
+    let workers = match config.dns.udp_workers {
+        0 => std::thread::available_parallelism().map_or(1, |count| count.get()),
+        count => count,
+    };
+    let (metrics, metrics_task) = match config.metrics.listen {
+        Some(addr) => {
+            let listener = metrics::bind(addr).await?;
+            let metrics = Metrics::new(workers * config.dns.listen.len(), registry.clone());
+            tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "metrics listening");
+            let task = tokio::spawn(metrics::serve(listener, metrics.clone(), shutdown.clone()));
+            (Some(metrics), Some(task))
+        }
+        None => (None, None),
+    };
     let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
     let store_path = store.path().display().to_string();
     let (backend, committer) = store.start()?;
@@ -130,6 +148,9 @@ pub async fn run_with(
         instances,
     } = restored;
     tracing::info!(path = %store_path, namespaces, instances, "store loaded");
+    if let Some(metrics) = &metrics {
+        metrics.readiness().store_opened();
+    }
     if config.zones_dir.is_dir() {
         let applied = zones::apply(&config.zones_dir, &writer).await?;
         tracing::info!(
@@ -144,11 +165,10 @@ pub async fn run_with(
     } else {
         tracing::warn!(dir = %config.zones_dir.display(), "no zones directory; serving only what the admin API creates");
     }
+    if let Some(metrics) = &metrics {
+        metrics.readiness().zones_applied();
+    }
 
-    let workers = match config.dns.udp_workers {
-        0 => std::thread::available_parallelism().map_or(1, |count| count.get()),
-        count => count,
-    };
     let sockets = dns::bind(&config.dns.listen, workers)?;
     for addr in &sockets.bound {
         tracing::info!(
@@ -236,6 +256,9 @@ pub async fn run_with(
             ipv6_prefix_len: config.dns.rrl.ipv6_prefix_len,
             exempt: config.dns.rrl.exempt.clone(),
         },
+        metrics: metrics
+            .as_ref()
+            .map(|metrics| std::sync::Arc::clone(metrics.dns())),
     };
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
     let (health_settings, health_updates) = tokio::sync::watch::channel(config.health.clone());
@@ -258,6 +281,9 @@ pub async fn run_with(
         reload_receiver,
         shutdown.clone(),
     ));
+    if let Some(metrics) = &metrics {
+        metrics.readiness().listeners_bound();
+    }
     tracing::info!("cairn ready");
     let notify_task = tokio::spawn(systemd::run(
         format!("serving {namespaces} namespaces, {instances} instances at start"),
@@ -289,6 +315,9 @@ pub async fn run_with(
     // It ends as soon as shutdown is cancelled; a failure only loses the
     // STOPPING=1 notice.
     let _ = notify_task.await;
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     outcome.map_err(|error| ServeError::Runtime(error.to_string()))?;
     admin_outcome.map_err(|error| ServeError::Runtime(format!("admin API: {error}")))?;
     api_outcome.map_err(|error| ServeError::Runtime(format!("API on TCP: {error}")))?;

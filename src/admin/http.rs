@@ -48,6 +48,8 @@ pub async fn handle(
     rules: Arc<Rules>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = request_id();
+    let started = std::time::Instant::now();
+    let label = action(&request).map_or("other", |action| action_label(&action));
     let outcome = answer(
         request,
         &writer,
@@ -85,7 +87,54 @@ pub async fn handle(
             response
         }
     };
+    crate::metrics::events().admin_request(label, response.status().as_u16(), started.elapsed());
     Ok(response)
+}
+
+/// The actions counted by name in the metrics; any other is `other`, so a
+/// client cannot make up labels.
+const COUNTED_ACTIONS: &[&str] = &[
+    "CreatePrivateDnsNamespace",
+    "CreatePublicDnsNamespace",
+    "CreateHttpNamespace",
+    "GetNamespace",
+    "ListNamespaces",
+    "UpdatePrivateDnsNamespace",
+    "UpdatePublicDnsNamespace",
+    "UpdateHttpNamespace",
+    "DeleteNamespace",
+    "CreateService",
+    "GetService",
+    "ListServices",
+    "UpdateService",
+    "DeleteService",
+    "RegisterInstance",
+    "DeregisterInstance",
+    "GetInstance",
+    "ListInstances",
+    "UpdateInstanceCustomHealthStatus",
+    "GetInstancesHealthStatus",
+    "Heartbeat",
+    "DiscoverInstances",
+    "DiscoverInstancesRevision",
+    "GetOperation",
+    "ListOperations",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "GetServiceAttributes",
+    "UpdateServiceAttributes",
+    "DeleteServiceAttributes",
+    "GetServerStatus",
+    "ReloadServer",
+];
+
+fn action_label(action: &str) -> &'static str {
+    COUNTED_ACTIONS
+        .iter()
+        .find(|known| **known == action)
+        .copied()
+        .unwrap_or("other")
 }
 
 async fn answer(

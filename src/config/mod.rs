@@ -179,6 +179,14 @@ pub struct HealthConfig {
     pub max_in_flight: usize,
 }
 
+/// The metrics listener (`[metrics]`): `/metrics`, `/healthz`, `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetricsConfig {
+    /// Where to serve them; none (the default) serves no metrics and
+    /// counts nothing on the answer path.
+    pub listen: Option<SocketAddr>,
+}
+
 /// The server's runtime configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -187,6 +195,7 @@ pub struct Config {
     /// The API on TCP with SigV4; none by default.
     pub api: ApiConfig,
     pub health: HealthConfig,
+    pub metrics: MetricsConfig,
     /// The networks private namespaces answer when none are named, and
     /// VPC ids mapped to networks.
     pub private_namespaces: NetworkPolicy,
@@ -248,6 +257,7 @@ impl Default for Config {
                 timeout: Duration::from_secs(2),
                 max_in_flight: 64,
             },
+            metrics: MetricsConfig::default(),
             private_namespaces: NetworkPolicy::default(),
             zones_dir: PathBuf::from("./zones"),
             data_dir: PathBuf::from("./data"),
@@ -270,6 +280,8 @@ struct ConfigFile {
     api: api::ApiFile,
     #[serde(default)]
     health: HealthFile,
+    #[serde(default)]
+    metrics: MetricsFile,
     #[serde(default)]
     private_namespaces: private_namespaces::PrivateNamespacesFile,
     #[serde(default)]
@@ -322,6 +334,12 @@ struct HealthFile {
     interval_secs: Option<f64>,
     timeout_secs: Option<f64>,
     max_in_flight: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsFile {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -461,6 +479,25 @@ impl Config {
                 ));
             }
             config.health.max_in_flight = count;
+        }
+        if let Some(listen) = &file.metrics.listen {
+            let addr: SocketAddr = listen.parse().map_err(|_| {
+                ConfigError::invalid(
+                    path,
+                    format!(
+                        "metrics.listen: '{listen}' is not an address with a port; write it like \"127.0.0.1:9153\" or \"[::1]:9153\""
+                    ),
+                )
+            })?;
+            if config.dns.listen.contains(&addr) {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "metrics.listen ({addr}) is also in dns.listen; give metrics a port of its own"
+                    ),
+                ));
+            }
+            config.metrics.listen = Some(addr);
         }
         if let Some(level) = file.log.level {
             config.log_level = level;

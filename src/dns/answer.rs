@@ -68,6 +68,9 @@ pub struct Served {
     pub question_end: usize,
     /// The response ends with cairn's OPT record (`wire::OPT_LEN` bytes).
     pub opt: bool,
+    /// A private zone that does not allow the client was passed over (for
+    /// the metrics' ACL refusals; the response is as if it did not exist).
+    pub acl_refused: bool,
 }
 
 /// Answers one query. `max_udp_payload` caps UDP answers whatever the
@@ -150,7 +153,13 @@ pub fn respond_served<'b>(
         writer.set_rcode(Rcode::Refused);
         return Some(writer.finish(opt(0)));
     }
-    let zone = resolve(table, &question, client.to_canonical(), &mut writer);
+    let zone = resolve(
+        table,
+        &question,
+        client.to_canonical(),
+        &mut writer,
+        &mut served.acl_refused,
+    );
     let response = writer.finish(opt(0));
     if let Some(zone) = zone {
         served.kind = kind_of(response);
@@ -249,12 +258,14 @@ enum Step {
 /// across steps.
 ///
 /// Returns the zone that answered the question itself (rate limiting counts
-/// by it), `None` for REFUSED.
+/// by it), `None` for REFUSED; sets `passed_over` when a zone denied the
+/// client on the way.
 fn resolve(
     table: &NameTable,
     question: &Question,
     client: IpAddr,
     writer: &mut ResponseWriter<'_>,
+    passed_over: &mut bool,
 ) -> Option<Answering> {
     let qtype = question.qtype;
     let first = Asked {
@@ -262,7 +273,7 @@ fn resolve(
         at: NameAt::QUESTION,
         qtype,
     };
-    let (mut step, answering) = answer_name(table, first, client, writer);
+    let (mut step, answering) = answer_name(table, first, client, writer, passed_over);
     if matches!(qtype, TYPE_CNAME | TYPE_ANY) {
         // The CNAME is the answer to both (RFC 1034 §4.3.2 step 3a).
         return answering;
@@ -288,7 +299,14 @@ fn resolve(
             break;
         }
         answered.push(at);
-        step = answer_name(table, Asked { name, at, qtype }, client, writer).0;
+        step = answer_name(
+            table,
+            Asked { name, at, qtype },
+            client,
+            writer,
+            passed_over,
+        )
+        .0;
     }
     answering
 }
@@ -320,6 +338,7 @@ fn answer_name(
     asked: Asked<'_>,
     client: IpAddr,
     writer: &mut ResponseWriter<'_>,
+    passed_over: &mut bool,
 ) -> (Step, Option<Answering>) {
     let mut candidate = Some(asked.name);
     let mut depth = 0;
@@ -348,6 +367,7 @@ fn answer_name(
                 }
                 return (negative(writer, asked, &apex, Rcode::NxDomain), answering);
             }
+            *passed_over = true;
         }
         candidate = parent(at);
         depth += 1;

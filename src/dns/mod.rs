@@ -40,6 +40,8 @@ pub struct DnsSettings {
     pub tcp_max_connections_per_client: usize,
     /// Response rate limiting, for UDP only.
     pub rrl: rrl::RrlSettings,
+    /// Where the listeners count what they answer; `None` counts nothing.
+    pub metrics: Option<std::sync::Arc<crate::metrics::DnsSlots>>,
 }
 
 /// Bound DNS sockets: several UDP sockets per address (one per worker
@@ -144,6 +146,7 @@ pub async fn serve(
         &table,
         settings.max_udp_payload,
         &settings.rrl,
+        settings.metrics.as_ref(),
         &shutdown,
     )?;
     let limits = tcp::TcpLimits {
@@ -155,7 +158,8 @@ pub async fn serve(
         max_connections_per_client: settings.tcp_max_connections_per_client,
         max_udp_payload: settings.max_udp_payload,
     };
-    tcp::serve(sockets.tcp, table, limits, shutdown.clone()).await;
+    let tcp_metrics = settings.metrics.as_ref().map(crate::metrics::DnsSlots::tcp);
+    tcp::serve(sockets.tcp, table, limits, tcp_metrics, shutdown.clone()).await;
     tokio::task::spawn_blocking(move || {
         for worker in workers {
             let _ = worker.join();

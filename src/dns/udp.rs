@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::answer::{Served, Transport, respond_served};
 use super::names::NameTable;
 use super::rrl::{RateLimiter, RrlSettings, Verdict, slip};
+use crate::metrics::{DnsRecorder, DnsSlots};
 
 /// How often a blocked worker looks at the shutdown signal.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
@@ -39,6 +40,7 @@ pub fn spawn_workers(
     table: &NameTable,
     max_udp_payload: u16,
     rrl: &RrlSettings,
+    metrics: Option<&std::sync::Arc<DnsSlots>>,
     shutdown: &CancellationToken,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     sockets
@@ -49,13 +51,14 @@ pub fn spawn_workers(
             let table = table.clone();
             let shutdown = shutdown.clone();
             let rrl = rrl.clone();
+            let metrics = metrics.map(|slots| slots.udp_worker(index));
             std::thread::Builder::new()
                 .name(format!("cairn-udp-{index}"))
                 .spawn(move || {
                     // The limiter's table is allocated here, once, by the
                     // thread that alone will use it.
                     let limiter = RateLimiter::new(&rrl, per_address);
-                    Worker::new(max_udp_payload, limiter).serve(&socket, &table, &shutdown)
+                    Worker::new(max_udp_payload, limiter, metrics).serve(&socket, &table, &shutdown)
                 })
         })
         .collect()
@@ -70,13 +73,20 @@ struct Worker {
     sent: MultiHeaders<SockaddrStorage>,
     /// `None` when rate limiting is off.
     limiter: Option<RateLimiter>,
+    /// This worker's own counters; `None` when metrics are off.
+    metrics: Option<DnsRecorder>,
 }
 
 impl Worker {
-    fn new(max_udp_payload: u16, limiter: Option<RateLimiter>) -> Self {
+    fn new(
+        max_udp_payload: u16,
+        limiter: Option<RateLimiter>,
+        metrics: Option<DnsRecorder>,
+    ) -> Self {
         Self {
             max_udp_payload,
             limiter,
+            metrics,
             queries: vec![[0u8; MAX_QUERY]; BATCH],
             responses: (0..BATCH)
                 .map(|_| Vec::with_capacity(usize::from(max_udp_payload)))
@@ -104,6 +114,9 @@ impl Worker {
                 }
             }
 
+            // Two clock reads per batch, not per query (the histogram is of
+            // batches): nothing when metrics are off.
+            let started = self.metrics.as_ref().map(|_| std::time::Instant::now());
             answers.clear();
             // One clock read per batch: the limiter's resolution is a
             // millisecond, and a batch takes far less.
@@ -126,19 +139,35 @@ impl Worker {
                 ) else {
                     continue;
                 };
+                if let Some(metrics) = &self.metrics {
+                    metrics.answered(answer, served.question_end, served.opt, served.acl_refused);
+                }
                 let verdict = match &mut self.limiter {
                     Some(limiter) => limiter.verdict(now, client.ip(), &served, answer),
                     None => Verdict::Send,
                 };
                 match verdict {
                     Verdict::Send => {}
-                    Verdict::Slip => slip(response, &served),
-                    Verdict::Drop => continue,
+                    Verdict::Slip => {
+                        if let Some(metrics) = &self.metrics {
+                            metrics.rrl_slipped();
+                        }
+                        slip(response, &served)
+                    }
+                    Verdict::Drop => {
+                        if let Some(metrics) = &self.metrics {
+                            metrics.rrl_dropped();
+                        }
+                        continue;
+                    }
                 }
                 answers.push((response.len(), SockaddrStorage::from(client)));
             }
             if !answers.is_empty() {
                 self.send(fd, &answers);
+            }
+            if let (Some(metrics), Some(started)) = (&self.metrics, started) {
+                metrics.batch_took(started.elapsed());
             }
         }
     }

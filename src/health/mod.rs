@@ -159,6 +159,7 @@ pub async fn run(
             Some(done) = probes.join_next(), if !probes.is_empty() => {
                 let Ok((target, outcome)) = done else { continue };
                 let (service_id, instance_id) = &target.key;
+                crate::metrics::events().probed(outcome.is_ok());
                 if let Err(error) = &outcome {
                     tracing::debug!(service = %service_id, instance = %instance_id, addr = %target.addr, %error, "probe failed");
                 }

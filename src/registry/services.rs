@@ -402,3 +402,18 @@ impl Registry {
         tracing::info!(namespace = %entry.namespace_name, service = %entry.service.name, "service deleted");
     }
 }
+
+impl Registry {
+    /// How many instances each namespace holds, by namespace id: one pass
+    /// over the services, counting each service's table without copying an
+    /// instance (for the metrics scrape).
+    pub fn instance_counts(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for entry in self.inner.services.iter() {
+            *counts
+                .entry(entry.service.namespace_id.clone())
+                .or_default() += entry.instances.len();
+        }
+        counts
+    }
+}

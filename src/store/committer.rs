@@ -145,7 +145,9 @@ impl Committer {
                     }
                 }
                 let (changes, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let started = std::time::Instant::now();
                 let verdicts = self.commit(&changes);
+                crate::metrics::events().committed(changes.len(), started.elapsed());
                 let revision = self.known_changes;
                 if verdicts.iter().any(Result::is_ok) {
                     self.commits.committed(revision);

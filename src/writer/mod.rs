@@ -17,6 +17,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedRwLockReadGuard, RwLock};
 
+use crate::metrics;
 use crate::registry::{
     Change, HealthStatus, InstanceRegistration, Lapse, Millis, Namespace, NamespaceUpdate,
     NewNamespace, NewService, Now, Pending, Plan, Registry, RegistryError, Result, Service,
@@ -239,6 +240,7 @@ impl Writer {
             Registry::apply_register_instances,
         )
         .await
+        .inspect(|ids| metrics::events().registered(ids.len() as u64))
     }
 
     pub async fn create_namespace(&self, new: NewNamespace) -> Result<(Namespace, String)> {
@@ -315,6 +317,7 @@ impl Writer {
             Registry::apply_register_instance,
         )
         .await
+        .inspect(|_| metrics::events().registered(1))
     }
 
     pub async fn deregister_instance(&self, service_id: &str, instance_id: &str) -> Result<String> {
@@ -326,6 +329,7 @@ impl Writer {
             Registry::apply_deregister_instance,
         )
         .await
+        .inspect(|_| metrics::events().deregistered())
     }
 
     pub async fn set_health(
@@ -343,6 +347,11 @@ impl Writer {
             Registry::apply_set_health,
         )
         .await
+        .inspect(|&changed| {
+            if changed {
+                metrics::events().health_changed(status.as_str());
+            }
+        })
     }
 
     /// Records a heartbeat and makes the instance HEALTHY (if it was not).
@@ -357,6 +366,11 @@ impl Writer {
             Registry::apply_heartbeat,
         )
         .await
+        .inspect(|&changed| {
+            if changed {
+                metrics::events().health_changed(HealthStatus::Healthy.as_str());
+            }
+        })
     }
 
     /// Acts on an instance's silence: UNHEALTHY past the TTL, deregistered
@@ -383,7 +397,12 @@ impl Writer {
                     Registry::apply_set_health,
                 )
                 .await
-                .map(|_| lapse),
+                .map(|changed| {
+                    if changed {
+                        metrics::events().health_changed(HealthStatus::Unhealthy.as_str());
+                    }
+                    lapse
+                }),
             Some(Lapse::Deregister) => self
                 .run(
                     guards,
@@ -391,7 +410,10 @@ impl Writer {
                     Registry::apply_deregister_instance,
                 )
                 .await
-                .map(|_| lapse),
+                .map(|_| {
+                    metrics::events().deregistered();
+                    lapse
+                }),
         }
     }
 

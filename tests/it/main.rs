@@ -8,6 +8,7 @@ mod dns;
 mod durability;
 mod health;
 mod malformed;
+mod metrics;
 mod names;
 mod reference;
 mod reload;

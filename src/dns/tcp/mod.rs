@@ -19,9 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::connections::{Connection, Connections};
-use super::answer::{Transport, respond};
+use super::answer::{Served, Transport, respond_served};
 use super::names::NameTable;
 use super::wire::HEADER_LEN;
+use crate::metrics::DnsRecorder;
 
 /// Limits on DNS over TCP, checked by the config (per-client limit at most
 /// the total, pressure timeout at most the idle timeout).
@@ -65,6 +66,7 @@ pub async fn serve(
     listeners: Vec<TcpListener>,
     table: NameTable,
     limits: TcpLimits,
+    metrics: Option<DnsRecorder>,
     shutdown: CancellationToken,
 ) {
     make_room_for(limits.max_connections);
@@ -78,6 +80,7 @@ pub async fn serve(
             listener,
             table.clone(),
             Arc::clone(&connections),
+            metrics.clone(),
             tasks.clone(),
             shutdown.clone(),
         ));
@@ -116,6 +119,7 @@ async fn accept(
     listener: TcpListener,
     table: NameTable,
     connections: Arc<Connections>,
+    metrics: Option<DnsRecorder>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
@@ -136,10 +140,11 @@ async fn accept(
         };
         let connection = connections.admit(client.ip(), &shutdown);
         let table = table.clone();
+        let metrics = metrics.clone();
         tasks.spawn(async move {
             tokio::select! {
                 () = connection.closed() => {}
-                () = serve_connection(stream, client, &table, &connection) => {}
+                () = serve_connection(stream, client, &table, &connection, metrics.as_ref()) => {}
             }
         });
     }
@@ -160,6 +165,7 @@ async fn serve_connection(
     client: SocketAddr,
     table: &NameTable,
     connection: &Connection,
+    metrics: Option<&DnsRecorder>,
 ) {
     let limits = *connection.limits();
     let _ = stream.set_nodelay(true);
@@ -190,14 +196,19 @@ async fn serve_connection(
             _ => return,
         }
         connection.answering(&waiting);
-        if let Some(answer) = respond(
+        let mut served = Served::default();
+        if let Some(answer) = respond_served(
             table,
             &query,
             client.ip(),
             Transport::Tcp,
             limits.max_udp_payload,
             &mut response,
+            &mut served,
         ) {
+            if let Some(metrics) = metrics {
+                metrics.answered(answer, served.question_end, served.opt, served.acl_refused);
+            }
             frame.clear();
             frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());
             frame.extend_from_slice(answer);

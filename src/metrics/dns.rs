@@ -1,0 +1,350 @@
+//! The answer path's counters: one cache-line-aligned block per UDP worker,
+//! written by that worker alone, and one shared by the TCP connections;
+//! summed only when `/metrics` is scraped.
+//!
+//! A UDP worker counts with a relaxed load and store on its own block (no
+//! `lock`-prefixed instruction, no cache line shared with another writer):
+//! a few plain moves per query. TCP connections run on any tokio thread,
+//! so their block uses `fetch_add`; TCP answers cost a system call or two
+//! each, against which an uncontended atomic add is noise.
+//!
+//! What a response is (qtype, rcode, TC) is read from the response bytes
+//! the answer core already wrote, so this module knows the DNS header
+//! layout but nothing of `dns/`, and the answer core needs no extra work.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+
+/// The query types counted apart; every other type is `other`.
+pub const QTYPES: [&str; 8] = ["A", "AAAA", "SRV", "SOA", "NS", "CNAME", "ANY", "other"];
+
+/// The response codes cairn gives, and `other` for any it does not.
+pub const RCODES: [&str; 9] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "NOTAUTH", "BADVERS",
+    "other",
+];
+
+/// Upper bounds of the response size histogram, in bytes: around the
+/// classic 512, the 1232 default limit, and TCP sizes above.
+pub const SIZE_BOUNDS: [u64; 9] = [64, 128, 256, 512, 768, 1024, 1232, 4096, 16384];
+
+/// Upper bounds of the UDP batch latency histogram, in microseconds.
+pub const LATENCY_BOUNDS_US: [u64; 10] = [10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 100000];
+
+/// The length of cairn's OPT record (root name, type, class, TTL, RDLEN).
+const OPT_LEN: usize = 11;
+const HEADER_LEN: usize = 12;
+
+/// One writer's counters.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct DnsCounters {
+    queries: [[AtomicU64; RCODES.len()]; QTYPES.len()],
+    truncated: AtomicU64,
+    acl_refused: AtomicU64,
+    rrl_dropped: AtomicU64,
+    rrl_slipped: AtomicU64,
+    /// One more than the bounds: the last counts the rest (+Inf).
+    size_buckets: [AtomicU64; SIZE_BOUNDS.len() + 1],
+    size_sum: AtomicU64,
+    latency_buckets: [AtomicU64; LATENCY_BOUNDS_US.len() + 1],
+    latency_sum_ns: AtomicU64,
+}
+
+/// How a block is written: by its one owner, or by many.
+#[derive(Debug, Clone, Copy)]
+enum Writers {
+    One,
+    Many,
+}
+
+/// A handle on one block of counters, for the one worker (or the TCP side)
+/// that writes it.
+#[derive(Debug, Clone)]
+pub struct DnsRecorder {
+    slots: std::sync::Arc<DnsSlots>,
+    index: usize,
+    writers: Writers,
+}
+
+impl DnsRecorder {
+    fn counters(&self) -> &DnsCounters {
+        &self.slots.blocks[self.index]
+    }
+
+    fn add(&self, counter: &AtomicU64, n: u64) {
+        match self.writers {
+            // Only this worker writes the block: no read-modify-write needed.
+            Writers::One => counter.store(
+                counter.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            ),
+            Writers::Many => {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counts one response: its qtype (from the question it echoes, which
+    /// ends at `question_end`), its rcode (extended when it ends with an
+    /// OPT, `opt`), TC, its size, and whether a private zone's network
+    /// policy passed over it (`acl_refused`).
+    pub fn answered(&self, response: &[u8], question_end: usize, opt: bool, acl_refused: bool) {
+        if response.len() < HEADER_LEN {
+            return;
+        }
+        let counters = self.counters();
+        let qtype = if question_end >= HEADER_LEN + 5 && question_end <= response.len() {
+            qtype_index(u16::from_be_bytes([
+                response[question_end - 4],
+                response[question_end - 3],
+            ]))
+        } else {
+            QTYPES.len() - 1
+        };
+        let mut rcode = u16::from(response[3] & 0x0f);
+        if opt && response.len() >= question_end + OPT_LEN {
+            rcode |= u16::from(response[response.len() - OPT_LEN + 5]) << 4;
+        }
+        self.add(&counters.queries[qtype][rcode_index(rcode)], 1);
+        if response[2] & 0x02 != 0 {
+            self.add(&counters.truncated, 1);
+        }
+        if acl_refused {
+            self.add(&counters.acl_refused, 1);
+        }
+        let size = response.len() as u64;
+        let bucket = SIZE_BOUNDS
+            .iter()
+            .position(|&bound| size <= bound)
+            .unwrap_or(SIZE_BOUNDS.len());
+        self.add(&counters.size_buckets[bucket], 1);
+        self.add(&counters.size_sum, size);
+    }
+
+    /// Counts an answer the rate limiter dropped.
+    pub fn rrl_dropped(&self) {
+        self.add(&self.counters().rrl_dropped, 1);
+    }
+
+    /// Counts an answer the rate limiter sent truncated.
+    pub fn rrl_slipped(&self) {
+        self.add(&self.counters().rrl_slipped, 1);
+    }
+
+    /// Records how long one UDP batch took from its receive to its send.
+    pub fn batch_took(&self, elapsed: Duration) {
+        let counters = self.counters();
+        let micros = elapsed.as_micros() as u64;
+        let bucket = LATENCY_BOUNDS_US
+            .iter()
+            .position(|&bound| micros <= bound)
+            .unwrap_or(LATENCY_BOUNDS_US.len());
+        self.add(&counters.latency_buckets[bucket], 1);
+        self.add(
+            &counters.latency_sum_ns,
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+        );
+    }
+}
+
+fn qtype_index(qtype: u16) -> usize {
+    match qtype {
+        1 => 0,
+        28 => 1,
+        33 => 2,
+        6 => 3,
+        2 => 4,
+        5 => 5,
+        255 => 6,
+        _ => 7,
+    }
+}
+
+fn rcode_index(rcode: u16) -> usize {
+    match rcode {
+        0..=5 => usize::from(rcode),
+        9 => 6,
+        16 => 7,
+        _ => 8,
+    }
+}
+
+/// Every writer's block: one per UDP worker, then one for TCP.
+#[derive(Debug)]
+pub struct DnsSlots {
+    blocks: Box<[DnsCounters]>,
+}
+
+impl DnsSlots {
+    /// Blocks for `udp_workers` workers and the TCP side.
+    pub fn new(udp_workers: usize) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            blocks: (0..=udp_workers).map(|_| DnsCounters::default()).collect(),
+        })
+    }
+
+    /// The recorder of UDP worker `index` (below the count given to `new`).
+    pub fn udp_worker(self: &std::sync::Arc<Self>, index: usize) -> DnsRecorder {
+        let tcp = self.blocks.len() - 1;
+        DnsRecorder {
+            slots: std::sync::Arc::clone(self),
+            // A worker past the count shares the TCP block, safely.
+            index: index.min(tcp),
+            writers: if index < tcp {
+                Writers::One
+            } else {
+                Writers::Many
+            },
+        }
+    }
+
+    /// The recorder every TCP connection shares.
+    pub fn tcp(self: &std::sync::Arc<Self>) -> DnsRecorder {
+        DnsRecorder {
+            slots: std::sync::Arc::clone(self),
+            index: self.blocks.len() - 1,
+            writers: Writers::Many,
+        }
+    }
+
+    fn sum(&self, blocks: &[DnsCounters], field: impl Fn(&DnsCounters) -> &AtomicU64) -> u64 {
+        let _ = self;
+        blocks
+            .iter()
+            .map(|block| field(block).load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+
+    /// Writes the DNS metrics, summed over the blocks.
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let (udp, tcp) = self.blocks.split_at(self.blocks.len() - 1);
+        let all = &self.blocks[..];
+        {
+            let mut family = encoder.encode_descriptor(
+                "cairn_dns_queries",
+                "DNS responses by transport, query type and response code",
+                None,
+                MetricType::Counter,
+            )?;
+            for (transport, blocks) in [("udp", udp), ("tcp", tcp)] {
+                for (q, qtype) in QTYPES.iter().enumerate() {
+                    for (r, rcode) in RCODES.iter().enumerate() {
+                        let value = self.sum(blocks, |b| &b.queries[q][r]);
+                        if value == 0 {
+                            continue;
+                        }
+                        let labels = [
+                            ("transport", transport),
+                            ("qtype", *qtype),
+                            ("rcode", *rcode),
+                        ];
+                        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+                    }
+                }
+            }
+        }
+        for (name, help, field, blocks) in [
+            (
+                "cairn_dns_truncated",
+                "Responses sent with TC because the answer did not fit (before rate limiting)",
+                (|b: &DnsCounters| &b.truncated) as fn(&DnsCounters) -> &AtomicU64,
+                all,
+            ),
+            (
+                "cairn_dns_acl_refused",
+                "Queries for a private namespace from a client outside its networks, answered as if the namespace did not exist",
+                |b| &b.acl_refused,
+                all,
+            ),
+            (
+                "cairn_dns_rrl_dropped",
+                "UDP responses dropped by response rate limiting",
+                |b| &b.rrl_dropped,
+                udp,
+            ),
+            (
+                "cairn_dns_rrl_slipped",
+                "UDP responses sent truncated (slipped) by response rate limiting",
+                |b| &b.rrl_slipped,
+                udp,
+            ),
+        ] {
+            let value = self.sum(blocks, field);
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value).encode(metric)?;
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "cairn_dns_response_size_bytes",
+                "Size of DNS responses as the answer core wrote them",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (transport, blocks) in [("udp", udp), ("tcp", tcp)] {
+                let buckets: Vec<(f64, u64)> = (0..=SIZE_BOUNDS.len())
+                    .map(|i| {
+                        let bound = SIZE_BOUNDS.get(i).map_or(f64::MAX, |&b| b as f64);
+                        (bound, self.sum(blocks, |b| &b.size_buckets[i]))
+                    })
+                    .collect();
+                let count = buckets.iter().map(|(_, n)| n).sum();
+                let sum = self.sum(blocks, |b| &b.size_sum) as f64;
+                let labels = [("transport", transport)];
+                family
+                    .encode_family(&labels)?
+                    .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+            }
+        }
+        {
+            let buckets: Vec<(f64, u64)> = (0..=LATENCY_BOUNDS_US.len())
+                .map(|i| {
+                    let bound = LATENCY_BOUNDS_US
+                        .get(i)
+                        .map_or(f64::MAX, |&b| b as f64 / 1e6);
+                    (bound, self.sum(udp, |b| &b.latency_buckets[i]))
+                })
+                .collect();
+            let count = buckets.iter().map(|(_, n)| n).sum();
+            let sum = self.sum(udp, |b| &b.latency_sum_ns) as f64 / 1e9;
+            encoder
+                .encode_descriptor(
+                    "cairn_dns_udp_batch_duration_seconds",
+                    "Time from a UDP worker's receive of a batch of queries (up to 32) to its send of their answers; every query in the batch was answered within it",
+                    None,
+                    MetricType::Histogram,
+                )?
+                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_qtype_rcode_and_badvers_from_the_response() {
+        let slots = DnsSlots::new(1);
+        let worker = slots.udp_worker(0);
+        // Header (NXDOMAIN, TC), question web.test AAAA IN.
+        let mut response = vec![0, 1, 0x82, 0x03, 0, 1, 0, 0, 0, 0, 0, 0];
+        response.extend_from_slice(b"\x03web\x04test\x00\x00\x1c\x00\x01");
+        let question_end = response.len();
+        worker.answered(&response, question_end, false, true);
+        // The same with an OPT carrying extended rcode 1 and header 0: BADVERS.
+        response[3] = 0;
+        response.extend_from_slice(&[0, 0, 41, 4, 0xd0, 1, 0, 0, 0, 0, 0]);
+        worker.answered(&response, question_end, true, false);
+        let block = &slots.blocks[0];
+        assert_eq!(block.queries[1][3].load(Ordering::Relaxed), 1);
+        assert_eq!(block.queries[1][7].load(Ordering::Relaxed), 1);
+        assert_eq!(block.truncated.load(Ordering::Relaxed), 2);
+        assert_eq!(block.acl_refused.load(Ordering::Relaxed), 1);
+    }
+}
