@@ -310,7 +310,8 @@ fn has_tsig(message: &Message) -> bool {
 /// A standard query with one question and nothing else but an OPT and a
 /// TSIG: the only shape cairn answers, written as RFC 6891 and RFC 8945
 /// ask. Left out, as cairn refuses them on purpose where hickory is laxer:
-/// a question name with a compression pointer; OPT options badly framed;
+/// a question name with a compression pointer; an OPT owned by a pointer
+/// rather than the root byte; OPT options badly framed;
 /// a TSIG whose class is not ANY (RFC 8945 §4.2); an OPT together with a
 /// TSIG (hickory takes them in either order; RFC 8945 §5.1, NSD and cairn
 /// want the TSIG last, and what hickory returns no longer says which came
@@ -321,7 +322,10 @@ fn in_the_shape_cairn_serves(query: &[u8], message: &Message) -> bool {
     };
     let additionals_fit = match (&message.edns, &message.additionals[..]) {
         (None, []) => true,
-        (Some(_), []) => options_framed(query, question_end),
+        // The OPT's owner written as the root itself (one zero byte), not
+        // a compression pointer that lands on a zero byte: NSD and Knot
+        // want it so, and so does cairn; hickory follows the pointer.
+        (Some(_), []) => query.get(question_end) == Some(&0) && options_framed(query, question_end),
         (None, [tsig]) => has_tsig(message) && tsig.dns_class == DNSClass::ANY,
         _ => false,
     };
