@@ -9,7 +9,7 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminError};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StoreConfig};
 use crate::dns::{self, DnsSettings, NameTable};
 use crate::health;
 use crate::registry::{Registry, RegistryError};
@@ -74,24 +74,99 @@ fn survive_file_size_limit() {
     }
 }
 
+/// What keeps the store going, drained at shutdown.
+enum StoreTask {
+    /// The redb committer thread.
+    Committer(std::thread::JoinHandle<()>),
+    /// A cluster node's follower task.
+    Follower(tokio::task::JoinHandle<()>),
+}
+
+fn restore_failed(store_path: &str, error: RestoreError) -> ServeError {
+    match error {
+        RestoreError::Store(error) => ServeError::Store(error),
+        RestoreError::Inconsistent(error) => ServeError::Restore {
+            path: store_path.to_string(),
+            error,
+        },
+        RestoreError::Stopped => ServeError::Runtime(format!(
+            "{store_path}: the store stopped while it was being read"
+        )),
+    }
+}
+
+/// Joining a cluster: the etcd store, when this build has it.
+#[cfg(feature = "etcd")]
+mod cluster {
+    use std::sync::Arc;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::{ServeError, restore_failed};
+    use crate::config::EtcdConfig;
+    use crate::registry::Registry;
+    use crate::store::etcd::EtcdStore;
+    use crate::writer::{Restored, Writer};
+
+    pub(super) async fn join(
+        config: &EtcdConfig,
+        registry: Registry,
+        shutdown: CancellationToken,
+    ) -> Result<(Writer, Restored, tokio::task::JoinHandle<()>), ServeError> {
+        let store = Arc::new(EtcdStore::connect(config).await?);
+        let place = format!("etcd {}", config.endpoints.join(","));
+        Writer::restore_clustered(registry, store, shutdown)
+            .await
+            .map_err(|error| restore_failed(&place, error))
+    }
+}
+
+#[cfg(not(feature = "etcd"))]
+mod cluster {
+    use tokio_util::sync::CancellationToken;
+
+    use super::ServeError;
+    use crate::config::EtcdConfig;
+    use crate::registry::Registry;
+    use crate::writer::{Restored, Writer};
+
+    pub(super) async fn join(
+        _config: &EtcdConfig,
+        _registry: Registry,
+        _shutdown: CancellationToken,
+    ) -> Result<(Writer, Restored, tokio::task::JoinHandle<()>), ServeError> {
+        Err(ServeError::Runtime(
+            "store.backend = \"etcd\", but this cairn was built without etcd support: build it with `cargo build --release --features etcd` (needs protoc: apt-get install protobuf-compiler libprotobuf-dev), or set store.backend = \"redb\"".into(),
+        ))
+    }
+}
+
 /// Runs the server until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     survive_file_size_limit();
     let (registry, name_table) = build_registry(&config);
-    let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
-    let store_path = store.path().display().to_string();
-    let (backend, committer) = store.start()?;
-    let (writer, restored) = Writer::restore_from(registry.clone(), Arc::new(backend), snapshot)
-        .map_err(|error| match error {
-            RestoreError::Store(error) => ServeError::Store(error),
-            RestoreError::Inconsistent(error) => ServeError::Restore {
-                path: store_path.clone(),
-                error,
-            },
-            RestoreError::Stopped => ServeError::Runtime(format!(
-                "{store_path}: the store stopped while it was being read"
-            )),
-        })?;
+    let (writer, restored, store_path, store_task) = match &config.store {
+        StoreConfig::Redb => {
+            let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
+            let store_path = store.path().display().to_string();
+            let (backend, committer) = store.start()?;
+            let (writer, restored) =
+                Writer::restore_from(registry.clone(), Arc::new(backend), snapshot)
+                    .map_err(|error| restore_failed(&store_path, error))?;
+            (
+                writer,
+                restored,
+                store_path,
+                StoreTask::Committer(committer),
+            )
+        }
+        StoreConfig::Etcd(etcd) => {
+            let (writer, restored, follower) =
+                cluster::join(etcd, registry.clone(), shutdown.clone()).await?;
+            let store_path = format!("etcd {} under {}", etcd.endpoints.join(","), etcd.prefix);
+            (writer, restored, store_path, StoreTask::Follower(follower))
+        }
+    };
     let Restored {
         namespaces,
         instances,
@@ -166,8 +241,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     drop(writer);
     drop(registry);
     // Every backend clone is gone with the writer, so the committer answers
-    // what it holds and stops.
-    let _ = tokio::task::spawn_blocking(move || committer.join()).await;
+    // what it holds and stops; a follower stops on the shutdown signal.
+    match store_task {
+        StoreTask::Committer(committer) => {
+            let _ = tokio::task::spawn_blocking(move || committer.join()).await;
+        }
+        StoreTask::Follower(follower) => {
+            let _ = follower.await;
+        }
+    }
     tracing::info!("cairn stopped");
     Ok(())
 }

@@ -3,9 +3,9 @@
 //!
 //! [`Backend`] is the interface: commit a batch of changes and learn the
 //! store's revision after it; read a consistent [`Snapshot`]. A backend
-//! shared by several servers (etcd, next) will also let a server follow the
-//! changes the others commit; one that only this server writes has nothing
-//! to follow. Two backends exist today:
+//! shared by several servers ([`SharedBackend`], etcd) also lets a server
+//! follow the changes the others commit; one that only this server writes
+//! has nothing to follow. Three backends exist today:
 //!
 //! - redb, the embedded default: the registry's state in one file,
 //!   `<data_dir>/cairn.redb`. [`Store::open`] takes the file (and its lock:
@@ -15,6 +15,9 @@
 //!   the number of writers.
 //! - [`MemoryBackend`], which keeps everything in memory: for tests and for
 //!   a registry that need not outlive its process.
+//! - etcd (the `etcd` cargo feature, `etcd/`): one key per namespace,
+//!   service, instance and operation under a prefix, shared by every node
+//!   of a cluster.
 //!
 //! This module is the only one that touches the data directory. It keeps
 //! the registry's values in row types of its own (`rows.rs`, the on-disk
@@ -25,8 +28,11 @@
 mod checksum;
 mod committer;
 mod error;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod memory;
 mod rows;
+mod shared;
 mod tables;
 
 use std::fs::{self, OpenOptions};
@@ -40,6 +46,7 @@ use tokio::sync::oneshot;
 pub use committer::RedbBackend;
 pub use error::StoreError;
 pub use memory::MemoryBackend;
+pub use shared::{Followed, Guard, Guarded, Origin, SharedBackend, SharedRevision, SharedSnapshot};
 
 use crate::registry::{Change, Instance, Namespace, Operation, Service};
 

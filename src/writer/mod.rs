@@ -24,6 +24,7 @@ use crate::registry::{
 };
 use crate::store::Backend;
 
+mod cluster;
 mod restore;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -48,6 +49,9 @@ pub struct Writer {
     registry: Registry,
     store: Arc<dyn Backend>,
     locks: Arc<Locks>,
+    /// Set on a cluster node: changes go through the shared store's
+    /// guarded commits and come back through its follower (`cluster.rs`).
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 /// The moment, read once per change.
@@ -101,6 +105,7 @@ impl Writer {
                 structure: Arc::new(RwLock::new(())),
                 stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
             }),
+            cluster: None,
         }
     }
 
@@ -123,11 +128,12 @@ impl Writer {
 
     /// Plans, stores and applies one change in a task of its own, so a
     /// caller that goes away (a client hanging up) cannot leave a journaled
-    /// change unapplied.
+    /// change unapplied. On a cluster node the plan may run again, when
+    /// another node changed the namespace first.
     async fn run<P, G>(
         &self,
         guards: G,
-        plan: impl FnOnce(&Registry) -> Result<Plan<P>> + Send + 'static,
+        plan: impl Fn(&Registry) -> Result<Plan<P>> + Send + Sync + 'static,
         apply: fn(&Registry, P) -> P::Output,
     ) -> Result<P::Output>
     where
@@ -137,8 +143,12 @@ impl Writer {
     {
         let registry = self.registry.clone();
         let store = Arc::clone(&self.store);
+        let cluster = self.cluster.clone();
         let task = tokio::spawn(async move {
             let _guards = guards;
+            if let Some(cluster) = cluster {
+                return cluster.write(&registry, &plan, apply).await;
+            }
             let pending = match plan(&registry)? {
                 Plan::Done(output) => return Ok(output),
                 Plan::Apply(pending) => pending,
@@ -170,8 +180,13 @@ impl Writer {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         let registry = self.registry.clone();
         let store = Arc::clone(&self.store);
+        let cluster = self.cluster.clone();
         let task = tokio::spawn(async move {
             let _guard = guard;
+            if let Some(cluster) = cluster {
+                let chunk = cluster.max_batch();
+                return cluster.write_many(&registry, plan, apply, chunk).await;
+            }
             let mut outputs = Vec::new();
             let mut pending = Vec::new();
             for plan in plan(&registry)? {
@@ -245,7 +260,7 @@ impl Writer {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         self.run(
             guard,
-            move |r| r.plan_create_namespace(new, now()),
+            move |r| r.plan_create_namespace(new.clone(), now()),
             Registry::apply_create_namespace,
         )
         .await
@@ -256,7 +271,7 @@ impl Writer {
         let id = id.to_string();
         self.run(
             guard,
-            move |r| r.plan_update_namespace(&id, update, now()),
+            move |r| r.plan_update_namespace(&id, update.clone(), now()),
             Registry::apply_update_namespace,
         )
         .await
@@ -277,7 +292,7 @@ impl Writer {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         self.run(
             guard,
-            move |r| r.plan_create_service(new, now()),
+            move |r| r.plan_create_service(new.clone(), now()),
             Registry::apply_create_service,
         )
         .await
@@ -288,7 +303,7 @@ impl Writer {
         let id = id.to_string();
         self.run(
             guard,
-            move |r| r.plan_update_service(&id, update, now()),
+            move |r| r.plan_update_service(&id, update.clone(), now()),
             Registry::apply_update_service,
         )
         .await
@@ -311,7 +326,7 @@ impl Writer {
             .await;
         self.run(
             guards,
-            move |r| r.plan_register_instance(registration, now()),
+            move |r| r.plan_register_instance(registration.clone(), now()),
             Registry::apply_register_instance,
         )
         .await
