@@ -3,6 +3,8 @@
 
 mod admin;
 mod cli;
+#[cfg(feature = "etcd")]
+mod cluster;
 mod dns;
 mod durability;
 mod health;
