@@ -46,7 +46,9 @@ use tokio::sync::oneshot;
 pub use committer::RedbBackend;
 pub use error::StoreError;
 pub use memory::MemoryBackend;
-pub use shared::{Followed, Guard, Guarded, Origin, SharedBackend, SharedRevision, SharedSnapshot};
+pub use shared::{
+    Followed, Guard, Guarded, Origin, Read, SharedBackend, SharedRevision, SharedSnapshot,
+};
 
 use crate::registry::{Change, Instance, Namespace, Operation, Service};
 

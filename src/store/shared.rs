@@ -24,17 +24,36 @@ pub struct Origin {
     pub write: u64,
 }
 
-/// What a guarded commit compares: the revision at which this server last
-/// saw a namespace change (0 when it has never seen it, which etcd reads
-/// as "no change ever"). `None` is the set of namespaces itself, which
-/// creating and deleting a namespace also guard.
+/// Something a plan read, which a guarded commit checks is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Read {
+    /// The set of namespaces (creating or deleting one reads it: names
+    /// must stay unique).
+    Namespaces,
+    /// Everything in a namespace: its marker, which every change there
+    /// moves. Structural changes (a service created, changed, deleted)
+    /// read it, so they conflict with any concurrent change in the
+    /// namespace.
+    Namespace(String),
+    /// A namespace exists (a service created in it).
+    NamespaceExists(String),
+    /// A service exists and is unchanged (an instance change reads it, so
+    /// it conflicts with the service's deletion or update, not with
+    /// other instances).
+    Service(String),
+    /// An instance is unchanged, or still absent.
+    Instance {
+        service_id: String,
+        instance_id: String,
+    },
+}
+
+/// What a guarded commit checks: each read unchanged after `since`, the
+/// last revision the plan's state included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guard {
-    pub namespace: Option<String>,
-    pub seen: SharedRevision,
-    /// The namespace goes with this commit: its marker is removed, not
-    /// moved.
-    pub removes: bool,
+    pub read: Read,
+    pub since: SharedRevision,
 }
 
 /// The verdict on a guarded commit.
@@ -42,8 +61,8 @@ pub struct Guard {
 pub enum Guarded {
     /// Made, at this revision.
     Committed(SharedRevision),
-    /// Nothing was made: another server changed a guarded namespace since
-    /// this one saw it. The store was at this revision then; once it has
+    /// Nothing was made: another server changed something the plan read
+    /// after this one's state. The store was at this revision then; once it has
     /// applied that far, the plan is made again.
     Conflict(SharedRevision),
 }
@@ -57,8 +76,6 @@ pub enum Followed {
         revision: SharedRevision,
         changes: Vec<Change>,
         namespaces: Vec<String>,
-        /// It moved the marker of the set of namespaces too.
-        namespaces_marker: bool,
         origin: Option<Origin>,
     },
     /// Nothing more was committed up to this revision.
@@ -83,13 +100,14 @@ pub struct SharedSnapshot {
 
 /// A store several servers write and each follows.
 pub trait SharedBackend: Backend {
-    /// Commits `changes` only if no guarded namespace changed since this
-    /// server saw it, moving each guarded namespace's marker to the new
+    /// Commits `changes` only if every guard holds, moving the marker of
+    /// each namespace in `moves` (`None`: the set of namespaces) to the new
     /// revision. A batch too large for one transaction is refused whole.
     fn commit_guarded(
         &self,
         changes: Vec<Change>,
         guards: Vec<Guard>,
+        moves: Vec<Option<String>>,
         origin: Origin,
     ) -> oneshot::Receiver<Result<Guarded, CommitError>>;
 

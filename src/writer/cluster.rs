@@ -3,14 +3,17 @@
 //! and the others' — is applied here in the store's order by one follower
 //! task.
 //!
-//! - **Guards.** Each transaction compares the marker of every namespace
-//!   it touches (and, to create or delete a namespace, the marker of the
-//!   set of namespaces) with the revision at which this node last applied
-//!   a change there. The plan and that reading happen under the follow
-//!   lock's read side, so the plan saw exactly the state the guard names.
-//!   If another node changed the namespace meanwhile, nothing is written:
-//!   the front waits until it has applied the store's revision and plans
-//!   again against the updated registry, up to [`ATTEMPTS`] times.
+//! - **Guards.** Each transaction checks that what its plan read is
+//!   unchanged after the revision this node had applied when it planned
+//!   (`mod_revision <= applied`, read under the follow lock's read side
+//!   together with the plan, so the plan saw exactly that state): an
+//!   instance change reads its service and its instance, so registrations
+//!   of different instances never conflict; a structural change reads its
+//!   namespace's marker, which every change in the namespace moves; a
+//!   namespace created or deleted also reads the set of namespaces. If
+//!   another node changed something read, nothing is written: the front
+//!   waits until it has applied the store's revision and plans again
+//!   against the updated registry, up to [`ATTEMPTS`] times.
 //! - **One applier.** A node's own transaction is applied by the follower
 //!   too, when the watch brings it, by running the node's own plan (the
 //!   caller's answer, its operation id, comes from it); the front waits
@@ -23,7 +26,7 @@
 //! - **etcd away.** Once the follower reports etcd unreachable, writes are
 //!   refused at once with the reason; DNS answers from what was applied.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -33,11 +36,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::registry::{Change, Pending, Plan, Registry, RegistryError, Result};
 use crate::store::{
-    Followed, Guard, Guarded, Origin, SharedBackend, SharedRevision, SharedSnapshot,
+    Followed, Guard, Guarded, Origin, Read, SharedBackend, SharedRevision, SharedSnapshot,
 };
 
 /// Plans made per write before giving up to other nodes' changes.
-pub(super) const ATTEMPTS: usize = 8;
+pub(super) const ATTEMPTS: usize = 16;
 /// How long a committed write may wait to be applied here.
 const APPLY_WAIT: Duration = Duration::from_secs(10);
 
@@ -45,17 +48,17 @@ type LocalApply = Box<dyn FnOnce(&Registry) + Send>;
 
 /// What a commit came to.
 enum Committed<O> {
-    /// Made at this revision and applied here, with the plan's output.
-    Applied(SharedRevision, O),
+    /// Made at this revision and applied here, with the plan's output and
+    /// the markers it moved.
+    Applied(SharedRevision, O, Vec<Option<String>>),
     /// Another node changed a guarded namespace first; nothing was made.
     Conflict(SharedRevision),
 }
 
-/// What this node has applied, per namespace: the guards' reading.
+/// What this node has applied: the guards' reading.
 #[derive(Default, Clone)]
 struct Seen {
-    markers: HashMap<String, SharedRevision>,
-    namespaces: SharedRevision,
+    applied: SharedRevision,
 }
 
 pub(crate) struct Cluster {
@@ -71,6 +74,13 @@ pub(crate) struct Cluster {
     applied: watch::Sender<SharedRevision>,
     /// Why etcd cannot be reached, while it cannot.
     unreachable: Mutex<Option<String>>,
+    /// One guarded write of this node at a time, from its plan until it is
+    /// applied. Two writes of one node read the same markers, so racing
+    /// them would only make one conflict with the other; taking turns
+    /// leaves conflicts to writes of different nodes. It costs a node's
+    /// write throughput one etcd round trip plus one watch delivery per
+    /// write (see the README's Cluster section).
+    turn: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -83,15 +93,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Cluster {
     pub(super) fn new(store: Arc<dyn SharedBackend>, snapshot: &SharedSnapshot) -> Self {
-        let mut seen = Seen::default();
-        for (namespace, revision) in &snapshot.markers {
-            match namespace {
-                Some(id) => {
-                    seen.markers.insert(id.clone(), *revision);
-                }
-                None => seen.namespaces = *revision,
-            }
-        }
+        let seen = Seen {
+            applied: snapshot.revision,
+        };
         Self {
             store,
             node: fastrand::u64(..),
@@ -100,6 +104,7 @@ impl Cluster {
             local: Mutex::new(HashMap::new()),
             applied: watch::Sender::new(snapshot.revision),
             unreachable: Mutex::new(None),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -139,9 +144,10 @@ impl Cluster {
         P: Pending + Send + 'static,
         P::Output: Send + 'static,
     {
-        for _ in 0..ATTEMPTS {
+        let _turn = self.turn.lock().await;
+        for attempt in 0..ATTEMPTS {
             self.refuse_if_unreachable()?;
-            let (pending, changes, guards) = {
+            let (pending, planned) = {
                 let seen = self
                     .seen
                     .read()
@@ -151,25 +157,29 @@ impl Cluster {
                     Plan::Apply(pending) => pending,
                 };
                 let changes = pending.changes();
-                let guards = guards(&seen, registry, &changes);
-                (pending, changes, guards)
+                (pending, planned(registry, changes, |_| seen.applied))
             };
-            if changes.is_empty() {
+            if planned.0.is_empty() {
                 // Nothing to keep (a heartbeat from a healthy instance):
                 // only this node's memory changes.
                 return Ok(apply(registry, pending));
             }
             match self
-                .commit(changes, guards, move |registry| apply(registry, pending))
+                .commit(planned, move |registry| apply(registry, pending))
                 .await?
             {
-                Committed::Applied(_, output) => return Ok(output),
+                Committed::Applied(_, output, _) => return Ok(output),
                 Committed::Conflict(revision) => {
                     tracing::debug!(
                         revision,
                         "another node changed the namespace meanwhile; planning again"
                     );
                     self.applied_to(revision).await?;
+                    // Nodes that lost the same race would otherwise all
+                    // come back at once, and again: a random pause, growing
+                    // with the attempts, spreads them out.
+                    let pause = fastrand::u64(0..=(attempt as u64 + 1) * 2);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
             }
         }
@@ -194,8 +204,10 @@ impl Cluster {
         P: Pending + Send + 'static,
         P::Output: Send + 'static,
     {
+        let _turn = self.turn.lock().await;
         self.refuse_if_unreachable()?;
-        let (plans, mut expected) = {
+        let mut moved: HashMap<Read, SharedRevision> = HashMap::new();
+        let (plans, expected) = {
             let seen = self
                 .seen
                 .read()
@@ -217,23 +229,22 @@ impl Cluster {
             let part: Vec<(usize, P)> = pending.drain(..pending.len().min(chunk.max(1))).collect();
             let (indices, part): (Vec<usize>, Vec<P>) = part.into_iter().unzip();
             let changes: Vec<Change> = part.iter().flat_map(Pending::changes).collect();
-            let guards = guards(&expected, registry, &changes);
+            // What an earlier part moved was moved by this load: checked
+            // as unchanged since that part; everything else since the plan.
+            let planned = planned(registry, changes, |read| {
+                moved.get(read).copied().unwrap_or(expected.applied)
+            });
             match self
-                .commit(changes, guards.clone(), move |registry| {
-                    apply(registry, part)
-                })
+                .commit(planned, move |registry| apply(registry, part))
                 .await?
             {
-                Committed::Applied(revision, applied) => {
-                    // The next part follows this one: its guards expect
-                    // this revision, not whatever this node applied since.
-                    for guard in guards {
-                        match guard.namespace {
-                            Some(id) => {
-                                expected.markers.insert(id, revision);
-                            }
-                            None => expected.namespaces = revision,
-                        }
+                Committed::Applied(revision, applied, moves) => {
+                    for namespace in moves {
+                        let read = match namespace {
+                            Some(id) => Read::Namespace(id),
+                            None => Read::Namespaces,
+                        };
+                        moved.insert(read, revision);
                     }
                     for (index, output) in indices.into_iter().zip(applied) {
                         outputs[index] = Some(output);
@@ -253,8 +264,7 @@ impl Cluster {
     /// it here, returns its output.
     async fn commit<O: Send + 'static>(
         &self,
-        changes: Vec<Change>,
-        guards: Vec<Guard>,
+        (changes, guards, moves): Planned,
         apply: impl FnOnce(&Registry) -> O + Send + 'static,
     ) -> Result<Committed<O>> {
         let (answer, answered) = oneshot::channel();
@@ -269,7 +279,10 @@ impl Cluster {
             node: self.node,
             write,
         };
-        let verdict = self.store.commit_guarded(changes, guards, origin).await;
+        let verdict = self
+            .store
+            .commit_guarded(changes, guards, moves.clone(), origin)
+            .await;
         let failed = |message: String| {
             lock(&self.local).remove(&write);
             Err(RegistryError::Internal(message))
@@ -277,7 +290,7 @@ impl Cluster {
         match verdict {
             Ok(Ok(Guarded::Committed(revision))) => {
                 match tokio::time::timeout(APPLY_WAIT, answered).await {
-                    Ok(Ok(output)) => Ok(Committed::Applied(revision, output)),
+                    Ok(Ok(output)) => Ok(Committed::Applied(revision, output, moves)),
                     Ok(Err(_)) => Err(RegistryError::Internal(
                         "the change was committed, and this node then re-read the whole cluster store, which holds it; read it back to see the result".into(),
                     )),
@@ -316,7 +329,6 @@ impl Cluster {
                     revision,
                     changes,
                     namespaces,
-                    namespaces_marker,
                     origin,
                 } => {
                     self.reachable();
@@ -325,20 +337,14 @@ impl Cluster {
                     if revision <= applied {
                         continue;
                     }
-                    self.apply(
-                        &registry,
-                        revision,
-                        changes,
-                        &namespaces,
-                        namespaces_marker,
-                        origin,
-                    );
+                    self.apply(&registry, revision, changes, &namespaces, origin);
                     applied = revision;
                     self.applied.send_replace(applied);
                 }
                 Followed::Progress(revision) => {
                     self.reachable();
                     if revision > applied {
+                        self.progress(revision);
                         applied = revision;
                         self.applied.send_replace(applied);
                     }
@@ -371,7 +377,6 @@ impl Cluster {
         revision: SharedRevision,
         changes: Vec<Change>,
         namespaces: &[String],
-        namespaces_marker: bool,
         origin: Option<Origin>,
     ) {
         let mut seen = self
@@ -398,11 +403,17 @@ impl Cluster {
         }
         for namespace in namespaces {
             registry.pin_revision(namespace, revision);
-            seen.markers.insert(namespace.clone(), revision);
         }
-        if namespaces_marker {
-            seen.namespaces = revision;
-        }
+        seen.applied = revision;
+    }
+
+    /// Nothing changed up to `revision`.
+    fn progress(&self, revision: SharedRevision) {
+        let mut seen = self
+            .seen
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        seen.applied = seen.applied.max(revision);
     }
 
     /// Puts the store's whole state in place of this node's: what is gone
@@ -471,15 +482,7 @@ impl Cluster {
                 );
             }
         }
-        *seen = Seen::default();
-        for (namespace, marker) in shared.markers {
-            match namespace {
-                Some(id) => {
-                    seen.markers.insert(id, marker);
-                }
-                None => seen.namespaces = marker,
-            }
-        }
+        seen.applied = revision;
         // Writes waiting for their own transaction will not see it run:
         // the re-read applied it. Dropping them answers their callers.
         lock(&self.local).clear();
@@ -488,14 +491,23 @@ impl Cluster {
     }
 }
 
-/// The guards of `changes`: every namespace they touch, at the revision
-/// this node last applied a change there; and the set of namespaces when
-/// one is created, changed or deleted.
-fn guards(seen: &Seen, registry: &Registry, changes: &[Change]) -> Vec<Guard> {
-    let mut namespaces: BTreeMap<String, bool> = BTreeMap::new();
-    let mut set = false;
+/// A transaction ready to commit: its changes, its guards and the
+/// markers it moves.
+type Planned = (Vec<Change>, Vec<Guard>, Vec<Option<String>>);
+
+/// `changes` with their guards (what their plan read, each unchanged
+/// since `since(read)`) and the markers they move: every namespace they
+/// touch, and the set of namespaces when one is created, changed or
+/// deleted.
+fn planned(
+    registry: &Registry,
+    changes: Vec<Change>,
+    since: impl Fn(&Read) -> SharedRevision,
+) -> Planned {
+    let mut reads = BTreeSet::new();
+    let mut moves: BTreeSet<Option<String>> = BTreeSet::new();
     let mut created: HashMap<&str, &str> = HashMap::new();
-    for change in changes {
+    for change in &changes {
         if let Change::Service(service) = change {
             created.insert(&service.id, &service.namespace_id);
         }
@@ -506,41 +518,65 @@ fn guards(seen: &Seen, registry: &Registry, changes: &[Change]) -> Vec<Guard> {
             .map(|id| id.to_string())
             .or_else(|| registry.service(service_id).map(|s| s.namespace_id))
     };
-    for change in changes {
-        let (namespace, removes) = match change {
+    for change in &changes {
+        match change {
             Change::Namespace(namespace) => {
-                set = true;
-                (Some(namespace.id.clone()), false)
+                reads.insert(Read::Namespaces);
+                reads.insert(Read::Namespace(namespace.id.clone()));
+                moves.insert(None);
+                moves.insert(Some(namespace.id.clone()));
             }
             Change::NamespaceDeleted { namespace_id } => {
-                set = true;
-                (Some(namespace_id.clone()), true)
+                reads.insert(Read::Namespaces);
+                reads.insert(Read::Namespace(namespace_id.clone()));
+                moves.insert(None);
+                moves.insert(Some(namespace_id.clone()));
             }
-            Change::Service(service) => (Some(service.namespace_id.clone()), false),
-            Change::ServiceDeleted { service_id }
-            | Change::Instance { service_id, .. }
-            | Change::InstanceDeleted { service_id, .. } => (namespace_of(service_id), false),
-            Change::Operation(_) => (None, false),
-        };
-        if let Some(namespace) = namespace {
-            let entry = namespaces.entry(namespace).or_insert(false);
-            *entry |= removes;
+            Change::Service(service) => {
+                reads.insert(Read::Namespace(service.namespace_id.clone()));
+                reads.insert(Read::NamespaceExists(service.namespace_id.clone()));
+                moves.insert(Some(service.namespace_id.clone()));
+            }
+            Change::ServiceDeleted { service_id } => {
+                if let Some(namespace) = namespace_of(service_id) {
+                    reads.insert(Read::Namespace(namespace.clone()));
+                    moves.insert(Some(namespace));
+                }
+            }
+            Change::Instance {
+                service_id,
+                instance,
+            } => {
+                // A service created in this same batch is not in etcd yet.
+                if !created.contains_key(service_id.as_str()) {
+                    reads.insert(Read::Service(service_id.clone()));
+                }
+                reads.insert(Read::Instance {
+                    service_id: service_id.clone(),
+                    instance_id: instance.id.clone(),
+                });
+                moves.extend(namespace_of(service_id).map(Some));
+            }
+            Change::InstanceDeleted {
+                service_id,
+                instance_id,
+            } => {
+                reads.insert(Read::Service(service_id.clone()));
+                reads.insert(Read::Instance {
+                    service_id: service_id.clone(),
+                    instance_id: instance_id.clone(),
+                });
+                moves.extend(namespace_of(service_id).map(Some));
+            }
+            Change::Operation(_) => {}
         }
     }
-    let mut guards: Vec<Guard> = namespaces
+    let guards = reads
         .into_iter()
-        .map(|(namespace, removes)| Guard {
-            seen: seen.markers.get(&namespace).copied().unwrap_or(0),
-            namespace: Some(namespace),
-            removes,
+        .map(|read| Guard {
+            since: since(&read),
+            read,
         })
         .collect();
-    if set {
-        guards.push(Guard {
-            namespace: None,
-            seen: seen.namespaces,
-            removes: false,
-        });
-    }
-    guards
+    (changes, guards, moves.into_iter().collect())
 }

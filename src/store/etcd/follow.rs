@@ -219,7 +219,6 @@ async fn hand_on(
                 if !deleted {
                     batch.origin = batch.origin.or(keys::parse_origin(pair.value()));
                 }
-                batch.namespaces_marker = true;
                 continue;
             }
             _ => {}
@@ -247,7 +246,6 @@ struct Batch {
     revision: SharedRevision,
     changes: Vec<crate::registry::Change>,
     namespaces: Vec<String>,
-    namespaces_marker: bool,
     origin: Option<crate::store::Origin>,
 }
 
@@ -257,7 +255,6 @@ impl Batch {
             revision,
             changes: Vec::new(),
             namespaces: Vec::new(),
-            namespaces_marker: false,
             origin: None,
         }
     }
@@ -273,7 +270,6 @@ impl Batch {
                 revision: self.revision,
                 changes: self.changes,
                 namespaces: self.namespaces,
-                namespaces_marker: self.namespaces_marker,
                 origin: self.origin,
             })
             .await

@@ -7,9 +7,11 @@
 //!   marker per namespace (`keys.rs`).
 //! - Snapshots are read page by page at one revision, so a large registry
 //!   never meets gRPC's 4 MiB message limit and every page agrees.
-//! - A guarded commit is one transaction: compare each touched namespace's
-//!   marker with the revision this node last saw it change, put the
-//!   changes and move the markers. It is refused whole if it would pass
+//! - A guarded commit is one transaction: compare that what the plan read
+//!   (the namespace's marker for structural changes; the service and the
+//!   instance for an instance change) is unchanged since the revision the
+//!   plan's state included, put the changes and move the markers of the
+//!   namespaces they touch. It is refused whole if it would pass
 //!   etcd's per-transaction limits (128 operations, 1.5 MiB by default):
 //!   nothing is ever half-visible.
 //! - Following is `follow.rs`.
@@ -27,7 +29,7 @@ use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, KeyVal
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Backend, CommitError, Guard, Guarded, Origin, Revision, SharedBackend, SharedRevision,
+    Backend, CommitError, Guard, Guarded, Origin, Read, Revision, SharedBackend, SharedRevision,
     SharedSnapshot, Snapshot, StoreError,
 };
 use crate::config::EtcdConfig;
@@ -130,33 +132,55 @@ impl EtcdStore {
         Ok((ops, bytes))
     }
 
+    /// The compares of one guard: `mod_revision <= since` (a missing key
+    /// reads 0, so "still absent" passes), and for what must exist,
+    /// `version > 0`.
+    fn compares(&self, guard: &Guard) -> Vec<Compare> {
+        let unchanged =
+            |key: String| Compare::mod_revision(key, CompareOp::Less, guard.since as i64 + 1);
+        let exists = |key: String| Compare::version(key, CompareOp::Greater, 0);
+        match &guard.read {
+            Read::Namespaces => vec![unchanged(self.keys.marker(None))],
+            Read::Namespace(id) => vec![unchanged(self.keys.marker(Some(id)))],
+            Read::NamespaceExists(id) => vec![exists(self.keys.namespace(id))],
+            Read::Service(id) => vec![
+                exists(self.keys.service(id)),
+                unchanged(self.keys.service(id)),
+            ],
+            Read::Instance {
+                service_id,
+                instance_id,
+            } => vec![unchanged(self.keys.instance(service_id, instance_id))],
+        }
+    }
+
     async fn commit_txn(
         &self,
         changes: Vec<Change>,
         guards: Vec<Guard>,
+        moves: Vec<Option<String>>,
         origin: Option<Origin>,
     ) -> Result<Guarded, CommitError> {
         let (mut ops, mut bytes) = self.operations(&changes)?;
-        let mut compares = Vec::with_capacity(guards.len());
+        let compares: Vec<Compare> = guards
+            .iter()
+            .flat_map(|guard| self.compares(guard))
+            .collect();
+        bytes += compares.len() * 64;
+        // Markers are put, never deleted (not even with their namespace):
+        // a deleted key reads as revision 0, which would let a change
+        // planned before the deletion pass its guard.
         let marker_value = origin.map(keys::origin_value).unwrap_or_default();
-        for guard in &guards {
-            let marker = self.keys.marker(guard.namespace.as_deref());
-            compares.push(Compare::mod_revision(
-                marker.clone(),
-                CompareOp::Equal,
-                guard.seen as i64,
-            ));
-            bytes += marker.len() * 2 + marker_value.len() + 32;
-            ops.push(if guard.removes {
-                TxnOp::delete(marker, None)
-            } else {
-                TxnOp::put(marker, marker_value.clone(), None)
-            });
+        for namespace in &moves {
+            let marker = self.keys.marker(namespace.as_deref());
+            bytes += marker.len() + marker_value.len() + 16;
+            ops.push(TxnOp::put(marker, marker_value.clone(), None));
         }
-        if ops.len() > MAX_TXN_OPS || bytes > MAX_TXN_BYTES {
+        if ops.len() > MAX_TXN_OPS || compares.len() > MAX_TXN_OPS || bytes > MAX_TXN_BYTES {
             return Err(CommitError(format!(
-                "the change is too large for one etcd transaction ({} operations, {bytes} bytes; etcd takes at most {MAX_TXN_OPS} and about 1.5 MiB): make it in smaller steps",
-                ops.len()
+                "the change is too large for one etcd transaction ({} operations, {} compares, {bytes} bytes; etcd takes at most {MAX_TXN_OPS} of each and about 1.5 MiB): make it in smaller steps",
+                ops.len(),
+                compares.len()
             )));
         }
         // Built in one expression: `when` and `and_then` are each called
@@ -185,7 +209,10 @@ impl Backend for EtcdStore {
         let (done, receiver) = oneshot::channel();
         let store = self.clone();
         tokio::spawn(async move {
-            let verdict = match store.commit_txn(changes, Vec::new(), None).await {
+            let verdict = match store
+                .commit_txn(changes, Vec::new(), Vec::new(), None)
+                .await
+            {
                 Ok(Guarded::Committed(revision) | Guarded::Conflict(revision)) => Ok(revision),
                 Err(error) => Err(error),
             };
@@ -209,12 +236,13 @@ impl SharedBackend for EtcdStore {
         &self,
         changes: Vec<Change>,
         guards: Vec<Guard>,
+        moves: Vec<Option<String>>,
         origin: Origin,
     ) -> oneshot::Receiver<Result<Guarded, CommitError>> {
         let (done, receiver) = oneshot::channel();
         let store = self.clone();
         tokio::spawn(async move {
-            let _ = done.send(store.commit_txn(changes, guards, Some(origin)).await);
+            let _ = done.send(store.commit_txn(changes, guards, moves, Some(origin)).await);
         });
         receiver
     }
