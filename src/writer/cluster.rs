@@ -14,6 +14,9 @@
 //!   another node changed something read, nothing is written: the front
 //!   waits until it has applied the store's revision and plans again
 //!   against the updated registry, up to [`ATTEMPTS`] times.
+//!   Concurrent writes of one node need no turn-taking: the write front's
+//!   locks already keep two writes to one instance, or a structural change
+//!   and anything else, apart.
 //! - **One applier.** A node's own transaction is applied by the follower
 //!   too, when the watch brings it, by running the node's own plan (the
 //!   caller's answer, its operation id, comes from it); the front waits
@@ -74,13 +77,6 @@ pub(crate) struct Cluster {
     applied: watch::Sender<SharedRevision>,
     /// Why etcd cannot be reached, while it cannot.
     unreachable: Mutex<Option<String>>,
-    /// One guarded write of this node at a time, from its plan until it is
-    /// applied. Two writes of one node read the same markers, so racing
-    /// them would only make one conflict with the other; taking turns
-    /// leaves conflicts to writes of different nodes. It costs a node's
-    /// write throughput one etcd round trip plus one watch delivery per
-    /// write (see the README's Cluster section).
-    turn: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -104,7 +100,6 @@ impl Cluster {
             local: Mutex::new(HashMap::new()),
             applied: watch::Sender::new(snapshot.revision),
             unreachable: Mutex::new(None),
-            turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -144,7 +139,6 @@ impl Cluster {
         P: Pending + Send + 'static,
         P::Output: Send + 'static,
     {
-        let _turn = self.turn.lock().await;
         for attempt in 0..ATTEMPTS {
             self.refuse_if_unreachable()?;
             let (pending, planned) = {
@@ -204,7 +198,6 @@ impl Cluster {
         P: Pending + Send + 'static,
         P::Output: Send + 'static,
     {
-        let _turn = self.turn.lock().await;
         self.refuse_if_unreachable()?;
         let mut moved: HashMap<Read, SharedRevision> = HashMap::new();
         let (plans, expected) = {
