@@ -91,6 +91,38 @@ impl Etcd {
         }
     }
 
+    /// A call to etcd's JSON gateway (`/v3/...`): its reply's JSON.
+    fn gateway(&self, path: &str, body: &Value) -> Value {
+        let body = body.to_string();
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.client)).expect("connect to etcd");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("ask etcd");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).expect("etcd's reply");
+        let (_, json) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("etcd replied {json} ({e})"))
+    }
+
+    /// Compacts etcd's history up to its current revision.
+    fn compact(&self) -> u64 {
+        // Any range answers with the current revision (int64 as a string).
+        let status = self.gateway("/v3/kv/range", &json!({"key": "AA=="}));
+        let revision: u64 = status["header"]["revision"]
+            .as_str()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or_else(|| panic!("no revision in {status}"));
+        self.gateway(
+            "/v3/kv/compaction",
+            &json!({"revision": revision.to_string(), "physical": true}),
+        );
+        revision
+    }
+
     /// The `[store]` table of a node of this cluster.
     fn store_config(&self) -> String {
         format!(
@@ -442,4 +474,72 @@ fn with_etcd_down_dns_answers_writes_are_refused_and_it_recovers() {
         (own_address(&nodes[1], "after").as_deref() == Some("10.8.0.3")).then_some(())
     });
     assert_eq!(serial(&nodes[0]), serial(&nodes[1]));
+}
+
+#[test]
+fn a_node_that_missed_compacted_history_reads_everything_again_and_converges() {
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let nodes = nodes(&etcd, 2);
+    let web = service_id(&nodes[0], "web");
+    for id in ["stays", "goes"] {
+        ok(
+            &nodes[0],
+            "RegisterInstance",
+            registration(&web, id, "10.6.0.1"),
+        );
+    }
+    eventually("B to have both", || {
+        (instances(&nodes[1], &web).len() == 2).then_some(())
+    });
+    // B stops (SIGSTOP) and etcd restarts, which ends B's watch; A then
+    // changes things and etcd forgets the history B would need, so B must
+    // watch again from a revision that is gone.
+    let pid = nodes[1].pid().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    };
+    signal("-STOP");
+    etcd.kill();
+    etcd.run();
+    let write = |action: &str, body: Value| {
+        eventually("A to accept writes again", || {
+            let (status, _) = try_call(&nodes[0].admin_socket, action, &body)?;
+            (status == 200).then_some(())
+        })
+    };
+    write(
+        "DeregisterInstance",
+        json!({"ServiceId": web, "InstanceId": "goes"}),
+    );
+    write("RegisterInstance", registration(&web, "stays", "10.6.0.2"));
+    write("RegisterInstance", registration(&web, "new", "10.6.0.3"));
+    etcd.compact();
+    signal("-CONT");
+    eventually("B to converge after re-reading", || {
+        (instances(&nodes[1], &web) == instances(&nodes[0], &web)
+            && serial(&nodes[1]) == serial(&nodes[0])
+            && own_address(&nodes[1], "goes").is_none()
+            && own_address(&nodes[1], "stays").as_deref() == Some("10.6.0.2"))
+        .then_some(())
+    });
+    assert!(
+        nodes[1].log().contains("re-read the cluster store"),
+        "{}",
+        nodes[1].log()
+    );
+    // And B still follows afterwards.
+    ok(
+        &nodes[0],
+        "RegisterInstance",
+        registration(&web, "later", "10.6.0.4"),
+    );
+    eventually("B to follow after the re-read", || {
+        (own_address(&nodes[1], "later").is_some()).then_some(())
+    });
 }
