@@ -296,9 +296,7 @@ impl Cluster {
                 lock(&self.local).remove(&write);
                 Ok(Committed::Conflict(revision))
             }
-            Ok(Err(error)) => failed(format!(
-                "the change could not be saved, so nothing changed: {error}"
-            )),
+            Ok(Err(error)) => failed(format!("the change was not saved: {error}")),
             Err(_) => failed("the store has stopped, so nothing changed".into()),
         }
     }

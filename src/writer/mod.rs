@@ -382,6 +382,16 @@ impl Writer {
         service_id: &str,
         instance_id: &str,
     ) -> Result<Option<Lapse>> {
+        // On a cluster node the heartbeat clocks are this node's alone: a
+        // heartbeat sent to another node that finds its instance healthy
+        // commits nothing, so this node never hears of it. Acting on a
+        // lapse here could mark unhealthy, or deregister, an instance that
+        // is reporting in elsewhere; until signs of life are shared (or
+        // expiry runs on one elected node that receives them all), a
+        // cluster does not expire heartbeats.
+        if self.cluster.is_some() {
+            return Ok(None);
+        }
         let guards = self.instance_locks(service_id, instance_id).await;
         let lapse = self
             .registry

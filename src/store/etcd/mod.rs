@@ -187,10 +187,15 @@ impl EtcdStore {
         // once, in order (the builder panics otherwise).
         let txn = Txn::new().when(compares).and_then(ops);
         let mut client = self.client.kv_client();
-        let response = client
-            .txn(txn)
-            .await
-            .map_err(|error| CommitError(unreachable(&self.endpoints, error)))?;
+        let response = client.txn(txn).await.map_err(|error| {
+            // The request may have reached etcd before the connection
+            // failed: say so rather than promise nothing changed. (If
+            // it was made, the watch brings it to every node.)
+            CommitError(format!(
+                "{}; the change may or may not have been made: read it back before retrying",
+                unreachable(&self.endpoints, error)
+            ))
+        })?;
         let revision = response
             .header()
             .map(|header| header.revision().max(0) as SharedRevision)
