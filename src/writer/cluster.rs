@@ -334,16 +334,20 @@ impl Cluster {
                 }
                 Followed::Progress(revision) => {
                     self.reachable();
-                    if revision > applied {
-                        self.progress(revision);
-                        applied = revision;
-                        self.applied.send_replace(applied);
-                    }
+                    // Only waits learn from progress: Debian's etcd 3.4.23
+                    // can send a progress notice before the events it
+                    // covers (etcd#15220), so it never marks a revision as
+                    // applied for the skip above or for the guards.
+                    self.applied.send_if_modified(|at| {
+                        let moved = revision > *at;
+                        *at = (*at).max(revision);
+                        moved
+                    });
                 }
                 Followed::Resync(snapshot) => {
                     self.reachable();
+                    applied = snapshot.revision;
                     self.resync(&registry, snapshot);
-                    applied = *self.applied.borrow();
                 }
                 Followed::Unreachable(reason) => {
                     let mut unreachable = lock(&self.unreachable);
@@ -396,15 +400,6 @@ impl Cluster {
             registry.pin_revision(namespace, revision);
         }
         seen.applied = revision;
-    }
-
-    /// Nothing changed up to `revision`.
-    fn progress(&self, revision: SharedRevision) {
-        let mut seen = self
-            .seen
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        seen.applied = seen.applied.max(revision);
     }
 
     /// Puts the store's whole state in place of this node's: what is gone

@@ -7,7 +7,10 @@
 //! - the watch starts at `applied + 1` every time, after any error, a
 //!   stream that ends, or a stream that falls silent (progress is asked
 //!   for every second and an answer is due within three);
-//! - a transaction at or below `applied` is dropped, whatever etcd sends;
+//! - a transaction at or below `applied` (the last one handed on) is
+//!   dropped, whatever etcd sends; progress notices move nothing but the
+//!   node's idea of liveness, since 3.4.23 can send one before the events
+//!   it covers (etcd#15220);
 //! - a watch cancelled because its start was compacted away is answered
 //!   by a re-read of everything (`Followed::Resync`), as Kubernetes'
 //!   reflector re-lists;
@@ -174,11 +177,11 @@ async fn hand_on(
         let revision = response
             .header()
             .map_or(0, |header| header.revision().max(0) as u64);
-        if revision > *applied {
-            *applied = revision;
-        }
+        // Not taken as applied: etcd 3.4.23 may send a progress notice
+        // ahead of the events it covers (etcd#15220), so the resume point
+        // stays the last event handed on.
         return sender
-            .send(Followed::Progress(*applied))
+            .send(Followed::Progress(revision))
             .await
             .map_err(|_| Ended::Closed);
     }
