@@ -74,6 +74,37 @@ fn survive_file_size_limit() {
     }
 }
 
+/// The health checks: always on a server of its own; on a cluster node
+/// only while it leads (`leadership`), so they run once per cluster and
+/// move to another node when the leader goes.
+async fn run_health(
+    writer: Writer,
+    config: crate::config::HealthConfig,
+    leadership: Option<tokio::sync::watch::Receiver<bool>>,
+    shutdown: CancellationToken,
+) {
+    let Some(mut leading) = leadership else {
+        return health::run(writer, config, shutdown).await;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            led = leading.wait_for(|leads| *leads) => if led.is_err() { return },
+        }
+        let term = shutdown.child_token();
+        let checks = tokio::spawn(health::run(writer.clone(), config.clone(), term.clone()));
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = leading.wait_for(|leads| !*leads) => {}
+        }
+        term.cancel();
+        let _ = checks.await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
 /// What keeps the store going, drained at shutdown.
 enum StoreTask {
     /// The redb committer thread.
@@ -95,6 +126,15 @@ fn restore_failed(store_path: &str, error: RestoreError) -> ServeError {
     }
 }
 
+/// A cluster node's parts: its write front, what it restored, its
+/// follower task and whether it leads the health checks.
+type Joined = (
+    Writer,
+    Restored,
+    tokio::task::JoinHandle<()>,
+    tokio::sync::watch::Receiver<bool>,
+);
+
 /// Joining a cluster: the etcd store, when this build has it.
 #[cfg(feature = "etcd")]
 mod cluster {
@@ -102,22 +142,24 @@ mod cluster {
 
     use tokio_util::sync::CancellationToken;
 
-    use super::{ServeError, restore_failed};
+    use super::{Joined, ServeError, restore_failed};
     use crate::config::EtcdConfig;
     use crate::registry::Registry;
     use crate::store::etcd::EtcdStore;
-    use crate::writer::{Restored, Writer};
+    use crate::writer::Writer;
 
     pub(super) async fn join(
         config: &EtcdConfig,
         registry: Registry,
         shutdown: CancellationToken,
-    ) -> Result<(Writer, Restored, tokio::task::JoinHandle<()>), ServeError> {
+    ) -> Result<Joined, ServeError> {
         let store = Arc::new(EtcdStore::connect(config).await?);
         let place = format!("etcd {}", config.endpoints.join(","));
-        Writer::restore_clustered(registry, store, shutdown)
+        let leadership = store.health_leadership(shutdown.clone());
+        let (writer, restored, follower) = Writer::restore_clustered(registry, store, shutdown)
             .await
-            .map_err(|error| restore_failed(&place, error))
+            .map_err(|error| restore_failed(&place, error))?;
+        Ok((writer, restored, follower, leadership))
     }
 }
 
@@ -128,13 +170,12 @@ mod cluster {
     use super::ServeError;
     use crate::config::EtcdConfig;
     use crate::registry::Registry;
-    use crate::writer::{Restored, Writer};
 
     pub(super) async fn join(
         _config: &EtcdConfig,
         _registry: Registry,
         _shutdown: CancellationToken,
-    ) -> Result<(Writer, Restored, tokio::task::JoinHandle<()>), ServeError> {
+    ) -> Result<super::Joined, ServeError> {
         Err(ServeError::Runtime(
             "store.backend = \"etcd\", but this cairn was built without etcd support: build it with `cargo build --release --features etcd` (needs protoc: apt-get install protobuf-compiler libprotobuf-dev), or set store.backend = \"redb\"".into(),
         ))
@@ -145,7 +186,7 @@ mod cluster {
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     survive_file_size_limit();
     let (registry, name_table) = build_registry(&config);
-    let (writer, restored, store_path, store_task) = match &config.store {
+    let (writer, restored, store_path, store_task, leadership) = match &config.store {
         StoreConfig::Redb => {
             let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
             let store_path = store.path().display().to_string();
@@ -158,13 +199,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
                 restored,
                 store_path,
                 StoreTask::Committer(committer),
+                None,
             )
         }
         StoreConfig::Etcd(etcd) => {
-            let (writer, restored, follower) =
+            let (writer, restored, follower, leadership) =
                 cluster::join(etcd, registry.clone(), shutdown.clone()).await?;
             let store_path = format!("etcd {} under {}", etcd.endpoints.join(","), etcd.prefix);
-            (writer, restored, store_path, StoreTask::Follower(follower))
+            (
+                writer,
+                restored,
+                store_path,
+                StoreTask::Follower(follower),
+                Some(leadership),
+            )
         }
     };
     let Restored {
@@ -217,9 +265,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         tcp_max_connections_per_client: config.dns.tcp_max_connections_per_client,
     };
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
-    let health_task = tokio::spawn(health::run(
+    let health_task = tokio::spawn(run_health(
         writer.clone(),
         config.health.clone(),
+        leadership,
         shutdown.clone(),
     ));
     tracing::info!("cairn ready");

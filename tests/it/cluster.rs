@@ -543,3 +543,28 @@ fn a_node_that_missed_compacted_history_reads_everything_again_and_converges() {
         (own_address(&nodes[1], "later").is_some()).then_some(())
     });
 }
+
+#[test]
+fn health_checks_run_on_one_node_and_move_when_it_dies() {
+    let Some(etcd) = Etcd::start() else { return };
+    let mut nodes = nodes(&etcd, 2);
+    let running = |node: &TestServer| node.log().contains("health checks running");
+    let leader = eventually("one node to run the health checks", || {
+        nodes.iter().position(running)
+    });
+    let other = 1 - leader;
+    assert!(
+        !running(&nodes[other]),
+        "both nodes run the health checks:\n{}",
+        nodes[other].log()
+    );
+    nodes[leader].kill();
+    let start = Instant::now();
+    eventually("the other node to take the health checks over", || {
+        running(&nodes[other]).then_some(())
+    });
+    eprintln!(
+        "health checks moved to the surviving node {:?} after the leader's kill -9",
+        start.elapsed()
+    );
+}

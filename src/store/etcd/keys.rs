@@ -8,6 +8,7 @@
 //! | `op/<operation id>` | the operation |
 //! | `mark/<namespace id>` | the namespace's marker |
 //! | `namespaces` | the marker of the set of namespaces |
+//! | `health-leader` | the node running health checks, on its lease (`leader.rs`) |
 //!
 //! Values are the redb store's rows (`rows.rs`, JSON) sealed with the same
 //! checksum (`checksum.rs`), so one format serves both stores and a
@@ -102,7 +103,13 @@ impl Keys {
         }
     }
 
-    /// Reads a key; `None` for one outside cairn's layout (left alone).
+    /// The key the node that runs the health checks holds.
+    pub(super) fn leader(&self) -> String {
+        self.key(&["health-leader"])
+    }
+
+    /// Reads a key; `None` for one outside cairn's layout (left alone,
+    /// the leader key among them).
     pub(super) fn parse<'k>(&self, key: &'k str) -> Option<Key<'k>> {
         let rest = key.strip_prefix(self.prefix.as_str())?;
         if rest == "namespaces" {

@@ -21,12 +21,14 @@
 
 mod follow;
 mod keys;
+mod leader;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, KeyValue, Txn, TxnOp};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     Backend, CommitError, Guard, Guarded, Origin, Read, Revision, SharedBackend, SharedRevision,
@@ -95,6 +97,15 @@ impl EtcdStore {
             keys: Keys::new(&config.prefix),
             endpoints,
         })
+    }
+
+    /// Whether this node runs the cluster's health checks, kept current
+    /// until `shutdown` (`leader.rs`).
+    pub fn health_leadership(
+        &self,
+        shutdown: CancellationToken,
+    ) -> tokio::sync::watch::Receiver<bool> {
+        leader::start(self.client.clone(), self.keys.clone(), shutdown)
     }
 
     /// Reads everything under the prefix at one revision.
