@@ -27,6 +27,7 @@
 
 mod checksum;
 mod committer;
+pub mod copy;
 mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
