@@ -11,6 +11,11 @@ and for every 10th request the time until ``<id>.svc.reg.example A``
 answers the new address over UDP. cairn's own CPU time during each run is
 read from /proc, so the table also shows CPU per acknowledged registration.
 
+With ``--cluster`` (``bench/run --cluster``), each size is measured a
+second time on a two-node cluster on one etcd (Debian's etcd-server, fsync
+on): registrations go to node A, and register→resolvable is measured on
+node B's DNS, so it is the time until another node answers.
+
 Normally run through ``bench/run --registrations``, which builds cairn and
 the example first; see bench/README.md. Standard library only.
 """
@@ -71,17 +76,31 @@ def wait_ready(server, timeout):
                      f"its log:\n{server.log_tail()}")
 
 
-def measure_size(args, size, workdir, results):
-    """One fresh cairn, the client counts in turn; appends one dict per run."""
+def measure_size(args, size, workdir, results, cluster=False):
+    """One fresh cairn (or, with ``cluster``, a fresh etcd and two nodes),
+    the client counts in turn; appends one dict per run."""
     zones_dir = os.path.join(workdir, "zones")
     os.makedirs(zones_dir, exist_ok=True)
     with open(os.path.join(zones_dir, "reg.toml"), "w") as f:
         f.write(ZONES)
     data_dir = os.path.join(workdir, f"data-{size}")
-    server = live.LiveCairn(args.cairn, zones_dir, data_dir)
+    etcd, follower, extra = None, None, ""
+    if cluster:
+        etcd = live.Etcd(os.path.join(workdir, f"etcd-{size}"))
+        etcd.start()
+        extra = etcd.store_config(f"/bench-{size}/")
+    server = live.LiveCairn(args.cairn, zones_dir, data_dir, extra_config=extra)
     server.start(os.path.join(workdir, f"cairn-{size}"))
     try:
         service_id = wait_ready(server, timeout=30)
+        dns_port = server.port
+        if cluster:
+            empty = os.path.join(workdir, "no-zones")
+            os.makedirs(empty, exist_ok=True)
+            follower = live.LiveCairn(args.cairn, empty, data_dir + "-b", extra_config=extra)
+            follower.start(os.path.join(workdir, f"cairn-{size}-b"))
+            wait_ready(follower, timeout=30)
+            dns_port = follower.port
         print(f"== service of {size} instances: cairn pid {server.pid()}, "
               f"DNS 127.0.0.1:{server.port}, {service_id}", flush=True)
         # Create every instance first, untimed, so each measured run moves
@@ -94,7 +113,7 @@ def measure_size(args, size, workdir, results):
               f"{prefill['prefill_s']:.1f} s by {max(args.clients)} clients", flush=True)
         for clients in args.clients:
             argv = base + ["--clients", str(clients), "--duration", str(args.duration),
-                           "--dns", f"127.0.0.1:{server.port}",
+                           "--dns", f"127.0.0.1:{dns_port}",
                            "--namespace", NAMESPACE, "--service", SERVICE]
             cpu0, busy0 = cpu_seconds(server.pid()), machine_busy_seconds()
             try:
@@ -106,6 +125,7 @@ def measure_size(args, size, workdir, results):
                 raise BenchError(f"cairn exited during the {clients}-client run "
                                  f"({server.exit_status()}); its log:\n{server.log_tail()}")
             run["size"] = size
+            run["store"] = "etcd, A → B" if cluster else "redb"
             run["cairn_cpu_s"] = cpu
             run["cairn_us_per_ack"] = cpu * 1e6 / run["acked"] if run["acked"] else None
             # Busy CPU time on the machine that was neither cairn's nor the load's.
@@ -120,14 +140,27 @@ def measure_size(args, size, workdir, results):
             if run["errors"]:
                 print(f"   errors: {run['error_kinds']}", file=sys.stderr, flush=True)
         rss = peak_rss_kib(server.pid())
-        store = os.path.join(data_dir, "cairn.redb")
-        size_b = os.path.getsize(store) if os.path.exists(store) else 0
+        store = os.path.join(etcd.workdir if etcd else data_dir,
+                             "data" if etcd else "cairn.redb")
+        size_b = dir_bytes(store)
         results[-1]["after"] = (f"prefill {prefill['prefill_s']:.1f} s, peak RSS "
                                 f"{rss / 1024:,.1f} MiB, store {size_b / 2**20:,.1f} MiB")
     finally:
         server.stop()
+        if follower:
+            follower.stop()
+        if etcd:
+            etcd.stop()
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def dir_bytes(path):
+    """A file's size, or every file's under a directory (etcd's data)."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(path) for name in names)
 
 
 def machine_busy_seconds():
@@ -149,38 +182,42 @@ def fmt_opt(value, pattern):
 
 def report(results, args, command, disk):
     out = [f"## cairn registrations — one service, {args.duration} s per run", ""]
-    out.append("| instances in the service | clients | acknowledged registrations/s | errors | "
+    out.append("| store | instances in the service | clients | acknowledged registrations/s | errors | "
                "request p50 | request p99 | register→resolvable p50 | p99 | "
                "cairn CPU per registration | load generator CPU |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        out.append(f"| {r['instances']:,} | {r['clients']} | {r['acked_per_s']:,.0f} | {r['errors']} | "
+        out.append(f"| {r['store']} | {r['instances']:,} | {r['clients']} | {r['acked_per_s']:,.0f} | {r['errors']} | "
                    f"{us(r['request_p50_us'])} | {us(r['request_p99_us'])} | "
                    f"{us(r['resolvable_p50_us'])} | {us(r['resolvable_p99_us'])} | "
                    f"{fmt_opt(r['cairn_us_per_ack'], '{:,.0f} µs')} | "
                    f"{r['loadgen_cpu_s']:.1f} s |")
     out.append("")
-    best = [r for r in results if r["clients"] == TARGET_CLIENTS]
+    best = [r for r in results if r["clients"] == TARGET_CLIENTS and r["store"] == "redb"]
     for r in best:
         verdict = "met" if r["acked_per_s"] >= TARGET_PER_S else "**not met**"
         out.append(f"- issue 5's target, ≥ {TARGET_PER_S:,} acknowledged registrations/s from "
                    f"{TARGET_CLIENTS} clients: {verdict} with {r['instances']:,} instances in the "
                    f"service ({r['acked_per_s']:,.0f}/s)")
-    errors = [f"{r['instances']} instances × {r['clients']} clients: {r['error_kinds']}"
+    errors = [f"{r['store']}, {r['instances']} instances × {r['clients']} clients: {r['error_kinds']}"
               for r in results if r["errors"]]
     if errors:
         out.append("- **errors** (non-200 answers or broken connections): " + "; ".join(errors))
-    unresolved = [f"{r['instances']} × {r['clients']}: {r['resolvable_failures']} of "
+    unresolved = [f"{r['store']}, {r['instances']} × {r['clients']}: {r['resolvable_failures']} of "
                   f"{r['resolvable_samples'] + r['resolvable_failures']}"
                   for r in results if r["resolvable_failures"]]
     if unresolved:
         out.append("- **not resolvable within 2 s** after a 200: " + "; ".join(unresolved))
-    late = [f"{r['instances']} × {r['clients']}: up to {r['dns_queries_max']} queries"
+    late = [f"{r['store']}, {r['instances']} × {r['clients']}: up to {r['dns_queries_max']} queries"
             for r in results if r["dns_queries_max"] > 1]
     out.append("- register→resolvable: " + (
         "**acknowledged but not yet visible** in " + "; ".join(late) if late else
         "every sampled registration answered the new address on the first UDP query after "
         "its 200 (cairn applies before it acknowledges)"))
+    if args.cluster:
+        out.append("- on a cluster, node B hears of a registration through etcd's watch at about "
+                   "the moment node A does, so B may answer a few queries before it has it: "
+                   "only node A's answer waits for it")
     samples = sum(r["resolvable_samples"] for r in results)
     out.append(f"- {samples:,} register→resolvable samples in all (every 10th request of each "
                "client); the latencies count from sending the request, so they include it")
@@ -191,7 +228,11 @@ def report(results, args, command, disk):
                   if noisy else "below 10% of one core in every run"))
     for r in results:
         if r.get("after"):
-            out.append(f"- after the runs with {r['instances']:,} instances: {r['after']}")
+            out.append(f"- after the runs with {r['instances']:,} instances ({r['store']}): {r['after']}")
+    if args.cluster:
+        out.append("- etcd, A → B: two cairn nodes on a one-member etcd (fsync on), registrations "
+                   "sent to node A, register→resolvable measured on node B's DNS; cairn CPU is "
+                   "node A's only")
     out.append(f"- cairn not pinned to a core: {os.cpu_count()} tokio workers and "
                f"{os.cpu_count()} UDP workers (defaults); the load generator (1 tokio worker) "
                "shares the same cores, its CPU time is in the last column")
@@ -220,6 +261,9 @@ def parse_args(argv):
                    default=os.path.join(target_dir, "release", "examples", "register_load"),
                    help="the load generator (default target/release/examples/register_load)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work directory")
+    p.add_argument("--cluster", action="store_true",
+                   help="also measure each size on two nodes on one etcd (needs etcd and a "
+                        "cairn built with --features etcd)")
     p.add_argument("--workdir", default=None,
                    help="where the data directories go (default: a new directory under $TMPDIR; "
                         "the disk under it is what is measured)")
@@ -248,6 +292,9 @@ def main(argv):
         for size in args.instances:
             try:
                 measure_size(args, size, os.path.join(workdir, str(size)), results)
+                if args.cluster:
+                    measure_size(args, size, os.path.join(workdir, f"{size}-etcd"), results,
+                                 cluster=True)
             except BenchError as e:
                 failed = str(e)
                 print(f"error: {e}", file=sys.stderr, flush=True)

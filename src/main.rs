@@ -31,8 +31,42 @@ enum Command {
     /// Run the DNS server and the admin API (with --config FILE, from that
     /// TOML file).
     Serve,
+    /// Work on a store directly, with no server running on it.
+    #[command(subcommand)]
+    Store(StoreCommand),
     #[command(flatten)]
     Admin(Box<cairn::cli::Command>),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copy everything from the store one config names into the (empty)
+    /// store another names: the embedded file into etcd to grow into a
+    /// cluster, or back.
+    Copy {
+        /// The config whose [store] (and data_dir) is read.
+        #[arg(long)]
+        from: PathBuf,
+        /// The config whose [store] (and data_dir) is written; it must be
+        /// empty.
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+async fn store(command: StoreCommand) -> anyhow::Result<()> {
+    match command {
+        StoreCommand::Copy { from, to } => {
+            let source = Config::load(&from)?;
+            let target = Config::load(&to)?;
+            let copied = cairn::store::copy::copy(&source, &target).await?;
+            println!(
+                "copied {} namespaces, {} services, {} instances, {} operations",
+                copied.namespaces, copied.services, copied.instances, copied.operations
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn serve(config_path: Option<PathBuf>, socket: Option<PathBuf>) -> anyhow::Result<()> {
@@ -110,6 +144,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Serve => runtime.block_on(serve(cli.options.config, cli.options.socket)),
+        Command::Store(command) => runtime.block_on(store(command)),
         Command::Admin(command) => {
             return runtime.block_on(cairn::cli::run(*command, &cli.options, Cli::command));
         }

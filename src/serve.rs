@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminError};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StoreConfig};
 use crate::control::{self, Control};
 use crate::dns::{self, DnsSettings, NameTable};
 use crate::health;
@@ -97,6 +97,120 @@ pub struct Reloading {
     pub requests: Option<(reload::Requests, mpsc::Receiver<reload::Request>)>,
 }
 
+/// The health checks: always on a server of its own; on a cluster node
+/// only while it leads (`leadership`), so they run once per cluster and
+/// move to another node when the leader goes.
+async fn run_health(
+    writer: Writer,
+    settings: tokio::sync::watch::Receiver<crate::config::HealthConfig>,
+    stats: Arc<health::Stats>,
+    leadership: Option<tokio::sync::watch::Receiver<bool>>,
+    shutdown: CancellationToken,
+) {
+    let Some(mut leading) = leadership else {
+        return health::run(writer, settings, stats, shutdown).await;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            led = leading.wait_for(|leads| *leads) => if led.is_err() { return },
+        }
+        let term = shutdown.child_token();
+        let checks = tokio::spawn(health::run(
+            writer.clone(),
+            settings.clone(),
+            Arc::clone(&stats),
+            term.clone(),
+        ));
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = leading.wait_for(|leads| !*leads) => {}
+        }
+        term.cancel();
+        let _ = checks.await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// What keeps the store going, drained at shutdown.
+enum StoreTask {
+    /// The redb committer thread.
+    Committer(std::thread::JoinHandle<()>),
+    /// A cluster node's follower task.
+    Follower(tokio::task::JoinHandle<()>),
+}
+
+fn restore_failed(store_path: &str, error: RestoreError) -> ServeError {
+    match error {
+        RestoreError::Store(error) => ServeError::Store(error),
+        RestoreError::Inconsistent(error) => ServeError::Restore {
+            path: store_path.to_string(),
+            error,
+        },
+        RestoreError::Stopped => ServeError::Runtime(format!(
+            "{store_path}: the store stopped while it was being read"
+        )),
+    }
+}
+
+/// A cluster node's parts: its write front, what it restored, its
+/// follower task and whether it leads the health checks.
+type Joined = (
+    Writer,
+    Restored,
+    tokio::task::JoinHandle<()>,
+    tokio::sync::watch::Receiver<bool>,
+);
+
+/// Joining a cluster: the etcd store, when this build has it.
+#[cfg(feature = "etcd")]
+mod cluster {
+    use std::sync::Arc;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::{Joined, ServeError, restore_failed};
+    use crate::config::EtcdConfig;
+    use crate::registry::Registry;
+    use crate::store::etcd::EtcdStore;
+    use crate::writer::Writer;
+
+    pub(super) async fn join(
+        config: &EtcdConfig,
+        registry: Registry,
+        shutdown: CancellationToken,
+    ) -> Result<Joined, ServeError> {
+        let store = Arc::new(EtcdStore::connect(config).await?);
+        let place = format!("etcd {}", config.endpoints.join(","));
+        let leadership = store.health_leadership(shutdown.clone());
+        let (writer, restored, follower) = Writer::restore_clustered(registry, store, shutdown)
+            .await
+            .map_err(|error| restore_failed(&place, error))?;
+        Ok((writer, restored, follower, leadership))
+    }
+}
+
+#[cfg(not(feature = "etcd"))]
+mod cluster {
+    use tokio_util::sync::CancellationToken;
+
+    use super::ServeError;
+    use crate::config::EtcdConfig;
+    use crate::registry::Registry;
+
+    pub(super) async fn join(
+        _config: &EtcdConfig,
+        _registry: Registry,
+        _shutdown: CancellationToken,
+    ) -> Result<super::Joined, ServeError> {
+        Err(ServeError::Runtime(
+            "store.backend = \"etcd\", but this cairn was built without etcd support: build it with `cargo build --release --features etcd` (needs protoc: apt-get install protobuf-compiler libprotobuf-dev), or set store.backend = \"redb\"".into(),
+        ))
+    }
+}
+
 /// Runs the server until `shutdown` is cancelled; reloads re-read zones/
 /// only.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
@@ -128,21 +242,38 @@ pub async fn run_with(
         }
         None => (None, None),
     };
-    let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
-    let store_path = store.path().display().to_string();
-    let (backend, committer) = store.start()?;
-    let store_watch = backend.watch();
-    let (writer, restored) = Writer::restore_from(registry.clone(), Arc::new(backend), snapshot)
-        .map_err(|error| match error {
-            RestoreError::Store(error) => ServeError::Store(error),
-            RestoreError::Inconsistent(error) => ServeError::Restore {
-                path: store_path.clone(),
-                error,
-            },
-            RestoreError::Stopped => ServeError::Runtime(format!(
-                "{store_path}: the store stopped while it was being read"
-            )),
-        })?;
+    let (writer, restored, store_path, store_task, leadership, store_watch) = match &config.store {
+        StoreConfig::Redb => {
+            let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
+            let store_path = store.path().display().to_string();
+            let (backend, committer) = store.start()?;
+            let store_watch = backend.watch();
+            let (writer, restored) =
+                Writer::restore_from(registry.clone(), Arc::new(backend), snapshot)
+                    .map_err(|error| restore_failed(&store_path, error))?;
+            (
+                writer,
+                restored,
+                store_path,
+                StoreTask::Committer(committer),
+                None,
+                store_watch,
+            )
+        }
+        StoreConfig::Etcd(etcd) => {
+            let (writer, restored, follower, leadership) =
+                cluster::join(etcd, registry.clone(), shutdown.clone()).await?;
+            let store_path = format!("etcd {} under {}", etcd.endpoints.join(","), etcd.prefix);
+            (
+                writer,
+                restored,
+                store_path,
+                StoreTask::Follower(follower),
+                Some(leadership),
+                crate::store::StoreWatch::elsewhere("etcd"),
+            )
+        }
+    };
     let Restored {
         namespaces,
         instances,
@@ -262,10 +393,11 @@ pub async fn run_with(
     };
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
     let (health_settings, health_updates) = tokio::sync::watch::channel(config.health.clone());
-    let health_task = tokio::spawn(health::run(
+    let health_task = tokio::spawn(run_health(
         writer.clone(),
         health_updates,
         health_stats,
+        leadership,
         shutdown.clone(),
     ));
     // Started after the listeners, so a reload never races the start.
@@ -324,8 +456,15 @@ pub async fn run_with(
     drop(writer);
     drop(registry);
     // Every backend clone is gone with the writer, so the committer answers
-    // what it holds and stops.
-    let _ = tokio::task::spawn_blocking(move || committer.join()).await;
+    // what it holds and stops; a follower stops on the shutdown signal.
+    match store_task {
+        StoreTask::Committer(committer) => {
+            let _ = tokio::task::spawn_blocking(move || committer.join()).await;
+        }
+        StoreTask::Follower(follower) => {
+            let _ = follower.await;
+        }
+    }
     tracing::info!("cairn stopped");
     Ok(())
 }

@@ -23,9 +23,11 @@ class LiveCairn(Cairn):
     """cairn with an admin socket and a chosen data directory, not pinned to
     a core, with as many tokio workers and UDP workers as there are CPUs."""
 
-    def __init__(self, binary, zones_dir, data_dir, log_level="warn"):
+    def __init__(self, binary, zones_dir, data_dir, log_level="warn", extra_config=""):
         super().__init__("cairn", "cairn", binary, cpu=None)
         self.zones_dir, self.data_dir, self.log_level = zones_dir, data_dir, log_level
+        # Top-level config text, e.g. a [store] table for a cluster node.
+        self.extra_config = extra_config
         self.socket = ""
         self.started_at = 0.0
 
@@ -37,7 +39,8 @@ class LiveCairn(Cairn):
                     f'data_dir = "{self.data_dir}"\n'
                     f'[dns]\nlisten = ["127.0.0.1:{port}"]\n'
                     f'[admin]\nsocket = "{self.socket}"\n'
-                    f'[log]\nlevel = "{self.log_level}"\n')
+                    f'[log]\nlevel = "{self.log_level}"\n'
+                    f'{self.extra_config}')
         env = {k: v for k, v in os.environ.items() if k != "TOKIO_WORKER_THREADS"}
         return [self.binary, "serve", "--config", cfg], env
 
@@ -135,3 +138,54 @@ def run_json(argv, timeout):
         raise BenchError(f"failed (status {r.returncode}): {' '.join(argv)}\n"
                          f"{(r.stdout + r.stderr).strip()[-1500:]}")
     return json.loads(lines[-1])
+
+
+class Etcd:
+    """A one-member etcd on loopback ports (Debian's etcd-server), its data
+    in ``workdir``; fsync stays on, as in production."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.client, self.peer = free_port(), free_port()
+        self.proc = None
+
+    def url(self):
+        return f"http://127.0.0.1:{self.client}"
+
+    def store_config(self, prefix):
+        return (f'[store]\nbackend = "etcd"\nendpoints = ["{self.url()}"]\n'
+                f'prefix = "{prefix}"\n')
+
+    def start(self, timeout=20):
+        os.makedirs(self.workdir, exist_ok=True)
+        peer = f"http://127.0.0.1:{self.peer}"
+        log = open(os.path.join(self.workdir, "etcd.log"), "wb")
+        self.proc = subprocess.Popen(
+            ["etcd", "--name", "b1", "--data-dir", os.path.join(self.workdir, "data"),
+             "--listen-client-urls", self.url(), "--advertise-client-urls", self.url(),
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", f"b1={peer}", "--logger", "zap", "--log-level", "warn"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"etcd exited ({exit_status(self.proc)}); see {self.workdir}/etcd.log")
+            try:
+                with socket.create_connection(("127.0.0.1", self.client), timeout=1) as conn:
+                    conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if b'"health":"true"' in conn.recv(4096):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BenchError(f"etcd was not healthy within {timeout} s")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)

@@ -6,6 +6,7 @@
 
 mod api;
 mod private_namespaces;
+mod store;
 pub mod zones;
 
 pub use api::{ApiAuth, ApiConfig, ApiKeyConfig, SecretSource, TlsFiles};
@@ -21,6 +22,8 @@ use crate::registry::validate::MAX_NAME_SERVER_ADDRESSES;
 use thiserror::Error;
 
 use crate::registry::networks::NetworkPolicy;
+
+pub use store::{EtcdConfig, StoreConfig};
 
 /// Why a config or zones file could not be used. Messages name the file, the
 /// key and the fix.
@@ -203,6 +206,8 @@ pub struct Config {
     pub zones_dir: PathBuf,
     /// Where durable state lives.
     pub data_dir: PathBuf,
+    /// Which store keeps it: the embedded file in `data_dir`, or etcd.
+    pub store: StoreConfig,
     /// A tracing filter directive such as `info` or `cairn=debug`.
     pub log_level: String,
     pub log_format: LogFormat,
@@ -261,6 +266,7 @@ impl Default for Config {
             private_namespaces: NetworkPolicy::default(),
             zones_dir: PathBuf::from("./zones"),
             data_dir: PathBuf::from("./data"),
+            store: StoreConfig::Redb,
             log_level: "info".to_string(),
             log_format: LogFormat::Text,
         }
@@ -286,6 +292,8 @@ struct ConfigFile {
     private_namespaces: private_namespaces::PrivateNamespacesFile,
     #[serde(default)]
     log: LogFile,
+    #[serde(default)]
+    store: store::StoreFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -372,6 +380,7 @@ impl Config {
             config.data_dir = dir;
         }
         config.private_namespaces = file.private_namespaces.check(path)?;
+        config.store = file.store.check(path)?;
         if let Some(listen) = &file.dns.listen {
             if listen.is_empty() {
                 return Err(ConfigError::invalid(

@@ -426,7 +426,7 @@ impl Registry {
 impl ServiceEntry {
     /// Puts a registered instance in, replacing one with its id; the caller
     /// tells the observers.
-    fn register(&mut self, instance: Instance, operation_id: &str, at: Instant) {
+    pub(super) fn register(&mut self, instance: Instance, operation_id: &str, at: Instant) {
         if let Some(token) = &instance.creator_request_id {
             self.registrations.get_or_insert_default().insert(
                 token.to_string(),

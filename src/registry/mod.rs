@@ -18,6 +18,7 @@ mod attributes;
 mod change;
 mod discover;
 mod error;
+mod follow;
 mod heartbeats;
 mod ids;
 mod instance_table;
@@ -27,6 +28,7 @@ mod namespaces;
 pub mod networks;
 mod operations;
 mod plan;
+mod serial;
 mod service_attributes;
 mod services;
 mod tags;
@@ -34,7 +36,7 @@ mod tree;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -199,7 +201,7 @@ struct NamespaceEntry {
     /// than copied into each.
     id: Arc<str>,
     name: Arc<str>,
-    revision: Arc<AtomicU64>,
+    revision: Arc<serial::NamespaceRevision>,
     /// Kept as services come and go, so reading it costs nothing.
     service_count: std::sync::atomic::AtomicUsize,
 }
@@ -207,7 +209,7 @@ struct NamespaceEntry {
 impl NamespaceEntry {
     fn snapshot(&self) -> Namespace {
         let mut namespace = self.namespace.clone();
-        namespace.revision = self.revision.load(Ordering::SeqCst);
+        namespace.revision = self.revision.load();
         namespace.service_count = self.service_count.load(Ordering::SeqCst);
         namespace
     }
@@ -220,7 +222,7 @@ struct ServiceEntry {
     instances: Instances,
     namespace_name: Arc<str>,
     namespace_kind: NamespaceType,
-    namespace_revision: Arc<AtomicU64>,
+    namespace_revision: Arc<serial::NamespaceRevision>,
     /// CreatorRequestId → (instance id, operation id), for idempotent
     /// retries. The operation is unknown for instances restored from disk.
     registrations: Option<Box<Registrations>>,
@@ -247,7 +249,7 @@ impl ServiceEntry {
             namespace_id: &self.service.namespace_id,
             namespace_name: &self.namespace_name,
             namespace_kind: self.namespace_kind,
-            namespace_revision: self.namespace_revision.load(Ordering::SeqCst),
+            namespace_revision: self.namespace_revision.load(),
             service: &self.service,
             instances: &self.instances,
         }
@@ -257,7 +259,7 @@ impl ServiceEntry {
     fn bump(&mut self) {
         self.service.revision += 1;
         self.service.instance_count = self.instances.len();
-        self.namespace_revision.fetch_add(1, Ordering::SeqCst);
+        self.namespace_revision.bump();
     }
 }
 

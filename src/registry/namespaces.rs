@@ -1,7 +1,6 @@
 //! Namespaces: creating, reading, updating and deleting them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::model::{Millis, Namespace, NamespaceType, Operation, OperationType};
 use super::operations::{Targets, succeeded};
@@ -176,7 +175,7 @@ impl Registry {
         let entry = NamespaceEntry {
             id: namespace.id.as_str().into(),
             name: namespace.name.as_str().into(),
-            revision: Arc::new(AtomicU64::new(namespace.revision)),
+            revision: Arc::new(super::serial::NamespaceRevision::new(namespace.revision)),
             namespace: namespace.clone(),
             service_count: std::sync::atomic::AtomicUsize::new(0),
         };
@@ -326,7 +325,7 @@ impl Registry {
             entry.namespace.soa = namespace.soa;
             entry.namespace.allowed_networks = namespace.allowed_networks;
             entry.namespace.tags = namespace.tags;
-            entry.revision.fetch_add(1, Ordering::SeqCst);
+            entry.revision.bump();
             entry.snapshot()
         };
         self.each_observer(|observer| observer.namespace_changed(&snapshot));

@@ -190,7 +190,7 @@ impl Registry {
                 .namespaces
                 .get(&service.namespace_id)
                 .ok_or_else(|| super::namespaces::not_found(&service.namespace_id))?;
-            entry.revision.fetch_add(1, Ordering::SeqCst);
+            entry.revision.bump();
             if !self.inner.services.contains_key(service.id.as_str()) {
                 entry.service_count.fetch_add(1, Ordering::SeqCst);
             }
@@ -392,7 +392,7 @@ impl Registry {
             entry.service.name.to_ascii_lowercase().into_boxed_str(),
         ));
         self.forget_service_name(&entry.service.namespace_id, &entry.service.name);
-        entry.namespace_revision.fetch_add(1, Ordering::SeqCst);
+        entry.namespace_revision.bump();
         if let Some(namespace_entry) = self.inner.namespaces.get(&entry.service.namespace_id) {
             namespace_entry.service_count.fetch_sub(1, Ordering::SeqCst);
         }

@@ -40,6 +40,10 @@ pub enum StoreError {
     },
     #[error("cannot use {path}: {detail}")]
     Io { path: PathBuf, detail: String },
+    /// A shared store (etcd) could not be read, or holds a key cairn
+    /// cannot decode; `detail` names the endpoints or the key.
+    #[error("etcd store: {detail}")]
+    Shared { detail: String },
 }
 
 impl StoreError {

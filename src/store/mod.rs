@@ -3,9 +3,9 @@
 //!
 //! [`Backend`] is the interface: commit a batch of changes and learn the
 //! store's revision after it; read a consistent [`Snapshot`]. A backend
-//! shared by several servers (etcd, next) will also let a server follow the
-//! changes the others commit; one that only this server writes has nothing
-//! to follow. Two backends exist today:
+//! shared by several servers ([`SharedBackend`], etcd) also lets a server
+//! follow the changes the others commit; one that only this server writes
+//! has nothing to follow. Three backends exist today:
 //!
 //! - redb, the embedded default: the registry's state in one file,
 //!   `<data_dir>/cairn.redb`. [`Store::open`] takes the file (and its lock:
@@ -15,6 +15,9 @@
 //!   the number of writers.
 //! - [`MemoryBackend`], which keeps everything in memory: for tests and for
 //!   a registry that need not outlive its process.
+//! - etcd (the `etcd` cargo feature, `etcd/`): one key per namespace,
+//!   service, instance and operation under a prefix, shared by every node
+//!   of a cluster.
 //!
 //! This module is the only one that touches the data directory. It keeps
 //! the registry's values in row types of its own (`rows.rs`, the on-disk
@@ -24,9 +27,13 @@
 
 mod checksum;
 mod committer;
+pub mod copy;
 mod error;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod memory;
 mod rows;
+mod shared;
 mod stats;
 mod tables;
 
@@ -41,6 +48,9 @@ use tokio::sync::oneshot;
 pub use committer::RedbBackend;
 pub use error::StoreError;
 pub use memory::MemoryBackend;
+pub use shared::{
+    Followed, Guard, Guarded, Origin, Read, SharedBackend, SharedRevision, SharedSnapshot,
+};
 pub use stats::{StoreStatus, StoreWatch};
 
 use crate::registry::{Change, Instance, Namespace, Operation, Service};

@@ -67,6 +67,16 @@ impl StoreWatch {
         }
     }
 
+    /// A store this server does not commit to itself (etcd): no file, no
+    /// commit times of its own.
+    pub fn elsewhere(backend: &'static str) -> Self {
+        Self {
+            backend,
+            path: None,
+            commits: Arc::default(),
+        }
+    }
+
     /// What the store looks like now.
     pub fn status(&self) -> StoreStatus {
         let last = self.commits.last_millis.load(Ordering::Relaxed);

@@ -25,6 +25,7 @@ use crate::registry::{
 };
 use crate::store::Backend;
 
+mod cluster;
 mod restore;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -49,6 +50,9 @@ pub struct Writer {
     registry: Registry,
     store: Arc<dyn Backend>,
     locks: Arc<Locks>,
+    /// Set on a cluster node: changes go through the shared store's
+    /// guarded commits and come back through its follower (`cluster.rs`).
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 /// The moment, read once per change.
@@ -102,6 +106,7 @@ impl Writer {
                 structure: Arc::new(RwLock::new(())),
                 stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
             }),
+            cluster: None,
         }
     }
 
@@ -124,11 +129,12 @@ impl Writer {
 
     /// Plans, stores and applies one change in a task of its own, so a
     /// caller that goes away (a client hanging up) cannot leave a journaled
-    /// change unapplied.
+    /// change unapplied. On a cluster node the plan may run again, when
+    /// another node changed the namespace first.
     async fn run<P, G>(
         &self,
         guards: G,
-        plan: impl FnOnce(&Registry) -> Result<Plan<P>> + Send + 'static,
+        plan: impl Fn(&Registry) -> Result<Plan<P>> + Send + Sync + 'static,
         apply: fn(&Registry, P) -> P::Output,
     ) -> Result<P::Output>
     where
@@ -138,8 +144,12 @@ impl Writer {
     {
         let registry = self.registry.clone();
         let store = Arc::clone(&self.store);
+        let cluster = self.cluster.clone();
         let task = tokio::spawn(async move {
             let _guards = guards;
+            if let Some(cluster) = cluster {
+                return cluster.write(&registry, &plan, apply).await;
+            }
             let pending = match plan(&registry)? {
                 Plan::Done(output) => return Ok(output),
                 Plan::Apply(pending) => pending,
@@ -171,8 +181,13 @@ impl Writer {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         let registry = self.registry.clone();
         let store = Arc::clone(&self.store);
+        let cluster = self.cluster.clone();
         let task = tokio::spawn(async move {
             let _guard = guard;
+            if let Some(cluster) = cluster {
+                let chunk = cluster.max_batch();
+                return cluster.write_many(&registry, plan, apply, chunk).await;
+            }
             let mut outputs = Vec::new();
             let mut pending = Vec::new();
             for plan in plan(&registry)? {
@@ -247,7 +262,7 @@ impl Writer {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         self.run(
             guard,
-            move |r| r.plan_create_namespace(new, now()),
+            move |r| r.plan_create_namespace(new.clone(), now()),
             Registry::apply_create_namespace,
         )
         .await
@@ -258,7 +273,7 @@ impl Writer {
         let id = id.to_string();
         self.run(
             guard,
-            move |r| r.plan_update_namespace(&id, update, now()),
+            move |r| r.plan_update_namespace(&id, update.clone(), now()),
             Registry::apply_update_namespace,
         )
         .await
@@ -279,7 +294,7 @@ impl Writer {
         let guard = Arc::clone(&self.locks.structure).write_owned().await;
         self.run(
             guard,
-            move |r| r.plan_create_service(new, now()),
+            move |r| r.plan_create_service(new.clone(), now()),
             Registry::apply_create_service,
         )
         .await
@@ -290,7 +305,7 @@ impl Writer {
         let id = id.to_string();
         self.run(
             guard,
-            move |r| r.plan_update_service(&id, update, now()),
+            move |r| r.plan_update_service(&id, update.clone(), now()),
             Registry::apply_update_service,
         )
         .await
@@ -313,7 +328,7 @@ impl Writer {
             .await;
         self.run(
             guards,
-            move |r| r.plan_register_instance(registration, now()),
+            move |r| r.plan_register_instance(registration.clone(), now()),
             Registry::apply_register_instance,
         )
         .await
@@ -381,6 +396,16 @@ impl Writer {
         service_id: &str,
         instance_id: &str,
     ) -> Result<Option<Lapse>> {
+        // On a cluster node the heartbeat clocks are this node's alone: a
+        // heartbeat sent to another node that finds its instance healthy
+        // commits nothing, so this node never hears of it. Acting on a
+        // lapse here could mark unhealthy, or deregister, an instance that
+        // is reporting in elsewhere; until signs of life are shared (or
+        // expiry runs on one elected node that receives them all), a
+        // cluster does not expire heartbeats.
+        if self.cluster.is_some() {
+            return Ok(None);
+        }
         let guards = self.instance_locks(service_id, instance_id).await;
         let lapse = self
             .registry

@@ -7,9 +7,13 @@ use std::time::Instant;
 
 use thiserror::Error;
 
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
 use super::Writer;
+use super::cluster::Cluster;
 use crate::registry::{Registry, RegistryError};
-use crate::store::{Backend, Snapshot, StoreError};
+use crate::store::{Backend, SharedBackend, Snapshot, StoreError};
 
 /// What a restore put back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,21 +58,57 @@ impl Writer {
         store: Arc<dyn Backend>,
         snapshot: Snapshot,
     ) -> Result<(Writer, Restored), RestoreError> {
-        let restored = fill(&registry, snapshot).map_err(RestoreError::Inconsistent)?;
+        let restored = fill(&registry, snapshot, false).map_err(RestoreError::Inconsistent)?;
         Ok((Writer::new(registry, store), restored))
+    }
+
+    /// A cluster node's start: reads `store`'s snapshot at one revision
+    /// into `registry` (empty; DNS follows as it fills), then follows the
+    /// store from the next revision in a task that runs until `shutdown`
+    /// (returned, for the caller to drain). Zones' serials are the store's
+    /// revisions of their last changes from the first answer on.
+    pub async fn restore_clustered(
+        registry: Registry,
+        store: Arc<dyn SharedBackend>,
+        shutdown: CancellationToken,
+    ) -> Result<(Writer, Restored, JoinHandle<()>), RestoreError> {
+        let shared = store
+            .shared_snapshot()
+            .await
+            .map_err(|_| RestoreError::Stopped)??;
+        let cluster = Arc::new(Cluster::new(Arc::clone(&store), &shared));
+        let revision = shared.revision;
+        let restored =
+            fill(&registry, shared.snapshot, true).map_err(RestoreError::Inconsistent)?;
+        let follower = tokio::spawn(Arc::clone(&cluster).follow(
+            registry.clone(),
+            store.follow(revision),
+            shutdown,
+        ));
+        let backend: Arc<dyn Backend> = store;
+        let mut writer = Writer::new(registry, backend);
+        writer.cluster = Some(cluster);
+        tracing::info!(revision, "following the cluster store");
+        Ok((writer, restored, follower))
     }
 }
 
 /// Revisions restart at no less than the store's revision, which no
 /// revision handed out before can exceed, so they and SOA serials never go
-/// backwards across restarts.
-fn fill(registry: &Registry, snapshot: Snapshot) -> Result<Restored, RegistryError> {
+/// backwards across restarts. With `pinned` (a shared store), each
+/// namespace's revision is the store's, pinned before its services go in
+/// so that filling does not move it.
+fn fill(registry: &Registry, snapshot: Snapshot, pinned: bool) -> Result<Restored, RegistryError> {
     let floor = snapshot.changes;
     let namespaces = snapshot.namespaces.len();
     let mut instances = 0;
     for mut namespace in snapshot.namespaces {
         namespace.revision = namespace.revision.max(floor);
+        let (id, revision) = (namespace.id.clone(), namespace.revision);
         registry.insert_namespace(namespace);
+        if pinned {
+            registry.pin_revision(&id, revision);
+        }
     }
     // Heartbeat times are not stored: every restored instance gets a full
     // TTL from now to report in.

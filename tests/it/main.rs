@@ -4,6 +4,8 @@
 mod admin;
 mod api;
 mod cli;
+#[cfg(feature = "etcd")]
+mod cluster;
 mod dns;
 mod durability;
 mod health;

@@ -48,7 +48,7 @@ fn every_shell_block_of_the_readme_runs_in_order() {
     let blocks = shell_blocks();
     let (quick_start, rest) = blocks.split_first().expect("the README has shell blocks");
     // The quick start's two commands are the ones CI runs itself: `cargo
-    // test` is this suite, and the server it starts is the one below.
+    // test --features etcd` is this suite, and the server it starts is the one below.
     assert_eq!(quick_start.0, "## Quick start");
     let commands: Vec<&str> = quick_start
         .1
@@ -57,7 +57,10 @@ fn every_shell_block_of_the_readme_runs_in_order() {
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect();
-    assert_eq!(commands, ["cargo run --release -- serve", "cargo test"]);
+    assert_eq!(
+        commands,
+        ["cargo run --release -- serve", "cargo test --features etcd"]
+    );
     assert!(rest.len() >= 6, "{rest:#?}");
 
     // The reader's directory: `./cairn.sock` is the server's socket, as it

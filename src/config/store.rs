@@ -1,0 +1,135 @@
+//! The `[store]` table: which backend keeps the registry's changes. The
+//! embedded redb file is the default; `backend = "etcd"` makes this server
+//! one node of a cluster that shares an etcd (store/etcd/).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// Where the registry's changes are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreConfig {
+    /// `data_dir/cairn.redb`, this server alone.
+    #[default]
+    Redb,
+    /// A shared etcd: every node follows every other node's changes.
+    Etcd(EtcdConfig),
+}
+
+/// How to reach etcd and where cairn's keys live in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdConfig {
+    /// Client URLs of the etcd members, e.g. `http://127.0.0.1:2379`.
+    pub endpoints: Vec<String>,
+    /// Every key cairn writes starts with this, so several clusters can
+    /// share one etcd. Always ends with `/`.
+    pub prefix: String,
+    /// etcd's own authentication, when it is on.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// An etcd call without an answer by then has failed: writes are then
+    /// refused rather than left hanging while etcd is away.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StoreFile {
+    backend: Option<String>,
+    endpoints: Option<Vec<String>>,
+    prefix: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    timeout_secs: Option<f64>,
+}
+
+impl StoreFile {
+    pub(super) fn check(self, path: &Path) -> Result<StoreConfig, ConfigError> {
+        let backend = self.backend.as_deref().unwrap_or("redb");
+        match backend {
+            "redb" => {
+                if self.endpoints.is_some() || self.prefix.is_some() {
+                    return Err(ConfigError::invalid(
+                        path,
+                        "store.endpoints and store.prefix are for backend = \"etcd\"; set it, or remove them",
+                    ));
+                }
+                Ok(StoreConfig::Redb)
+            }
+            "etcd" => {
+                let endpoints = self.endpoints.unwrap_or_default();
+                if endpoints.is_empty() {
+                    return Err(ConfigError::invalid(
+                        path,
+                        "store.endpoints is empty; give etcd's client URLs, such as [\"http://127.0.0.1:2379\"]",
+                    ));
+                }
+                let mut prefix = self.prefix.unwrap_or_else(|| "/cairn/".to_string());
+                if prefix.is_empty() {
+                    return Err(ConfigError::invalid(
+                        path,
+                        "store.prefix is empty; give one such as \"/cairn/\" so cairn's keys stay apart from others'",
+                    ));
+                }
+                if !prefix.ends_with('/') {
+                    prefix.push('/');
+                }
+                if self.username.is_some() != self.password.is_some() {
+                    return Err(ConfigError::invalid(
+                        path,
+                        "store.username and store.password go together; give both or neither",
+                    ));
+                }
+                let timeout = match self.timeout_secs {
+                    None => Duration::from_secs(5),
+                    Some(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
+                    Some(_) => {
+                        return Err(ConfigError::invalid(
+                            path,
+                            "store.timeout_secs must be a positive number of seconds",
+                        ));
+                    }
+                };
+                Ok(StoreConfig::Etcd(EtcdConfig {
+                    endpoints,
+                    prefix,
+                    username: self.username,
+                    password: self.password,
+                    timeout,
+                }))
+            }
+            other => Err(ConfigError::invalid(
+                path,
+                format!("store.backend = {other:?} is not a backend; use \"redb\" or \"etcd\""),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<StoreConfig, ConfigError> {
+        let file: StoreFile = toml::from_str(text)
+            .map_err(|e| ConfigError::invalid(Path::new("t"), e.to_string()))?;
+        file.check(Path::new("t"))
+    }
+
+    #[test]
+    fn redb_is_the_default_and_etcd_needs_endpoints() {
+        assert_eq!(parse("").ok(), Some(StoreConfig::Redb));
+        assert!(parse("backend = \"etcd\"").is_err());
+        assert!(parse("backend = \"zk\"").is_err());
+        let Ok(StoreConfig::Etcd(etcd)) =
+            parse("backend = \"etcd\"\nendpoints = [\"http://127.0.0.1:2379\"]\nprefix = \"/a\"")
+        else {
+            panic!("an etcd store config was refused");
+        };
+        assert_eq!(etcd.prefix, "/a/");
+        assert_eq!(etcd.timeout, Duration::from_secs(5));
+    }
+}

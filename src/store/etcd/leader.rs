@@ -1,0 +1,122 @@
+//! One node of a cluster at a time runs the active health checks: the
+//! holder of the `health-leader` key, which lives on the node's etcd lease.
+//!
+//! A node grants itself a lease and puts the key only if it does not exist
+//! (`create_revision == 0`); while it holds it, it renews the lease every
+//! third of its TTL. It gives up leadership at the first renewal that
+//! fails or comes back expired — before etcd could have let the lease go
+//! (a renewal is due long before the TTL runs out) — so two nodes never
+//! both believe they lead, as long as clocks run at about the same speed.
+//! When the leader dies its lease expires after the TTL (etcd may stretch
+//! it by up to a TTL across a leader change of its own), the key goes with
+//! it, and another node takes it at its next try. A node that stops
+//! revokes its lease, so another takes over at once.
+//!
+//! etcd-client's keeper only sends one renewal per call; the timer loop
+//! and the re-establishment after errors are here.
+
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::keys::Keys;
+
+/// The lease's TTL: how long a dead leader's checks stay undone.
+pub(super) const TTL: Duration = Duration::from_secs(5);
+
+pub(super) fn start(
+    client: Client,
+    keys: Keys,
+    shutdown: CancellationToken,
+) -> watch::Receiver<bool> {
+    let (leading, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        let key = keys.leader();
+        loop {
+            match lead(&client, &key, &leading, &shutdown).await {
+                Ok(()) => return,
+                Err(reason) => {
+                    if leading.send_replace(false) {
+                        tracing::warn!(%reason, "no longer leading the cluster's health checks");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(TTL / 3) => {}
+            }
+        }
+    });
+    receiver
+}
+
+/// One term: a lease, an attempt at the key and, when it is won, renewals
+/// until something fails (`Err`) or `shutdown` (`Ok`, the lease revoked).
+async fn lead(
+    client: &Client,
+    key: &str,
+    leading: &watch::Sender<bool>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let mut lease = client.lease_client();
+    let granted = lease
+        .grant(TTL.as_secs() as i64, None)
+        .await
+        .map_err(|error| error.to_string())?;
+    let id = granted.id();
+    let outcome = hold(client, key, id, leading, shutdown).await;
+    // Whatever ended the term, the lease goes: the key with it, so another
+    // node need not wait for the TTL.
+    let _ = lease.revoke(id).await;
+    leading.send_replace(false);
+    outcome
+}
+
+async fn hold(
+    client: &Client,
+    key: &str,
+    id: i64,
+    leading: &watch::Sender<bool>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let mut kv = client.kv_client();
+    let txn = Txn::new()
+        .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(
+            key,
+            format!("{id:x}"),
+            Some(PutOptions::new().with_lease(id)),
+        )]);
+    let won = kv.txn(txn).await.map_err(|error| error.to_string())?;
+    if !won.succeeded() {
+        return Err("another node leads".into());
+    }
+    let mut lease = client.lease_client();
+    let (mut keeper, mut renewals) = lease
+        .keep_alive(id)
+        .await
+        .map_err(|error| error.to_string())?;
+    leading.send_replace(true);
+    tracing::info!("leading the cluster's health checks");
+    let mut ticker = tokio::time::interval(TTL / 3);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        keeper
+            .keep_alive()
+            .await
+            .map_err(|error| error.to_string())?;
+        let renewed = tokio::time::timeout(TTL / 3, renewals.message())
+            .await
+            .map_err(|_| "etcd did not renew the lease in time".to_string())?
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| "etcd closed the lease's stream".to_string())?;
+        if renewed.ttl() <= 0 {
+            return Err("the lease expired".into());
+        }
+    }
+}

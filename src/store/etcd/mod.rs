@@ -1,0 +1,434 @@
+//! The etcd store: every node of a cluster keeps its registry's changes in
+//! one etcd and follows the others' there (`store.backend = "etcd"`, the
+//! `etcd` cargo feature).
+//!
+//! - Layout: one key per namespace, service, instance and operation under
+//!   the configured prefix, values in the redb store's row format, and one
+//!   marker per namespace (`keys.rs`).
+//! - Snapshots are read page by page at one revision, so a large registry
+//!   never meets gRPC's 4 MiB message limit and every page agrees.
+//! - A guarded commit is one transaction: compare that what the plan read
+//!   (the namespace's marker for structural changes; the service and the
+//!   instance for an instance change) is unchanged since the revision the
+//!   plan's state included, put the changes and move the markers of the
+//!   namespaces they touch. It is refused whole if it would pass
+//!   etcd's per-transaction limits (128 operations, 1.5 MiB by default):
+//!   nothing is ever half-visible.
+//! - Following is `follow.rs`.
+//!
+//! This module knows etcd and the row format; it never touches the
+//! registry: the write front applies what it reports.
+
+mod follow;
+mod keys;
+mod leader;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, KeyValue, Txn, TxnOp};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Backend, CommitError, Guard, Guarded, Origin, Read, Revision, SharedBackend, SharedRevision,
+    SharedSnapshot, Snapshot, StoreError,
+};
+use crate::config::EtcdConfig;
+use crate::registry::Change;
+use keys::{Key, Keys, Value};
+
+/// etcd's default `--max-txn-ops`: operations in one transaction.
+const MAX_TXN_OPS: usize = 128;
+/// Below etcd's default `--max-request-bytes` (1.5 MiB), with room for the
+/// request's framing and compares.
+const MAX_TXN_BYTES: usize = 1_400_000;
+/// Keys per page of a snapshot: well under gRPC's 4 MiB per message for
+/// rows of a few hundred bytes, instance rows with many attributes too.
+const PAGE: i64 = 1000;
+
+/// A connection to etcd for one cluster (one prefix). Cheap to clone.
+#[derive(Clone)]
+pub struct EtcdStore {
+    client: Client,
+    keys: Keys,
+    endpoints: String,
+}
+
+impl std::fmt::Debug for EtcdStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdStore")
+            .field("endpoints", &self.endpoints)
+            .field("prefix", &self.keys.prefix())
+            .finish()
+    }
+}
+
+fn unreachable(endpoints: &str, error: impl std::fmt::Display) -> String {
+    format!("etcd at {endpoints} did not answer: {error}")
+}
+
+impl EtcdStore {
+    /// Connects (lazily: etcd may be down; the first call says so).
+    ///
+    /// Why these options: `require_leader` makes a member cut off from its
+    /// cluster fail calls and watches instead of going silent; keepalive
+    /// pings (no more often than etcd's 5 s minimum) find a dead
+    /// connection; the timeout bounds every call, so a write is refused
+    /// rather than left hanging while etcd is away.
+    pub async fn connect(config: &EtcdConfig) -> Result<Self, StoreError> {
+        let endpoints = config.endpoints.join(",");
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(config.timeout)
+            .with_timeout(config.timeout)
+            .with_keep_alive(Duration::from_secs(5), config.timeout)
+            .with_keep_alive_while_idle(true)
+            .with_require_leader(true);
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            options = options.with_user(user.clone(), password.clone());
+        }
+        let client = Client::connect(&config.endpoints, Some(options))
+            .await
+            .map_err(|error| StoreError::Shared {
+                detail: unreachable(&endpoints, error),
+            })?;
+        Ok(Self {
+            client,
+            keys: Keys::new(&config.prefix),
+            endpoints,
+        })
+    }
+
+    /// Whether this node runs the cluster's health checks, kept current
+    /// until `shutdown` (`leader.rs`).
+    pub fn health_leadership(
+        &self,
+        shutdown: CancellationToken,
+    ) -> tokio::sync::watch::Receiver<bool> {
+        leader::start(self.client.clone(), self.keys.clone(), shutdown)
+    }
+
+    /// Reads everything under the prefix at one revision.
+    async fn read_snapshot(&self) -> Result<SharedSnapshot, StoreError> {
+        read_snapshot(&self.client, &self.keys, &self.endpoints).await
+    }
+
+    /// The operations of one transaction, duplicates of a key folded into
+    /// the last (etcd refuses a transaction that names a key twice), and
+    /// its size in bytes.
+    fn operations(&self, changes: &[Change]) -> Result<(Vec<TxnOp>, usize), CommitError> {
+        let mut by_key: Vec<(String, Option<Vec<u8>>)> = Vec::with_capacity(changes.len());
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for change in changes {
+            let (key, value) = self.keys.encode(change).map_err(CommitError)?;
+            match index.get(&key) {
+                Some(&at) => by_key[at].1 = value,
+                None => {
+                    index.insert(key.clone(), by_key.len());
+                    by_key.push((key, value));
+                }
+            }
+        }
+        let bytes = by_key
+            .iter()
+            .map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len) + 16)
+            .sum();
+        let ops = by_key
+            .into_iter()
+            .map(|(key, value)| match value {
+                Some(value) => TxnOp::put(key, value, None),
+                None => TxnOp::delete(key, None),
+            })
+            .collect();
+        Ok((ops, bytes))
+    }
+
+    /// The compares of one guard: `mod_revision <= since` (a missing key
+    /// reads 0, so "still absent" passes), and for what must exist,
+    /// `version > 0`.
+    fn compares(&self, guard: &Guard) -> Vec<Compare> {
+        let unchanged =
+            |key: String| Compare::mod_revision(key, CompareOp::Less, guard.since as i64 + 1);
+        let exists = |key: String| Compare::version(key, CompareOp::Greater, 0);
+        match &guard.read {
+            Read::Namespaces => vec![unchanged(self.keys.marker(None))],
+            Read::Namespace(id) => vec![unchanged(self.keys.marker(Some(id)))],
+            Read::NamespaceExists(id) => vec![exists(self.keys.namespace(id))],
+            Read::Service(id) => vec![
+                exists(self.keys.service(id)),
+                unchanged(self.keys.service(id)),
+            ],
+            Read::Instance {
+                service_id,
+                instance_id,
+            } => vec![unchanged(self.keys.instance(service_id, instance_id))],
+        }
+    }
+
+    async fn commit_txn(
+        &self,
+        changes: Vec<Change>,
+        guards: Vec<Guard>,
+        moves: Vec<Option<String>>,
+        origin: Option<Origin>,
+    ) -> Result<Guarded, CommitError> {
+        let (mut ops, mut bytes) = self.operations(&changes)?;
+        let compares: Vec<Compare> = guards
+            .iter()
+            .flat_map(|guard| self.compares(guard))
+            .collect();
+        bytes += compares.len() * 64;
+        // Markers are put, never deleted (not even with their namespace):
+        // a deleted key reads as revision 0, which would let a change
+        // planned before the deletion pass its guard.
+        let marker_value = origin.map(keys::origin_value).unwrap_or_default();
+        for namespace in &moves {
+            let marker = self.keys.marker(namespace.as_deref());
+            bytes += marker.len() + marker_value.len() + 16;
+            ops.push(TxnOp::put(marker, marker_value.clone(), None));
+        }
+        if ops.len() > MAX_TXN_OPS || compares.len() > MAX_TXN_OPS || bytes > MAX_TXN_BYTES {
+            return Err(CommitError(format!(
+                "the change is too large for one etcd transaction ({} operations, {} compares, {bytes} bytes; etcd takes at most {MAX_TXN_OPS} of each and about 1.5 MiB): make it in smaller steps",
+                ops.len(),
+                compares.len()
+            )));
+        }
+        // Built in one expression: `when` and `and_then` are each called
+        // once, in order (the builder panics otherwise).
+        let txn = Txn::new().when(compares).and_then(ops);
+        let mut client = self.client.kv_client();
+        let response = client.txn(txn).await.map_err(|error| {
+            // The request may have reached etcd before the connection
+            // failed: say so rather than promise nothing changed. (If
+            // it was made, the watch brings it to every node.)
+            CommitError(format!(
+                "{}; the change may or may not have been made: read it back before retrying",
+                unreachable(&self.endpoints, error)
+            ))
+        })?;
+        let revision = response
+            .header()
+            .map(|header| header.revision().max(0) as SharedRevision)
+            .ok_or_else(|| CommitError("etcd answered a transaction without a header".into()))?;
+        Ok(if response.succeeded() {
+            Guarded::Committed(revision)
+        } else {
+            Guarded::Conflict(revision)
+        })
+    }
+}
+
+/// What a commit without guards made (import, and the plain `Backend`).
+impl Backend for EtcdStore {
+    fn commit(&self, changes: Vec<Change>) -> oneshot::Receiver<Result<Revision, CommitError>> {
+        let (done, receiver) = oneshot::channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            let verdict = match store
+                .commit_txn(changes, Vec::new(), Vec::new(), None)
+                .await
+            {
+                Ok(Guarded::Committed(revision) | Guarded::Conflict(revision)) => Ok(revision),
+                Err(error) => Err(error),
+            };
+            let _ = done.send(verdict);
+        });
+        receiver
+    }
+
+    fn snapshot(&self) -> oneshot::Receiver<Result<Snapshot, StoreError>> {
+        let (done, receiver) = oneshot::channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            let _ = done.send(store.read_snapshot().await.map(|shared| shared.snapshot));
+        });
+        receiver
+    }
+}
+
+impl SharedBackend for EtcdStore {
+    fn commit_guarded(
+        &self,
+        changes: Vec<Change>,
+        guards: Vec<Guard>,
+        moves: Vec<Option<String>>,
+        origin: Origin,
+    ) -> oneshot::Receiver<Result<Guarded, CommitError>> {
+        let (done, receiver) = oneshot::channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            let _ = done.send(store.commit_txn(changes, guards, moves, Some(origin)).await);
+        });
+        receiver
+    }
+
+    fn shared_snapshot(&self) -> oneshot::Receiver<Result<SharedSnapshot, StoreError>> {
+        let (done, receiver) = oneshot::channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            let _ = done.send(store.read_snapshot().await);
+        });
+        receiver
+    }
+
+    fn follow(&self, revision: SharedRevision) -> mpsc::Receiver<Followed> {
+        follow::start(
+            self.client.clone(),
+            self.keys.clone(),
+            self.endpoints.clone(),
+            revision,
+        )
+    }
+
+    fn max_batch(&self) -> usize {
+        // Room for the markers beside the changes.
+        MAX_TXN_OPS - 8
+    }
+}
+
+use super::Followed;
+
+/// The first key after every key that starts with `prefix`.
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+async fn read_snapshot(
+    client: &Client,
+    keys: &Keys,
+    endpoints: &str,
+) -> Result<SharedSnapshot, StoreError> {
+    let failed = |error: etcd_client::Error| StoreError::Shared {
+        detail: unreachable(endpoints, error),
+    };
+    let mut kv = client.kv_client();
+    let end = prefix_end(keys.prefix());
+    let mut start = keys.prefix().as_bytes().to_vec();
+    let mut revision: i64 = 0;
+    let mut state = Gathered::default();
+    loop {
+        let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+        if revision > 0 {
+            options = options.with_revision(revision);
+        }
+        let mut page = kv.get(start.clone(), Some(options)).await.map_err(failed)?;
+        if revision == 0 {
+            revision = page.header().map_or(0, |header| header.revision());
+        }
+        let more = page.more();
+        let kvs = page.take_kvs();
+        let Some(last) = kvs.last() else { break };
+        // The next page starts just after this one's last key.
+        start = last.key().to_vec();
+        start.push(0);
+        for pair in &kvs {
+            state.add(keys, pair)?;
+        }
+        if !more {
+            break;
+        }
+    }
+    state.finish(revision.max(0) as SharedRevision)
+}
+
+/// A snapshot being read, page by page.
+#[derive(Default)]
+struct Gathered {
+    namespaces: Vec<(crate::registry::Namespace, SharedRevision)>,
+    services: BTreeMap<String, (crate::registry::Service, Vec<crate::registry::Instance>)>,
+    instances: Vec<(String, crate::registry::Instance)>,
+    operations: Vec<crate::registry::Operation>,
+    markers: HashMap<Option<String>, SharedRevision>,
+}
+
+impl Gathered {
+    fn add(&mut self, keys: &Keys, pair: &KeyValue) -> Result<(), StoreError> {
+        let key = pair.key_str().map_err(|error| StoreError::Shared {
+            detail: format!("a key under {} is not UTF-8: {error}", keys.prefix()),
+        })?;
+        // Keys outside cairn's layout are someone else's: left alone.
+        let Some(parsed) = keys.parse(key) else {
+            return Ok(());
+        };
+        let revision = pair.mod_revision().max(0) as SharedRevision;
+        let value = keys::decode_value(key, &parsed, pair.value()).map_err(|bad| {
+            StoreError::Shared {
+                detail: format!(
+                    "{bad}; the key was written by something other than this cairn version: restore it from a backup, or delete it"
+                ),
+            }
+        })?;
+        match (parsed, value) {
+            (_, Value::Namespace(namespace)) => self.namespaces.push((namespace, revision)),
+            (_, Value::Service(service)) => {
+                self.services
+                    .insert(service.id.clone(), (service, Vec::new()));
+            }
+            (
+                _,
+                Value::Instance {
+                    service_id,
+                    instance,
+                },
+            ) => self.instances.push((service_id, instance)),
+            (_, Value::Operation(operation)) => self.operations.push(operation),
+            (Key::Marker(id), Value::Marker) => {
+                self.markers.insert(Some(id.to_string()), revision);
+            }
+            (_, Value::Marker) => {
+                self.markers.insert(None, revision);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, revision: SharedRevision) -> Result<SharedSnapshot, StoreError> {
+        for (service_id, instance) in self.instances {
+            let Some((_, instances)) = self.services.get_mut(&service_id) else {
+                return Err(StoreError::Shared {
+                    detail: format!(
+                        "instance {:?} is filed under service {service_id:?}, which is not stored",
+                        instance.id
+                    ),
+                });
+            };
+            instances.push(instance);
+        }
+        self.operations
+            .sort_by_key(|operation| operation.created_at);
+        // A namespace's serial is the last revision that changed it: its
+        // marker's, or its own key's if it is newer (a namespace written
+        // by an import, which moves no marker).
+        let namespaces = self
+            .namespaces
+            .into_iter()
+            .map(|(mut namespace, written)| {
+                let marked = self
+                    .markers
+                    .get(&Some(namespace.id.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                namespace.revision = marked.max(written);
+                namespace
+            })
+            .collect();
+        Ok(SharedSnapshot {
+            snapshot: Snapshot {
+                namespaces,
+                services: self.services.into_values().collect(),
+                operations: self.operations,
+                changes: 0,
+            },
+            revision,
+            markers: self.markers.into_iter().collect(),
+        })
+    }
+}
