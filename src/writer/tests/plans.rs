@@ -6,11 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-#[test]
-fn a_retried_namespace_creation_whose_operation_left_the_log_is_stored() {
-    // A namespace stored by an earlier server whose CREATE_NAMESPACE
-    // operation has since left the bounded log.
-    let stored = Namespace {
+/// A namespace stored by an earlier server, created with `token-1`.
+fn stored_namespace() -> Namespace {
+    Namespace {
         region: None,
         id: "ns-stored0000000000".into(),
         name: "example.com".into(),
@@ -23,7 +21,14 @@ fn a_retried_namespace_creation_whose_operation_left_the_log_is_stored() {
         tags: Tags::new(),
         revision: 1,
         service_count: 0,
-    };
+    }
+}
+
+#[test]
+fn a_retried_namespace_creation_whose_operation_left_the_log_is_stored() {
+    // A namespace stored by an earlier server whose CREATE_NAMESPACE
+    // operation has since left the bounded log.
+    let stored = stored_namespace();
     let registry = TestRegistry::stored(vec![Change::Namespace(stored.clone())]);
     assert!(registry.list_operations().is_empty());
 
@@ -50,20 +55,7 @@ fn a_retried_namespace_creation_whose_operation_left_the_log_is_stored() {
 
 #[test]
 fn a_failed_retry_of_a_namespace_creation_records_no_operation() {
-    let stored = Namespace {
-        region: None,
-        id: "ns-stored0000000000".into(),
-        name: "example.com".into(),
-        kind: NamespaceType::DnsPublic,
-        description: None,
-        soa: SoaSettings::default(),
-        allowed_networks: Vec::new(),
-        creator_request_id: Some("token-1".into()),
-        created_at: 1,
-        tags: Tags::new(),
-        revision: 1,
-        service_count: 0,
-    };
+    let stored = stored_namespace();
     let registry = TestRegistry::stored(vec![Change::Namespace(stored)]);
     registry.refuse_commits(true);
     let retry = NewNamespace {
