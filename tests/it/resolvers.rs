@@ -33,7 +33,8 @@ const TTL: u64 = 1;
 
 /// The zone every recipe is tested with: `svc.internal`, as in the README.
 /// `web` has A, AAAA and SRV; `_http._tcp` makes `_tcp.svc.internal` an
-/// empty non-terminal; `db` has A only, so its AAAA is NODATA.
+/// empty non-terminal; `db` has A only, so its AAAA is NODATA; `alias` is
+/// a CNAME service pointing at `web`.
 const ZONE: &str = r#"
 [namespace]
 name = "svc.internal"
@@ -77,6 +78,15 @@ records = [{ type = "A", ttl = 1 }]
 [[services.instances]]
 id = "db-1"
 ipv4 = "10.0.2.1"
+
+[[services]]
+name = "alias"
+routing_policy = "WEIGHTED"
+records = [{ type = "CNAME", ttl = 1 }]
+
+[[services.instances]]
+id = "to-web"
+cname = "web.svc.internal"
 "#;
 
 /// The fenced block of README.md whose first line is `first_line` (each
