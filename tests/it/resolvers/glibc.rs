@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use super::{Daemon, ZONE, is_root, readme_block, write};
-use crate::support::{cairn_binary, eventually, require_tool};
+use crate::support::{cairn_binary, eventually, require_tool, under_ci};
 
 /// A network namespace with only loopback, up; deleted when dropped.
 struct NetworkNamespace {
@@ -113,11 +113,6 @@ fn tools() -> Option<Tools> {
         return None;
     };
     Some(Tools { ip, unshare, sh })
-}
-
-fn under_ci() -> bool {
-    let ci = std::env::var("CI").unwrap_or_default();
-    !(ci.is_empty() || ci == "false" || ci == "0")
 }
 
 #[test]
