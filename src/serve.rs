@@ -51,7 +51,13 @@ pub enum ServeError {
 /// keeps current, answering each zone's default name server with this
 /// server's addresses.
 pub fn build_registry(config: &Config) -> (Registry, NameTable) {
-    let name_table = NameTable::with_server_addresses(config.dns.name_server_addresses());
+    let own_hosts: Vec<(String, Vec<std::net::IpAddr>)> = config
+        .api
+        .host
+        .iter()
+        .flat_map(|host| host.names().map(|name| (name, host.addresses.clone())))
+        .collect();
+    let name_table = NameTable::with_server(config.dns.name_server_addresses(), &own_hosts);
     let registry = Registry::with_policy(
         vec![Arc::new(name_table.clone())],
         config.private_namespaces.clone(),

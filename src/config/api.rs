@@ -4,13 +4,15 @@
 //! environment variable, never written in the config text, so the config
 //! can be shared and committed.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::ConfigError;
+use crate::registry::validate::MAX_NAME_SERVER_ADDRESSES;
+use crate::registry::validate::dns_name;
 
 /// How callers on the TCP listener authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -74,6 +76,28 @@ pub struct ApiConfig {
     /// `auth = "none"`) and of what was created before cairn kept regions.
     /// A signed request's resources take its credential scope's region.
     pub region: String,
+    /// The name clients put in the API's endpoint URL, when cairn is to
+    /// answer it in DNS.
+    pub host: Option<ApiHost>,
+}
+
+/// The API's host name and where it is reached. The AWS SDKs send
+/// DiscoverInstances and DiscoverInstancesRevision to `data-<host>` (a host
+/// prefix the Go SDK cannot turn off), so when `name` lies in a namespace
+/// cairn serves, cairn answers A and AAAA for both names and every SDK works
+/// with the prefix left on, as long as the client resolves through cairn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiHost {
+    /// Lower case, without a trailing dot.
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+}
+
+impl ApiHost {
+    /// The names cairn answers for the API: the host and its `data-` twin.
+    pub fn names(&self) -> [String; 2] {
+        [self.name.clone(), format!("data-{}", self.name)]
+    }
 }
 
 /// The account id when none is configured, as AWS's emulators use.
@@ -91,6 +115,7 @@ impl Default for ApiConfig {
             keys: Vec::new(),
             account_id: DEFAULT_ACCOUNT_ID.to_string(),
             region: DEFAULT_REGION.to_string(),
+            host: None,
         }
     }
 }
@@ -105,6 +130,8 @@ pub(super) struct ApiFile {
     max_clock_skew_secs: Option<u64>,
     account_id: Option<String>,
     region: Option<String>,
+    host: Option<String>,
+    host_addresses: Option<Vec<IpAddr>>,
     #[serde(default)]
     keys: Vec<ApiKeyFile>,
 }
@@ -177,6 +204,7 @@ impl ApiFile {
             }
             config.region = region;
         }
+        config.host = api_host(path, self.host, self.host_addresses, &config.listen)?;
         config.tls = match (self.tls_cert, self.tls_key) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
@@ -226,6 +254,56 @@ impl ApiFile {
         }
         Ok(config)
     }
+}
+
+/// `api.host`, checked as a name whose `data-` twin is a DNS name too, with
+/// its addresses: those given, or where the API's listeners are reached.
+fn api_host(
+    path: &Path,
+    host: Option<String>,
+    addresses: Option<Vec<IpAddr>>,
+    listen: &[SocketAddr],
+) -> Result<Option<ApiHost>, ConfigError> {
+    let Some(host) = host else {
+        if addresses.is_some() {
+            return Err(ConfigError::invalid(
+                path,
+                "api.host_addresses needs api.host: the name they are the addresses of",
+            ));
+        }
+        return Ok(None);
+    };
+    let invalid =
+        |error: crate::registry::RegistryError| ConfigError::invalid(path, error.to_string());
+    let name = dns_name("api.host", &host, true)
+        .map_err(invalid)?
+        .to_ascii_lowercase();
+    dns_name(
+        "api.host with the SDKs' data- prefix",
+        &format!("data-{name}"),
+        true,
+    )
+    .map_err(invalid)?;
+    let addresses = match addresses {
+        Some(addresses) => addresses,
+        None => super::reachable_addresses(listen),
+    };
+    if addresses.is_empty() {
+        return Err(ConfigError::invalid(
+            path,
+            "api.host needs addresses: set api.listen, or api.host_addresses to where clients reach the API",
+        ));
+    }
+    if addresses.len() > MAX_NAME_SERVER_ADDRESSES {
+        return Err(ConfigError::invalid(
+            path,
+            format!(
+                "api.host_addresses lists {} addresses; at most {MAX_NAME_SERVER_ADDRESSES}",
+                addresses.len()
+            ),
+        ));
+    }
+    Ok(Some(ApiHost { name, addresses }))
 }
 
 impl ApiKeyFile {

@@ -108,34 +108,40 @@ pub struct RrlConfig {
 
 impl DnsConfig {
     /// The addresses of each zone's default name server: those configured,
-    /// or else each listen address, where a wildcard (`0.0.0.0`, `::`) is
-    /// the address this host reaches other hosts from (the source address
-    /// of its default route, as `ip route get` would say), or loopback when
-    /// it has no route. Asking costs a socket and no packet.
+    /// or else where the DNS listeners are reached
+    /// ([`reachable_addresses`]).
     pub fn name_server_addresses(&self) -> Vec<IpAddr> {
         if !self.name_server_addresses.is_empty() {
             return self.name_server_addresses.clone();
         }
-        let mut addresses: Vec<IpAddr> = self
-            .listen
-            .iter()
-            .map(|listen| match listen.ip() {
-                IpAddr::V4(ip) if ip.is_unspecified() => {
-                    default_route_source(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))
-                        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-                }
-                IpAddr::V6(ip) if ip.is_unspecified() => {
-                    default_route_source(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)))
-                        .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST))
-                }
-                ip => ip,
-            })
-            .collect();
-        addresses.sort();
-        addresses.dedup();
-        addresses.truncate(MAX_NAME_SERVER_ADDRESSES);
-        addresses
+        reachable_addresses(&self.listen)
     }
+}
+
+/// The addresses other hosts reach a listener bound to `listen` at: each
+/// address itself, or for a wildcard (`0.0.0.0`, `::`) the address this
+/// host reaches other hosts from (the source address of its default route,
+/// as `ip route get` would say), or loopback when it has no route. Asking
+/// costs a socket and no packet.
+pub(crate) fn reachable_addresses(listen: &[SocketAddr]) -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = listen
+        .iter()
+        .map(|listen| match listen.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => {
+                default_route_source(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))
+                    .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
+            IpAddr::V6(ip) if ip.is_unspecified() => {
+                default_route_source(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)))
+                    .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST))
+            }
+            ip => ip,
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses.truncate(MAX_NAME_SERVER_ADDRESSES);
+    addresses
 }
 
 /// The source address the host would use towards `destination` (a

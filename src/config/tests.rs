@@ -408,3 +408,45 @@ fn api_misconfigurations_are_named() {
         &["namespaces is empty"],
     );
 }
+
+#[test]
+fn the_api_host_is_a_name_with_a_data_twin_and_addresses() {
+    let key = "[[api.keys]]\naccess_key_id = \"AKID\"\nsecret_env = \"S\"\n";
+    let config = Config::parse(
+        Path::new(PATH),
+        &format!("[api]\nlisten = [\"127.0.0.1:8787\"]\nhost = \"Cloudmap.svc.internal.\"\n{key}"),
+    )
+    .unwrap();
+    let host = config.api.host.expect("api.host");
+    assert_eq!(
+        host.names(),
+        ["cloudmap.svc.internal", "data-cloudmap.svc.internal"]
+    );
+    assert_eq!(host.addresses, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+    let config = Config::parse(
+        Path::new(PATH),
+        "[api]\nhost = \"api.svc.internal\"\nhost_addresses = [\"10.0.0.5\", \"fd00::5\"]\n",
+    )
+    .unwrap();
+    assert_eq!(config.api.host.expect("api.host").addresses.len(), 2);
+
+    assert_mentions(
+        &error("[api]\nhost_addresses = [\"10.0.0.5\"]\n"),
+        &["api.host_addresses needs api.host"],
+    );
+    assert_mentions(
+        &error("[api]\nhost = \"api.svc.internal\"\n"),
+        &["api.host needs addresses"],
+    );
+    assert_mentions(
+        &error("[api]\nhost = \"a_b.svc\"\n"),
+        &["api.host 'a_b.svc'"],
+    );
+    let long_label = "a".repeat(60);
+    assert_mentions(
+        &error(&format!(
+            "[api]\nhost = \"{long_label}.svc\"\nhost_addresses = [\"10.0.0.5\"]\n"
+        )),
+        &["data- prefix"],
+    );
+}

@@ -455,12 +455,13 @@ fn add_name_servers(
     }
 }
 
-/// Answers A/AAAA at one of the zone's own name servers.
+/// Answers A/AAAA at one of the zone's own name servers, or at one of the
+/// server's own names (the API's host).
 fn at_name_server(writer: &mut ResponseWriter<'_>, asked: Asked<'_>, apex: &Apex) -> Step {
-    let records = match (asked.qtype, apex.name_server_at(asked.name)) {
-        (TYPE_A, Some(server)) => server.addresses_of(true),
-        (TYPE_AAAA, Some(server)) => server.addresses_of(false),
-        (TYPE_ANY, Some(server)) => &server.addresses[..],
+    let records = match (asked.qtype, apex.host_records(asked.name)) {
+        (TYPE_A, Some(host)) => host.of(true),
+        (TYPE_AAAA, Some(host)) => host.of(false),
+        (TYPE_ANY, Some(host)) => host.all,
         _ => &[],
     };
     if records.is_empty() {

@@ -43,11 +43,49 @@ pub struct Apex {
     pub name_servers: Vec<NameServerWire>,
     /// `None` for public zones; the networks allowed to query a private one.
     pub allowed: Option<Vec<IpNet>>,
+    /// The server's own names that fall in the zone (the API's host and its
+    /// `data-` twin), with their address records.
+    pub own_hosts: Vec<OwnHostWire>,
     name: Fqdn,
     settings: SoaSettings,
-    /// The server's own addresses: the default name server's, when the
-    /// namespace names none.
-    server_addresses: Arc<[IpAddr]>,
+    server: Arc<ServerNames>,
+}
+
+/// What every zone's apex takes from the server itself.
+#[derive(Debug, Default)]
+pub struct ServerNames {
+    /// The default name server's addresses, when a namespace names none.
+    pub addresses: Vec<IpAddr>,
+    /// Names the server answers A and AAAA for in whichever zone they fall
+    /// in, with their addresses: the API's host, which clients must reach
+    /// under the name in their endpoint URL.
+    pub own_hosts: Vec<(Fqdn, Vec<IpAddr>)>,
+}
+
+/// One of the server's own names in a zone, with its A and AAAA records.
+#[derive(Debug)]
+pub struct OwnHostWire {
+    /// Lower case, wire form (a key of the name table).
+    pub host: Box<[u8]>,
+    /// Its A records, then its AAAA records: owner placeholder and tail.
+    pub addresses: Vec<Box<[u8]>>,
+    pub a_count: usize,
+}
+
+/// The A and AAAA records at a host name the apex answers for.
+#[derive(Debug, Clone, Copy)]
+pub struct HostRecords<'a> {
+    /// The A records, then the AAAA records.
+    pub all: &'a [Box<[u8]>],
+    a_count: usize,
+}
+
+impl<'a> HostRecords<'a> {
+    /// Its records of one address type.
+    pub fn of(self, qtype_is_a: bool) -> &'a [Box<[u8]>] {
+        let (a, aaaa) = self.all.split_at(self.a_count.min(self.all.len()));
+        if qtype_is_a { a } else { aaaa }
+    }
 }
 
 /// One NS record of a zone and, for a name server in the zone, the A and
@@ -69,11 +107,36 @@ pub struct NameServerWire {
 impl NameServerWire {
     /// Its records of one address type.
     pub fn addresses_of(&self, qtype_is_a: bool) -> &[Box<[u8]>] {
-        let (a, aaaa) = self
-            .addresses
-            .split_at(self.a_count.min(self.addresses.len()));
-        if qtype_is_a { a } else { aaaa }
+        HostRecords {
+            all: &self.addresses,
+            a_count: self.a_count,
+        }
+        .of(qtype_is_a)
     }
+}
+
+/// Encoded records, each an owner placeholder and its tail.
+type Records = Vec<Box<[u8]>>;
+
+/// A and AAAA records at `owner`, the A records first; and how many are A.
+fn address_records(
+    owner: &Fqdn,
+    ttl: u32,
+    mut addresses: Vec<IpAddr>,
+) -> Result<(Records, usize), EncodeError> {
+    addresses.sort_by_key(IpAddr::is_ipv6);
+    let a_count = addresses.iter().filter(|ip| ip.is_ipv4()).count();
+    let records = addresses
+        .into_iter()
+        .map(|ip| {
+            let tail = match ip {
+                IpAddr::V4(ip) => encode::a_tail(owner, ttl, ip)?,
+                IpAddr::V6(ip) => encode::aaaa_tail(owner, ttl, ip)?,
+            };
+            Ok(at_qname(&tail))
+        })
+        .collect::<Result<_, EncodeError>>()?;
+    Ok((records, a_count))
 }
 
 /// Whether the wire name `name` lies strictly below `origin`.
@@ -92,12 +155,9 @@ fn is_below(name: &[u8], origin: &[u8]) -> bool {
 }
 
 impl Apex {
-    /// The apex of a namespace as it is now; `server_addresses` are the
-    /// default name server's addresses.
-    pub fn compile(
-        namespace: &Namespace,
-        server_addresses: Arc<[IpAddr]>,
-    ) -> Result<Self, EncodeError> {
+    /// The apex of a namespace as it is now, with what it takes from the
+    /// server.
+    pub fn compile(namespace: &Namespace, server: Arc<ServerNames>) -> Result<Self, EncodeError> {
         let allowed = (namespace.kind == NamespaceType::DnsPrivate)
             .then(|| namespace.allowed_networks.clone());
         Self::build(
@@ -105,7 +165,7 @@ impl Apex {
             namespace.revision,
             namespace.soa.clone(),
             allowed,
-            server_addresses,
+            server,
         )
     }
 
@@ -114,7 +174,7 @@ impl Apex {
         serial: u64,
         settings: SoaSettings,
         allowed: Option<Vec<IpNet>>,
-        server_addresses: Arc<[IpAddr]>,
+        server: Arc<ServerNames>,
     ) -> Result<Self, EncodeError> {
         // The registry refuses a zone whose SOA names would not fit, by
         // these same methods, so this cannot fail for an accepted zone.
@@ -136,7 +196,7 @@ impl Apex {
             encode::soa_tails(&name, soa, settings.ttl, settings.negative_ttl())?;
         let origin = name.lowered_wire()?;
         let servers = if settings.name_servers.is_empty() {
-            vec![(mname, server_addresses.to_vec())]
+            vec![(mname, server.addresses.clone())]
         } else {
             settings
                 .name_servers
@@ -150,6 +210,18 @@ impl Apex {
                 Self::name_server(&name, &origin, settings.ttl, server, addresses)
             })
             .collect::<Result<_, _>>()?;
+        let mut own_hosts = Vec::new();
+        for (host, addresses) in &server.own_hosts {
+            let wire = host.lowered_wire()?;
+            if is_below(&wire, &origin) {
+                let (addresses, a_count) = address_records(host, settings.ttl, addresses.clone())?;
+                own_hosts.push(OwnHostWire {
+                    host: wire,
+                    addresses,
+                    a_count,
+                });
+            }
+        }
         Ok(Self {
             origin,
             serial,
@@ -157,9 +229,10 @@ impl Apex {
             negative_soa: at_qname(&negative_soa_tail),
             name_servers,
             allowed,
+            own_hosts,
             name,
             settings,
-            server_addresses,
+            server,
         })
     }
 
@@ -177,18 +250,7 @@ impl Apex {
         if host.is_none() {
             addresses.clear();
         }
-        addresses.sort_by_key(IpAddr::is_ipv6);
-        let a_count = addresses.iter().filter(|ip| ip.is_ipv4()).count();
-        let addresses = addresses
-            .into_iter()
-            .map(|ip| {
-                let tail = match ip {
-                    IpAddr::V4(ip) => encode::a_tail(&server, ttl, ip)?,
-                    IpAddr::V6(ip) => encode::aaaa_tail(&server, ttl, ip)?,
-                };
-                Ok(at_qname(&tail))
-            })
-            .collect::<Result<_, EncodeError>>()?;
+        let (addresses, a_count) = address_records(&server, ttl, addresses)?;
         Ok(NameServerWire {
             record: at_qname(&encode::ns_tail(zone, ttl, server)?),
             host,
@@ -212,6 +274,31 @@ impl Apex {
             .filter_map(|server| server.host.as_deref())
     }
 
+    /// The address records at `host` (lower-case wire form) when it is one
+    /// of the zone's name servers or one of the server's own names.
+    pub fn host_records(&self, host: &[u8]) -> Option<HostRecords<'_>> {
+        if let Some(server) = self.name_server_at(host) {
+            return Some(HostRecords {
+                all: &server.addresses,
+                a_count: server.a_count,
+            });
+        }
+        self.own_hosts
+            .iter()
+            .find(|own| *own.host == *host)
+            .map(|own| HostRecords {
+                all: &own.addresses,
+                a_count: own.a_count,
+            })
+    }
+
+    /// Every host name in the zone the apex answers addresses for: its name
+    /// servers and the server's own names (keys of the name table).
+    pub fn host_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.name_server_hosts()
+            .chain(self.own_hosts.iter().map(|own| &*own.host))
+    }
+
     /// The same apex with a newer serial, or `None` when `serial` is not newer.
     pub fn with_serial(&self, serial: u64) -> Option<Self> {
         if serial <= self.serial {
@@ -222,7 +309,7 @@ impl Apex {
             serial,
             self.settings.clone(),
             self.allowed.clone(),
-            Arc::clone(&self.server_addresses),
+            Arc::clone(&self.server),
         )
         .ok()
     }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
-use super::compile::{Apex, CompiledService, ServiceName};
-use super::encode::EncodeError;
+use super::compile::{Apex, CompiledService, ServerNames, ServiceName};
+use super::encode::{EncodeError, Fqdn};
 use crate::registry::{Namespace, RegistryObserver, Service, ServiceView};
 
 /// One zone; its apex is swapped whole when the SOA serial or settings change.
@@ -30,8 +30,9 @@ pub enum Node {
     /// A name with nothing of its own but names below it, like `_tcp.zone`
     /// under `_web._tcp.zone`: NODATA, never NXDOMAIN (RFC 8020).
     EmptyNonTerminal(Arc<ZoneCell>),
-    /// One of the zone's name servers, in the zone: its A/AAAA records are
-    /// in the zone's apex.
+    /// One of the zone's name servers, in the zone, or one of the server's
+    /// own names (the API's host): its A/AAAA records are in the zone's
+    /// apex.
     NameServer(Arc<ZoneCell>),
 }
 
@@ -78,8 +79,9 @@ pub fn parent(name: &[u8]) -> Option<&[u8]> {
 pub struct NameTable {
     pub(super) nodes: Arc<DashMap<WireName, Node, Hasher>>,
     writer_state: Arc<Mutex<WriterState>>,
-    /// This server's addresses: those of a zone's default name server.
-    server_addresses: Arc<[IpAddr]>,
+    /// What every zone takes from this server: the default name server's
+    /// addresses and the server's own names.
+    server: Arc<ServerNames>,
 }
 
 impl NameTable {
@@ -92,8 +94,29 @@ impl NameTable {
     /// A table whose zones' default name server (`ns1.<zone>`, or the SOA's
     /// primary name server) is answered with `server_addresses`.
     pub fn with_server_addresses(server_addresses: Vec<IpAddr>) -> Self {
+        Self::with_server(server_addresses, &[])
+    }
+
+    /// A table whose zones' default name server is answered with
+    /// `server_addresses`, and which answers each of `own_hosts` (dotted
+    /// names, such as the API's host) with its addresses in whichever zone
+    /// it falls in. A name that is not a DNS name is left out, logged.
+    pub fn with_server(server_addresses: Vec<IpAddr>, own_hosts: &[(String, Vec<IpAddr>)]) -> Self {
+        let own_hosts = own_hosts
+            .iter()
+            .filter_map(|(name, addresses)| match Fqdn::parse(name) {
+                Ok(name) => Some((name, addresses.clone())),
+                Err(error) => {
+                    tracing::error!(host = %name, %error, "not answered in DNS");
+                    None
+                }
+            })
+            .collect();
         Self {
-            server_addresses: server_addresses.into(),
+            server: Arc::new(ServerNames {
+                addresses: server_addresses,
+                own_hosts,
+            }),
             ..Self::default()
         }
     }
@@ -136,23 +159,23 @@ impl NameTable {
         names
     }
 
-    /// Puts the zone's in-zone name servers in the table. The registry
-    /// keeps services off their names; should a service hold one anyway
-    /// (from a store written before name servers were reserved), the
-    /// service keeps it.
-    fn insert_name_servers(&self, zone: &Arc<ZoneCell>) {
-        for host in zone.apex.load().name_server_hosts() {
+    /// Puts the zone's in-zone name servers and the server's own names in
+    /// the table. The registry keeps services off name servers' names;
+    /// should a service hold one anyway (from a store written before name
+    /// servers were reserved, or at the API's host), the service keeps it.
+    fn insert_hosts(&self, zone: &Arc<ZoneCell>) {
+        for host in zone.apex.load().host_names() {
             self.nodes
                 .entry(host.into())
                 .or_insert_with(|| Node::NameServer(Arc::clone(zone)));
         }
     }
 
-    /// Takes `apex`'s name servers out of the table, but for those `kept`
-    /// still names.
-    fn remove_name_servers(&self, apex: &Apex, kept: Option<&Apex>) {
-        for host in apex.name_server_hosts() {
-            if kept.is_some_and(|kept| kept.name_server_at(host).is_some()) {
+    /// Takes `apex`'s host names out of the table, but for those `kept`
+    /// still answers.
+    fn remove_hosts(&self, apex: &Apex, kept: Option<&Apex>) {
+        for host in apex.host_names() {
+            if kept.is_some_and(|kept| kept.host_records(host).is_some()) {
                 continue;
             }
             self.nodes
@@ -172,7 +195,7 @@ impl RegistryObserver for NameTable {
         if !namespace.kind.has_dns() {
             return;
         }
-        let apex = match Apex::compile(namespace, Arc::clone(&self.server_addresses)) {
+        let apex = match Apex::compile(namespace, Arc::clone(&self.server)) {
             Ok(apex) => apex,
             Err(error) => {
                 tracing::error!(namespace = %namespace.name, %error, "namespace not served");
@@ -184,8 +207,8 @@ impl RegistryObserver for NameTable {
             let serial = zone.apex.load().serial.max(apex.serial);
             let apex = apex.with_serial(serial).unwrap_or(apex);
             let previous = zone.apex.swap(Arc::new(apex));
-            self.remove_name_servers(&previous, Some(&zone.apex.load()));
-            self.insert_name_servers(&zone);
+            self.remove_hosts(&previous, Some(&zone.apex.load()));
+            self.insert_hosts(&zone);
             return;
         }
         let origin = apex.origin.clone();
@@ -194,7 +217,7 @@ impl RegistryObserver for NameTable {
         });
         state.zones.insert(namespace.id.clone(), Arc::clone(&zone));
         self.nodes.insert(origin, Node::Apex(Arc::clone(&zone)));
-        self.insert_name_servers(&zone);
+        self.insert_hosts(&zone);
     }
 
     fn namespace_removed(&self, namespace: &Namespace) {
@@ -202,7 +225,7 @@ impl RegistryObserver for NameTable {
         if let Some(zone) = state.zones.remove(&namespace.id) {
             let apex = zone.apex.load();
             self.nodes.remove(&*apex.origin);
-            self.remove_name_servers(&apex, None);
+            self.remove_hosts(&apex, None);
         }
     }
 

@@ -8,6 +8,7 @@
 mod auth;
 mod awscli;
 mod flow;
+mod prefix;
 mod scoped;
 mod sequences;
 mod tls;

@@ -10,7 +10,10 @@ here but the endpoint differs from talking to AWS.
 
 import datetime
 import json
+import random
 import re
+import socket
+import struct
 import sys
 import urllib.error
 import urllib.request
@@ -545,13 +548,77 @@ def error_code_or_none(call):
     return None
 
 
+RESOLVED = []
+
+
+def resolve_through_cairn(server, suffix):
+    """Names ending in `suffix` are looked up with an A query to cairn's DNS
+    at `server` ("ip:port"), as a host whose resolver is cairn would; the
+    rest as usual. Each name looked up is kept in RESOLVED."""
+    dns_ip, dns_port = server.rsplit(":", 1)
+    system_getaddrinfo = socket.getaddrinfo
+
+    def a_records(name):
+        query_id = random.randrange(1 << 16)
+        question = b"".join(
+            bytes([len(label)]) + label.encode() for label in name.rstrip(".").split(".")
+        )
+        query = struct.pack(">HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + question + b"\0\0\1\0\1"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.settimeout(2)
+            udp.sendto(query, (dns_ip, int(dns_port)))
+            reply = udp.recv(4096)
+        answered_id, flags, _, count = struct.unpack(">HHHH", reply[:8])
+        assert answered_id == query_id and flags & 0xF == 0, f"{name}: rcode {flags & 0xF}"
+        def after_name(at):
+            while reply[at] and not reply[at] & 0xC0:
+                at += 1 + reply[at]
+            return at + (2 if reply[at] else 1)
+
+        at = 12 + len(question) + 5
+        addresses = []
+        for _ in range(count):
+            at = after_name(at)
+            rtype, _, _, length = struct.unpack(">HHIH", reply[at : at + 10])
+            at += 10
+            if rtype == 1:
+                addresses.append(socket.inet_ntoa(reply[at : at + length]))
+            at += length
+        return addresses
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if not isinstance(host, str) or not host.endswith(suffix):
+            return system_getaddrinfo(host, port, *args, **kwargs)
+        RESOLVED.append(host)
+        addresses = a_records(host)
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, f"cairn has no address for {host}")
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, int(port)))
+            for address in addresses
+        ]
+
+    socket.getaddrinfo = getaddrinfo
+
+
 def prefix():
     """DiscoverInstances with the SDK's `data-` host prefix left on: the
-    endpoint's host must be a name the client resolves (to cairn)."""
-    found = client(inject_host_prefix=True).discover_instances(
-        NamespaceName="svc.test", ServiceName="web"
-    )["Instances"]
-    print(json.dumps({"instances": sorted(i["InstanceId"] for i in found)}))
+    endpoint's host is a name the client resolves through cairn."""
+    resolve_through_cairn(STATE["dns"], STATE["suffix"])
+    sd = client(inject_host_prefix=True)
+    found = sd.discover_instances(NamespaceName="svc.test", ServiceName="web")["Instances"]
+    revision = sd.discover_instances_revision(NamespaceName="svc.test", ServiceName="web")
+    listed = sd.list_instances(ServiceId=STATE["service_id"])["Instances"]
+    print(
+        json.dumps(
+            {
+                "instances": sorted(i["InstanceId"] for i in found),
+                "revision": revision["InstancesRevision"],
+                "listed": sorted(i["Id"] for i in listed),
+                "resolved": sorted(set(RESOLVED)),
+            }
+        )
+    )
 
 
 {
