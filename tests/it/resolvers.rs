@@ -6,13 +6,15 @@
 //!
 //! `unbound.rs` and `dnsmasq.rs` run the same checks (`checks.rs`) through
 //! a caching resolver; `glibc.rs` runs
-//! `getent` against cairn on port 53 in a network namespace of its own.
+//! `getent` against cairn on port 53 in a network namespace of its own;
+//! `jndi.rs` asks through Java's JNDI DNS provider.
 //! Each resolver is skipped where it is not installed, except under CI
 //! (`require_tool`).
 
 mod checks;
 mod dnsmasq;
 mod glibc;
+mod jndi;
 mod unbound;
 
 use std::net::SocketAddr;
