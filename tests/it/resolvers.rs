@@ -15,6 +15,7 @@ mod checks;
 mod dnsmasq;
 mod glibc;
 mod jndi;
+mod netns;
 mod unbound;
 
 use std::net::SocketAddr;

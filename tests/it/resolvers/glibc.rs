@@ -7,60 +7,13 @@
 //! otherwise, except under CI, where it fails.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use super::{Daemon, ZONE, is_root, readme_block, write};
-use crate::support::{cairn_binary, eventually, require_tool, under_ci};
-
-/// A network namespace with only loopback, up; deleted when dropped.
-struct NetworkNamespace {
-    ip: PathBuf,
-    name: String,
-}
-
-impl NetworkNamespace {
-    fn create(ip: &Path) -> Self {
-        let name = format!("cairn-it-{}-{}", std::process::id(), fastrand::u32(..));
-        let namespace = Self {
-            ip: ip.to_path_buf(),
-            name,
-        };
-        let add = Command::new(ip)
-            .args(["netns", "add", &namespace.name])
-            .output();
-        let up = namespace
-            .command(ip)
-            .args(["link", "set", "lo", "up"])
-            .output();
-        for output in [add, up] {
-            let output = output.expect("run ip");
-            assert!(
-                output.status.success(),
-                "creating network namespace {}: {}",
-                namespace.name,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        namespace
-    }
-
-    /// A command run inside the namespace.
-    fn command(&self, program: &Path) -> Command {
-        let mut command = Command::new(&self.ip);
-        command.args(["netns", "exec", &self.name]).arg(program);
-        command
-    }
-}
-
-impl Drop for NetworkNamespace {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.ip)
-            .args(["netns", "delete", &self.name])
-            .status();
-    }
-}
+use super::netns::{NetworkNamespace, cairn_on_port_53, may_run};
+use super::{readme_block, write};
+use crate::support::{eventually, require_tool};
 
 /// Runs `getent ARGS` in the namespace with `resolv_conf` mounted over
 /// /etc/resolv.conf in a private mount namespace.
@@ -117,56 +70,20 @@ fn tools() -> Option<Tools> {
 
 #[test]
 fn getent_with_the_readme_resolv_conf_resolves_through_cairn_on_port_53() {
-    if !is_root() {
-        assert!(
-            !under_ci(),
-            "this test needs root (a network namespace, port 53), and CI is set: run it as root"
-        );
-        eprintln!("not root: skipping the resolv.conf test (it needs a network namespace)");
+    if !may_run("the resolv.conf test") {
         return;
     }
     let Some(tools) = tools() else {
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let zones = dir.path().join("zones");
-    std::fs::create_dir_all(&zones).expect("the zones directory");
-    write(&zones, "svc.internal.toml", ZONE);
-    let listen = readme_block("# cairn.toml: glibc's resolver asks port 53 only");
-    assert!(listen.contains("127.0.0.1:53"), "{listen}");
-    let config = write(
-        dir.path(),
-        "cairn.toml",
-        &format!(
-            "zones_dir = {zones:?}\ndata_dir = {data:?}\n\n[admin]\nsocket = {socket:?}\n\n{listen}",
-            zones = zones.display().to_string(),
-            data = dir.path().join("data").display().to_string(),
-            socket = dir.path().join("admin.sock").display().to_string(),
-        ),
-    );
     let resolv_conf = write(
         dir.path(),
         "resolv.conf",
         &readme_block("# /etc/resolv.conf"),
     );
-
     let namespace = NetworkNamespace::create(&tools.ip);
-    let log = dir.path().join("cairn.log");
-    let cairn = Daemon {
-        name: "cairn",
-        child: namespace
-            .command(Path::new(cairn_binary()))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("cairn's log"))
-            .spawn()
-            .expect("start cairn in the namespace"),
-        log,
-        addr: SocketAddr::from(([127, 0, 0, 1], 53)),
-    };
+    let cairn = cairn_on_port_53(&namespace, dir.path());
 
     let ask = |args: &[&str]| getent(&namespace, &tools, &resolv_conf, args);
     // Ready when glibc gets an answer; until then cairn is starting.
