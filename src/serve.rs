@@ -236,6 +236,8 @@ pub async fn run_with(
         Some(addr) => {
             let listener = metrics::bind(addr).await?;
             let metrics = Metrics::new(workers * config.dns.listen.len(), registry.clone());
+            // Before the restore, so every zone gets its slot.
+            name_table.count_zones(metrics.zones().clone());
             tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "metrics listening");
             let task = tokio::spawn(metrics::serve(listener, metrics.clone(), shutdown.clone()));
             (Some(metrics), Some(task))

@@ -196,6 +196,9 @@ async fn serve_connection(
             _ => return,
         }
         connection.answering(&waiting);
+        // One more clock read per query, and only with metrics on: the
+        // answer's end is the idle time's start, read anyway.
+        let started = metrics.map(|_| Instant::now());
         let mut served = Served::default();
         if let Some(answer) = respond_served(
             table,
@@ -207,7 +210,13 @@ async fn serve_connection(
             &mut served,
         ) {
             if let Some(metrics) = metrics {
-                metrics.answered(answer, served.question_end, served.opt, served.acl_refused);
+                metrics.answered(
+                    answer,
+                    served.question_end,
+                    served.opt,
+                    served.acl_refused,
+                    served.zone_counted,
+                );
             }
             frame.clear();
             frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());
@@ -215,8 +224,13 @@ async fn serve_connection(
             if !write_answer(&mut stream, &frame, limits.write_timeout).await {
                 return;
             }
+            idle_from = Instant::now();
+            if let (Some(metrics), Some(started)) = (metrics, started) {
+                metrics.answer_took(idle_from.duration_since(started));
+            }
+        } else {
+            idle_from = Instant::now();
         }
-        idle_from = Instant::now();
     }
 }
 
