@@ -10,7 +10,7 @@ mod awscli;
 mod flow;
 mod scoped;
 mod sequences;
-mod tls;
+pub(crate) mod tls;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
