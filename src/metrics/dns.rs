@@ -24,15 +24,23 @@
 //! | off | 3,371 | 2,479 |
 //! | on | 3,626 (+255, +7.6 %) | 2,585 (+106, +4.3 %) |
 //!
-//! [`DnsRecorder::answered`] is about 90 of them (qtype, rcode, TC, size
-//! bucket, namespace slot: six load+store pairs on the worker's own lines);
-//! the rest is per batch (two clock reads and the latency histogram), which
-//! one query in flight pays alone. None of it is a lock, an allocation or a
-//! write to a cache line another thread writes. In time, 100 instructions
-//! are some 30 ns against the ~3 µs of CPU a UDP query costs in all (most
-//! of it in the kernel), below what `bench/run` can resolve; its figures
-//! with metrics on and off (`bench/run --metrics`) are in the report of the
-//! change that measured this.
+//! [`DnsRecorder::answered`] is about 90 of them (reading qtype, rcode and
+//! TC from the response, finding the size bucket, and four to six
+//! load+store pairs on the worker's own lines: qtype×rcode, size bucket,
+//! size sum, namespace slot, TC and ACL when they apply); the rest is per
+//! batch (two clock reads and the latency histogram), which one query in
+//! flight pays alone. None of it is a lock, an allocation or a write to a
+//! cache line another thread writes. (These counts include the receive and
+//! send wrappers and per-batch work, so they are not comparable with the
+//! answer-core-only figures in `dns/rrl.rs`.)
+//!
+//! In time, ~100 instructions are some 30 ns against the 3 µs of CPU a UDP
+//! query costs in all on this machine (`bench/run`, most of it in the
+//! kernel), about 1 %: below what `bench/run --metrics` resolves. Its two
+//! runs here (2026-12-02, a 2-CPU EPYC VM shared with other builds that
+//! took 5 to 8 s of every 10 s on the server's core) were noise either
+//! way: metrics on/off 0.84× and 0.97× UDP q/s, 0.94× and 0.87× CPU per
+//! query. Rerun it on a quiet machine.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
