@@ -267,7 +267,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
             old.admin != new.admin && old.admin.socket == new.admin.socket,
         ),
         (
-            "api (but api.tls)",
+            "api (other than the TLS files)",
             ApiConfig {
                 tls: None,
                 ..old.api.clone()
