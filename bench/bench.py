@@ -49,6 +49,8 @@ def parse_args(argv):
     p.add_argument("--servers", default="cairn,nsd,knot",
                    help="comma-separated, in run order (default cairn,nsd,knot)")
     p.add_argument("--skip-tcp", action="store_true", help="skip the TCP run")
+    p.add_argument("--metrics", action="store_true",
+                   help="also run cairn with [metrics] on (server cairn-metrics), right after cairn")
     target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_DIR, "target")
     p.add_argument("--cairn", default=os.path.join(target_dir, "release", "cairn"),
                    help="the cairn binary (default target/release/cairn; bench/run then skips the build)")
@@ -59,6 +61,9 @@ def parse_args(argv):
     a.instances = a.instances if a.instances is not None else tiny[1]
     a.duration = a.duration if a.duration is not None else tiny[2]
     a.servers = [s.strip() for s in a.servers.split(",") if s.strip()]
+    if a.metrics and "cairn-metrics" not in a.servers:
+        at = a.servers.index("cairn") + 1 if "cairn" in a.servers else 0
+        a.servers.insert(at, "cairn-metrics")
     if a.duration < 1:
         p.error("--duration must be at least 1")
     return a

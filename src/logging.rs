@@ -27,8 +27,10 @@ pub struct Logging {
 }
 
 fn layer(format: LogFormat) -> Format {
+    // JSON is for collectors: never colour, even on a terminal.
+    let colour = format == LogFormat::Text && std::io::stderr().is_terminal();
     let layer = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => Box::new(layer.json()),

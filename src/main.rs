@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use cairn::config::Config;
+use cairn::config::{Config, LogFormat};
 use cairn::logging::Logging;
 use cairn::serve::Reloading;
 
@@ -30,7 +30,13 @@ struct Cli {
 enum Command {
     /// Run the DNS server and the admin API (with --config FILE, from that
     /// TOML file).
-    Serve,
+    Serve {
+        /// The log's format, over the config's `log.format` (at start and at
+        /// every reload): `text`, or `json` for log collectors, one object
+        /// a line.
+        #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+        log_format: Option<LogFormat>,
+    },
     /// Work on a store directly, with no server running on it.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -69,13 +75,28 @@ async fn store(command: StoreCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config_path: Option<PathBuf>, socket: Option<PathBuf>) -> anyhow::Result<()> {
+fn parse_log_format(format: &str) -> Result<LogFormat, String> {
+    match format {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("'{format}' is not a log format: use text or json")),
+    }
+}
+
+async fn serve(
+    config_path: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+) -> anyhow::Result<()> {
     let mut config = match &config_path {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
     if let Some(socket) = &socket {
         config.admin.socket.clone_from(socket);
+    }
+    if let Some(format) = log_format {
+        config.log_format = format;
     }
     let logging = Logging::init(&config.log_level, config.log_format);
     // Registered before anything is served: until then SIGHUP's default
@@ -87,6 +108,7 @@ async fn serve(config_path: Option<PathBuf>, socket: Option<PathBuf>) -> anyhow:
     let reloading = Reloading {
         config_path,
         socket_override: socket,
+        log_format_override: log_format,
         logging: Some(logging),
         requests: Some((reloads, reload_receiver)),
     };
@@ -143,7 +165,9 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Serve => runtime.block_on(serve(cli.options.config, cli.options.socket)),
+        Command::Serve { log_format } => {
+            runtime.block_on(serve(cli.options.config, cli.options.socket, log_format))
+        }
         Command::Store(command) => runtime.block_on(store(command)),
         Command::Admin(command) => {
             return runtime.block_on(cairn::cli::run(*command, &cli.options, Cli::command));

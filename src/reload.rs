@@ -14,12 +14,21 @@
 //! - zones/ (and `zones_dir`), applied again by [`zones::apply`], which is
 //!   idempotent: only what a file changed is written, and it reaches DNS
 //!   as any change does, one service at a time;
-//! - `[health]`, which the checker takes at its next round.
+//! - `[health]`, which the checker takes at its next round;
+//! - `[dns]`'s TCP limits (`tcp_*`: new connections are admitted under
+//!   them, open ones take the new idle timeout at their next wait) and
+//!   `[dns.rrl]` (each UDP worker rebuilds its limiter between two
+//!   batches, its buckets full);
+//! - `[api.tls]`'s certificate and key, read again at every reload even
+//!   when the config names the same files (rotation rewrites them in
+//!   place) and served to every TLS handshake after it; connections open
+//!   keep theirs. A certificate that does not load refuses the reload.
 //!
-//! The rest (`[dns]`, `[admin]`, `[api]`, `data_dir`) is bound into
-//! sockets, threads and tables at start; a change there is named in the
-//! reload's answer and the log as needing a restart, and the server keeps
-//! running with what it started with.
+//! The rest (`dns.listen`, `dns.udp_workers`, `dns.max_udp_payload`,
+//! `[admin]`, `[api]` but its certificate, turning TLS on or off,
+//! `data_dir`) is bound into sockets, threads and tables at start; a
+//! change there is named in the reload's answer and the log as needing a
+//! restart, and the server keeps running with what it started with.
 //!
 //! Reloads run one at a time, in one task.
 
@@ -28,8 +37,11 @@ use std::path::PathBuf;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use crate::config::{Config, ConfigError, HealthConfig, zones as zone_files};
+use crate::admin::ApiCertificate;
+use crate::config::{ApiConfig, Config, ConfigError, HealthConfig, LogFormat, zones as zone_files};
+use crate::dns::LiveSettings;
 use crate::logging::{self, Logging};
 use crate::systemd;
 use crate::writer::Writer;
@@ -83,11 +95,18 @@ pub struct Reloader {
     pub config_path: Option<PathBuf>,
     /// `--socket`, which overrides `admin.socket` in the file.
     pub socket_override: Option<PathBuf>,
+    /// `--log-format`, which overrides `log.format` in the file.
+    pub log_format_override: Option<LogFormat>,
     /// The config running now: its live parts as last reloaded, the rest as
     /// at start.
     pub running: Config,
     pub writer: Writer,
     pub health: watch::Sender<HealthConfig>,
+    /// The DNS listeners' TCP limits and rate limiting.
+    pub dns: watch::Sender<LiveSettings>,
+    /// The API's TLS certificate, re-read at every reload; `None` without
+    /// TLS on the API.
+    pub api_certificate: Option<ApiCertificate>,
     /// `None` when the caller installed its own subscriber (tests).
     pub logging: Option<Logging>,
 }
@@ -102,11 +121,29 @@ impl Reloader {
         if let Some(socket) = &self.socket_override {
             new.admin.socket.clone_from(socket);
         }
+        if let Some(format) = self.log_format_override {
+            new.log_format = format;
+        }
         logging::check_level(&new.log_level).map_err(ReloadError::Invalid)?;
         let zones_dir = new.zones_dir.is_dir().then(|| new.zones_dir.clone());
         if let Some(dir) = &zones_dir {
             check_zones(dir)?;
         }
+        // Read again even when the config names the same files: rotating
+        // a certificate rewrites them in place.
+        let tls = match (&self.api_certificate, &new.api.tls) {
+            (Some(certificate), Some(files)) => {
+                certificate
+                    .check(files)
+                    .map_err(|error| ReloadError::Invalid(error.to_string()))?;
+                Some((certificate, files))
+            }
+            _ => None,
+        };
+        let mut dns = LiveSettings::from_config(&new.dns);
+        // UDP answers stay as large as the workers started with, and TCP's
+        // OPT says the same.
+        dns.tcp.max_udp_payload = self.running.dns.max_udp_payload;
 
         let old = &self.running;
         let mut report = Report {
@@ -136,7 +173,40 @@ impl Reloader {
         } else {
             tracing::warn!(dir = %new.zones_dir.display(), "no zones directory; nothing to apply");
         }
+        if let Some((certificate, files)) = tls {
+            // Checked above; a file changed in between fails here, and the
+            // certificate served stays the one before.
+            match certificate.reload(files) {
+                Ok(true) => report.applied.push("api.tls".into()),
+                Ok(false) => {}
+                Err(error) => report.notes.push(format!(
+                    "api.tls not reloaded, the previous certificate is kept: {error}"
+                )),
+            }
+        }
         let running = &mut self.running;
+        if tls.is_some() && running.api.tls != new.api.tls {
+            report.applied.push("api.tls (files)".into());
+            running.api.tls.clone_from(&new.api.tls);
+        }
+        if dns != *self.dns.borrow() {
+            let old = self.dns.borrow().clone();
+            if old.tcp != dns.tcp {
+                report.applied.push("dns.tcp_*".into());
+            }
+            if old.rrl != dns.rrl {
+                report.applied.push("dns.rrl".into());
+            }
+            self.dns.send_replace(dns);
+            let (a, b) = (&mut running.dns, &new.dns);
+            a.tcp_idle_timeout = b.tcp_idle_timeout;
+            a.tcp_pressure_idle_timeout = b.tcp_pressure_idle_timeout;
+            a.tcp_pressure_percent = b.tcp_pressure_percent;
+            a.tcp_write_timeout = b.tcp_write_timeout;
+            a.tcp_max_connections = b.tcp_max_connections;
+            a.tcp_max_connections_per_client = b.tcp_max_connections_per_client;
+            a.rrl = b.rrl.clone();
+        }
         if policy_changed {
             report.applied.push("private_namespaces".into());
             running.private_namespaces = new.private_namespaces;
@@ -191,31 +261,23 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
             "dns.max_udp_payload",
             a.max_udp_payload != b.max_udp_payload,
         ),
-        (
-            "dns.tcp_*",
-            (
-                a.tcp_idle_timeout,
-                a.tcp_pressure_idle_timeout,
-                a.tcp_pressure_percent,
-                a.tcp_write_timeout,
-                a.tcp_max_connections,
-                a.tcp_max_connections_per_client,
-            ) != (
-                b.tcp_idle_timeout,
-                b.tcp_pressure_idle_timeout,
-                b.tcp_pressure_percent,
-                b.tcp_write_timeout,
-                b.tcp_max_connections,
-                b.tcp_max_connections_per_client,
-            ),
-        ),
-        ("dns.rrl", a.rrl != b.rrl),
         ("admin.socket", old.admin.socket != new.admin.socket),
         (
             "admin (limits and mode)",
             old.admin != new.admin && old.admin.socket == new.admin.socket,
         ),
-        ("api", old.api != new.api),
+        (
+            "api (other than the TLS files)",
+            ApiConfig {
+                tls: None,
+                ..old.api.clone()
+            } != ApiConfig {
+                tls: None,
+                ..new.api.clone()
+            },
+        ),
+        // Without TLS at start there is no certificate to replace.
+        ("api.tls", old.api.tls.is_none() != new.api.tls.is_none()),
         ("data_dir", old.data_dir != new.data_dir),
     ]
     .into_iter()
@@ -231,6 +293,7 @@ pub async fn run(
     mut requests: mpsc::Receiver<Request>,
     shutdown: CancellationToken,
 ) {
+    let mut count: u64 = 0;
     loop {
         let request = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -239,35 +302,52 @@ pub async fn run(
                 None => break,
             },
         };
-        systemd::reloading();
-        tracing::info!(config = ?reloader.config_path, "reloading the config and zones/");
-        let outcome = reloader.reload().await;
-        match &outcome {
-            Ok(report) => {
-                if !report.restart_required.is_empty() {
-                    tracing::warn!(
-                        keys = %report.restart_required.join(", "),
-                        "these settings changed in the config but only take effect after a restart; the server keeps running with the ones it started with"
-                    );
-                }
-                for note in &report.notes {
-                    tracing::warn!("{note}");
-                }
-                let zones = report.zones.unwrap_or_default();
-                tracing::info!(
-                    applied = %report.applied.join(", "),
-                    zone_files = zones.files,
-                    services = zones.services,
-                    instances = zones.instances,
-                    replaced = zones.replaced,
-                    "reloaded"
+        count += 1;
+        // Every line a reload logs (zones/ applied, settings changed, the
+        // outcome) carries which reload it was and who asked for it.
+        let span = tracing::info_span!(
+            "reload",
+            reload = count,
+            by = if request.reply.is_some() {
+                "admin"
+            } else {
+                "signal"
+            }
+        );
+        one(&mut reloader, request).instrument(span).await;
+    }
+}
+
+/// Runs one reload and answers it.
+async fn one(reloader: &mut Reloader, request: Request) {
+    systemd::reloading();
+    tracing::info!(config = ?reloader.config_path, "reloading the config and zones/");
+    let outcome = reloader.reload().await;
+    match &outcome {
+        Ok(report) => {
+            if !report.restart_required.is_empty() {
+                tracing::warn!(
+                    keys = %report.restart_required.join(", "),
+                    "these settings changed in the config but only take effect after a restart; the server keeps running with the ones it started with"
                 );
             }
-            Err(error) => tracing::error!(%error, "reload refused"),
+            for note in &report.notes {
+                tracing::warn!("{note}");
+            }
+            let zones = report.zones.unwrap_or_default();
+            tracing::info!(
+                applied = %report.applied.join(", "),
+                zone_files = zones.files,
+                services = zones.services,
+                instances = zones.instances,
+                replaced = zones.replaced,
+                "reloaded"
+            );
         }
-        systemd::reloaded();
-        if let Some(reply) = request.reply {
-            let _ = reply.send(outcome.map_err(|error| error.to_string()));
-        }
+        Err(error) => tracing::error!(%error, "reload refused"),
+    }
+    systemd::reloaded();
+    if let Some(reply) = request.reply {
+        let _ = reply.send(outcome.map_err(|error| error.to_string()));
     }
 }

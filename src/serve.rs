@@ -97,6 +97,8 @@ pub struct Reloading {
     pub config_path: Option<PathBuf>,
     /// `--socket`, which overrides `admin.socket` in the file.
     pub socket_override: Option<PathBuf>,
+    /// `--log-format`, which overrides `log.format` in the file.
+    pub log_format_override: Option<crate::config::LogFormat>,
     /// The installed log, whose level and format a reload changes.
     pub logging: Option<Logging>,
     /// Reload requests from outside (SIGHUP); the admin API sends its own.
@@ -242,6 +244,8 @@ pub async fn run_with(
         Some(addr) => {
             let listener = metrics::bind(addr).await?;
             let metrics = Metrics::new(workers * config.dns.listen.len(), registry.clone());
+            // Before the restore, so every zone gets its slot.
+            name_table.count_zones(metrics.zones().clone());
             tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "metrics listening");
             let task = tokio::spawn(metrics::serve(listener, metrics.clone(), shutdown.clone()));
             (Some(metrics), Some(task))
@@ -364,6 +368,9 @@ pub async fn run_with(
             outcome
         }
     });
+    let api_certificate = api_listeners
+        .as_ref()
+        .and_then(admin::ApiListeners::certificate);
     let api_task = api_listeners.map(|listeners| {
         let (writer, control, admin_config, shutdown) = (
             writer.clone(),
@@ -378,21 +385,11 @@ pub async fn run_with(
             outcome
         })
     });
+    let (dns_live, dns_live_updates) =
+        tokio::sync::watch::channel(dns::LiveSettings::from_config(&config.dns));
     let settings = DnsSettings {
         max_udp_payload: config.dns.max_udp_payload,
-        tcp_idle_timeout: config.dns.tcp_idle_timeout,
-        tcp_pressure_idle_timeout: config.dns.tcp_pressure_idle_timeout,
-        tcp_pressure_percent: config.dns.tcp_pressure_percent,
-        tcp_write_timeout: config.dns.tcp_write_timeout,
-        tcp_max_connections: config.dns.tcp_max_connections,
-        tcp_max_connections_per_client: config.dns.tcp_max_connections_per_client,
-        rrl: dns::rrl::RrlSettings {
-            responses_per_second: config.dns.rrl.responses_per_second,
-            slip: config.dns.rrl.slip,
-            ipv4_prefix_len: config.dns.rrl.ipv4_prefix_len,
-            ipv6_prefix_len: config.dns.rrl.ipv6_prefix_len,
-            exempt: config.dns.rrl.exempt.clone(),
-        },
+        live: dns_live_updates,
         metrics: metrics
             .as_ref()
             .map(|metrics| std::sync::Arc::clone(metrics.dns())),
@@ -411,9 +408,12 @@ pub async fn run_with(
         Reloader {
             config_path: reloading.config_path,
             socket_override: reloading.socket_override,
+            log_format_override: reloading.log_format_override,
             running: config.clone(),
             writer: writer.clone(),
             health: health_settings,
+            dns: dns_live,
+            api_certificate,
             logging: reloading.logging,
         },
         reload_receiver,

@@ -113,6 +113,11 @@ def report(results, data, args, command):
             out.append(f"- cairn/{o.server.title}: UDP q/s {ratio(c.udp and c.udp.qps, o.udp and o.udp.qps)}, "
                        f"CPU/query {ratio(c.us_per_query, o.us_per_query)} (lower is better), "
                        f"TCP q/s {ratio(c.tcp and c.tcp.qps, o.tcp and o.tcp.qps)}")
+    m = by.get("cairn-metrics")
+    if c and m and c.udp and m.udp:
+        out.append(f"- metrics on/off: UDP q/s {ratio(m.udp.qps, c.udp.qps)}, "
+                   f"CPU/query {ratio(m.us_per_query, c.us_per_query)}, "
+                   f"TCP q/s {ratio(m.tcp and m.tcp.qps, c.tcp and c.tcp.qps)}")
     losses = [f"{r.server.title} {run_name} {run.lost:,}"
               for r in results for run_name, run in (("UDP", r.udp), ("@100k", r.fixed), ("TCP", r.tcp))
               if run and run.lost]

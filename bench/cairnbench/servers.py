@@ -124,6 +124,9 @@ def exit_status(proc):
 
 
 class Cairn(Server):
+    # `[metrics]` on: the answer path counts every query (bench/run --metrics).
+    metrics = False
+
     def prepare(self, workdir, data, port):
         cfg = os.path.join(workdir, "cairn.toml")
         with open(cfg, "w") as f:
@@ -132,6 +135,8 @@ class Cairn(Server):
                     f'[dns]\nlisten = ["127.0.0.1:{port}"]\n'
                     f'[admin]\nsocket = "{os.path.join(workdir, "admin.sock")}"\n'
                     f'[log]\nlevel = "warn"\n')
+            if self.metrics:
+                f.write(f'[metrics]\nlisten = "127.0.0.1:{dnsclient.free_port()}"\n')
         # One worker: tokio's runtime builder honours TOKIO_WORKER_THREADS.
         env = dict(os.environ, TOKIO_WORKER_THREADS="1")
         return [self.binary, "serve", "--config", cfg], env
@@ -239,8 +244,14 @@ def make_server(name, cairn_bin):
         if not os.access(cairn_bin, os.X_OK):
             raise BenchError(f"{cairn_bin} not found; build it with `cargo build --release`")
         return Cairn("cairn", "cairn", cairn_bin)
+    if name == "cairn-metrics":
+        if not os.access(cairn_bin, os.X_OK):
+            raise BenchError(f"{cairn_bin} not found; build it with `cargo build --release`")
+        server = Cairn("cairn-metrics", "cairn (metrics on)", cairn_bin)
+        server.metrics = True
+        return server
     if name == "nsd":
         return Nsd("nsd", "NSD", find_binary("nsd"))
     if name == "knot":
         return Knot("knot", "Knot", find_binary("knotd"))
-    raise BenchError(f"unknown server {name!r}: --servers takes cairn, nsd, knot")
+    raise BenchError(f"unknown server {name!r}: --servers takes cairn, cairn-metrics, nsd, knot")

@@ -47,6 +47,7 @@ use access::Access;
 pub use account::Account;
 pub use error::ApiError;
 pub use tcp::{ApiListeners, bind_api, serve_api};
+pub use tls::ApiCertificate;
 
 use crate::config::AdminConfig;
 use crate::control::Control;

@@ -20,6 +20,7 @@ use crate::writer::Writer;
 pub struct ApiListeners {
     listeners: Vec<TcpListener>,
     tls: Option<TlsAcceptor>,
+    certificate: Option<tls::ApiCertificate>,
     rules: Arc<Rules>,
 }
 
@@ -31,6 +32,12 @@ impl ApiListeners {
             .filter_map(|listener| listener.local_addr().ok())
             .collect()
     }
+
+    /// The handle a reload replaces the TLS certificate through; `None`
+    /// without TLS.
+    pub fn certificate(&self) -> Option<tls::ApiCertificate> {
+        self.certificate.clone()
+    }
 }
 
 /// Reads the keys and certificate of `config` and binds its addresses.
@@ -40,7 +47,10 @@ pub async fn bind_api(config: &ApiConfig) -> Result<ApiListeners, AdminError> {
         access: keys::load(config)?,
         account: Account::from(config),
     });
-    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let (tls, certificate) = match config.tls.as_ref().map(tls::acceptor).transpose()? {
+        Some((acceptor, certificate)) => (Some(acceptor), Some(certificate)),
+        None => (None, None),
+    };
     let mut listeners = Vec::with_capacity(config.listen.len());
     for addr in &config.listen {
         let listener = TcpListener::bind(addr)
@@ -69,6 +79,7 @@ pub async fn bind_api(config: &ApiConfig) -> Result<ApiListeners, AdminError> {
     Ok(ApiListeners {
         listeners,
         tls,
+        certificate,
         rules,
     })
 }

@@ -71,6 +71,8 @@ pub struct Served {
     /// A private zone that does not allow the client was passed over (for
     /// the metrics' ACL refusals; the response is as if it did not exist).
     pub acl_refused: bool,
+    /// The answering zone's slot among the per-namespace counters.
+    pub zone_counted: Option<u32>,
 }
 
 /// Answers one query. `max_udp_payload` caps UDP answers whatever the
@@ -164,6 +166,7 @@ pub fn respond_served<'b>(
     if let Some(zone) = zone {
         served.kind = kind_of(response);
         served.private = zone.private;
+        served.zone_counted = zone.counted;
         let name_end = HEADER_LEN + question.name().len();
         served.name = match served.kind {
             AnswerKind::Positive => HEADER_LEN..name_end,
@@ -177,6 +180,7 @@ pub fn respond_served<'b>(
 struct Answering {
     origin_len: usize,
     private: bool,
+    counted: Option<u32>,
 }
 
 /// A response's kind, from the rcode and answer count it was written with.
@@ -350,6 +354,7 @@ fn answer_name(
                 let answering = Some(Answering {
                     origin_len: apex.origin.len(),
                     private: apex.allowed.is_some(),
+                    counted: node.zone().counted,
                 });
                 if depth == 0 {
                     let step = match node {

@@ -20,7 +20,6 @@ pub mod udp;
 pub mod wire;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
@@ -32,16 +31,45 @@ pub use names::NameTable;
 #[derive(Debug, Clone)]
 pub struct DnsSettings {
     pub max_udp_payload: u16,
-    pub tcp_idle_timeout: Duration,
-    pub tcp_pressure_idle_timeout: Duration,
-    pub tcp_pressure_percent: u8,
-    pub tcp_write_timeout: Duration,
-    pub tcp_max_connections: usize,
-    pub tcp_max_connections_per_client: usize,
-    /// Response rate limiting, for UDP only.
-    pub rrl: rrl::RrlSettings,
+    /// What a reload may change while the listeners run; each listener
+    /// takes the latest when it next looks (see [`LiveSettings`]).
+    pub live: tokio::sync::watch::Receiver<LiveSettings>,
     /// Where the listeners count what they answer; `None` counts nothing.
     pub metrics: Option<std::sync::Arc<crate::metrics::DnsSlots>>,
+}
+
+/// The settings a reload changes in running listeners: the TCP limits
+/// (taken by connections at admission, and by every connection's idle
+/// timeout at its next wait) and response rate limiting (taken by each UDP
+/// worker between two batches, with fresh buckets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSettings {
+    pub tcp: tcp::TcpLimits,
+    pub rrl: rrl::RrlSettings,
+}
+
+impl LiveSettings {
+    /// As `[dns]` sets them.
+    pub fn from_config(dns: &crate::config::DnsConfig) -> Self {
+        Self {
+            tcp: tcp::TcpLimits {
+                idle_timeout: dns.tcp_idle_timeout,
+                pressure_idle_timeout: dns.tcp_pressure_idle_timeout,
+                pressure_percent: dns.tcp_pressure_percent,
+                write_timeout: dns.tcp_write_timeout,
+                max_connections: dns.tcp_max_connections,
+                max_connections_per_client: dns.tcp_max_connections_per_client,
+                max_udp_payload: dns.max_udp_payload,
+            },
+            rrl: rrl::RrlSettings {
+                responses_per_second: dns.rrl.responses_per_second,
+                slip: dns.rrl.slip,
+                ipv4_prefix_len: dns.rrl.ipv4_prefix_len,
+                ipv6_prefix_len: dns.rrl.ipv6_prefix_len,
+                exempt: dns.rrl.exempt.clone(),
+            },
+        }
+    }
 }
 
 /// Bound DNS sockets: several UDP sockets per address (one per worker
@@ -145,21 +173,19 @@ pub async fn serve(
         per_address,
         &table,
         settings.max_udp_payload,
-        &settings.rrl,
+        &settings.live,
         settings.metrics.as_ref(),
         &shutdown,
     )?;
-    let limits = tcp::TcpLimits {
-        idle_timeout: settings.tcp_idle_timeout,
-        pressure_idle_timeout: settings.tcp_pressure_idle_timeout,
-        pressure_percent: settings.tcp_pressure_percent,
-        write_timeout: settings.tcp_write_timeout,
-        max_connections: settings.tcp_max_connections,
-        max_connections_per_client: settings.tcp_max_connections_per_client,
-        max_udp_payload: settings.max_udp_payload,
-    };
     let tcp_metrics = settings.metrics.as_ref().map(crate::metrics::DnsSlots::tcp);
-    tcp::serve(sockets.tcp, table, limits, tcp_metrics, shutdown.clone()).await;
+    tcp::serve(
+        sockets.tcp,
+        table,
+        settings.live,
+        tcp_metrics,
+        shutdown.clone(),
+    )
+    .await;
     tokio::task::spawn_blocking(move || {
         for worker in workers {
             let _ = worker.join();

@@ -14,12 +14,16 @@ use dashmap::DashMap;
 
 use super::compile::{Apex, CompiledService, ServerNames, ServiceName};
 use super::encode::{EncodeError, Fqdn};
+use crate::metrics::ZoneCounters;
 use crate::registry::{Namespace, RegistryObserver, Service, ServiceView};
 
 /// One zone; its apex is swapped whole when the SOA serial or settings change.
 #[derive(Debug)]
 pub struct ZoneCell {
     pub apex: ArcSwap<Apex>,
+    /// Its slot among the per-namespace query counters, for as long as it
+    /// is served; `None` without metrics.
+    pub counted: Option<u32>,
 }
 
 /// What a name in the table is.
@@ -55,6 +59,8 @@ struct WriterState {
     zones: HashMap<String, Arc<ZoneCell>>,
     /// Empty non-terminal → how many service names lie below it.
     below: HashMap<WireName, usize>,
+    /// Where zones get their counter slots, when metrics are on.
+    counters: Option<ZoneCounters>,
 }
 
 /// A name in lower-case wire form: the table's key.
@@ -119,6 +125,13 @@ impl NameTable {
             }),
             ..Self::default()
         }
+    }
+
+    /// Counts queries per zone in `counters` from now on: each zone added
+    /// after this call gets a slot, released when the zone goes. Called
+    /// before any zone is restored.
+    pub fn count_zones(&self, counters: ZoneCounters) {
+        self.writer_state().counters = Some(counters);
     }
 
     fn writer_state(&self) -> MutexGuard<'_, WriterState> {
@@ -212,8 +225,13 @@ impl RegistryObserver for NameTable {
             return;
         }
         let origin = apex.origin.clone();
+        let counted = state
+            .counters
+            .as_ref()
+            .and_then(|counters| counters.assign(&namespace.id, &namespace.name));
         let zone = Arc::new(ZoneCell {
             apex: ArcSwap::from_pointee(apex),
+            counted,
         });
         state.zones.insert(namespace.id.clone(), Arc::clone(&zone));
         self.nodes.insert(origin, Node::Apex(Arc::clone(&zone)));
@@ -223,6 +241,9 @@ impl RegistryObserver for NameTable {
     fn namespace_removed(&self, namespace: &Namespace) {
         let mut state = self.writer_state();
         if let Some(zone) = state.zones.remove(&namespace.id) {
+            if let (Some(counters), Some(slot)) = (&state.counters, zone.counted) {
+                counters.release(slot);
+            }
             let apex = zone.apex.load();
             self.nodes.remove(&*apex.origin);
             self.remove_hosts(&apex, None);

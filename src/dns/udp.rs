@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::LiveSettings;
 use super::answer::{Served, Transport, respond_served};
 use super::names::NameTable;
 use super::rrl::{RateLimiter, RrlSettings, Verdict, slip};
@@ -39,7 +41,7 @@ pub fn spawn_workers(
     per_address: usize,
     table: &NameTable,
     max_udp_payload: u16,
-    rrl: &RrlSettings,
+    live: &watch::Receiver<LiveSettings>,
     metrics: Option<&std::sync::Arc<DnsSlots>>,
     shutdown: &CancellationToken,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
@@ -50,18 +52,32 @@ pub fn spawn_workers(
             socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
             let table = table.clone();
             let shutdown = shutdown.clone();
-            let rrl = rrl.clone();
+            let mut live = live.clone();
             let metrics = metrics.map(|slots| slots.udp_worker(index));
             std::thread::Builder::new()
                 .name(format!("cairn-udp-{index}"))
                 .spawn(move || {
+                    let rrl = live.borrow_and_update().rrl.clone();
                     // The limiter's table is allocated here, once, by the
                     // thread that alone will use it.
                     let limiter = RateLimiter::new(&rrl, per_address);
-                    Worker::new(max_udp_payload, limiter, metrics).serve(&socket, &table, &shutdown)
+                    let rrl = Rrl {
+                        settings: rrl,
+                        per_address,
+                        live,
+                    };
+                    Worker::new(max_udp_payload, limiter, rrl, metrics)
+                        .serve(&socket, &table, &shutdown)
                 })
         })
         .collect()
+}
+
+/// A worker's rate-limiting settings and where a reload sends new ones.
+struct Rrl {
+    settings: RrlSettings,
+    per_address: usize,
+    live: watch::Receiver<LiveSettings>,
 }
 
 /// A worker's buffers, reused for every batch.
@@ -73,6 +89,7 @@ struct Worker {
     sent: MultiHeaders<SockaddrStorage>,
     /// `None` when rate limiting is off.
     limiter: Option<RateLimiter>,
+    rrl: Rrl,
     /// This worker's own counters; `None` when metrics are off.
     metrics: Option<DnsRecorder>,
 }
@@ -81,11 +98,13 @@ impl Worker {
     fn new(
         max_udp_payload: u16,
         limiter: Option<RateLimiter>,
+        rrl: Rrl,
         metrics: Option<DnsRecorder>,
     ) -> Self {
         Self {
             max_udp_payload,
             limiter,
+            rrl,
             metrics,
             queries: vec![[0u8; MAX_QUERY]; BATCH],
             responses: (0..BATCH)
@@ -96,6 +115,10 @@ impl Worker {
         }
     }
 
+    // Never inlined, so that profilers can name the worker's whole loop
+    // (bench/answer_cost.py collects inside it alone); called once per
+    // thread, it costs nothing.
+    #[inline(never)]
     fn serve(mut self, socket: &UdpSocket, table: &NameTable, shutdown: &CancellationToken) {
         let fd = socket.as_raw_fd();
         // (query length, client) of each datagram in the batch.
@@ -114,6 +137,7 @@ impl Worker {
                 }
             }
 
+            self.take_reloaded_settings();
             // Two clock reads per batch, not per query (the histogram is of
             // batches): nothing when metrics are off.
             let started = self.metrics.as_ref().map(|_| std::time::Instant::now());
@@ -140,7 +164,13 @@ impl Worker {
                     continue;
                 };
                 if let Some(metrics) = &self.metrics {
-                    metrics.answered(answer, served.question_end, served.opt, served.acl_refused);
+                    metrics.answered(
+                        answer,
+                        served.question_end,
+                        served.opt,
+                        served.acl_refused,
+                        served.zone_counted,
+                    );
                 }
                 let verdict = match &mut self.limiter {
                     Some(limiter) => limiter.verdict(now, client.ip(), &served, answer),
@@ -169,6 +199,20 @@ impl Worker {
             if let (Some(metrics), Some(started)) = (&self.metrics, started) {
                 metrics.batch_took(started.elapsed());
             }
+        }
+    }
+
+    /// Rebuilds the rate limiter when a reload changed its settings: one
+    /// atomic load of the channel's version per batch (a cache line only a
+    /// reload writes), and the buckets start full under the new rate.
+    fn take_reloaded_settings(&mut self) {
+        if !self.rrl.live.has_changed().unwrap_or(false) {
+            return;
+        }
+        let rrl = self.rrl.live.borrow_and_update().rrl.clone();
+        if rrl != self.rrl.settings {
+            self.limiter = RateLimiter::new(&rrl, self.rrl.per_address);
+            self.rrl.settings = rrl;
         }
     }
 

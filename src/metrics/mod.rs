@@ -17,6 +17,7 @@
 pub mod dns;
 pub mod events;
 mod http;
+pub mod zones;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 pub use dns::{DnsRecorder, DnsSlots};
 pub use events::{Events, events};
 pub use http::{MetricsError, bind, serve};
+pub use zones::ZoneCounters;
 
 use crate::registry::Registry;
 
@@ -77,6 +79,7 @@ pub struct Metrics {
 struct Inner {
     encoded: prometheus_client::registry::Registry,
     dns: Arc<DnsSlots>,
+    zones: ZoneCounters,
     readiness: Arc<Readiness>,
 }
 
@@ -85,16 +88,19 @@ impl Metrics {
     /// instance counts.
     pub fn new(udp_workers: usize, registry: Registry) -> Self {
         let dns = DnsSlots::new(udp_workers);
+        let zones = ZoneCounters::new(Arc::clone(&dns));
         let mut encoded = prometheus_client::registry::Registry::default();
         events().register(&mut encoded);
         encoded.register_collector(Box::new(Scraped {
             dns: Arc::clone(&dns),
+            zones: zones.clone(),
             registry,
         }));
         Self {
             inner: Arc::new(Inner {
                 encoded,
                 dns,
+                zones,
                 readiness: Arc::default(),
             }),
         }
@@ -103,6 +109,12 @@ impl Metrics {
     /// The answer path's counters.
     pub fn dns(&self) -> &Arc<DnsSlots> {
         &self.inner.dns
+    }
+
+    /// The per-namespace counters' slots, for the DNS name table to assign
+    /// as zones come and go.
+    pub fn zones(&self) -> &ZoneCounters {
+        &self.inner.zones
     }
 
     pub fn readiness(&self) -> &Readiness {
@@ -122,6 +134,7 @@ impl Metrics {
 /// registry's counts.
 struct Scraped {
     dns: Arc<DnsSlots>,
+    zones: ZoneCounters,
     registry: Registry,
 }
 
@@ -134,6 +147,7 @@ impl std::fmt::Debug for Scraped {
 impl Collector for Scraped {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         self.dns.encode(&mut encoder)?;
+        self.zones.encode(&mut encoder)?;
         let counts = self.registry.instance_counts();
         let mut namespaces: Vec<(String, String, usize)> = self
             .registry

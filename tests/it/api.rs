@@ -11,7 +11,7 @@ mod flow;
 mod prefix;
 mod scoped;
 mod sequences;
-mod tls;
+pub(crate) mod tls;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ mod cluster;
 mod dns;
 mod durability;
 mod health;
+mod logs;
 mod malformed;
 mod metrics;
 mod names;

@@ -10,7 +10,7 @@ use std::process::Command;
 use hickory_proto::rr::RecordType;
 use serde_json::json;
 
-use crate::admin::{ok, service_id};
+use crate::admin::{namespace_id, ok, service_id};
 use crate::support::{DEADLINE, TestServer, Transport, cairn_binary, free_port, query_message};
 
 /// `svc.test`, private to 127.0.0.1 alone, with one A service.
@@ -151,6 +151,125 @@ fn counters_move_by_exactly_the_traffic_sent() {
     );
     assert_eq!(moved("cairn_dns_response_size_bytes_count", &[udp]), 10.0);
     assert!(value(&after, "cairn_store_commit_duration_seconds_count", &[]) >= 3.0);
+}
+
+/// A public zone next to the private `svc.test`.
+const OTHER: &str = r#"
+[namespace]
+name = "other.test"
+type = "DNS_PUBLIC"
+
+[[services]]
+name = "api"
+records = [{ type = "A", ttl = 10 }]
+"#;
+
+#[test]
+fn queries_are_counted_per_namespace_and_a_deleted_one_is_no_longer_exported() {
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let server = TestServer::start_with(
+        &[("svc.test.toml", ZONE), ("other.test.toml", OTHER)],
+        &format!("[metrics]\nlisten = \"{metrics}\"\n"),
+    );
+    let per_namespace = "cairn_dns_namespace_queries_total";
+    let count = |scrape: &prometheus_parse::Scrape, namespace: &str| {
+        value(scrape, per_namespace, &[("namespace", namespace)])
+    };
+    let before = scrape(metrics);
+    let outsider = Transport::UdpFrom(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    for (name, qtype, transport, times) in [
+        ("web.svc.test.", RecordType::A, Transport::Udp, 3),
+        // NXDOMAIN and NODATA are the zone's answers too.
+        ("nope.svc.test.", RecordType::A, Transport::Udp, 2),
+        ("svc.test.", RecordType::SOA, Transport::Tcp, 1),
+        ("api.other.test.", RecordType::A, Transport::Udp, 4),
+        ("api.other.test.", RecordType::AAAA, Transport::Tcp, 2),
+        // No zone: counted for none.
+        ("example.com.", RecordType::A, Transport::Udp, 1),
+        // The private zone passed over, no zone above it: none either.
+        ("web.svc.test.", RecordType::A, outsider, 5),
+    ] {
+        for _ in 0..times {
+            server.ask(&query_message(name, qtype, Some(1232)), transport);
+        }
+    }
+    let after = scrape(metrics);
+    assert_eq!(count(&after, "svc.test") - count(&before, "svc.test"), 6.0);
+    assert_eq!(
+        count(&after, "other.test") - count(&before, "other.test"),
+        6.0
+    );
+    let id = namespace_id(&server, "svc.test");
+    assert_eq!(
+        value(&after, per_namespace, &[("namespace_id", id.as_str())]),
+        count(&after, "svc.test"),
+        "labelled with the namespace's id too"
+    );
+
+    // A namespace made through the API is counted from zero; deleted, it
+    // is no longer exported, and one made after it starts from zero again.
+    let zone_of = |name: &str| {
+        ok(&server, "CreatePublicDnsNamespace", json!({"Name": name}));
+        namespace_id(&server, name)
+    };
+    let gone = zone_of("gone.test");
+    for _ in 0..3 {
+        server.udp("gone.test.", RecordType::SOA);
+    }
+    assert_eq!(count(&scrape(metrics), "gone.test"), 3.0);
+    ok(&server, "DeleteNamespace", json!({"Id": gone}));
+    let listed = scrape(metrics);
+    assert!(
+        !listed
+            .samples
+            .iter()
+            .any(|sample| sample.metric == per_namespace
+                && sample.labels.get("namespace") == Some("gone.test")),
+        "a deleted namespace is still exported"
+    );
+    zone_of("new.test");
+    server.udp("new.test.", RecordType::NS);
+    let last = scrape(metrics);
+    assert_eq!(count(&last, "new.test"), 1.0);
+    assert_eq!(count(&last, "svc.test"), count(&after, "svc.test"));
+}
+
+#[test]
+fn tcp_answers_are_timed() {
+    let (server, addr) = start();
+    let histogram = |scrape: &prometheus_parse::Scrape| {
+        scrape
+            .samples
+            .iter()
+            .find(|sample| sample.metric == "cairn_dns_tcp_answer_duration_seconds")
+            .map(|sample| match &sample.value {
+                prometheus_parse::Value::Histogram(buckets) => buckets.clone(),
+                other => panic!("not a histogram: {other:?}"),
+            })
+            .expect("cairn_dns_tcp_answer_duration_seconds is exported")
+    };
+    let total = |buckets: &[prometheus_parse::HistogramCount]| {
+        buckets
+            .iter()
+            .map(|bucket| bucket.count)
+            .fold(0.0, f64::max)
+    };
+    let before = histogram(&scrape(addr));
+    for _ in 0..7 {
+        server.tcp("web.svc.test.", RecordType::A);
+    }
+    server.udp("web.svc.test.", RecordType::A);
+    let after = histogram(&scrape(addr));
+    assert_eq!(total(&after) - total(&before), 7.0, "{after:?}");
+    // Each answer is in every bucket from its own up: the 100 ms bucket
+    // holds all seven (a loopback answer takes microseconds).
+    let within = |buckets: &[prometheus_parse::HistogramCount], bound: f64| {
+        buckets
+            .iter()
+            .find(|bucket| (bucket.less_than - bound).abs() < 1e-9)
+            .map_or(0.0, |bucket| bucket.count)
+    };
+    assert_eq!(within(&after, 0.1) - within(&before, 0.1), 7.0, "{after:?}");
 }
 
 #[test]

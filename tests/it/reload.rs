@@ -10,6 +10,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 
+mod live;
+
 use crate::cli::cairn;
 use crate::support::{TestServer, eventually, exchange_udp, query_message, rcode};
 
@@ -206,17 +208,20 @@ fn a_reload_names_what_needs_a_restart_and_applies_the_rest() {
     let config = std::fs::read_to_string(&server.config_path).expect("read the config");
     let moved = config.replace("data_dir = ", "data_dir = \"elsewhere\"\n# was: ");
     let changed = format!("{moved}\n[health]\ninterval_secs = 3\n\n[log]\nlevel = \"debug\"\n")
-        .replace("[dns]\n", "[dns]\ntcp_max_connections = 100\n");
+        .replace(
+            "[dns]\n",
+            "[dns]\ntcp_max_connections = 100\nudp_workers = 1\n",
+        );
     std::fs::write(&server.config_path, changed).expect("change the config");
     let report = reload(&server).expect("the reload succeeds");
     assert_eq!(
         report["RestartRequired"],
-        serde_json::json!(["dns.tcp_*", "data_dir"]),
+        serde_json::json!(["dns.udp_workers", "data_dir"]),
         "{report:#}"
     );
     assert_eq!(
         report["Applied"],
-        serde_json::json!(["health", "log.level"]),
+        serde_json::json!(["dns.tcp_*", "health", "log.level"]),
         "{report:#}"
     );
     // The test harness sets RUST_LOG, which wins over log.level.

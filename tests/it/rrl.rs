@@ -40,11 +40,11 @@ ipv4 = "192.0.2.9"
 "#;
 
 /// Low enough that a burst is far above it.
-const RATE: u32 = 20;
+pub(crate) const RATE: u32 = 20;
 const SLIP: usize = 2;
-const FLOOD: u16 = 2_000;
+pub(crate) const FLOOD: u16 = 2_000;
 
-fn start() -> TestServer {
+pub(crate) fn start() -> TestServer {
     TestServer::start_with(
         &[("pub.toml", PUBLIC), ("priv.toml", PRIVATE)],
         &format!(
@@ -55,9 +55,9 @@ fn start() -> TestServer {
 
 /// What came back for a burst of queries from one socket.
 #[derive(Debug, Default)]
-struct Replies {
-    answered: usize,
-    truncated: usize,
+pub(crate) struct Replies {
+    pub(crate) answered: usize,
+    pub(crate) truncated: usize,
 }
 
 /// Sends `FLOOD` queries for `name` from one socket on 127.0.0.1, as fast
@@ -65,7 +65,7 @@ struct Replies {
 /// name: its answer comes after every answer to the window (same socket,
 /// same worker, answered in order), so the test knows when all that the
 /// server sent is in, and never has more queued than its socket holds.
-fn flood(server: &TestServer, name: &str) -> (Replies, f64) {
+pub(crate) fn flood(server: &TestServer, name: &str) -> (Replies, f64) {
     const WINDOW: u16 = 100;
     const SENTINEL: u16 = u16::MAX;
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the flood socket");

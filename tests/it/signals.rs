@@ -79,9 +79,10 @@ fn notices(socket: &std::os::unix::net::UnixDatagram, until: &str) -> Vec<String
 
 /// systemd's Type=notify, with a fake NOTIFY_SOCKET: READY=1 comes only
 /// once DNS answers, WATCHDOG=1 while it runs when the unit asks for it,
+/// RELOADING=1 (with MONOTONIC_USEC) then READY=1 around each SIGHUP,
 /// STOPPING=1 when SIGTERM arrives.
 #[test]
-fn the_service_manager_hears_ready_watchdog_and_stopping() {
+fn the_service_manager_hears_ready_watchdog_reloading_and_stopping() {
     use std::os::unix::net::UnixDatagram;
     use std::process::{Command, Stdio};
 
@@ -129,6 +130,50 @@ fn the_service_manager_hears_ready_watchdog_and_stopping() {
         .unwrap_or_else(|error| panic!("no answer right after {ready:?}: {error}"));
     assert_eq!(rcode(&reply), hickory_proto::op::ResponseCode::NoError);
     notices(&notify, "WATCHDOG=1");
+
+    // Type=notify-reload (systemd 253+): RELOADING=1 with the monotonic
+    // time in the same message, then READY=1 once the reload is done.
+    let mut reloads = Vec::new();
+    for _ in 0..2 {
+        if send_signal(child.id(), "HUP").is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        let seen = notices(&notify, "READY=1");
+        let reloading = seen
+            .iter()
+            .position(|message| message.lines().any(|line| line == "RELOADING=1"))
+            .unwrap_or_else(|| panic!("no RELOADING=1 before READY=1: {seen:?}"));
+        let usec: u64 = seen[reloading]
+            .lines()
+            .find_map(|line| line.strip_prefix("MONOTONIC_USEC="))
+            .and_then(|usec| usec.parse().ok())
+            .unwrap_or_else(|| panic!("no MONOTONIC_USEC with RELOADING=1: {seen:?}"));
+        let ready = seen.len() - 1;
+        assert!(
+            reloading < ready,
+            "READY=1 came before RELOADING=1: {seen:?}"
+        );
+        reloads.push(usec);
+    }
+    // CLOCK_MONOTONIC never runs ahead of CLOCK_BOOTTIME (/proc/uptime).
+    let uptime = std::fs::read_to_string("/proc/uptime").expect("/proc/uptime");
+    let boottime_usec = uptime
+        .split(['.', ' '])
+        .next()
+        .and_then(|secs| secs.parse::<u64>().ok())
+        .expect("uptime in seconds")
+        .saturating_add(1)
+        * 1_000_000;
+    assert!(
+        reloads[0] < reloads[1] && reloads[1] <= boottime_usec,
+        "MONOTONIC_USEC is not the monotonic clock: {reloads:?}, boot time {boottime_usec} µs"
+    );
+    // Still serving after both.
+    let reply = exchange_udp(addr, &query, None, std::time::Duration::from_secs(1))
+        .unwrap_or_else(|error| panic!("no answer after the reloads: {error}"));
+    assert_eq!(rcode(&reply), hickory_proto::op::ResponseCode::NoError);
 
     let stopped = send_signal(child.id(), "TERM").is_some();
     if stopped {

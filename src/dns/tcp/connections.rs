@@ -8,7 +8,8 @@
 //!
 //! The table is touched twice per connection (admission, close) under one
 //! short lock. The answer loop only stores its state in an atomic it owns
-//! and reads the open count; it never takes the lock.
+//! and reads the open count and the limits (an `ArcSwap` a reload
+//! replaces); it never takes the lock.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -16,10 +17,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::TcpLimits;
+use crate::dns::LiveSettings;
 
 /// Set in a connection's activity while it is reading a query's body,
 /// answering or writing the answer. As the top bit it makes every
@@ -31,16 +35,33 @@ pub(super) struct Connections {
     /// Activity timestamps are microseconds since this instant (finer than
     /// milliseconds, so connections accepted in one burst still differ).
     epoch: Instant,
-    limits: TcpLimits,
-    /// Above this many open connections idle ones get the short timeout.
-    pressure_above: usize,
+    /// Swapped whole by a reload; read at admission and at each wait.
+    limits: ArcSwap<Limits>,
     /// The table's length, readable without its lock.
     open: AtomicUsize,
     table: Mutex<Table>,
 }
 
+struct Limits {
+    tcp: TcpLimits,
+    /// Above this many open connections idle ones get the short timeout.
+    pressure_above: usize,
+}
+
+impl Limits {
+    fn new(tcp: TcpLimits) -> Arc<Self> {
+        Arc::new(Self {
+            tcp,
+            pressure_above: tcp.max_connections * usize::from(tcp.pressure_percent) / 100,
+        })
+    }
+}
+
 #[derive(Default)]
 struct Table {
+    /// Limits a reload sends, looked at on each admission so that a
+    /// connection accepted after a reload has answered is held to them.
+    live: Option<watch::Receiver<LiveSettings>>,
     /// A slot per connection; closed connections leave `None`, reused
     /// through `free`.
     slots: Vec<Option<Entry>>,
@@ -88,15 +109,31 @@ impl Connections {
     pub(super) fn new(limits: TcpLimits) -> Self {
         Self {
             epoch: Instant::now(),
-            limits,
-            pressure_above: limits.max_connections * usize::from(limits.pressure_percent) / 100,
+            limits: ArcSwap::new(Limits::new(limits)),
             open: AtomicUsize::new(0),
             table: Mutex::new(Table::default()),
         }
     }
 
-    pub(super) fn limits(&self) -> &TcpLimits {
-        &self.limits
+    /// Takes the limits reloads send from now on.
+    pub(super) fn follow(&self, live: watch::Receiver<LiveSettings>) {
+        self.table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .live = Some(live);
+    }
+
+    /// The limits now.
+    pub(super) fn limits(&self) -> TcpLimits {
+        self.limits.load().tcp
+    }
+
+    /// Limits from a reload: new connections are admitted under them, and
+    /// every connection's next wait has the new idle timeout. Connections
+    /// above a lowered limit stay until they close or new ones replace
+    /// them.
+    pub(super) fn set_limits(&self, limits: TcpLimits) {
+        self.limits.store(Limits::new(limits));
     }
 
     /// Registers a connection from `client`, first evicting the connection
@@ -116,9 +153,16 @@ impl Connections {
             // A panic elsewhere while holding the lock left the table
             // consistent (every change is one step), so poisoning is ignored.
             let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-            let evicted = if table.count(key) >= self.limits.max_connections_per_client {
+            if let Some(live) = &mut table.live
+                && live.has_changed().unwrap_or(false)
+            {
+                let tcp = live.borrow_and_update().tcp;
+                self.set_limits(tcp);
+            }
+            let limits = self.limits();
+            let evicted = if table.count(key) >= limits.max_connections_per_client {
                 table.evict(|entry| entry.client == key)
-            } else if table.len >= self.limits.max_connections {
+            } else if table.len >= limits.max_connections {
                 table.evict(|_| true)
             } else {
                 None
@@ -149,10 +193,11 @@ impl Connections {
 
     /// How long an idle connection may wait for its next query now.
     fn idle_timeout(&self) -> Duration {
-        if self.open.load(Ordering::Relaxed) > self.pressure_above {
-            self.limits.pressure_idle_timeout
+        let limits = self.limits.load();
+        if self.open.load(Ordering::Relaxed) > limits.pressure_above {
+            limits.tcp.pressure_idle_timeout
         } else {
-            self.limits.idle_timeout
+            limits.tcp.idle_timeout
         }
     }
 
@@ -266,7 +311,8 @@ impl Connection {
         self.state.close.cancelled()
     }
 
-    pub(super) fn limits(&self) -> &TcpLimits {
+    /// The limits at the time of asking; a connection takes them once.
+    pub(super) fn limits(&self) -> TcpLimits {
         self.connections.limits()
     }
 }

@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::connections::{Connection, Connections};
+use super::LiveSettings;
 use super::answer::{Served, Transport, respond_served};
 use super::names::NameTable;
 use super::wire::HEADER_LEN;
@@ -26,7 +28,7 @@ use crate::metrics::DnsRecorder;
 
 /// Limits on DNS over TCP, checked by the config (per-client limit at most
 /// the total, pressure timeout at most the idle timeout).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpLimits {
     /// A connection that sends no query for this long is closed.
     pub idle_timeout: Duration,
@@ -65,16 +67,23 @@ const OTHER_DESCRIPTORS: u64 = 512;
 pub async fn serve(
     listeners: Vec<TcpListener>,
     table: NameTable,
-    limits: TcpLimits,
+    mut live: watch::Receiver<LiveSettings>,
     metrics: Option<DnsRecorder>,
     shutdown: CancellationToken,
 ) {
+    let limits = live.borrow_and_update().tcp;
     make_room_for(limits.max_connections);
     // One table for all listeners: the limits are the server's, not each
     // address's.
     let connections = Arc::new(Connections::new(limits));
+    connections.follow(live.clone());
     // Listeners and connections alike, so waiting on it drains both.
     let tasks = TaskTracker::new();
+    tasks.spawn(take_reloaded_limits(
+        live,
+        Arc::clone(&connections),
+        shutdown.clone(),
+    ));
     for listener in listeners {
         tasks.spawn(accept(
             listener,
@@ -87,6 +96,28 @@ pub async fn serve(
     }
     tasks.close();
     tasks.wait().await;
+}
+
+/// Hands the limits a reload sends to the connection table at once, so
+/// that idle connections take the new idle timeout without waiting for the
+/// next admission (which looks too), and makes room for a raised
+/// connection limit. Until `shutdown`.
+async fn take_reloaded_limits(
+    mut live: watch::Receiver<LiveSettings>,
+    connections: Arc<Connections>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = live.changed() => if changed.is_err() { return },
+        }
+        let limits = live.borrow_and_update().tcp;
+        if limits != connections.limits() {
+            make_room_for(limits.max_connections);
+            connections.set_limits(limits);
+        }
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit, as systemd
@@ -167,7 +198,7 @@ async fn serve_connection(
     connection: &Connection,
     metrics: Option<&DnsRecorder>,
 ) {
-    let limits = *connection.limits();
+    let limits = connection.limits();
     let _ = stream.set_nodelay(true);
     // Without it the write timeout would not see a client that does not
     // read (see SEND_BUFFER); a failure only leaves autotuning on.
@@ -196,6 +227,9 @@ async fn serve_connection(
             _ => return,
         }
         connection.answering(&waiting);
+        // One more clock read per query, and only with metrics on: the
+        // answer's end is the idle time's start, read anyway.
+        let started = metrics.map(|_| Instant::now());
         let mut served = Served::default();
         if let Some(answer) = respond_served(
             table,
@@ -207,7 +241,13 @@ async fn serve_connection(
             &mut served,
         ) {
             if let Some(metrics) = metrics {
-                metrics.answered(answer, served.question_end, served.opt, served.acl_refused);
+                metrics.answered(
+                    answer,
+                    served.question_end,
+                    served.opt,
+                    served.acl_refused,
+                    served.zone_counted,
+                );
             }
             frame.clear();
             frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());
@@ -215,8 +255,13 @@ async fn serve_connection(
             if !write_answer(&mut stream, &frame, limits.write_timeout).await {
                 return;
             }
+            idle_from = Instant::now();
+            if let (Some(metrics), Some(started)) = (metrics, started) {
+                metrics.answer_took(idle_from.duration_since(started));
+            }
+        } else {
+            idle_from = Instant::now();
         }
-        idle_from = Instant::now();
     }
 }
 

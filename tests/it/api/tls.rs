@@ -50,7 +50,7 @@ fn boto3_drives_the_flow_over_https() {
 
 /// PEM armour around DER bytes (rcgen is built without its `pem` feature,
 /// and PEM is all base64 and a header).
-fn pem(label: &str, der: &[u8]) -> String {
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut encoded = String::new();
     for chunk in der.chunks(3) {
