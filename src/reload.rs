@@ -216,6 +216,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
             old.admin != new.admin && old.admin.socket == new.admin.socket,
         ),
         ("api", old.api != new.api),
+        ("transfer", old.transfer != new.transfer),
         ("data_dir", old.data_dir != new.data_dir),
     ]
     .into_iter()

@@ -390,7 +390,15 @@ pub async fn run_with(
         metrics: metrics
             .as_ref()
             .map(|metrics| std::sync::Arc::clone(metrics.dns())),
+        transfer: dns::transfer::TransferPolicy {
+            allow: config.transfer.allow.clone(),
+        },
     };
+    let notify_secondaries = tokio::spawn(dns::transfer::notify::run(
+        name_table.clone(),
+        config.transfer.notify.clone(),
+        shutdown.clone(),
+    ));
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
     let (health_settings, health_updates) = tokio::sync::watch::channel(config.health.clone());
     let health_task = tokio::spawn(run_health(
@@ -447,6 +455,7 @@ pub async fn run_with(
     // It ends as soon as shutdown is cancelled; a failure only loses the
     // STOPPING=1 notice.
     let _ = notify_task.await;
+    let _ = notify_secondaries.await;
     if let Some(task) = metrics_task {
         let _ = task.await;
     }

@@ -16,6 +16,7 @@ pub mod rrl;
 pub mod tcp;
 #[cfg(test)]
 mod tests;
+pub mod transfer;
 pub mod udp;
 pub mod wire;
 
@@ -42,6 +43,8 @@ pub struct DnsSettings {
     pub rrl: rrl::RrlSettings,
     /// Where the listeners count what they answer; `None` counts nothing.
     pub metrics: Option<std::sync::Arc<crate::metrics::DnsSlots>>,
+    /// Who may transfer zones (over TCP).
+    pub transfer: transfer::TransferPolicy,
 }
 
 /// Bound DNS sockets: several UDP sockets per address (one per worker
@@ -159,7 +162,16 @@ pub async fn serve(
         max_udp_payload: settings.max_udp_payload,
     };
     let tcp_metrics = settings.metrics.as_ref().map(crate::metrics::DnsSlots::tcp);
-    tcp::serve(sockets.tcp, table, limits, tcp_metrics, shutdown.clone()).await;
+    let transfer = std::sync::Arc::new(settings.transfer);
+    tcp::serve(
+        sockets.tcp,
+        table,
+        limits,
+        tcp_metrics,
+        transfer,
+        shutdown.clone(),
+    )
+    .await;
     tokio::task::spawn_blocking(move || {
         for worker in workers {
             let _ = worker.join();

@@ -17,7 +17,7 @@
 mod additional;
 
 pub use additional::Tsig;
-use additional::read_additional;
+pub use additional::{Additional, read_additional};
 
 /// The size of a DNS header.
 pub const HEADER_LEN: usize = 12;

@@ -21,4 +21,5 @@ mod status;
 mod store_fixture;
 mod support;
 mod tcp;
+mod transfer;
 mod zones;

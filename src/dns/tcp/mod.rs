@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use self::connections::{Connection, Connections};
 use super::answer::{Served, Transport, respond_served};
 use super::names::NameTable;
+use super::transfer::{self, Outcome, TransferPolicy};
 use super::wire::HEADER_LEN;
 use crate::metrics::DnsRecorder;
 
@@ -67,6 +68,7 @@ pub async fn serve(
     table: NameTable,
     limits: TcpLimits,
     metrics: Option<DnsRecorder>,
+    transfers: Arc<TransferPolicy>,
     shutdown: CancellationToken,
 ) {
     make_room_for(limits.max_connections);
@@ -81,6 +83,7 @@ pub async fn serve(
             table.clone(),
             Arc::clone(&connections),
             metrics.clone(),
+            Arc::clone(&transfers),
             tasks.clone(),
             shutdown.clone(),
         ));
@@ -120,6 +123,7 @@ async fn accept(
     table: NameTable,
     connections: Arc<Connections>,
     metrics: Option<DnsRecorder>,
+    transfers: Arc<TransferPolicy>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
@@ -141,10 +145,11 @@ async fn accept(
         let connection = connections.admit(client.ip(), &shutdown);
         let table = table.clone();
         let metrics = metrics.clone();
+        let transfers = Arc::clone(&transfers);
         tasks.spawn(async move {
             tokio::select! {
                 () = connection.closed() => {}
-                () = serve_connection(stream, client, &table, &connection, metrics.as_ref()) => {}
+                () = serve_connection(stream, client, &table, &connection, metrics.as_ref(), &transfers) => {}
             }
         });
     }
@@ -166,6 +171,7 @@ async fn serve_connection(
     table: &NameTable,
     connection: &Connection,
     metrics: Option<&DnsRecorder>,
+    transfers: &TransferPolicy,
 ) {
     let limits = *connection.limits();
     let _ = stream.set_nodelay(true);
@@ -196,6 +202,26 @@ async fn serve_connection(
             _ => return,
         }
         connection.answering(&waiting);
+        if transfer::transfer_type(&query).is_some() {
+            let outcome = transfer::serve(
+                &mut stream,
+                &query,
+                client.ip(),
+                table,
+                transfers,
+                limits.max_udp_payload,
+                limits.write_timeout,
+            )
+            .await;
+            match outcome {
+                Outcome::NotMine => {}
+                Outcome::Answered => {
+                    idle_from = Instant::now();
+                    continue;
+                }
+                Outcome::Closed => return,
+            }
+        }
         let mut served = Served::default();
         if let Some(answer) = respond_served(
             table,

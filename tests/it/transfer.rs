@@ -1,0 +1,319 @@
+//! Zone transfers end to end: AXFR and IXFR read by a raw client and by
+//! kdig, refusals compared byte for byte, and real NSD and Knot secondaries
+//! that follow cairn's zones through NOTIFY.
+
+mod client;
+mod secondaries;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+use serde_json::json;
+
+use self::client::{axfr_lines, axfr_query, ixfr_query, transfer, transfer_raw};
+use crate::admin;
+use crate::support::{TestServer, exchange_udp, free_port, query_message, rcode, require_tool};
+
+/// A public zone `svc.test` with `web` (A + SRV) and an alias.
+const ZONE: &str = r#"
+[namespace]
+name = "svc.test"
+type = "DNS_PUBLIC"
+
+[namespace.soa]
+ttl = 60
+
+[[services]]
+name = "web"
+records = [{ type = "A", ttl = 10 }, { type = "SRV", ttl = 10 }]
+
+[[services.instances]]
+id = "w1"
+ipv4 = "10.0.0.1"
+port = 8080
+
+[[services]]
+name = "alias"
+routing_policy = "WEIGHTED"
+records = [{ type = "CNAME", ttl = 30 }]
+instances = [{ id = "to-web", cname = "web.svc.test" }]
+"#;
+
+/// Transfers open to loopback.
+const OPEN: &str = "[transfer]\nallow = [\"127.0.0.1\"]\n";
+
+fn big_zone(instances: usize) -> String {
+    let mut zone = String::from(
+        "[namespace]\nname = \"big.test\"\ntype = \"DNS_PUBLIC\"\n\n[[services]]\nname = \"many\"\nrecords = [{ type = \"A\", ttl = 10 }, { type = \"SRV\", ttl = 10 }]\n",
+    );
+    for index in 0..instances {
+        zone.push_str(&format!(
+            "\n[[services.instances]]\nid = \"i{index}\"\nipv4 = \"10.{}.{}.{}\"\nport = 80\n",
+            index >> 16,
+            (index >> 8) & 0xff,
+            index & 0xff
+        ));
+    }
+    zone
+}
+
+#[test]
+fn axfr_streams_every_record_in_messages_of_bounded_size() {
+    let instances = 2000;
+    let server = TestServer::start_with(&[("big.test.toml", &big_zone(instances))], OPEN);
+    let raw = transfer_raw(server.dns, &axfr_query("big.test.")).expect("AXFR");
+    assert!(raw.len() > 1, "{} instances fit one message?", instances);
+    assert!(
+        raw.iter().all(|message| message.len() < 16 * 1024),
+        "message sizes {:?}",
+        raw.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    let messages: Vec<Message> = raw.iter().map(|m| Message::from_vec(m).unwrap()).collect();
+    let records: Vec<_> = messages.iter().flat_map(|m| m.answers.iter()).collect();
+    assert_eq!(records.first().unwrap().record_type(), RecordType::SOA);
+    assert_eq!(records.last().unwrap().record_type(), RecordType::SOA);
+    assert!(messages.iter().all(|m| m.metadata.authoritative));
+    let count = |rtype| records.iter().filter(|r| r.record_type() == rtype).count();
+    // Every instance: A at the service, SRV, and A at its own name; one NS
+    // with its glue.
+    assert_eq!(count(RecordType::SRV), instances);
+    assert_eq!(count(RecordType::A), 2 * instances + 1);
+    assert_eq!(count(RecordType::NS), 1);
+    assert_eq!(count(RecordType::SOA), 2);
+    let soa = |record: &hickory_proto::rr::Record| match &record.data {
+        RData::SOA(soa) => soa.serial,
+        _ => unreachable!(),
+    };
+    assert_eq!(soa(records.first().unwrap()), soa(records.last().unwrap()));
+    let names: std::collections::BTreeSet<String> = records
+        .iter()
+        .map(|r| r.name.to_ascii().to_ascii_lowercase())
+        .collect();
+    assert!(names.contains("i1999.many.big.test."), "{names:?}");
+
+    // kdig reads the same transfer and counts the same records.
+    if let Some(kdig) = require_tool("kdig") {
+        let output = Command::new(kdig)
+            .args([
+                &format!("@{}", server.dns.ip()),
+                "-p",
+                &server.dns.port().to_string(),
+                "big.test.",
+                "AXFR",
+            ])
+            .output()
+            .expect("run kdig");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains(&format!(
+                "({} messages, {} records)",
+                raw.len(),
+                records.len()
+            )),
+            "kdig: {text}"
+        );
+    }
+}
+
+#[test]
+fn the_zone_transferred_is_the_zone_answered() {
+    let server = TestServer::start_with(&[("svc.test.toml", ZONE)], OPEN);
+    let lines = axfr_lines(server.dns, "svc.test.", "cairn");
+    let expected = [
+        "svc.test. 60 NS ns1.svc.test.",
+        "ns1.svc.test. 60 A 127.0.0.1",
+        "web.svc.test. 10 A 10.0.0.1",
+        "web.svc.test. 10 SRV 1 1 8080 w1.web.svc.test.",
+        "w1.web.svc.test. 10 A 10.0.0.1",
+        "alias.svc.test. 30 CNAME web.svc.test.",
+    ];
+    for line in expected {
+        assert!(lines.contains(line), "{line} missing from {lines:#?}");
+    }
+    assert_eq!(lines.len(), expected.len() + 1, "{lines:#?}");
+}
+
+/// The bytes of a reply to `query` over TCP, with the id set to 0 so two
+/// replies compare.
+fn refusal_bytes(server: SocketAddr, query: &Message) -> Vec<u8> {
+    let mut reply = transfer_raw(server, query).expect("a reply").remove(0);
+    reply[..2].copy_from_slice(&[0, 0]);
+    reply
+}
+
+#[test]
+fn transfers_are_refused_unless_allowed_and_alike_for_every_reason() {
+    let private = r#"
+[namespace]
+name = "hidden.test"
+type = "DNS_PRIVATE"
+allowed_networks = ["10.0.0.0/8"]
+"#;
+    let server = TestServer::start_with(
+        &[("svc.test.toml", ZONE), ("hidden.test.toml", private)],
+        OPEN,
+    );
+    let closed = TestServer::start(&[("svc.test.toml", ZONE)]);
+    let elsewhere = TestServer::start_with(
+        &[("svc.test.toml", ZONE)],
+        "[transfer]\nallow = [\"10.0.0.0/8\"]\n",
+    );
+    // What a server that serves nothing answers: the refusal every other
+    // must be, byte for byte (ids aside), so that none tells anything.
+    let nothing = TestServer::start(&[]);
+    for (what, target, zone) in [
+        ("a zone not served", &server, "nowhere.test."),
+        ("transfers off (the default)", &closed, "svc.test."),
+        ("a client not allowed", &elsewhere, "svc.test."),
+        (
+            "a private zone that does not answer the client",
+            &server,
+            "hidden.test.",
+        ),
+        ("a name below a zone's apex", &server, "web.svc.test."),
+    ] {
+        let refused = refusal_bytes(target.dns, &axfr_query(zone));
+        assert_eq!(
+            Message::from_vec(&refused).unwrap().metadata.response_code,
+            ResponseCode::Refused,
+            "{what}"
+        );
+        assert_eq!(
+            refused,
+            refusal_bytes(nothing.dns, &axfr_query(zone)),
+            "{what}: not the refusal for a zone cairn does not serve"
+        );
+        let ixfr = refusal_bytes(target.dns, &ixfr_query(zone, 1));
+        assert_eq!(
+            Message::from_vec(&ixfr).unwrap().metadata.response_code,
+            ResponseCode::Refused,
+            "{what}, IXFR"
+        );
+    }
+    // Over UDP: refused, even where TCP would transfer.
+    for qtype in [RecordType::AXFR, RecordType::IXFR] {
+        let query = query_message("svc.test.", qtype, None);
+        let reply = exchange_udp(server.dns, &query, None, Duration::from_secs(2)).expect("UDP");
+        assert_eq!(rcode(&reply), ResponseCode::Refused, "{qtype} over UDP");
+        assert!(reply.answers.is_empty());
+    }
+}
+
+#[test]
+fn ixfr_answers_one_soa_when_current_and_the_zone_otherwise() {
+    let server = TestServer::start_with(&[("svc.test.toml", ZONE)], OPEN);
+    let serial = client::serial(server.dns, "svc.test.").expect("SOA");
+    let current = transfer(server.dns, &ixfr_query("svc.test.", serial)).expect("IXFR");
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].answers.len(), 1, "{:?}", current[0].answers);
+    assert_eq!(current[0].answers[0].record_type(), RecordType::SOA);
+    // A client "ahead" (by serial arithmetic) also hears there is nothing newer.
+    let ahead = transfer(server.dns, &ixfr_query("svc.test.", serial.wrapping_add(5))).unwrap();
+    assert_eq!(ahead[0].answers.len(), 1);
+    let behind = transfer(server.dns, &ixfr_query("svc.test.", serial - 1)).expect("IXFR");
+    assert_eq!(
+        client::zone_lines(&behind),
+        axfr_lines(server.dns, "svc.test.", "cairn"),
+        "an IXFR past the history is the whole zone, AXFR-style"
+    );
+}
+
+/// cairn with `ZONE`, transfers open to loopback and NOTIFY to both ports.
+fn primary_for(nsd_port: u16, knot_port: u16) -> TestServer {
+    TestServer::start_with(
+        &[("svc.test.toml", ZONE)],
+        &format!(
+            "[transfer]\nallow = [\"127.0.0.1\"]\nnotify = [\"127.0.0.1:{nsd_port}\", \"127.0.0.1:{knot_port}\"]\n"
+        ),
+    )
+}
+
+/// Polls until `check` holds for `secondary`, for at most `within`; returns
+/// how long it took.
+fn within(
+    within: Duration,
+    secondary: &secondaries::Secondary,
+    what: &str,
+    mut check: impl FnMut() -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{:?} did not {what} within {within:?}:\n{}",
+            secondary.kind,
+            secondary.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn answers_a(secondary: &secondaries::Secondary, name: &str) -> Vec<String> {
+    let query = query_message(name, RecordType::A, None);
+    exchange_udp(secondary.addr, &query, None, Duration::from_millis(200))
+        .map(|reply| {
+            reply
+                .answers
+                .iter()
+                .map(|record| record.data.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn nsd_and_knot_follow_registrations_within_a_second() {
+    let Some((nsd, knotd)) = secondaries::tools() else {
+        return;
+    };
+    let (nsd_port, knot_port) = (free_port(), free_port());
+    let server = primary_for(nsd_port, knot_port);
+    let nsd = secondaries::nsd(&nsd, nsd_port, "svc.test", server.dns);
+    let knot = secondaries::knot(&knotd, knot_port, "svc.test", server.dns);
+    let serial = client::serial(server.dns, "svc.test.").expect("cairn's SOA");
+    for secondary in [&nsd, &knot] {
+        secondaries::wait_for_serial(secondary, "svc.test.", serial);
+        assert_eq!(
+            axfr_lines(secondary.addr, "svc.test.", "the secondary"),
+            axfr_lines(server.dns, "svc.test.", "cairn"),
+            "{:?} holds another zone",
+            secondary.kind
+        );
+    }
+
+    let web = admin::service_id(&server, "web");
+    admin::register(&server, &web, "w2", "10.0.0.2");
+    for secondary in [&nsd, &knot] {
+        let took = within(Duration::from_secs(1), secondary, "answer w2", || {
+            answers_a(secondary, "w2.web.svc.test.") == ["10.0.0.2"]
+        });
+        eprintln!(
+            "{:?} answered the registration after {took:?}",
+            secondary.kind
+        );
+    }
+    admin::ok(
+        &server,
+        "DeregisterInstance",
+        json!({"ServiceId": web, "InstanceId": "w2"}),
+    );
+    for secondary in [&nsd, &knot] {
+        within(Duration::from_secs(1), secondary, "forget w2", || {
+            answers_a(secondary, "w2.web.svc.test.").is_empty()
+        });
+        let serial = client::serial(server.dns, "svc.test.").unwrap();
+        secondaries::wait_for_serial(secondary, "svc.test.", serial);
+        assert_eq!(
+            axfr_lines(secondary.addr, "svc.test.", "the secondary"),
+            axfr_lines(server.dns, "svc.test.", "cairn"),
+            "{:?} holds another zone after the changes",
+            secondary.kind
+        );
+    }
+}
