@@ -47,6 +47,24 @@ pub enum ServeError {
     Runtime(String),
 }
 
+/// Who may transfer zones, with the TSIG keys' secrets read from their
+/// files.
+fn transfer_policy(
+    config: &crate::config::TransferConfig,
+) -> Result<dns::transfer::TransferPolicy, ServeError> {
+    let keys = config
+        .keys
+        .iter()
+        .map(|key| dns::transfer::tsig::Key::load(&key.name, &key.algorithm, &key.secret_file))
+        .collect::<Result<_, _>>()
+        .map_err(|error| ServeError::Runtime(error.to_string()))?;
+    Ok(dns::transfer::TransferPolicy::new(
+        config.allow.clone(),
+        keys,
+        config.key.as_deref(),
+    ))
+}
+
 /// The registry, with the configured network policy, and the DNS table it
 /// keeps current, answering each zone's default name server with this
 /// server's addresses.
@@ -372,6 +390,7 @@ pub async fn run_with(
             outcome
         })
     });
+    let transfers = std::sync::Arc::new(transfer_policy(&config.transfer)?);
     let settings = DnsSettings {
         max_udp_payload: config.dns.max_udp_payload,
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
@@ -390,13 +409,12 @@ pub async fn run_with(
         metrics: metrics
             .as_ref()
             .map(|metrics| std::sync::Arc::clone(metrics.dns())),
-        transfer: dns::transfer::TransferPolicy {
-            allow: config.transfer.allow.clone(),
-        },
+        transfer: std::sync::Arc::clone(&transfers),
     };
     let notify_secondaries = tokio::spawn(dns::transfer::notify::run(
         name_table.clone(),
         config.transfer.notify.clone(),
+        transfers,
         shutdown.clone(),
     ));
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));

@@ -1,10 +1,11 @@
 //! `[transfer]`: zone transfers to standard secondaries (NSD, Knot, BIND).
-//! Who may transfer (AXFR/IXFR) and which secondaries hear a NOTIFY when a
-//! zone changes. Off by default: a transfer hands out the whole registry's
-//! DNS view, so it is opt-in per address.
+//! Who may transfer (AXFR/IXFR), with which TSIG key, and which
+//! secondaries hear a NOTIFY when a zone changes. Off by default: a
+//! transfer hands out the whole registry's DNS view, so it is opt-in per
+//! address. Secrets are never in the config text, only named by file.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -19,6 +20,22 @@ pub struct TransferConfig {
     /// Secondaries told (RFC 1996 NOTIFY, over UDP) when a zone's serial
     /// rises.
     pub notify: Vec<SocketAddr>,
+    /// TSIG keys cairn verifies requests with and signs replies with.
+    pub keys: Vec<TsigKeyConfig>,
+    /// The key transfers must be signed with (one of `keys`), and that
+    /// NOTIFYs are signed with; `None`: transfers by address alone.
+    pub key: Option<String>,
+}
+
+/// `[[transfer.keys]]`: a TSIG key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsigKeyConfig {
+    /// As secondaries' configs name it (`xfrkey`).
+    pub name: String,
+    /// `hmac-sha256`, `hmac-sha384` or `hmac-sha512`.
+    pub algorithm: String,
+    /// The secret, base64, in a file only cairn's user may read.
+    pub secret_file: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -28,7 +45,25 @@ pub(super) struct TransferFile {
     allow: Vec<String>,
     #[serde(default)]
     notify: Vec<String>,
+    #[serde(default)]
+    keys: Vec<KeyFile>,
+    key: Option<String>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    name: String,
+    #[serde(default = "default_algorithm")]
+    algorithm: String,
+    secret_file: PathBuf,
+}
+
+fn default_algorithm() -> String {
+    "hmac-sha256".to_string()
+}
+
+const ALGORITHMS: [&str; 3] = ["hmac-sha256", "hmac-sha384", "hmac-sha512"];
 
 /// The port secondaries listen on when an address names none.
 const DNS_PORT: u16 = 53;
@@ -70,7 +105,55 @@ impl TransferFile {
                     })
             })
             .collect::<Result<_, _>>()?;
-        Ok(TransferConfig { allow, notify })
+        let mut keys: Vec<TsigKeyConfig> = Vec::with_capacity(self.keys.len());
+        for key in self.keys {
+            let name = key.name.trim_end_matches('.').to_ascii_lowercase();
+            let algorithm = key.algorithm.to_ascii_lowercase();
+            if !ALGORITHMS.contains(&algorithm.as_str()) {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "transfer.keys '{name}': algorithm '{}' is not one cairn signs with; use one of {}",
+                        key.algorithm,
+                        ALGORITHMS.join(", ")
+                    ),
+                ));
+            }
+            if name.is_empty() || keys.iter().any(|other| other.name == name) {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "transfer.keys: '{name}' is empty or named twice; give each key its own name"
+                    ),
+                ));
+            }
+            keys.push(TsigKeyConfig {
+                name,
+                algorithm,
+                secret_file: key.secret_file,
+            });
+        }
+        let key = match self.key {
+            Some(key) => {
+                let key = key.trim_end_matches('.').to_ascii_lowercase();
+                if !keys.iter().any(|known| known.name == key) {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!(
+                            "transfer.key: '{key}' is not one of [[transfer.keys]]; add it there with its secret_file"
+                        ),
+                    ));
+                }
+                Some(key)
+            }
+            None => None,
+        };
+        Ok(TransferConfig {
+            allow,
+            notify,
+            keys,
+            key,
+        })
     }
 }
 
@@ -115,5 +198,46 @@ mod tests {
         let error = check(r#"notify = ["ns1:53"]"#).unwrap_err().to_string();
         assert!(error.contains("transfer.notify: 'ns1:53'"), "{error}");
         assert!(check(r#"allow_all = true"#).is_err());
+    }
+
+    #[test]
+    fn keys_are_named_with_a_known_algorithm_and_a_file() {
+        let config = check(
+            r#"key = "XfrKey."
+               [[keys]]
+               name = "xfrkey"
+               secret_file = "/etc/cairn/xfrkey"
+               [[keys]]
+               name = "other"
+               algorithm = "HMAC-SHA512"
+               secret_file = "other""#,
+        )
+        .unwrap();
+        assert_eq!(config.key.as_deref(), Some("xfrkey"));
+        assert_eq!(config.keys[0].algorithm, "hmac-sha256");
+        assert_eq!(config.keys[1].algorithm, "hmac-sha512");
+        let error = check(
+            r#"[[keys]]
+               name = "k"
+               algorithm = "hmac-md5"
+               secret_file = "f""#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("'hmac-md5' is not one cairn signs with"),
+            "{error}"
+        );
+        let error = check(r#"key = "missing""#).unwrap_err().to_string();
+        assert!(error.contains("'missing' is not one of"), "{error}");
+        assert!(
+            check(
+                r#"[[keys]]
+                   name = "k"
+                   secret = "c2VjcmV0""#
+            )
+            .is_err(),
+            "a secret in the config text"
+        );
     }
 }

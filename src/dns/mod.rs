@@ -43,8 +43,8 @@ pub struct DnsSettings {
     pub rrl: rrl::RrlSettings,
     /// Where the listeners count what they answer; `None` counts nothing.
     pub metrics: Option<std::sync::Arc<crate::metrics::DnsSlots>>,
-    /// Who may transfer zones (over TCP).
-    pub transfer: transfer::TransferPolicy,
+    /// Who may transfer zones (over TCP), and the TSIG keys.
+    pub transfer: std::sync::Arc<transfer::TransferPolicy>,
 }
 
 /// Bound DNS sockets: several UDP sockets per address (one per worker
@@ -162,13 +162,12 @@ pub async fn serve(
         max_udp_payload: settings.max_udp_payload,
     };
     let tcp_metrics = settings.metrics.as_ref().map(crate::metrics::DnsSlots::tcp);
-    let transfer = std::sync::Arc::new(settings.transfer);
     tcp::serve(
         sockets.tcp,
         table,
         limits,
         tcp_metrics,
-        transfer,
+        settings.transfer,
         shutdown.clone(),
     )
     .await;

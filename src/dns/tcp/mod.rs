@@ -202,7 +202,7 @@ async fn serve_connection(
             _ => return,
         }
         connection.answering(&waiting);
-        if transfer::transfer_type(&query).is_some() {
+        if transfer::is_for_transfer(&query, transfers) {
             let outcome = transfer::serve(
                 &mut stream,
                 &query,

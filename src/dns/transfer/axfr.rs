@@ -203,10 +203,16 @@ impl<'q> MessageBuilder<'q> {
         }
     }
 
-    /// The message as it stands, with its answer count.
-    pub fn finish(&mut self) -> &[u8] {
+    /// The message as it stands, with its answer count, for the caller to
+    /// sign.
+    pub fn finish(&mut self) -> &mut Vec<u8> {
         let count = self.count.to_be_bytes();
         self.buf[6..8].copy_from_slice(&count);
+        &mut self.buf
+    }
+
+    /// The message, finished.
+    pub fn message(&self) -> &[u8] {
         &self.buf
     }
 

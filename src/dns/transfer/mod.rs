@@ -11,6 +11,7 @@
 mod axfr;
 pub mod notify;
 mod request;
+pub mod tsig;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -18,22 +19,64 @@ use std::time::Duration;
 use ipnet::IpNet;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use self::request::TYPE_IXFR;
 pub use self::request::transfer_type;
-use self::request::{Request, TYPE_IXFR};
 use super::names::NameTable;
 use super::wire::{Rcode, ResponseWriter};
 
-/// Who may transfer zones.
-#[derive(Debug, Clone, Default)]
+/// Who may transfer zones, and the TSIG keys cairn holds.
+#[derive(Debug, Default)]
 pub struct TransferPolicy {
     /// Clients allowed to transfer any zone they may query; empty: nobody.
-    pub allow: Vec<IpNet>,
+    allow: Vec<IpNet>,
+    keys: Vec<tsig::Key>,
+    /// The key transfers must be signed with, and NOTIFYs are: an index
+    /// into `keys`.
+    required: Option<usize>,
 }
 
 impl TransferPolicy {
-    fn allows(&self, client: IpAddr) -> bool {
-        self.allow.iter().any(|network| network.contains(&client))
+    /// `required` names one of `keys`, or none is required.
+    pub fn new(allow: Vec<IpNet>, keys: Vec<tsig::Key>, required: Option<&str>) -> Self {
+        let required = required.and_then(|name| {
+            let wire = tsig::Key::new(name, tsig::Algorithm::HmacSha256, b"-").ok()?;
+            keys.iter()
+                .position(|key| key.wire_name() == wire.wire_name())
+        });
+        Self {
+            allow,
+            keys,
+            required,
+        }
     }
+
+    /// Whether signed queries are verified here (the TCP side) rather than
+    /// refused with BADKEY by the answer path.
+    pub fn holds_keys(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// The key NOTIFYs are signed with.
+    pub fn notify_key(&self) -> Option<&tsig::Key> {
+        self.keys.get(self.required?)
+    }
+
+    fn allows(&self, client: IpAddr, signer: Option<&tsig::Signer<'_>>) -> bool {
+        let by_key = match (self.required, signer) {
+            (None, _) => true,
+            (Some(required), Some(signer)) => std::ptr::eq(signer.key(), &self.keys[required]),
+            (Some(_), None) => false,
+        };
+        by_key && self.allow.iter().any(|network| network.contains(&client))
+    }
+}
+
+/// Whether a TCP query goes to [`serve`]: a transfer, or a signed query
+/// when cairn holds keys (else the answer path's BADKEY is right).
+pub fn is_for_transfer(query: &[u8], policy: &TransferPolicy) -> bool {
+    transfer_type(query).is_some()
+        || (policy.holds_keys()
+            && super::wire::read_query(query).is_ok_and(|question| question.tsig.is_some()))
 }
 
 /// A transfer's messages stay below this many bytes, as Knot's (about
@@ -67,24 +110,55 @@ pub async fn serve<S: AsyncWrite + Unpin>(
     max_udp_payload: u16,
     write_timeout: Duration,
 ) -> Outcome {
+    let now = unix_time();
+    let mut buf = Vec::with_capacity(512);
+    if transfer_type(query).is_none() {
+        return signed_query(
+            stream,
+            query,
+            client,
+            table,
+            policy,
+            max_udp_payload,
+            write_timeout,
+            now,
+        )
+        .await;
+    }
     let Some(request) = request::read(query) else {
         return Outcome::NotMine;
     };
-    if request.tsig.is_some() || !request.is_internet() {
-        // Signed requests get the answer path's BADKEY until cairn holds
-        // keys; other classes its REFUSED.
+    if !request.is_internet() {
         return Outcome::NotMine;
     }
+    let opt = request.edns.map(|_| (max_udp_payload, 0));
+    let signer = match &request.tsig {
+        None => None,
+        Some(tsig) => match tsig::verify(&policy.keys, query, tsig, now) {
+            Ok(signer) => Some(signer),
+            Err(failure) => {
+                let mut writer = ResponseWriter::bare(&mut buf, query, Some(request.question_end));
+                writer.set_rcode(Rcode::NotAuth);
+                let reply = tsig_failure(writer, query, tsig, failure, opt);
+                return send(stream, &mut Vec::new(), &reply, write_timeout).await;
+            }
+        },
+    };
     let client = client.to_canonical();
     let zone = policy
-        .allows(client)
+        .allows(client, signer.as_ref())
         .then(|| table.zone_snapshot(request.zone()))
         .flatten()
         .filter(|zone| zone.apex.allows(client));
+    let mut signer = signer;
     let Some(zone) = zone else {
-        let mut buf = Vec::with_capacity(request.question_end + 11);
-        let refusal = refusal(&mut buf, query, &request, max_udp_payload);
-        return send(stream, &mut Vec::new(), refusal, write_timeout).await;
+        let mut writer = ResponseWriter::bare(&mut buf, query, Some(request.question_end));
+        writer.set_rcode(Rcode::Refused);
+        let mut reply = writer.finish(opt).to_vec();
+        if let Some(signer) = &mut signer {
+            signer.sign(&mut reply, None, &[]);
+        }
+        return send(stream, &mut Vec::new(), &reply, write_timeout).await;
     };
     let serial = zone.apex.serial as u32;
     let flags = 0x8400 | if request.rd { 0x0100 } else { 0 };
@@ -98,7 +172,13 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         zone.apex.origin.len(),
         MESSAGE_LIMIT,
     );
-    let mut frame = Vec::with_capacity(MESSAGE_LIMIT + 2);
+    let mut frame = Vec::with_capacity(MESSAGE_LIMIT + tsig::MAX_TSIG_LEN + 2);
+    let mut finish = |builder: &mut axfr::MessageBuilder<'_>| {
+        let message = builder.finish();
+        if let Some(signer) = &mut signer {
+            signer.sign(message, None, &[]);
+        }
+    };
     let up_to_date = request.qtype == TYPE_IXFR
         && request
             .client_serial
@@ -106,59 +186,132 @@ pub async fn serve<S: AsyncWrite + Unpin>(
     if up_to_date {
         // RFC 1995 §2: the current SOA alone says "nothing newer".
         builder.push((axfr::Owner::Apex, &zone.apex.soa_answer));
-        return send(stream, &mut frame, builder.finish(), write_timeout).await;
+        finish(&mut builder);
+        return send(stream, &mut frame, builder.message(), write_timeout).await;
     }
     // No history of changes is kept yet, so every IXFR is answered in AXFR
     // form (RFC 1995 §4), which NSD and Knot both accept.
     let (mut records, mut messages) = (0u64, 0u64);
     let mut zone_records = axfr::records(&zone).peekable();
-    while let Some(&record) = zone_records.peek() {
-        if builder.push(record) {
-            zone_records.next();
-            continue;
-        }
-        if builder.count() == 0 {
+    let outcome = loop {
+        let more = loop {
+            match zone_records.peek() {
+                Some(&record) if builder.push(record) => {
+                    zone_records.next();
+                }
+                Some(_) => break true,
+                None => break false,
+            }
+        };
+        if more && builder.count() == 0 {
             // A record larger than a message cannot be: records are short.
             tracing::error!(client = %client, "zone transfer stopped: a record does not fit a message");
             return Outcome::Closed;
         }
         records += u64::from(builder.count());
         messages += 1;
-        if send(stream, &mut frame, builder.finish(), write_timeout).await == Outcome::Closed {
-            return Outcome::Closed;
+        finish(&mut builder);
+        let sent = send(stream, &mut frame, builder.message(), write_timeout).await;
+        if !more || sent == Outcome::Closed {
+            break sent;
         }
         builder.next_message();
-    }
-    records += u64::from(builder.count());
-    messages += 1;
-    let outcome = send(stream, &mut frame, builder.finish(), write_timeout).await;
+    };
     tracing::info!(
         client = %client,
         serial,
         records,
         messages,
         ixfr = request.qtype == TYPE_IXFR,
+        signed = signer.is_some(),
         completed = outcome == Outcome::Answered,
         "zone transfer"
     );
     outcome
 }
 
+/// A signed query that is not a transfer (Knot's SOA query before an
+/// IXFR, a `dig -y`): verified, answered by the answer core as if
+/// unsigned, and the answer signed (RFC 8945 §5.3).
+#[allow(clippy::too_many_arguments)]
+async fn signed_query<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    query: &[u8],
+    client: IpAddr,
+    table: &NameTable,
+    policy: &TransferPolicy,
+    max_udp_payload: u16,
+    write_timeout: Duration,
+    now: u64,
+) -> Outcome {
+    let Ok(question) = super::wire::read_query(query) else {
+        return Outcome::NotMine;
+    };
+    let Some(tsig) = &question.tsig else {
+        return Outcome::NotMine;
+    };
+    let mut buf = Vec::with_capacity(512);
+    let opt = question.edns.map(|_| (max_udp_payload, 0));
+    let mut signer = match tsig::verify(&policy.keys, query, tsig, now) {
+        Ok(signer) => signer,
+        Err(failure) => {
+            let mut writer = ResponseWriter::bare(&mut buf, query, Some(question.question_end));
+            writer.set_rcode(Rcode::NotAuth);
+            let reply = tsig_failure(writer, query, tsig, failure, opt);
+            return send(stream, &mut Vec::new(), &reply, write_timeout).await;
+        }
+    };
+    // The query as it was before it was signed: without its TSIG record.
+    let mut unsigned = query[..tsig.record_start].to_vec();
+    let additionals = u16::from_be_bytes([unsigned[10], unsigned[11]]).saturating_sub(1);
+    unsigned[10..12].copy_from_slice(&additionals.to_be_bytes());
+    let Some(answer) = super::answer::respond(
+        table,
+        &unsigned,
+        client,
+        super::answer::Transport::Tcp,
+        max_udp_payload,
+        &mut buf,
+    ) else {
+        return Outcome::Answered;
+    };
+    let mut reply = answer.to_vec();
+    signer.sign(&mut reply, None, &[]);
+    send(stream, &mut Vec::new(), &reply, write_timeout).await
+}
+
+/// The reply to a request whose TSIG failed: unsigned with the error
+/// (BADKEY, BADSIG), or signed with the server's time (BADTIME, RFC 8945
+/// §5.2.3).
+fn tsig_failure(
+    writer: ResponseWriter<'_>,
+    query: &[u8],
+    tsig: &super::wire::Tsig,
+    failure: tsig::Failure<'_>,
+    opt: Option<(u16, u8)>,
+) -> Vec<u8> {
+    match failure.signer {
+        None => writer
+            .finish_tsig_error(query, tsig, failure.error, opt)
+            .to_vec(),
+        Some(mut signer) => {
+            let mut reply = writer.finish(opt).to_vec();
+            let time = signer.server_time();
+            signer.sign(&mut reply, Some(failure.error), &time);
+            reply
+        }
+    }
+}
+
+fn unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
 /// `a` comes before `b` in serial number arithmetic (RFC 1982 §3.2).
 pub fn serial_lt(a: u32, b: u32) -> bool {
     a != b && (b.wrapping_sub(a) as i32) > 0
-}
-
-/// REFUSED with the question, and an OPT record when the query had one.
-fn refusal<'b>(
-    buf: &'b mut Vec<u8>,
-    query: &[u8],
-    request: &Request,
-    max_udp_payload: u16,
-) -> &'b [u8] {
-    let mut writer = ResponseWriter::bare(buf, query, Some(request.question_end));
-    writer.set_rcode(Rcode::Refused);
-    writer.finish(request.edns.map(|_| (max_udp_payload, 0)))
 }
 
 /// Writes one message with its length prefix.

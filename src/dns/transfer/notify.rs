@@ -19,6 +19,8 @@ use tokio::net::UdpSocket;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use super::TransferPolicy;
+use super::tsig::Signer;
 use crate::dns::compile::Apex;
 use crate::dns::names::{NameTable, WireName};
 use crate::dns::wire::{HEADER_LEN, TYPE_SOA};
@@ -43,7 +45,12 @@ const OPCODE_NOTIFY: u8 = 4;
 /// Sends NOTIFYs to `secondaries` for every zone whose serial rises, until
 /// `shutdown`. Every zone is announced once at start, so a secondary that
 /// missed changes while cairn was down catches up.
-pub async fn run(table: NameTable, secondaries: Vec<SocketAddr>, shutdown: CancellationToken) {
+pub async fn run(
+    table: NameTable,
+    secondaries: Vec<SocketAddr>,
+    policy: Arc<TransferPolicy>,
+    shutdown: CancellationToken,
+) {
     if secondaries.is_empty() {
         return;
     }
@@ -76,7 +83,12 @@ pub async fn run(table: NameTable, secondaries: Vec<SocketAddr>, shutdown: Cance
                 if !apex.allows(secondary.ip().to_canonical()) {
                     continue;
                 }
-                let task = tasks.spawn(tell(Arc::clone(&message), secondary, apex.serial));
+                let task = tasks.spawn(tell(
+                    Arc::clone(&message),
+                    Arc::clone(&policy),
+                    secondary,
+                    apex.serial,
+                ));
                 if let Some(older) = sending.insert((apex.origin.clone(), secondary), task) {
                     older.abort();
                 }
@@ -103,7 +115,7 @@ fn notify_message(apex: &Apex) -> Vec<u8> {
 
 /// Sends one NOTIFY until `secondary` acknowledges it or the attempts run
 /// out.
-async fn tell(message: Arc<[u8]>, secondary: SocketAddr, serial: u64) {
+async fn tell(message: Arc<[u8]>, policy: Arc<TransferPolicy>, secondary: SocketAddr, serial: u64) {
     let local: IpAddr = match secondary {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
@@ -119,11 +131,17 @@ async fn tell(message: Arc<[u8]>, secondary: SocketAddr, serial: u64) {
         tracing::warn!(%secondary, %error, "NOTIFY not sent");
         return;
     }
-    let mut datagram = message.to_vec();
-    let mut reply = [0u8; 512];
+    let mut datagram = Vec::with_capacity(message.len() + super::tsig::MAX_TSIG_LEN);
+    let mut reply = [0u8; 1024];
     for wait in ATTEMPTS {
         let id = fastrand::u16(..);
+        datagram.clear();
+        datagram.extend_from_slice(&message);
         datagram[..2].copy_from_slice(&id.to_be_bytes());
+        // Signed afresh each time: the time signed is part of the MAC.
+        if let Some(key) = policy.notify_key() {
+            Signer::new(key, id, super::unix_time()).sign(&mut datagram, None, &[]);
+        }
         let deadline = tokio::time::Instant::now() + wait;
         // A failed send or receive (ICMP unreachable: the secondary is not
         // up yet) still waits out the attempt, so the retries keep their

@@ -48,12 +48,25 @@ pub fn tools() -> Option<(PathBuf, PathBuf)> {
     Some((nsd?, knotd?))
 }
 
-/// Starts NSD on `port` as a secondary of `primary` for `zone`.
-pub fn nsd(nsd: &Path, port: u16, zone: &str, primary: SocketAddr) -> Secondary {
+/// A TSIG key as secondaries are configured with it: name, base64 secret.
+pub type Key<'a> = Option<(&'a str, &'a str)>;
+
+/// Starts NSD on `port` as a secondary of `primary` for `zone`, signing
+/// with `key` when there is one.
+pub fn nsd(nsd: &Path, port: u16, zone: &str, primary: SocketAddr, key: Key<'_>) -> Secondary {
     let dir = tempfile::tempdir().expect("NSD directory");
     let path = dir.path().display().to_string();
     let primary_ip = primary.ip();
     let primary_port = primary.port();
+    let (key_block, key_name) = match key {
+        Some((name, secret)) => (
+            format!(
+                "key:\n    name: {name}\n    algorithm: hmac-sha256\n    secret: \"{secret}\"\n"
+            ),
+            name,
+        ),
+        None => (String::new(), "NOKEY"),
+    };
     // xfrd-reload-timeout 0: serve each transfer at once rather than at
     // most once a second, so the tests measure cairn, not NSD's throttle.
     let config = format!(
@@ -74,11 +87,11 @@ pub fn nsd(nsd: &Path, port: u16, zone: &str, primary: SocketAddr) -> Secondary 
     rrl-ratelimit: 0
 remote-control:
     control-enable: no
-zone:
+{key_block}zone:
     name: {zone}
     zonefile: "{path}/{zone}.zone"
-    request-xfr: {primary_ip}@{primary_port} NOKEY
-    allow-notify: {primary_ip} NOKEY
+    request-xfr: {primary_ip}@{primary_port} {key_name}
+    allow-notify: {primary_ip} {key_name}
     provide-xfr: 127.0.0.1 NOKEY
 "#
     );
@@ -99,13 +112,21 @@ zone:
     }
 }
 
-/// Starts Knot on `port` as a secondary of `primary` for `zone`.
-pub fn knot(knotd: &Path, port: u16, zone: &str, primary: SocketAddr) -> Secondary {
+/// Starts Knot on `port` as a secondary of `primary` for `zone`, signing
+/// with `key` when there is one.
+pub fn knot(knotd: &Path, port: u16, zone: &str, primary: SocketAddr, key: Key<'_>) -> Secondary {
     let dir = tempfile::tempdir().expect("Knot directory");
     let path = dir.path().display().to_string();
     std::fs::create_dir_all(dir.path().join("db")).expect("Knot database directory");
     let primary_ip = primary.ip();
     let primary_port = primary.port();
+    let (key_block, key_line) = match key {
+        Some((name, secret)) => (
+            format!("key:\n  - id: {name}\n    algorithm: hmac-sha256\n    secret: {secret}\n"),
+            format!("    key: {name}\n"),
+        ),
+        None => (String::new(), String::new()),
+    };
     let config = format!(
         r#"server:
     listen: 127.0.0.1@{port}
@@ -114,15 +135,15 @@ pub fn knot(knotd: &Path, port: u16, zone: &str, primary: SocketAddr) -> Seconda
 log:
   - target: "{path}/knot.log"
     any: info
-database:
+{key_block}database:
     storage: "{path}/db"
 remote:
   - id: primary
     address: {primary_ip}@{primary_port}
-acl:
+{key_line}acl:
   - id: from_primary
     address: {primary_ip}
-    action: notify
+{key_line}    action: notify
   - id: to_tests
     address: 127.0.0.1
     action: transfer
