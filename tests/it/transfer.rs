@@ -271,7 +271,7 @@ fn answers_a(secondary: &secondaries::Secondary, name: &str) -> Vec<String> {
 }
 
 #[test]
-fn nsd_and_knot_follow_registrations_within_a_second_with_tsig() {
+fn nsd_and_knot_follow_registrations_within_a_second_with_tsig_and_across_a_restart() {
     let (Some((nsd, knotd)), Some(python)) = (secondaries::tools(), tsig::dnspython()) else {
         return;
     };
@@ -329,6 +329,26 @@ fn nsd_and_knot_follow_registrations_within_a_second_with_tsig() {
             zone_of(server.dns, true),
             "{:?} holds another zone after the changes",
             secondary.kind
+        );
+    }
+
+    // A restart keeps the serial growing, and the secondaries follow on.
+    let before = client::serial(server.dns, "svc.test.").unwrap();
+    let mut server = server;
+    server.restart();
+    let web = admin::service_id(&server, "web");
+    admin::register(&server, &web, "w3", "10.0.0.3");
+    let after = client::serial(server.dns, "svc.test.").unwrap();
+    assert!(
+        after > before,
+        "serial {before} before the restart, {after} after"
+    );
+    for secondary in [&nsd, &knot] {
+        within(
+            Duration::from_secs(1),
+            secondary,
+            "answer w3 after a restart",
+            || answers_a(secondary, "w3.web.svc.test.") == ["10.0.0.3"],
         );
     }
 }

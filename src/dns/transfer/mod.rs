@@ -155,6 +155,7 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         let mut writer = ResponseWriter::bare(&mut buf, query, Some(request.question_end));
         writer.set_rcode(Rcode::Refused);
         let mut reply = writer.finish(opt).to_vec();
+        echo_flags(&mut reply, query);
         if let Some(signer) = &mut signer {
             signer.sign(&mut reply, None, &[]);
         }
@@ -291,15 +292,29 @@ fn tsig_failure(
     opt: Option<(u16, u8)>,
 ) -> Vec<u8> {
     match failure.signer {
-        None => writer
-            .finish_tsig_error(query, tsig, failure.error, opt)
-            .to_vec(),
+        None => {
+            let mut reply = writer
+                .finish_tsig_error(query, tsig, failure.error, opt)
+                .to_vec();
+            echo_flags(&mut reply, query);
+            reply
+        }
         Some(mut signer) => {
             let mut reply = writer.finish(opt).to_vec();
+            echo_flags(&mut reply, query);
             let time = signer.server_time();
             signer.sign(&mut reply, Some(failure.error), &time);
             reply
         }
+    }
+}
+
+/// RD and CD copied from the query, as every other answer has them; the
+/// caller signs after this, as the MAC covers them.
+fn echo_flags(reply: &mut [u8], query: &[u8]) {
+    if let (Some(reply), Some(query)) = (reply.get_mut(2..4), query.get(2..4)) {
+        reply[0] |= query[0] & 0x01;
+        reply[1] |= query[1] & 0x10;
     }
 }
 

@@ -1,6 +1,7 @@
-//! Real NSD and Knot secondaries of a cairn on loopback, configured as
-//! `examples/nsd-secondary.conf` and `examples/knot-secondary.conf` are
-//! (the research notes' §D1 configurations), each with its own directory.
+//! Real NSD and Knot secondaries of a cairn on loopback, each started from
+//! `examples/nsd-secondary.conf` or `examples/knot-secondary.conf` with the
+//! test's ports, directory, zone and key put in, so the examples are the
+//! configurations the tests prove.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,50 +52,63 @@ pub fn tools() -> Option<(PathBuf, PathBuf)> {
 /// A TSIG key as secondaries are configured with it: name, base64 secret.
 pub type Key<'a> = Option<(&'a str, &'a str)>;
 
-/// Starts NSD on `port` as a secondary of `primary` for `zone`, signing
-/// with `key` when there is one.
+/// An example config with the example's port, directory, zone, primary
+/// and secret replaced; `None` for `key` takes the key out of it.
+#[allow(clippy::too_many_arguments)]
+fn from_example(
+    example: &str,
+    example_port: &str,
+    example_dir: &str,
+    port: u16,
+    dir: &Path,
+    zone: &str,
+    primary: SocketAddr,
+    key: Key<'_>,
+) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/");
+    let text = std::fs::read_to_string(format!("{path}{example}"))
+        .unwrap_or_else(|e| panic!("read examples/{example}: {e}"));
+    let text = text
+        .replace(example_port, &format!("127.0.0.1@{port}"))
+        .replace(example_dir, &dir.display().to_string())
+        .replace("svc.internal", zone)
+        .replace(
+            "127.0.0.1@1053",
+            &format!("{}@{}", primary.ip(), primary.port()),
+        );
+    match key {
+        Some((name, secret)) => text.replace("xfrkey", name).replace("SECRET", secret),
+        None => text,
+    }
+}
+
+/// Starts NSD on `port` as a secondary of `primary` for `zone`, configured
+/// as `examples/nsd-secondary.conf`, signing with `key` or with none.
 pub fn nsd(nsd: &Path, port: u16, zone: &str, primary: SocketAddr, key: Key<'_>) -> Secondary {
     let dir = tempfile::tempdir().expect("NSD directory");
-    let path = dir.path().display().to_string();
-    let primary_ip = primary.ip();
-    let primary_port = primary.port();
-    let (key_block, key_name) = match key {
-        Some((name, secret)) => (
-            format!(
-                "key:\n    name: {name}\n    algorithm: hmac-sha256\n    secret: \"{secret}\"\n"
-            ),
-            name,
-        ),
-        None => (String::new(), "NOKEY"),
-    };
-    // xfrd-reload-timeout 0: serve each transfer at once rather than at
-    // most once a second, so the tests measure cairn, not NSD's throttle.
-    let config = format!(
-        r#"server:
-    ip-address: 127.0.0.1@{port}
-    server-count: 1
-    username: ""
-    chroot: ""
-    database: ""
-    zonesdir: "{path}"
-    pidfile: "{path}/nsd.pid"
-    xfrdfile: "{path}/xfrd.state"
-    xfrdir: "{path}"
-    zonelistfile: "{path}/zone.list"
-    logfile: "{path}/nsd.log"
-    verbosity: 2
-    xfrd-reload-timeout: 0
-    rrl-ratelimit: 0
-remote-control:
-    control-enable: no
-{key_block}zone:
-    name: {zone}
-    zonefile: "{path}/{zone}.zone"
-    request-xfr: {primary_ip}@{primary_port} {key_name}
-    allow-notify: {primary_ip} {key_name}
-    provide-xfr: 127.0.0.1 NOKEY
-"#
+    let mut config = from_example(
+        "nsd-secondary.conf",
+        "127.0.0.1@5300",
+        "/var/lib/nsd",
+        port,
+        dir.path(),
+        zone,
+        primary,
+        key,
     );
+    if key.is_none() {
+        let start = config.find("key:\n").expect("the example's key clause");
+        let end = config[start..].find("zone:").expect("the zone clause") + start;
+        config.replace_range(start..end, "");
+        config = config.replace(" xfrkey\n", " NOKEY\n");
+    }
+    // As an unprivileged test: no user switch, no chroot, no rate limit;
+    // and the test reads the zone back.
+    let config = config.replacen(
+        "server:\n",
+        "server:\n    username: \"\"\n    chroot: \"\"\n    rrl-ratelimit: 0\n",
+        1,
+    ) + "    provide-xfr: 127.0.0.1 NOKEY\n";
     std::fs::write(dir.path().join("nsd.conf"), config).expect("write nsd.conf");
     let child = Command::new(nsd)
         .arg("-d")
@@ -112,50 +126,42 @@ remote-control:
     }
 }
 
-/// Starts Knot on `port` as a secondary of `primary` for `zone`, signing
-/// with `key` when there is one.
+/// Starts Knot on `port` as a secondary of `primary` for `zone`,
+/// configured as `examples/knot-secondary.conf`, signing with `key` or
+/// with none.
 pub fn knot(knotd: &Path, port: u16, zone: &str, primary: SocketAddr, key: Key<'_>) -> Secondary {
     let dir = tempfile::tempdir().expect("Knot directory");
-    let path = dir.path().display().to_string();
     std::fs::create_dir_all(dir.path().join("db")).expect("Knot database directory");
-    let primary_ip = primary.ip();
-    let primary_port = primary.port();
-    let (key_block, key_line) = match key {
-        Some((name, secret)) => (
-            format!("key:\n  - id: {name}\n    algorithm: hmac-sha256\n    secret: {secret}\n"),
-            format!("    key: {name}\n"),
-        ),
-        None => (String::new(), String::new()),
-    };
-    let config = format!(
-        r#"server:
-    listen: 127.0.0.1@{port}
-    rundir: "{path}"
-    pidfile: "{path}/knot.pid"
-log:
-  - target: "{path}/knot.log"
-    any: info
-{key_block}database:
-    storage: "{path}/db"
-remote:
-  - id: primary
-    address: {primary_ip}@{primary_port}
-{key_line}acl:
-  - id: from_primary
-    address: {primary_ip}
-{key_line}    action: notify
-  - id: to_tests
-    address: 127.0.0.1
-    action: transfer
-template:
-  - id: default
-    storage: "{path}"
-zone:
-  - domain: {zone}
-    master: primary
-    acl: [from_primary, to_tests]
-"#
+    let mut config = from_example(
+        "knot-secondary.conf",
+        "127.0.0.1@5301",
+        "/var/lib/knot",
+        port,
+        dir.path(),
+        zone,
+        primary,
+        key,
     );
+    if key.is_none() {
+        let start = config.find("key:\n").expect("the example's key section");
+        let end = config[start..]
+            .find("database:")
+            .expect("the database section")
+            + start;
+        config.replace_range(start..end, "");
+        config = config.replace("    key: xfrkey\n", "");
+    }
+    // The test reads the zone back.
+    let config = config
+        .replacen(
+            "acl:\n",
+            "acl:\n  - id: to_tests\n    address: 127.0.0.1\n    action: transfer\n",
+            1,
+        )
+        .replace(
+            "    acl: notify_from_cairn",
+            "    acl: [notify_from_cairn, to_tests]",
+        );
     std::fs::write(dir.path().join("knot.conf"), config).expect("write knot.conf");
     let child = Command::new(knotd)
         .arg("-c")
