@@ -153,9 +153,28 @@ name = "hidden.test"
 type = "DNS_PRIVATE"
 allowed_networks = ["10.0.0.0/8"]
 "#;
+    let visible = r#"
+[namespace]
+name = "visible.test"
+type = "DNS_PRIVATE"
+allowed_networks = ["127.0.0.0/8"]
+"#;
     let server = TestServer::start_with(
-        &[("svc.test.toml", ZONE), ("hidden.test.toml", private)],
+        &[
+            ("svc.test.toml", ZONE),
+            ("hidden.test.toml", private),
+            ("visible.test.toml", visible),
+        ],
         OPEN,
+    );
+    // A private namespace transfers to a client both it and [transfer]
+    // allow.
+    let lines = axfr_lines(server.dns, "visible.test.", "cairn");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("visible.test. 60 NS")),
+        "{lines:?}"
     );
     let closed = TestServer::start(&[("svc.test.toml", ZONE)]);
     let elsewhere = TestServer::start_with(
@@ -194,6 +213,15 @@ allowed_networks = ["10.0.0.0/8"]
             "{what}, IXFR"
         );
     }
+    // cairn is a primary only: an inbound NOTIFY is not implemented, over
+    // either transport, and leaves nothing to do (no state, no task).
+    let mut notify = query_message("svc.test.", RecordType::SOA, None);
+    notify.metadata.op_code = hickory_proto::op::OpCode::Notify;
+    notify.metadata.authoritative = true;
+    let reply = exchange_udp(server.dns, &notify, None, Duration::from_secs(2)).expect("UDP");
+    assert_eq!(rcode(&reply), ResponseCode::NotImp);
+    let reply = crate::support::exchange_tcp(server.dns, &notify).expect("TCP");
+    assert_eq!(rcode(&reply), ResponseCode::NotImp);
     // Over UDP: refused, even where TCP would transfer.
     for qtype in [RecordType::AXFR, RecordType::IXFR] {
         let query = query_message("svc.test.", qtype, None);
@@ -351,4 +379,72 @@ fn nsd_and_knot_follow_registrations_within_a_second_with_tsig_and_across_a_rest
             || answers_a(secondary, "w3.web.svc.test.") == ["10.0.0.3"],
         );
     }
+}
+
+#[test]
+fn a_burst_of_registrations_converges_in_few_transfers_and_a_secondary_that_was_down_catches_up() {
+    let (Some((nsd, knotd)), Some(python)) = (secondaries::tools(), tsig::dnspython()) else {
+        return;
+    };
+    let zone_of = |server: SocketAddr, signed: bool| {
+        let key = if signed { "xfrkey" } else { "-" };
+        tsig::tsig_client(&python, "lines", server, "svc.test.", key, tsig::SECRET)
+    };
+    let (nsd_port, knot_port) = (free_port(), free_port());
+    let key = tsig::KeyFile::new();
+    let server = primary_for(nsd_port, knot_port, &key);
+    let nsd = secondaries::nsd(&nsd, nsd_port, "svc.test", server.dns, tsig::KEY);
+    let mut knot = secondaries::knot(&knotd, knot_port, "svc.test", server.dns, tsig::KEY);
+    let converged = |secondary: &secondaries::Secondary| {
+        let serial = client::serial(server.dns, "svc.test.").unwrap();
+        secondaries::wait_for_serial(secondary, "svc.test.", serial);
+        assert_eq!(
+            zone_of(secondary.addr, false),
+            zone_of(server.dns, true),
+            "{:?} holds another zone",
+            secondary.kind
+        );
+    };
+    for secondary in [&nsd, &knot] {
+        converged(secondary);
+    }
+    let transfers = |log: &str| log.matches("zone transfer ").count();
+    let before = transfers(&server.log());
+
+    let web = admin::service_id(&server, "web");
+    let burst = 200;
+    for index in 0..burst {
+        admin::register(
+            &server,
+            &web,
+            &format!("b{index}"),
+            &format!("10.1.{}.{}", index / 250, index % 250 + 1),
+        );
+    }
+    for secondary in [&nsd, &knot] {
+        converged(secondary);
+    }
+    let during = transfers(&server.log()) - before;
+    eprintln!("{burst} registrations: {during} transfers to two secondaries");
+    assert!(
+        during < burst / 2,
+        "{during} transfers for {burst} registrations to two secondaries: NOTIFYs are not coalesced"
+    );
+
+    // Knot misses a run of changes, then comes back: the next NOTIFY
+    // brings it the whole zone (past any history cairn could keep).
+    let stale = client::serial(knot.addr, "svc.test.").unwrap();
+    knot.stop();
+    for index in 0..20 {
+        admin::ok(
+            &server,
+            "DeregisterInstance",
+            json!({"ServiceId": web, "InstanceId": format!("b{index}")}),
+        );
+    }
+    knot.start();
+    secondaries::wait_for_serial(&knot, "svc.test.", stale);
+    admin::register(&server, &web, "late", "10.2.0.1");
+    converged(&knot);
+    converged(&nsd);
 }

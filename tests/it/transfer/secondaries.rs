@@ -19,6 +19,8 @@ pub enum Kind {
 /// A running secondary, killed when dropped.
 pub struct Secondary {
     child: Child,
+    /// How it was started, to start it again.
+    command: (PathBuf, Vec<String>),
     pub kind: Kind,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
@@ -32,6 +34,26 @@ impl Drop for Secondary {
 }
 
 impl Secondary {
+    fn spawn(program: &Path, args: Vec<String>) -> Child {
+        Command::new(program)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()))
+    }
+
+    /// Stops it with SIGKILL, as a crash.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same config and state.
+    pub fn start(&mut self) {
+        self.child = Self::spawn(&self.command.0, self.command.1.clone());
+    }
+
     /// Its log so far.
     pub fn log(&self) -> String {
         let file = match self.kind {
@@ -110,16 +132,14 @@ pub fn nsd(nsd: &Path, port: u16, zone: &str, primary: SocketAddr, key: Key<'_>)
         1,
     ) + "    provide-xfr: 127.0.0.1 NOKEY\n";
     std::fs::write(dir.path().join("nsd.conf"), config).expect("write nsd.conf");
-    let child = Command::new(nsd)
-        .arg("-d")
-        .arg("-c")
-        .arg(dir.path().join("nsd.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", nsd.display()));
+    let args = vec![
+        "-d".to_string(),
+        "-c".to_string(),
+        dir.path().join("nsd.conf").display().to_string(),
+    ];
     Secondary {
-        child,
+        child: Secondary::spawn(nsd, args.clone()),
+        command: (nsd.to_path_buf(), args),
         kind: Kind::Nsd,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         dir,
@@ -163,15 +183,13 @@ pub fn knot(knotd: &Path, port: u16, zone: &str, primary: SocketAddr, key: Key<'
             "    acl: [notify_from_cairn, to_tests]",
         );
     std::fs::write(dir.path().join("knot.conf"), config).expect("write knot.conf");
-    let child = Command::new(knotd)
-        .arg("-c")
-        .arg(dir.path().join("knot.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", knotd.display()));
+    let args = vec![
+        "-c".to_string(),
+        dir.path().join("knot.conf").display().to_string(),
+    ];
     Secondary {
-        child,
+        child: Secondary::spawn(knotd, args.clone()),
+        command: (knotd.to_path_buf(), args),
         kind: Kind::Knot,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         dir,
