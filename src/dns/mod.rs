@@ -150,6 +150,7 @@ pub async fn serve(
         settings.max_udp_payload,
         &settings.rrl,
         settings.metrics.as_ref(),
+        &settings.transfer,
         &shutdown,
     )?;
     let limits = tcp::TcpLimits {

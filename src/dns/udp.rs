@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::answer::{Served, Transport, respond_served};
 use super::names::NameTable;
 use super::rrl::{RateLimiter, RrlSettings, Verdict, slip};
+use super::transfer::{self, TransferPolicy};
 use crate::metrics::{DnsRecorder, DnsSlots};
 
 /// How often a blocked worker looks at the shutdown signal.
@@ -34,6 +35,7 @@ const BATCH: usize = 32;
 
 /// Starts one worker thread per socket; `per_address` sockets share each
 /// address, and so share its rate limit (see [`super::rrl`]).
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_workers(
     sockets: Vec<UdpSocket>,
     per_address: usize,
@@ -41,6 +43,7 @@ pub fn spawn_workers(
     max_udp_payload: u16,
     rrl: &RrlSettings,
     metrics: Option<&std::sync::Arc<DnsSlots>>,
+    transfers: &std::sync::Arc<TransferPolicy>,
     shutdown: &CancellationToken,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     sockets
@@ -52,13 +55,15 @@ pub fn spawn_workers(
             let shutdown = shutdown.clone();
             let rrl = rrl.clone();
             let metrics = metrics.map(|slots| slots.udp_worker(index));
+            let transfers = std::sync::Arc::clone(transfers);
             std::thread::Builder::new()
                 .name(format!("cairn-udp-{index}"))
                 .spawn(move || {
                     // The limiter's table is allocated here, once, by the
                     // thread that alone will use it.
                     let limiter = RateLimiter::new(&rrl, per_address);
-                    Worker::new(max_udp_payload, limiter, metrics).serve(&socket, &table, &shutdown)
+                    Worker::new(max_udp_payload, limiter, metrics, transfers)
+                        .serve(&socket, &table, &shutdown)
                 })
         })
         .collect()
@@ -75,6 +80,8 @@ struct Worker {
     limiter: Option<RateLimiter>,
     /// This worker's own counters; `None` when metrics are off.
     metrics: Option<DnsRecorder>,
+    /// For secondaries' IXFR checks and signed queries (`transfer::udp`).
+    transfers: std::sync::Arc<TransferPolicy>,
 }
 
 impl Worker {
@@ -82,11 +89,13 @@ impl Worker {
         max_udp_payload: u16,
         limiter: Option<RateLimiter>,
         metrics: Option<DnsRecorder>,
+        transfers: std::sync::Arc<TransferPolicy>,
     ) -> Self {
         Self {
             max_udp_payload,
             limiter,
             metrics,
+            transfers,
             queries: vec![[0u8; MAX_QUERY]; BATCH],
             responses: (0..BATCH)
                 .map(|_| Vec::with_capacity(usize::from(max_udp_payload)))
@@ -128,7 +137,8 @@ impl Worker {
                 }
                 let query = &self.queries[index][..len.min(MAX_QUERY)];
                 let response = &mut self.responses[answers.len()];
-                let Some(answer) = respond_served(
+                // The answer is the response buffer, written from its start.
+                let Some(answer_len) = respond_served(
                     table,
                     query,
                     client.ip(),
@@ -136,8 +146,23 @@ impl Worker {
                     self.max_udp_payload,
                     response,
                     &mut served,
-                ) else {
+                )
+                .map(<[u8]>::len) else {
                     continue;
+                };
+                let replaced = transfer::udp::may_replace(&response[..answer_len])
+                    && transfer::udp::answer(
+                        table,
+                        query,
+                        client.ip(),
+                        &self.transfers,
+                        self.max_udp_payload,
+                        response,
+                    );
+                let answer = if replaced {
+                    &response[..]
+                } else {
+                    &response[..answer_len]
                 };
                 if let Some(metrics) = &self.metrics {
                     metrics.answered(answer, served.question_end, served.opt, served.acl_refused);

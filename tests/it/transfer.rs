@@ -222,13 +222,49 @@ allowed_networks = ["127.0.0.0/8"]
     assert_eq!(rcode(&reply), ResponseCode::NotImp);
     let reply = crate::support::exchange_tcp(server.dns, &notify).expect("TCP");
     assert_eq!(rcode(&reply), ResponseCode::NotImp);
-    // Over UDP: refused, even where TCP would transfer.
-    for qtype in [RecordType::AXFR, RecordType::IXFR] {
-        let query = query_message("svc.test.", qtype, None);
-        let reply = exchange_udp(server.dns, &query, None, Duration::from_secs(2)).expect("UDP");
-        assert_eq!(rcode(&reply), ResponseCode::Refused, "{qtype} over UDP");
-        assert!(reply.answers.is_empty());
+    // Over UDP: AXFR refused, even where TCP would transfer; IXFR answered
+    // with the SOA alone ("up to date, or come over TCP", RFC 1995 §2),
+    // which is how NSD checks a zone at each refresh, and refused as any
+    // other where TCP would refuse it.
+    let query = query_message("svc.test.", RecordType::AXFR, None);
+    let reply = exchange_udp(server.dns, &query, None, Duration::from_secs(2)).expect("UDP");
+    assert_eq!(rcode(&reply), ResponseCode::Refused, "AXFR over UDP");
+    assert!(reply.answers.is_empty());
+    let serial = client::serial(server.dns, "svc.test.").expect("SOA");
+    for client_serial in [serial - 1, serial] {
+        let reply = exchange_udp(
+            server.dns,
+            &ixfr_query("svc.test.", client_serial),
+            None,
+            Duration::from_secs(2),
+        )
+        .expect("UDP");
+        assert_eq!(rcode(&reply), ResponseCode::NoError, "IXFR over UDP");
+        assert!(reply.metadata.authoritative);
+        assert_eq!(reply.answers.len(), 1, "{:?}", reply.answers);
+        assert!(matches!(&reply.answers[0].data, RData::SOA(soa) if soa.serial == serial));
     }
+    for (target, zone) in [
+        (&closed, "svc.test."),
+        (&server, "hidden.test."),
+        (&server, "nowhere.test."),
+    ] {
+        let mut query = ixfr_query(zone, 1);
+        query.metadata.id = 9;
+        let refused = exchange_udp_bytes(target.dns, &query);
+        assert_eq!(
+            refused,
+            exchange_udp_bytes(nothing.dns, &query),
+            "IXFR over UDP for {zone}"
+        );
+    }
+}
+
+/// The bytes of the reply to `query` over UDP.
+fn exchange_udp_bytes(server: SocketAddr, query: &Message) -> Vec<u8> {
+    let bytes = query.to_vec().expect("encode");
+    crate::support::exchange_udp_raw(server, &bytes, None, Duration::from_secs(2))
+        .expect("UDP reply")
 }
 
 #[test]

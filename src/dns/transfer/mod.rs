@@ -4,14 +4,17 @@
 //!
 //! A transfer is the one DNS answer that is many messages, so it is not
 //! the sans-IO [`respond`](super::answer::respond): the TCP task asks
-//! [`transfer_type`] about each query (a look at the question's labels) and
-//! hands transfers here. Nothing here runs for other queries, nor over UDP,
-//! where the answer path refuses AXFR and IXFR.
+//! [`is_for_transfer`] about each query (a look at the question's labels,
+//! and for signed queries a read of the additional section when keys are
+//! configured) and hands transfers here. Over UDP, where the answer core
+//! refuses AXFR and IXFR, [`udp`] answers what secondaries ask there (the
+//! SOA for an IXFR, signed queries) in place of the core's refusal.
 
 mod axfr;
 pub mod notify;
 mod request;
 pub mod tsig;
+pub mod udp;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -39,9 +42,8 @@ impl TransferPolicy {
     /// `required` names one of `keys`, or none is required.
     pub fn new(allow: Vec<IpNet>, keys: Vec<tsig::Key>, required: Option<&str>) -> Self {
         let required = required.and_then(|name| {
-            let wire = tsig::Key::new(name, tsig::Algorithm::HmacSha256, b"-").ok()?;
-            keys.iter()
-                .position(|key| key.wire_name() == wire.wire_name())
+            let wire = tsig::wire_name(name)?;
+            keys.iter().position(|key| key.wire_name() == &*wire)
         });
         Self {
             allow,
@@ -61,7 +63,7 @@ impl TransferPolicy {
         self.keys.get(self.required?)
     }
 
-    fn allows(&self, client: IpAddr, signer: Option<&tsig::Signer<'_>>) -> bool {
+    pub(super) fn allows(&self, client: IpAddr, signer: Option<&tsig::Signer<'_>>) -> bool {
         let by_key = match (self.required, signer) {
             (None, _) => true,
             (Some(required), Some(signer)) => std::ptr::eq(signer.key(), &self.keys[required]),
@@ -284,7 +286,7 @@ async fn signed_query<S: AsyncWrite + Unpin>(
 /// The reply to a request whose TSIG failed: unsigned with the error
 /// (BADKEY, BADSIG), or signed with the server's time (BADTIME, RFC 8945
 /// §5.2.3).
-fn tsig_failure(
+pub(super) fn tsig_failure(
     writer: ResponseWriter<'_>,
     query: &[u8],
     tsig: &super::wire::Tsig,
@@ -311,14 +313,14 @@ fn tsig_failure(
 
 /// RD and CD copied from the query, as every other answer has them; the
 /// caller signs after this, as the MAC covers them.
-fn echo_flags(reply: &mut [u8], query: &[u8]) {
+pub(super) fn echo_flags(reply: &mut [u8], query: &[u8]) {
     if let (Some(reply), Some(query)) = (reply.get_mut(2..4), query.get(2..4)) {
         reply[0] |= query[0] & 0x01;
         reply[1] |= query[1] & 0x10;
     }
 }
 
-fn unix_time() -> u64 {
+pub(super) fn unix_time() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())

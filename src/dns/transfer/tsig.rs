@@ -138,7 +138,7 @@ impl Key {
 }
 
 /// A dotted name in lower-case wire form.
-fn wire_name(name: &str) -> Option<Box<[u8]>> {
+pub fn wire_name(name: &str) -> Option<Box<[u8]>> {
     let mut wire = Vec::with_capacity(name.len() + 2);
     for label in name.trim_end_matches('.').split('.') {
         if label.is_empty() || label.len() > 63 {

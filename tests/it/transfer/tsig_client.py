@@ -8,6 +8,7 @@ xfr    AXFR with dns.query.xfr and the keyring, which verifies every
 query  a signed SOA query over TCP; prints the rcode and that the reply
        verified, or the TSIG error dnspython raised.
 stale  as query, signed an hour ago.
+udp    as query, over UDP.
 lines  AXFR (signed unless KEYNAME is "-"), printing a JSON list of the
        zone's records as sorted lines: one format for every server compared.
 """
@@ -58,7 +59,10 @@ else:
     query = dns.message.make_query(zone, "SOA")
     query.use_tsig(keyring, keyname=key, algorithm=algorithm)
     try:
-        reply = dns.query.tcp(query, host, port=port, timeout=10)
+        if mode == "udp":
+            reply = dns.query.udp(query, host, port=port, timeout=10)
+        else:
+            reply = dns.query.tcp(query, host, port=port, timeout=10)
         print(json.dumps({"rcode": dns.rcode.to_text(reply.rcode()), "verified": reply.had_tsig}))
     except dns.tsig.PeerError as error:
         print(json.dumps({"tsig_error": type(error).__name__}))
