@@ -278,6 +278,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         ),
         // Without TLS at start there is no certificate to replace.
         ("api.tls", old.api.tls.is_none() != new.api.tls.is_none()),
+        ("transfer", old.transfer != new.transfer),
         ("data_dir", old.data_dir != new.data_dir),
     ]
     .into_iter()

@@ -47,6 +47,24 @@ pub enum ServeError {
     Runtime(String),
 }
 
+/// Who may transfer zones, with the TSIG keys' secrets read from their
+/// files.
+fn transfer_policy(
+    config: &crate::config::TransferConfig,
+) -> Result<dns::transfer::TransferPolicy, ServeError> {
+    let keys = config
+        .keys
+        .iter()
+        .map(|key| dns::transfer::tsig::Key::load(&key.name, &key.algorithm, &key.secret_file))
+        .collect::<Result<_, _>>()
+        .map_err(|error| ServeError::Runtime(error.to_string()))?;
+    Ok(dns::transfer::TransferPolicy::new(
+        config.allow.clone(),
+        keys,
+        config.key.as_deref(),
+    ))
+}
+
 /// The registry, with the configured network policy, and the DNS table it
 /// keeps current, answering each zone's default name server with this
 /// server's addresses.
@@ -387,13 +405,21 @@ pub async fn run_with(
     });
     let (dns_live, dns_live_updates) =
         tokio::sync::watch::channel(dns::LiveSettings::from_config(&config.dns));
+    let transfers = std::sync::Arc::new(transfer_policy(&config.transfer)?);
     let settings = DnsSettings {
         max_udp_payload: config.dns.max_udp_payload,
         live: dns_live_updates,
         metrics: metrics
             .as_ref()
             .map(|metrics| std::sync::Arc::clone(metrics.dns())),
+        transfer: std::sync::Arc::clone(&transfers),
     };
+    let notify_secondaries = tokio::spawn(dns::transfer::notify::run(
+        name_table.clone(),
+        config.transfer.notify.clone(),
+        transfers,
+        shutdown.clone(),
+    ));
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));
     let (health_settings, health_updates) = tokio::sync::watch::channel(config.health.clone());
     let health_task = tokio::spawn(run_health(
@@ -453,6 +479,7 @@ pub async fn run_with(
     // It ends as soon as shutdown is cancelled; a failure only loses the
     // STOPPING=1 notice.
     let _ = notify_task.await;
+    let _ = notify_secondaries.await;
     if let Some(task) = metrics_task {
         let _ = task.await;
     }

@@ -7,6 +7,7 @@
 mod api;
 mod private_namespaces;
 mod store;
+mod transfer;
 pub mod zones;
 
 pub use api::{ApiAuth, ApiConfig, ApiKeyConfig, SecretSource, TlsFiles};
@@ -24,6 +25,7 @@ use thiserror::Error;
 use crate::registry::networks::NetworkPolicy;
 
 pub use store::{EtcdConfig, StoreConfig};
+pub use transfer::{TransferConfig, TsigKeyConfig};
 
 /// Why a config or zones file could not be used. Messages name the file, the
 /// key and the fix.
@@ -214,6 +216,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Which store keeps it: the embedded file in `data_dir`, or etcd.
     pub store: StoreConfig,
+    /// Zone transfers to secondaries: who may, whom to NOTIFY.
+    pub transfer: TransferConfig,
     /// A tracing filter directive such as `info` or `cairn=debug`.
     pub log_level: String,
     pub log_format: LogFormat,
@@ -273,6 +277,7 @@ impl Default for Config {
             zones_dir: PathBuf::from("./zones"),
             data_dir: PathBuf::from("./data"),
             store: StoreConfig::Redb,
+            transfer: TransferConfig::default(),
             log_level: "info".to_string(),
             log_format: LogFormat::Text,
         }
@@ -300,6 +305,8 @@ struct ConfigFile {
     log: LogFile,
     #[serde(default)]
     store: store::StoreFile,
+    #[serde(default)]
+    transfer: transfer::TransferFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -387,6 +394,7 @@ impl Config {
         }
         config.private_namespaces = file.private_namespaces.check(path)?;
         config.store = file.store.check(path)?;
+        config.transfer = file.transfer.check(path)?;
         if let Some(listen) = &file.dns.listen {
             if listen.is_empty() {
                 return Err(ConfigError::invalid(

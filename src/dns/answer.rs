@@ -21,7 +21,8 @@ use crate::registry::{RecordKind, RoutingPolicy};
 /// At most this many records answer a MULTIVALUE query, as in Cloud Map.
 pub const MULTIVALUE_LIMIT: usize = 8;
 
-/// AXFR and IXFR: zone transfers are not served (yet), so they are refused.
+/// AXFR and IXFR: refused here, which is what UDP gets; over TCP the
+/// connection task hands them to [`super::transfer`] first.
 const TYPE_IXFR: u16 = 251;
 const TYPE_AXFR: u16 = 252;
 
@@ -195,13 +196,11 @@ fn kind_of(response: &[u8]) -> AnswerKind {
     }
 }
 
-/// Why a signed query is not authenticated. cairn holds no TSIG keys
-/// yet, so every key is unknown: BADKEY, as RFC 8945 §5.2.1 asks and NSD and
-/// Knot answer. When zone transfers bring keys, this is where a key table
-/// is consulted: find `tsig.key(query, ..)` (lower case, as keys are named) with
-/// its algorithm (`query[tsig.algorithm]`), check the MAC over
-/// `query[..tsig.record_start]` with ARCOUNT one less, then the time; a
-/// query that passes goes on to be answered and its reply is signed.
+/// Why a signed query is not authenticated. The answer core holds no keys
+/// and reads no clock, so every key is unknown here: BADKEY, as RFC 8945
+/// §5.2.1 asks and NSD and Knot answer. With `[transfer]` keys, signed
+/// queries over TCP are verified, answered and signed by
+/// [`super::transfer`] before they could get here; over UDP they get this.
 fn verify_tsig(_tsig: &Tsig) -> TsigError {
     TsigError::BadKey
 }

@@ -429,6 +429,12 @@ impl CompiledService {
         }
     }
 
+    /// Every instance, healthy or not: each one's own name answers (for
+    /// templates with SRV records), so a zone transfer carries them all.
+    pub fn instances(&self) -> &[InstanceWire] {
+        &self.instances
+    }
+
     /// Whether lookups go through the hash index rather than a scan.
     #[cfg(test)]
     pub fn is_indexed(&self) -> bool {

@@ -16,6 +16,7 @@ pub mod rrl;
 pub mod tcp;
 #[cfg(test)]
 mod tests;
+pub mod transfer;
 pub mod udp;
 pub mod wire;
 
@@ -36,6 +37,8 @@ pub struct DnsSettings {
     pub live: tokio::sync::watch::Receiver<LiveSettings>,
     /// Where the listeners count what they answer; `None` counts nothing.
     pub metrics: Option<std::sync::Arc<crate::metrics::DnsSlots>>,
+    /// Who may transfer zones (over TCP), and the TSIG keys.
+    pub transfer: std::sync::Arc<transfer::TransferPolicy>,
 }
 
 /// The settings a reload changes in running listeners: the TCP limits
@@ -175,6 +178,7 @@ pub async fn serve(
         settings.max_udp_payload,
         &settings.live,
         settings.metrics.as_ref(),
+        &settings.transfer,
         &shutdown,
     )?;
     let tcp_metrics = settings.metrics.as_ref().map(crate::metrics::DnsSlots::tcp);
@@ -183,6 +187,7 @@ pub async fn serve(
         table,
         settings.live,
         tcp_metrics,
+        settings.transfer,
         shutdown.clone(),
     )
     .await;

@@ -5,7 +5,7 @@
 //! It is named for what it holds, names, and not "zones": in cairn that
 //! word means the declarative `zones/` files `config` applies at start.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -61,6 +61,9 @@ struct WriterState {
     below: HashMap<WireName, usize>,
     /// Where zones get their counter slots, when metrics are on.
     counters: Option<ZoneCounters>,
+    /// Zone origin → the names of its services, in order: what a zone
+    /// transfer walks.
+    services: HashMap<WireName, BTreeSet<WireName>>,
 }
 
 /// A name in lower-case wire form: the table's key.
@@ -88,6 +91,17 @@ pub struct NameTable {
     /// What every zone takes from this server: the default name server's
     /// addresses and the server's own names.
     server: Arc<ServerNames>,
+    /// Woken whenever a zone's serial rises: what sends NOTIFY waits on.
+    serial_raised: Arc<tokio::sync::Notify>,
+}
+
+/// A zone as it was at one moment, for a transfer: its apex and its
+/// services' compiles, all of the same serial. Shares what it holds with
+/// the table; copying out costs a pointer per service.
+pub struct ZoneSnapshot {
+    pub apex: Arc<Apex>,
+    /// Each service's name (lower case, wire form) and its compile.
+    pub services: Vec<(WireName, Arc<CompiledService>)>,
 }
 
 impl NameTable {
@@ -196,10 +210,47 @@ impl NameTable {
         }
     }
 
-    fn raise_serial(zone: &ZoneCell, serial: u64) {
+    fn raise_serial(&self, zone: &ZoneCell, serial: u64) {
         if let Some(newer) = zone.apex.load().with_serial(serial) {
             zone.apex.store(Arc::new(newer));
+            self.serial_raised.notify_one();
         }
+    }
+
+    /// The zone whose apex is `origin` (lower case, wire form), taken
+    /// whole under the writers' lock, so every service in it is at the
+    /// apex's serial.
+    pub fn zone_snapshot(&self, origin: &[u8]) -> Option<ZoneSnapshot> {
+        let state = self.writer_state();
+        let Node::Apex(zone) = self.nodes.get(origin)?.value().clone() else {
+            return None;
+        };
+        let services = state
+            .services
+            .get(origin)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| Some((name.clone(), self.service_at(name)?)))
+            .collect();
+        Some(ZoneSnapshot {
+            apex: zone.apex.load_full(),
+            services,
+        })
+    }
+
+    /// Every zone's current apex.
+    pub fn apexes(&self) -> Vec<Arc<Apex>> {
+        self.writer_state()
+            .zones
+            .values()
+            .map(|zone| zone.apex.load_full())
+            .collect()
+    }
+
+    /// Resolves once a zone's serial has risen since the last call (or
+    /// since the table was made, for the first).
+    pub async fn serial_raised(&self) {
+        self.serial_raised.notified().await;
     }
 }
 
@@ -222,6 +273,7 @@ impl RegistryObserver for NameTable {
             let previous = zone.apex.swap(Arc::new(apex));
             self.remove_hosts(&previous, Some(&zone.apex.load()));
             self.insert_hosts(&zone);
+            self.serial_raised.notify_one();
             return;
         }
         let origin = apex.origin.clone();
@@ -236,6 +288,7 @@ impl RegistryObserver for NameTable {
         state.zones.insert(namespace.id.clone(), Arc::clone(&zone));
         self.nodes.insert(origin, Node::Apex(Arc::clone(&zone)));
         self.insert_hosts(&zone);
+        self.serial_raised.notify_one();
     }
 
     fn namespace_removed(&self, namespace: &Namespace) {
@@ -245,6 +298,7 @@ impl RegistryObserver for NameTable {
                 counters.release(slot);
             }
             let apex = zone.apex.load();
+            state.services.remove(&*apex.origin);
             self.nodes.remove(&*apex.origin);
             self.remove_hosts(&apex, None);
         }
@@ -283,6 +337,12 @@ impl RegistryObserver for NameTable {
                             .or_insert_with(|| Node::EmptyNonTerminal(Arc::clone(&zone)));
                     }
                 }
+                let origin = zone.apex.load().origin.clone();
+                state
+                    .services
+                    .entry(origin)
+                    .or_default()
+                    .insert(name.wire.clone());
                 self.nodes.insert(
                     name.wire,
                     Node::Service(Arc::clone(&zone), Arc::new(compiled)),
@@ -290,7 +350,7 @@ impl RegistryObserver for NameTable {
             }
             None => remove_service_node(self, &mut state, &name.wire, &zone),
         }
-        Self::raise_serial(&zone, view.namespace_revision);
+        self.raise_serial(&zone, view.namespace_revision);
     }
 
     fn service_removed(&self, namespace: &Namespace, service: &Service) {
@@ -303,7 +363,7 @@ impl RegistryObserver for NameTable {
             return;
         };
         remove_service_node(self, &mut state, &name.wire, &zone);
-        Self::raise_serial(&zone, namespace.revision);
+        self.raise_serial(&zone, namespace.revision);
     }
 }
 
@@ -317,6 +377,9 @@ fn remove_service_node(
 ) {
     if table.service_at(name).is_none() {
         return;
+    }
+    if let Some(services) = state.services.get_mut(&*zone.apex.load().origin) {
+        services.remove(name);
     }
     if state.below.get(name).copied().unwrap_or(0) > 0 {
         table

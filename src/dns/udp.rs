@@ -22,6 +22,7 @@ use super::LiveSettings;
 use super::answer::{Served, Transport, respond_served};
 use super::names::NameTable;
 use super::rrl::{RateLimiter, RrlSettings, Verdict, slip};
+use super::transfer::{self, TransferPolicy};
 use crate::metrics::{DnsRecorder, DnsSlots};
 
 /// How often a blocked worker looks at the shutdown signal.
@@ -36,6 +37,7 @@ const BATCH: usize = 32;
 
 /// Starts one worker thread per socket; `per_address` sockets share each
 /// address, and so share its rate limit (see [`super::rrl`]).
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_workers(
     sockets: Vec<UdpSocket>,
     per_address: usize,
@@ -43,6 +45,7 @@ pub fn spawn_workers(
     max_udp_payload: u16,
     live: &watch::Receiver<LiveSettings>,
     metrics: Option<&std::sync::Arc<DnsSlots>>,
+    transfers: &std::sync::Arc<TransferPolicy>,
     shutdown: &CancellationToken,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     sockets
@@ -54,6 +57,7 @@ pub fn spawn_workers(
             let shutdown = shutdown.clone();
             let mut live = live.clone();
             let metrics = metrics.map(|slots| slots.udp_worker(index));
+            let transfers = std::sync::Arc::clone(transfers);
             std::thread::Builder::new()
                 .name(format!("cairn-udp-{index}"))
                 .spawn(move || {
@@ -66,7 +70,7 @@ pub fn spawn_workers(
                         per_address,
                         live,
                     };
-                    Worker::new(max_udp_payload, limiter, rrl, metrics)
+                    Worker::new(max_udp_payload, limiter, rrl, metrics, transfers)
                         .serve(&socket, &table, &shutdown)
                 })
         })
@@ -92,6 +96,8 @@ struct Worker {
     rrl: Rrl,
     /// This worker's own counters; `None` when metrics are off.
     metrics: Option<DnsRecorder>,
+    /// For secondaries' IXFR checks and signed queries (`transfer::udp`).
+    transfers: std::sync::Arc<TransferPolicy>,
 }
 
 impl Worker {
@@ -100,12 +106,14 @@ impl Worker {
         limiter: Option<RateLimiter>,
         rrl: Rrl,
         metrics: Option<DnsRecorder>,
+        transfers: std::sync::Arc<TransferPolicy>,
     ) -> Self {
         Self {
             max_udp_payload,
             limiter,
             rrl,
             metrics,
+            transfers,
             queries: vec![[0u8; MAX_QUERY]; BATCH],
             responses: (0..BATCH)
                 .map(|_| Vec::with_capacity(usize::from(max_udp_payload)))
@@ -152,7 +160,8 @@ impl Worker {
                 }
                 let query = &self.queries[index][..len.min(MAX_QUERY)];
                 let response = &mut self.responses[answers.len()];
-                let Some(answer) = respond_served(
+                // The answer is the response buffer, written from its start.
+                let Some(answer_len) = respond_served(
                     table,
                     query,
                     client.ip(),
@@ -160,8 +169,23 @@ impl Worker {
                     self.max_udp_payload,
                     response,
                     &mut served,
-                ) else {
+                )
+                .map(<[u8]>::len) else {
                     continue;
+                };
+                let replaced = transfer::udp::may_replace(&response[..answer_len])
+                    && transfer::udp::answer(
+                        table,
+                        query,
+                        client.ip(),
+                        &self.transfers,
+                        self.max_udp_payload,
+                        response,
+                    );
+                let answer = if replaced {
+                    &response[..]
+                } else {
+                    &response[..answer_len]
                 };
                 if let Some(metrics) = &self.metrics {
                     metrics.answered(

@@ -17,7 +17,7 @@
 mod additional;
 
 pub use additional::Tsig;
-use additional::read_additional;
+pub use additional::{Additional, read_additional};
 
 /// The size of a DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -64,8 +64,12 @@ pub enum Rcode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u16)]
 pub enum TsigError {
+    /// The MAC does not verify.
+    BadSig = 16,
     /// The key (or its algorithm) is not one the server holds.
     BadKey = 17,
+    /// Signed too long ago, or in the future, beyond the fudge.
+    BadTime = 18,
 }
 
 /// EDNS(0) as the client sent it.

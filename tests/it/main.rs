@@ -22,4 +22,5 @@ mod status;
 mod store_fixture;
 mod support;
 mod tcp;
+mod transfer;
 mod zones;

@@ -23,6 +23,7 @@ use self::connections::{Connection, Connections};
 use super::LiveSettings;
 use super::answer::{Served, Transport, respond_served};
 use super::names::NameTable;
+use super::transfer::{self, Outcome, TransferPolicy};
 use super::wire::HEADER_LEN;
 use crate::metrics::DnsRecorder;
 
@@ -69,6 +70,7 @@ pub async fn serve(
     table: NameTable,
     mut live: watch::Receiver<LiveSettings>,
     metrics: Option<DnsRecorder>,
+    transfers: Arc<TransferPolicy>,
     shutdown: CancellationToken,
 ) {
     let limits = live.borrow_and_update().tcp;
@@ -90,6 +92,7 @@ pub async fn serve(
             table.clone(),
             Arc::clone(&connections),
             metrics.clone(),
+            Arc::clone(&transfers),
             tasks.clone(),
             shutdown.clone(),
         ));
@@ -151,6 +154,7 @@ async fn accept(
     table: NameTable,
     connections: Arc<Connections>,
     metrics: Option<DnsRecorder>,
+    transfers: Arc<TransferPolicy>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
@@ -172,10 +176,11 @@ async fn accept(
         let connection = connections.admit(client.ip(), &shutdown);
         let table = table.clone();
         let metrics = metrics.clone();
+        let transfers = Arc::clone(&transfers);
         tasks.spawn(async move {
             tokio::select! {
                 () = connection.closed() => {}
-                () = serve_connection(stream, client, &table, &connection, metrics.as_ref()) => {}
+                () = serve_connection(stream, client, &table, &connection, metrics.as_ref(), &transfers) => {}
             }
         });
     }
@@ -197,6 +202,7 @@ async fn serve_connection(
     table: &NameTable,
     connection: &Connection,
     metrics: Option<&DnsRecorder>,
+    transfers: &TransferPolicy,
 ) {
     let limits = connection.limits();
     let _ = stream.set_nodelay(true);
@@ -227,6 +233,26 @@ async fn serve_connection(
             _ => return,
         }
         connection.answering(&waiting);
+        if transfer::is_for_transfer(&query, transfers) {
+            let outcome = transfer::serve(
+                &mut stream,
+                &query,
+                client.ip(),
+                table,
+                transfers,
+                limits.max_udp_payload,
+                limits.write_timeout,
+            )
+            .await;
+            match outcome {
+                Outcome::NotMine => {}
+                Outcome::Answered => {
+                    idle_from = Instant::now();
+                    continue;
+                }
+                Outcome::Closed => return,
+            }
+        }
         // One more clock read per query, and only with metrics on: the
         // answer's end is the idle time's start, read anyway.
         let started = metrics.map(|_| Instant::now());

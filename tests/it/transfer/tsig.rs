@@ -1,0 +1,226 @@
+//! TSIG on transfers and on signed queries, checked by a client that is
+//! neither cairn, NSD nor Knot (dnspython, `tsig_client.py`), and by NSD
+//! and Knot secondaries holding no key or the wrong one.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use hickory_proto::op::{Message, ResponseCode};
+use serde_json::Value;
+
+use super::client::{axfr_query, transfer_raw};
+use super::{OPEN, big_zone, secondaries};
+use crate::support::{TestServer, free_port, under_ci};
+
+/// The key secondaries and cairn share in these tests.
+pub const KEY: secondaries::Key<'static> = Some(("xfrkey", SECRET));
+pub const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+const WRONG: &str = "d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3JvbmctMTI=";
+
+/// The key's secret in a file only its owner reads, as cairn demands.
+pub struct KeyFile {
+    dir: tempfile::TempDir,
+}
+
+impl KeyFile {
+    pub fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("key directory");
+        let path = dir.path().join("xfrkey.secret");
+        std::fs::write(&path, format!("{SECRET}\n")).expect("write the secret");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod the secret");
+        Self { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("xfrkey.secret")
+    }
+
+    /// Config lines (inside `[transfer]`) requiring the key.
+    pub fn config(&self) -> String {
+        format!(
+            "key = \"xfrkey\"\n[[transfer.keys]]\nname = \"xfrkey\"\nalgorithm = \"hmac-sha256\"\nsecret_file = {:?}\n",
+            self.path().display().to_string()
+        )
+    }
+}
+
+/// A Python that has dnspython: `CAIRN_TEST_DNSPYTHON`, the `python3` on
+/// PATH, or Debian's (`.ci/run` installs python3-dnspython there). `None`
+/// skips, except under CI.
+pub fn dnspython() -> Option<String> {
+    let candidates = std::env::var("CAIRN_TEST_DNSPYTHON")
+        .into_iter()
+        .chain(["python3".to_string(), "/usr/bin/python3".to_string()]);
+    for python in candidates {
+        let found = Command::new(&python)
+            .args(["-c", "import dns.query, dns.tsigkeyring"])
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if found {
+            return Some(python);
+        }
+    }
+    assert!(
+        !under_ci(),
+        "no python3 with dnspython, and CI is set: .ci/run installs python3-dnspython"
+    );
+    eprintln!("no python3 with dnspython; skipping (under CI this fails)");
+    None
+}
+
+pub fn tsig_client(
+    python: &str,
+    mode: &str,
+    server: std::net::SocketAddr,
+    zone: &str,
+    key: &str,
+    secret: &str,
+) -> Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/transfer/tsig_client.py"
+    );
+    let output = Command::new(python)
+        .arg(script)
+        .args([
+            mode,
+            &server.ip().to_string(),
+            &server.port().to_string(),
+            zone,
+            key,
+        ])
+        .args(["hmac-sha256", secret])
+        .output()
+        .expect("run tsig_client.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "tsig_client.py {mode} against {server}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+        )
+    })
+}
+
+fn signed_server(zones: &[(&str, &str)], key: &KeyFile) -> TestServer {
+    TestServer::start_with(zones, &format!("{OPEN}{}", key.config()))
+}
+
+#[test]
+fn every_message_of_a_multi_message_axfr_is_signed_in_a_chain_dnspython_verifies() {
+    let Some(python) = dnspython() else {
+        return;
+    };
+    let key = KeyFile::new();
+    let instances = 2000;
+    let server = signed_server(&[("big.test.toml", &big_zone(instances))], &key);
+    let verified = tsig_client(&python, "xfr", server.dns, "big.test.", "xfrkey", SECRET);
+    let messages = verified["messages"].as_u64().unwrap();
+    assert!(messages > 2, "{verified}");
+    assert_eq!(verified["signed"], verified["messages"], "{verified}");
+    // SOA twice, NS, its glue, and three records per instance.
+    assert_eq!(verified["records"].as_u64(), Some(3 * instances as u64 + 4));
+}
+
+#[test]
+fn signed_queries_are_answered_signed_and_bad_signatures_get_their_errors() {
+    let Some(python) = dnspython() else {
+        return;
+    };
+    let key = KeyFile::new();
+    let server = signed_server(&[("svc.test.toml", super::ZONE)], &key);
+    let client =
+        |mode, key, secret| tsig_client(&python, mode, server.dns, "svc.test.", key, secret);
+    assert_eq!(
+        client("query", "xfrkey", SECRET),
+        serde_json::json!({"rcode": "NOERROR", "verified": true}),
+        "a signed SOA query (as Knot sends before IXFR) gets a signed answer"
+    );
+    assert_eq!(
+        client("query", "xfrkey", WRONG)["tsig_error"],
+        "PeerBadSignature"
+    );
+    assert_eq!(
+        client("query", "otherkey", SECRET)["tsig_error"],
+        "PeerBadKey"
+    );
+    assert_eq!(
+        client("stale", "xfrkey", SECRET)["tsig_error"],
+        "PeerBadTime"
+    );
+    // A signed transfer verifies as well.
+    assert_eq!(client("xfr", "xfrkey", SECRET)["signed"], 1);
+}
+
+#[test]
+fn an_unsigned_transfer_of_a_zone_that_needs_the_key_is_refused_as_not_served() {
+    let key = KeyFile::new();
+    let server = signed_server(&[("svc.test.toml", super::ZONE)], &key);
+    let nothing = TestServer::start(&[]);
+    let mut refused = transfer_raw(server.dns, &axfr_query("svc.test."))
+        .unwrap()
+        .remove(0);
+    let mut baseline = transfer_raw(nothing.dns, &axfr_query("svc.test."))
+        .unwrap()
+        .remove(0);
+    refused[..2].copy_from_slice(&[0, 0]);
+    baseline[..2].copy_from_slice(&[0, 0]);
+    assert_eq!(
+        Message::from_vec(&refused).unwrap().metadata.response_code,
+        ResponseCode::Refused
+    );
+    assert_eq!(refused, baseline);
+}
+
+#[test]
+fn secondaries_without_the_key_or_with_a_wrong_one_get_nothing() {
+    let Some((nsd, knotd)) = secondaries::tools() else {
+        return;
+    };
+    let key = KeyFile::new();
+    let server = signed_server(&[("svc.test.toml", super::ZONE)], &key);
+    let cases = [
+        secondaries::nsd(&nsd, free_port(), "svc.test", server.dns, None),
+        secondaries::nsd(
+            &nsd,
+            free_port(),
+            "svc.test",
+            server.dns,
+            Some(("xfrkey", WRONG)),
+        ),
+        secondaries::knot(&knotd, free_port(), "svc.test", server.dns, None),
+        secondaries::knot(
+            &knotd,
+            free_port(),
+            "svc.test",
+            server.dns,
+            Some(("xfrkey", WRONG)),
+        ),
+    ];
+    for secondary in &cases {
+        // Each asks at start; wait until it has heard its refusal.
+        crate::support::eventually(
+            &format!("{:?} to log a failed transfer", secondary.kind),
+            || {
+                let log = secondary.log().to_ascii_lowercase();
+                ["refused", "badsig", "bad sig", "failed", "error"]
+                    .iter()
+                    .any(|word| log.contains(word) && log.contains("svc.test"))
+                    .then_some(())
+            },
+        );
+        assert_eq!(
+            super::client::serial(secondary.addr, "svc.test."),
+            None,
+            "{:?} serves the zone without the key:\n{}",
+            secondary.kind,
+            secondary.log()
+        );
+    }
+    assert!(
+        !server.log().contains("zone transfer "),
+        "cairn sent a zone:\n{}",
+        server.log()
+    );
+}
