@@ -28,6 +28,8 @@ pub struct State {
     owned: Vec<Registered>,
     /// Container short id → the reason last logged for it.
     reported: HashMap<String, String>,
+    /// Container short id → its name, for the log.
+    names: HashMap<String, String>,
     cairn_down: bool,
 }
 
@@ -58,6 +60,7 @@ impl State {
             services: Services::default(),
             owned: Vec::new(),
             reported: HashMap::new(),
+            names: HashMap::new(),
             cairn_down: false,
         }
     }
@@ -80,6 +83,8 @@ impl State {
         self.services = services;
         self.owned = owned;
         self.reported
+            .retain(|id, _| containers.iter().any(|c| c.short_id() == id));
+        self.names
             .retain(|id, _| containers.iter().any(|c| c.short_id() == id));
         let wanted = match self.wanted(&containers).await {
             Ok(wanted) => wanted,
@@ -111,6 +116,7 @@ impl State {
         let containers: Vec<Container> = container.into_iter().collect();
         if containers.is_empty() {
             self.reported.remove(&short);
+            self.names.remove(&short);
         }
         let wanted = match self.wanted(&containers).await {
             Ok(wanted) => wanted,
@@ -134,6 +140,8 @@ impl State {
     async fn wanted(&mut self, containers: &[Container]) -> Result<Vec<Wanted>, CallError> {
         let mut wanted = Vec::new();
         for container in containers.iter().filter(|c| c.running) {
+            self.names
+                .insert(container.short_id().to_string(), container.name.clone());
             let desired = match labels::parse(container) {
                 Ok(Some(desired)) => desired,
                 Ok(None) => continue,
@@ -174,7 +182,7 @@ impl State {
         for (container, _, instance_id) in plan.conflicts {
             let reason =
                 format!("instance {instance_id} is wanted by another container of this host");
-            self.report(&container, &container, reason);
+            self.report_id(&container, reason);
         }
         for action in plan.actions {
             if let Err(error) = self.apply(action).await {
@@ -205,7 +213,7 @@ impl State {
                     let reason = format!(
                         "instance {instance_id} exists already ({owner}); the agent leaves it alone"
                     );
-                    self.report(&container, &container, reason);
+                    self.report_id(&container, reason);
                     return Ok(());
                 }
                 match catalog::register(&self.api, &service_id, &instance_id, &attributes).await {
@@ -228,7 +236,7 @@ impl State {
                         }
                     }
                     Err(CallError::Refused { code, message }) => {
-                        self.report(&container, &container, format!("{code}: {message}"));
+                        self.report_id(&container, format!("{code}: {message}"));
                     }
                     Err(error) => return Err(error),
                 }
@@ -272,6 +280,15 @@ impl State {
         self.owned.iter().position(|owned| {
             owned.service_id == service_id && owned.instance_id.eq_ignore_ascii_case(instance_id)
         })
+    }
+
+    fn report_id(&mut self, short_id: &str, reason: String) {
+        let name = self
+            .names
+            .get(short_id)
+            .cloned()
+            .unwrap_or_else(|| short_id.to_string());
+        self.report(short_id, &name, reason);
     }
 
     /// Logs why a container is left unregistered, once per reason.
