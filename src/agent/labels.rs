@@ -428,4 +428,58 @@ mod tests {
         c.networks.clear();
         assert!(matches!(parse(&c), Err(LabelError::NoAddress(_))));
     }
+
+    /// examples/compose.yaml's services, each with its `cairn.*` labels.
+    fn compose_services() -> Vec<(String, Vec<(String, String)>)> {
+        let mut services: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        let mut in_services = false;
+        for line in include_str!("../../examples/compose.yaml").lines() {
+            if line.is_empty() {
+                continue;
+            }
+            if !line.starts_with(' ') {
+                in_services = line == "services:";
+                continue;
+            }
+            if !in_services {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':'))
+                && !name.starts_with(' ')
+            {
+                services.push((name.to_string(), Vec::new()));
+            } else if let Some(label) = line.trim().strip_prefix("- \"cairn.")
+                && let Some((key, value)) = label.trim_end_matches('"').split_once('=')
+                && let Some((_, labels)) = services.last_mut()
+            {
+                labels.push((format!("cairn.{key}"), value.to_string()));
+            }
+        }
+        services
+    }
+
+    #[test]
+    fn the_compose_examples_labels_parse() {
+        let services = compose_services();
+        assert_eq!(services.len(), 2, "{services:?}");
+        for (name, labels) in services {
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let mut c = container(&labels);
+            c.networks.insert(
+                "backend".to_string(),
+                NetworkAddress {
+                    ipv4: Some(Ipv4Addr::new(172, 18, 0, 2)),
+                    ipv6: None,
+                },
+            );
+            let desired = parse(&c)
+                .unwrap_or_else(|error| panic!("{name}: {error}"))
+                .unwrap_or_else(|| panic!("{name} has no cairn.service"));
+            assert_eq!(desired.service, "app.svc.internal", "{name}");
+            assert_eq!(desired.address.ipv4, Some(Ipv4Addr::new(172, 18, 0, 2)));
+        }
+    }
 }

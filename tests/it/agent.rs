@@ -13,6 +13,7 @@ mod docker;
 mod health;
 mod lifecycle;
 mod recovery;
+mod unit;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -40,11 +40,16 @@ impl DockerHost {
             docker: docker.clone(),
             _watcher: None,
         };
-        let host = if default.answers() {
+        // CAIRN_TEST_DOCKERD_ARGS starts a dockerd of the tests' own even
+        // when one answers, with these flags (e.g. `--bridge br1
+        // --iptables=false` beside a running one): how the path CI takes
+        // on a machine without Docker running is tried on one with it.
+        let own_args = std::env::var("CAIRN_TEST_DOCKERD_ARGS").ok();
+        let host = if own_args.is_none() && default.answers() {
             default
         } else {
             let dockerd = require_tool("dockerd")?;
-            start_dockerd(&docker, &dockerd)
+            start_dockerd(&docker, &dockerd, own_args.as_deref().unwrap_or(""))
         };
         host.ensure_image(&busybox);
         Some(host)
@@ -118,12 +123,12 @@ impl DockerHost {
 /// Starts `dockerd` on a socket, data root and exec root of its own. A
 /// shell beside it stops it (and removes its files) once this test
 /// process has exited, since tests have no hook at exit.
-fn start_dockerd(docker: &std::path::Path, dockerd: &std::path::Path) -> DockerHost {
+fn start_dockerd(docker: &std::path::Path, dockerd: &std::path::Path, args: &str) -> DockerHost {
     let dir = std::env::temp_dir().join(format!("cairn-dockerd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dockerd directory");
     let socket = dir.join("docker.sock");
     let script = format!(
-        "{dockerd} --host unix://{d}/docker.sock --data-root {d}/data --exec-root {d}/exec --pidfile {d}/docker.pid >{d}/dockerd.log 2>&1 &\n\
+        "{dockerd} --host unix://{d}/docker.sock --data-root {d}/data --exec-root {d}/exec --pidfile {d}/docker.pid {args} >{d}/dockerd.log 2>&1 &\n\
          daemon=$!\n\
          while kill -0 {test} 2>/dev/null && kill -0 $daemon 2>/dev/null; do sleep 1; done\n\
          kill $daemon 2>/dev/null; wait $daemon; rm -rf {d}\n",
