@@ -37,10 +37,11 @@ pub struct DockerArgs {
     /// it, the admin socket (--socket or --config).
     #[arg(long, env = "CAIRN_ENDPOINT", value_name = "URL")]
     pub endpoint: Option<String>,
-    /// Docker's API socket.
+    /// Docker's API socket: a path or `unix://PATH`, as DOCKER_HOST has it
+    /// (a Unix socket only: no tcp:// or ssh://).
     #[arg(
         long,
-        env = "DOCKER_SOCKET",
+        env = "DOCKER_HOST",
         value_name = "PATH",
         default_value = "/var/run/docker.sock"
     )]
@@ -91,6 +92,17 @@ pub async fn run(args: AgentArgs, options: &ClientOptions) -> ExitCode {
         },
         Endpoint::Socket(_) => None,
     };
+    let docker_socket = args
+        .docker_socket
+        .strip_prefix("unix://")
+        .unwrap_or(&args.docker_socket)
+        .to_string();
+    if docker_socket.contains("://") {
+        return usage(format!(
+            "--docker-socket '{}': the agent talks to Docker over its Unix socket only",
+            args.docker_socket
+        ));
+    }
     let Some(host) = args.host.clone().or_else(host_name) else {
         return usage("cannot read the host name; pass --host".to_string());
     };
@@ -118,7 +130,7 @@ pub async fn run(args: AgentArgs, options: &ClientOptions) -> ExitCode {
     }
     let settings = Settings {
         api: Api::new(endpoint, credentials),
-        docker_socket: args.docker_socket,
+        docker_socket,
         host,
         once: args.once,
         resync: Duration::from_secs(args.resync_secs.max(1)),

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::admin::ok;
 use crate::support::{TestServer, cairn_binary, eventually};
 
-pub use docker::{Containers, DockerHost};
+pub use docker::{Containers, DockerHost, IMAGE};
 
 /// A zones file: namespace `namespace` (public, so any client may ask)
 /// with service `web` (A and SRV, custom health), plus `extra` TOML.

@@ -177,6 +177,13 @@ impl Containers {
         }
     }
 
+    /// Removes the container `name` now (if it exists) and again on drop:
+    /// for containers named by someone else, such as the README.
+    pub fn adopt(&mut self, name: &str) {
+        let _ = self.docker.command(&["rm", "-f", name]).output();
+        self.names.push(name.to_string());
+    }
+
     /// The name of this test's container `tag`.
     pub fn name(&self, tag: &str) -> String {
         format!("{}-{tag}", self.prefix)
