@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use thiserror::Error;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use client::Api;
@@ -105,21 +106,26 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             continue;
         }
         docker_backoff = FIRST_BACKOFF;
-        let mut pending = matches!(outcome, Outcome::CairnDown(_));
+        // When to reconcile again because cairn did not answer: a deadline,
+        // not a sleep made anew each turn, so a busy event stream (every
+        // health probe is an event) cannot put it off.
         let mut cairn_backoff = FIRST_BACKOFF;
+        let mut retry_at =
+            matches!(outcome, Outcome::CairnDown(_)).then(|| Instant::now() + cairn_backoff);
         let mut resync = tokio::time::interval(settings.resync);
         resync.reset();
         let events = engine.events(since);
         tokio::pin!(events);
         tracing::info!(socket = %settings.docker_socket, "watching Docker's events");
         loop {
-            let retry = tokio::time::sleep(cairn_backoff);
+            let retry = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now));
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 event = events.next() => match event {
                     Some(Ok(event)) => {
-                        if let Outcome::CairnDown(_) = state.on_event(&engine, &event).await {
-                            pending = true;
+                        let outcome = state.on_event(&engine, &event).await;
+                        if outcome != Outcome::Done && retry_at.is_none() {
+                            retry_at = Some(Instant::now() + cairn_backoff);
                         }
                     }
                     Some(Err(error)) => {
@@ -131,14 +137,15 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                         break;
                     }
                 },
-                () = retry, if pending => {
+                () = retry, if retry_at.is_some() => {
                     match state.reconcile(&engine).await {
                         Outcome::Done => {
-                            pending = false;
+                            retry_at = None;
                             cairn_backoff = FIRST_BACKOFF;
                         }
                         Outcome::CairnDown(_) => {
                             cairn_backoff = (cairn_backoff * 2).min(MAX_BACKOFF);
+                            retry_at = Some(Instant::now() + cairn_backoff);
                         }
                         Outcome::DockerDown(reason) => {
                             tracing::warn!("lost Docker while reconciling: {reason}; reconnecting");
@@ -146,10 +153,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                         }
                     }
                 }
-                _ = resync.tick(), if !pending => {
+                _ = resync.tick(), if retry_at.is_none() => {
                     match state.reconcile(&engine).await {
                         Outcome::Done => {}
-                        Outcome::CairnDown(_) => pending = true,
+                        Outcome::CairnDown(_) => retry_at = Some(Instant::now() + cairn_backoff),
                         Outcome::DockerDown(_) => break,
                     }
                 }

@@ -100,6 +100,13 @@ fn cairn_down_while_containers_change_then_back_converges() {
     let label = format!("cairn.service=web.{ns}");
     let labels = ["--label", label.as_str(), "--expose", "80"];
     let mut containers = Containers::new(docker, "outage");
+    // Not labelled, but its health probe puts events on the stream every
+    // second: the agent's retries must not wait for a quiet moment.
+    containers.run(
+        "noisy",
+        &["--health-cmd", "true", "--health-interval", "1s"],
+        &["sleep", "600"],
+    );
     let agent = Agent::start(&server, docker, "host-outage", &[]);
     let before = containers.run("before", &labels, &["sleep", "600"]);
     eventually("the first container registered", || {
@@ -107,10 +114,19 @@ fn cairn_down_while_containers_change_then_back_converges() {
     });
 
     server.kill();
+    let down_since = std::time::Instant::now();
     let during = containers.run("during", &labels, &["sleep", "600"]);
     docker.run(&["stop", "-t", "0", &before]);
     eventually("the agent to notice cairn is gone", || {
         agent.log().contains("unreachable").then_some(())
+    });
+    // Long enough for the backoff (0.2 s doubling) to grow past the
+    // events' 1 s interval, where a retry timer made anew on every event
+    // would never fire.
+    eventually("a few retries", || {
+        (agent.log().matches("will reconcile").count() >= 1
+            && std::time::Instant::now() >= down_since + std::time::Duration::from_secs(4))
+        .then_some(())
     });
     server.restart();
     eventually("the registry to match the containers again", || {
