@@ -63,10 +63,22 @@ fn now_unix() -> i64 {
         .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(0))
 }
 
+/// Waits out `backoff` (and doubles it, up to [`MAX_BACKOFF`]); `true`
+/// when `shutdown` came first.
+async fn wait(shutdown: &CancellationToken, backoff: &mut Duration) -> bool {
+    let stop = tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(*backoff) => false,
+    };
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    stop
+}
+
 /// Runs until `shutdown` (or, with `once`, one reconcile).
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), AgentError> {
     let mut state = State::new(settings.api.clone(), settings.host.clone());
     let mut docker_backoff = FIRST_BACKOFF;
+    let mut docker_down = false;
     loop {
         let engine = match Engine::connect(&settings.docker_socket).await {
             Ok(engine) => engine,
@@ -78,12 +90,18 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                 if settings.once {
                     return Err(error);
                 }
-                tracing::warn!("{error}; retrying in {docker_backoff:?}");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(docker_backoff) => {}
+                // Once per outage: a retry every few seconds is not news.
+                if docker_down {
+                    tracing::debug!("{error}; retrying in {docker_backoff:?}");
+                } else {
+                    tracing::warn!(
+                        "{error}; retrying with backoff (registrations stay as they are until Docker answers)"
+                    );
+                    docker_down = true;
                 }
-                docker_backoff = (docker_backoff * 2).min(MAX_BACKOFF);
+                if wait(&shutdown, &mut docker_backoff).await {
+                    return Ok(());
+                }
                 continue;
             }
         };
@@ -103,9 +121,15 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         }
         if let Outcome::DockerDown(reason) = &outcome {
             tracing::warn!(socket = %settings.docker_socket, "lost Docker while reconciling: {reason}");
+            if wait(&shutdown, &mut docker_backoff).await {
+                return Ok(());
+            }
             continue;
         }
         docker_backoff = FIRST_BACKOFF;
+        if std::mem::take(&mut docker_down) {
+            tracing::info!(socket = %settings.docker_socket, "Docker answers again");
+        }
         // When to reconcile again because cairn did not answer: a deadline,
         // not a sleep made anew each turn, so a busy event stream (every
         // health probe is an event) cannot put it off.
