@@ -106,6 +106,11 @@ pub async fn run(args: AgentArgs, options: &ClientOptions) -> ExitCode {
     let Some(host) = args.host.clone().or_else(host_name) else {
         return usage("cannot read the host name; pass --host".to_string());
     };
+    if host.trim().is_empty() || host.len() > 255 {
+        return usage(format!(
+            "--host '{host}': the agent's name must be 1-255 characters (it is every instance's cairn.agent)"
+        ));
+    }
     let _logging = Logging::init("info", LogFormat::Text);
     let shutdown = CancellationToken::new();
     match (
