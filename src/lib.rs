@@ -12,6 +12,8 @@
 //!   Writer: creates what they declare, brings what exists in line.
 //! - [`admin`] is the admin API (Cloud Map's actions over HTTP on a Unix
 //!   socket) and its client; [`cli`] is the `cairn` subcommands that use it.
+//! - [`agent`] is `cairn agent docker`: registers a Docker host's
+//!   containers through the API, as a client.
 //! - [`writer`] is the write front, the one way to change the registry:
 //!   plan, commit to the store, apply.
 //! - [`health`] probes instances (HealthCheckConfig) and watches their
@@ -27,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod control;

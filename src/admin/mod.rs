@@ -23,7 +23,7 @@ mod error;
 mod http;
 mod keys;
 mod scope;
-mod sigv4;
+pub(crate) mod sigv4;
 mod tcp;
 mod tls;
 

@@ -592,5 +592,8 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+mod sign;
+pub use sign::{amz_date, authorization};
+
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@
 //! This module knows the API only through `admin::api`; it never touches
 //! the registry.
 
+mod agent;
 mod discover;
 mod instance;
 mod namespace;
@@ -26,6 +27,7 @@ use clap_complete::Shell;
 use crate::admin::client::{Client, ClientError};
 use crate::config::Config;
 
+pub use agent::AgentArgs;
 pub use discover::DiscoverArgs;
 pub use instance::{HealthArgs, InstanceArgs};
 pub use namespace::NamespaceArgs;
@@ -70,6 +72,9 @@ pub enum Command {
     /// refused whole and the running config kept (exit code 4).
     #[command(after_help = EXIT_CODES)]
     Reload,
+    /// Run an agent that registers this host's containers in cairn (see
+    /// `cairn agent docker --help`).
+    Agent(AgentArgs),
     /// Print shell completions for cairn, e.g. `cairn completions bash >
     /// /etc/bash_completion.d/cairn`.
     Completions {
@@ -186,6 +191,7 @@ pub async fn run(
     cli: impl FnOnce() -> clap::Command,
 ) -> ExitCode {
     let outcome = match command {
+        Command::Agent(args) => return agent::run(args, options).await,
         Command::Namespace(args) => namespace::run(args, options).await,
         Command::Service(args) => service::run(args, options).await,
         Command::Instance(args) => instance::run(args, options).await,

@@ -2,6 +2,7 @@
 //! real admin socket and CLI. One test binary, one shared harness.
 
 mod admin;
+mod agent;
 mod api;
 mod cli;
 #[cfg(feature = "etcd")]

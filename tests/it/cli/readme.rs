@@ -93,13 +93,28 @@ fn every_shell_block_of_the_readme_runs_in_order() {
         aws_dir.map_or(String::new(), |dir| format!("{}:", dir.display())),
         std::env::var("PATH").unwrap_or_default()
     );
+    // The containers section needs Docker (tests/it/agent/docker.rs): run
+    // with it when there is one, skipped otherwise (failed under CI).
+    let mut containers = None;
     for (heading, block) in rest {
         // The one change: the README's ports (DNS on the default 1053, the
         // API example's 8787) become the test server's free ports.
-        let script = block
+        let mut script = block
             .replace("-p 1053", &format!("-p {}", server.dns.port()))
             .replace("127.0.0.1:8787", &format!("127.0.0.1:{api_port}"));
-        let output = Command::new("bash")
+        let mut command = Command::new("bash");
+        if heading == "## Containers" {
+            let Some(docker) = crate::agent::DockerHost::get() else {
+                continue;
+            };
+            // And the image: busybox, imported here as the tests' image.
+            script = script.replace(" busybox httpd", &format!(" {} httpd", crate::agent::IMAGE));
+            let guard =
+                containers.get_or_insert_with(|| crate::agent::Containers::new(docker, "readme"));
+            guard.adopt("app-1");
+            command.env("DOCKER_HOST", format!("unix://{}", docker.socket.display()));
+        }
+        let output = command
             .args(["-euo", "pipefail", "-c", &script])
             .current_dir(reader.path())
             .env("PATH", &path)
