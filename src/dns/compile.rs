@@ -54,7 +54,7 @@ pub struct Apex {
 
 /// One NS record of a zone and, for a name server in the zone, the A and
 /// AAAA records cairn answers at its name and sends as glue.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NameServerWire {
     /// Owner placeholder and tail; the server's name, uncompressed, starts
     /// at [`RDATA_AT`](super::instance::RDATA_AT).
@@ -76,6 +76,18 @@ impl NameServerWire {
             .split_at(self.a_count.min(self.addresses.len()));
         if qtype_is_a { a } else { aaaa }
     }
+}
+
+/// An SOA record (owner placeholder and tail) with another serial: the
+/// serial is the first of the five 32-bit fields that end its RDATA (RFC
+/// 1035 §3.3.13), and 32 bits wide (see [`Apex::build`]).
+fn with_soa_serial(record: &[u8], serial: u64) -> Option<Box<[u8]>> {
+    let mut bytes: Box<[u8]> = record.into();
+    let at = bytes.len().checked_sub(20)?;
+    bytes
+        .get_mut(at..at + 4)?
+        .copy_from_slice(&(serial as u32).to_be_bytes());
+    Some(bytes)
 }
 
 /// Whether the wire name `name` lies strictly below `origin`.
@@ -215,18 +227,24 @@ impl Apex {
     }
 
     /// The same apex with a newer serial, or `None` when `serial` is not newer.
+    /// Every change to a zone raises its serial, so this copies the
+    /// encoded records and rewrites the serial's four bytes rather than
+    /// encoding the apex again.
     pub fn with_serial(&self, serial: u64) -> Option<Self> {
         if serial <= self.serial {
             return None;
         }
-        Self::build(
-            self.name.clone(),
+        Some(Self {
+            origin: self.origin.clone(),
             serial,
-            self.settings.clone(),
-            self.allowed.clone(),
-            Arc::clone(&self.server_addresses),
-        )
-        .ok()
+            soa_answer: with_soa_serial(&self.soa_answer, serial)?,
+            negative_soa: with_soa_serial(&self.negative_soa, serial)?,
+            name_servers: self.name_servers.clone(),
+            allowed: self.allowed.clone(),
+            name: self.name.clone(),
+            settings: self.settings.clone(),
+            server_addresses: Arc::clone(&self.server_addresses),
+        })
     }
 
     /// Whether a client at `ip` may query this zone.
@@ -251,5 +269,42 @@ impl ServiceName {
         let fqdn = Fqdn::parse(&format!("{service}.{namespace}"))?;
         let wire = fqdn.lowered_wire()?;
         Ok(Self { fqdn, wire })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::NameServer;
+
+    #[test]
+    fn a_new_serial_is_the_apex_encoded_again_with_it() {
+        let settings = SoaSettings {
+            name_servers: vec![NameServer {
+                name: "ns.example.test".into(),
+                addresses: vec!["192.0.2.1".parse().expect("an address")],
+            }],
+            ..SoaSettings::default()
+        };
+        let build = |serial| {
+            Apex::build(
+                Fqdn::parse("example.test").expect("a name"),
+                serial,
+                settings.clone(),
+                None,
+                Arc::from(Vec::new()),
+            )
+            .expect("an apex")
+        };
+        let first = build(7);
+        assert!(first.with_serial(7).is_none(), "not newer");
+        for serial in [8, 65_536, u64::from(u32::MAX) + 3] {
+            let raised = first.with_serial(serial).expect("newer");
+            let encoded = build(serial);
+            assert_eq!(raised.serial, serial);
+            assert_eq!(raised.soa_answer, encoded.soa_answer, "{serial}");
+            assert_eq!(raised.negative_soa, encoded.negative_soa, "{serial}");
+            assert_eq!(raised.name_servers.len(), encoded.name_servers.len());
+        }
     }
 }

@@ -77,7 +77,13 @@ impl CompiledService {
             let members = &self.pools[slot(kind)];
             Pool {
                 instances: &self.instances,
-                listed: members.listed.as_deref(),
+                // A list of every instance is read as no list: picks are
+                // uniform over the members, so their order does not show,
+                // and the answer skips a load per pick.
+                listed: members
+                    .listed
+                    .as_deref()
+                    .filter(|listed| listed.len() < self.instances.len()),
                 total_weight: members.total_weight,
             }
         })
