@@ -70,6 +70,22 @@ impl Places {
         }
     }
 
+    /// The instance whose id is `id`, case ignored: the answer path's
+    /// lookup of `<id>.<service>`, inlined there as the scan is.
+    #[inline]
+    pub(super) fn find<'a>(
+        &self,
+        instances: &'a [InstanceWire],
+        id: &[u8],
+    ) -> Option<&'a InstanceWire> {
+        let &position = self.by_id.find(hash_id(&self.hasher, id), |&position| {
+            instances
+                .get(position as usize)
+                .is_some_and(|wire| wire.id().eq_ignore_ascii_case(id))
+        })?;
+        instances.get(position as usize)
+    }
+
     /// The position of the instance whose id is `id`, case ignored.
     pub(super) fn position(&self, instances: &[InstanceWire], id: &[u8]) -> Option<usize> {
         self.by_id

@@ -104,9 +104,7 @@ impl CompiledService {
     /// keeps ids unique regardless of case, so there is at most one.
     pub fn instance(&self, label: &[u8]) -> Option<&InstanceWire> {
         match &self.places {
-            Some(places) => places
-                .position(&self.instances, label)
-                .and_then(|position| self.instances.get(position)),
+            Some(places) => places.find(&self.instances, label),
             None => self
                 .instances
                 .iter()
