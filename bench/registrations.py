@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Registration throughput and register→resolvable latency (issues 4 and 5).
 
-For each service size (``--instances``, default 64 and 1024), a fresh cairn
+For each service size (``--instances``, default 64, 1024 and 10000), a fresh cairn
 (release build, unpinned, default workers) starts on an empty data directory
 with one namespace ``reg.example`` and one MULTIVALUE service ``svc`` (A and
 SRV, TTL 60, no static instances). ``register_load`` (examples/) then
@@ -38,6 +38,7 @@ from cairnbench.servers import Cairn
 
 NAMESPACE, SERVICE = "reg.example", "svc"
 TARGET_PER_S, TARGET_CLIENTS = 20_000, 64
+SIZE_RATIO_TARGET = 1.2
 
 ZONES = f"""# One namespace, one service: what bench/registrations.py registers into.
 [namespace]
@@ -180,6 +181,29 @@ def fmt_opt(value, pattern):
     return pattern.format(value) if value is not None else "—"
 
 
+def size_ratios(results):
+    """Issue 14's target: a change costs the same whatever the size of its
+    service. For each client count, the largest service's CPU per
+    registration and rate against the smallest's, from the same run."""
+    lines = []
+    for store in dict.fromkeys(r["store"] for r in results):
+        for clients in dict.fromkeys(r["clients"] for r in results):
+            runs = sorted((r for r in results if r["store"] == store and r["clients"] == clients),
+                          key=lambda r: r["instances"])
+            if len(runs) < 2 or not runs[0]["cairn_us_per_ack"] or not runs[-1]["acked_per_s"]:
+                continue
+            small, large = runs[0], runs[-1]
+            cpu = large["cairn_us_per_ack"] / small["cairn_us_per_ack"]
+            rate = small["acked_per_s"] / large["acked_per_s"]
+            verdict = "met" if max(cpu, rate) <= SIZE_RATIO_TARGET else "**not met**"
+            lines.append(f"- issue 14's target, a change to a service of {large['instances']:,} "
+                         f"within {SIZE_RATIO_TARGET}× of one of {small['instances']:,} "
+                         f"({store}, {clients} clients): {verdict} — CPU per registration "
+                         f"{cpu:.2f}× the small service's, registrations/s "
+                         f"{small['acked_per_s']:,.0f} : {large['acked_per_s']:,.0f} = {rate:.2f}")
+    return lines
+
+
 def report(results, args, command, disk):
     out = [f"## cairn registrations — one service, {args.duration} s per run", ""]
     out.append("| store | instances in the service | clients | acknowledged registrations/s | errors | "
@@ -199,6 +223,7 @@ def report(results, args, command, disk):
         out.append(f"- issue 5's target, ≥ {TARGET_PER_S:,} acknowledged registrations/s from "
                    f"{TARGET_CLIENTS} clients: {verdict} with {r['instances']:,} instances in the "
                    f"service ({r['acked_per_s']:,.0f}/s)")
+    out.extend(size_ratios(results))
     errors = [f"{r['store']}, {r['instances']} instances × {r['clients']} clients: {r['error_kinds']}"
               for r in results if r["errors"]]
     if errors:
@@ -252,9 +277,9 @@ def parse_args(argv):
     p.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     p.add_argument("--clients", default="1,8,64",
                    help="comma-separated client counts, in run order (default 1,8,64)")
-    p.add_argument("--instances", default="64,1024",
+    p.add_argument("--instances", default="64,1024,10000",
                    help="comma-separated service sizes: instance ids in use, one fresh cairn "
-                        "each (default 64,1024)")
+                        "each (default 64,1024,10000)")
     p.add_argument("--cairn", default=os.path.join(target_dir, "release", "cairn"),
                    help="the cairn binary (default target/release/cairn)")
     p.add_argument("--register-load",

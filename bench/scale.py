@@ -39,13 +39,14 @@ from dataclasses import dataclass, field
 
 import gen
 from cairnbench import live
-from cairnbench.command import Interrupted, run_main
+from cairnbench.command import BenchError, Interrupted, run_main
 from cairnbench.dnsclient import query
 from cairnbench.dnsperf import dnsperf
 from cairnbench.paths import REPO_DIR, RESULTS_DIR
 from cairnbench.procfs import cpu_seconds
 from cairnbench.report import machine_line
-from cairnbench.servers import Cairn
+from cairnbench.dnsclient import free_port
+from cairnbench.servers import Cairn, Knot, find_binary
 
 TARGET_RSS_KIB = 1 << 20  # issue 4: <= 1 GiB with 1M instances
 
@@ -77,6 +78,7 @@ class SizeResult:
     zones_bytes: int = 0
     store_bytes: int = 0
     starts: list = field(default_factory=list)
+    knot: Start = None              # Knot loading the same records
 
     @property
     def total(self):
@@ -179,7 +181,7 @@ def measure(args, services, instances, workdir, raw_dir, results):
     results.append(result)
     t = time.monotonic()
     data = gen.generate(os.path.join(workdir, "data"), services, instances,
-                        queries=args.queries, rfc1035=False)
+                        queries=args.queries, rfc1035=not args.no_knot)
     result.generate_s = time.monotonic() - t
     result.zones_bytes = os.path.getsize(os.path.join(data.zones_dir, "bench.toml"))
     print(f"== {result.total:,} instances ({services:,} services × {instances}): zones file "
@@ -213,10 +215,63 @@ def measure(args, services, instances, workdir, raw_dir, results):
             stop_timed(server, start)
         finally:
             server.stop()
+    if not args.no_knot:
+        result.knot = measure_knot(args, data, os.path.join(workdir, "knot"))
+        print(f"   Knot: {result.knot.label}", flush=True)
     store = os.path.join(data_dir, "cairn.redb")
     result.store_bytes = os.path.getsize(store) if os.path.exists(store) else 0
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure_knot(args, data, workdir):
+    """Knot loading the same records from its zone file: exec until the last
+    service answers, and its memory then. Unpinned, like cairn."""
+    knot = Knot("knot", "Knot", find_binary("knotd", "/usr/sbin/knotd"), cpu=None)
+    start = Start("")
+    t0 = time.monotonic()
+    knot.start(workdir, data, free_port())
+    try:
+        knot.wait_ready(data, args.start_timeout)
+        start.ready_s = time.monotonic() - t0
+        pid = knot.proc.pid
+        start.rss_kib = live.proc_status_kib(pid, "VmRSS")
+        start.hwm_kib = live.proc_status_kib(pid, "VmHWM")
+        start.cpu_s = cpu_seconds(pid)
+        start.label = (f"answering after {start.ready_s:.1f} s, RSS {kib(start.rss_kib)}, "
+                       f"peak {kib(start.hwm_kib)}, CPU {start.cpu_s:.1f} s")
+    except BenchError as e:
+        start.failure = str(e)
+        start.label = f"FAILED: {e}"
+    finally:
+        knot.stop()
+    return start
+
+
+def knot_lines(r):
+    """Issue 14's start-up targets, against Knot's load of the same records."""
+    knot = r.knot
+    if knot is None:
+        return []
+    if knot.failure:
+        return [f"- {r.total:,} instances, Knot: **failed**: {knot.failure.splitlines()[0]}"]
+    lines = [f"- {r.total:,} instances, Knot {knot.label}"]
+    by_label = {s.label: s for s in r.starts if not s.failure}
+    for label in ("first start", "restart"):
+        s = by_label.get(label)
+        if s:
+            lines.append(f"- {r.total:,} instances, cairn {label} / Knot: time "
+                         f"{s.ready_s / knot.ready_s:.2f}×, peak RSS "
+                         f"{s.hwm_kib / knot.hwm_kib:.2f}×")
+    if r.total >= 1_000_000:
+        first, restart = by_label.get("first start"), by_label.get("restart")
+        peak = max((s.burst_hwm_kib or s.hwm_kib) for s in by_label.values()) if by_label else None
+        for what, ok in (("restart ≤ 2 s", restart and restart.ready_s <= 2),
+                         ("first start ≤ 10 s", first and first.ready_s <= 10),
+                         ("peak RSS ≤ Knot's", peak is not None and peak <= knot.hwm_kib)):
+            lines.append(f"- issue 14's target, {what} with {r.total:,} instances: "
+                         f"{'met' if ok else '**not met**'}")
+    return lines
 
 
 def kib(value):
@@ -258,6 +313,7 @@ def report(results, args, command, disk):
             out.append(f"- issue 4's target, ≤ 1 GiB RSS with 1M instances: "
                        f"{'met' if worst <= TARGET_RSS_KIB else '**not met**'} "
                        f"(peak VmHWM {kib(worst)})")
+        out.extend(knot_lines(r))
         for s in r.starts:
             odd = {k: v for k, v in s.burst_rcodes.items() if k not in ("NOERROR", "NXDOMAIN")}
             if odd:
@@ -296,6 +352,8 @@ def parse_args(argv):
     p.add_argument("--cairn", default=os.path.join(target_dir, "release", "cairn"),
                    help="the cairn binary (default target/release/cairn)")
     p.add_argument("--keep", action="store_true", help="keep the work directory (data, store, logs)")
+    p.add_argument("--no-knot", action="store_true",
+                   help="skip Knot loading the same records (its zone file is not written)")
     p.add_argument("--workdir", default=None,
                    help="where the data and stores go (default: a new directory under $TMPDIR)")
     a = p.parse_args(argv)

@@ -9,15 +9,17 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hashbrown::HashTable;
 use ipnet::IpNet;
 
 use super::encode::{self, EncodeError, Fqdn, Soa};
-use super::instance::{InstanceWire, KINDS, Ttls, slot};
 use super::wire::POINTER_TO_QNAME;
-use crate::registry::{
-    Namespace, NamespaceType, RecordKind, RoutingPolicy, ServiceView, SoaSettings, hash_id,
-};
+use crate::registry::{Namespace, NamespaceType, SoaSettings};
+
+mod places;
+mod service;
+
+pub(crate) use places::Changed;
+pub use service::{CompiledService, Pool};
 
 /// A record whose owner is the question's name: pointer + tail.
 fn at_qname(tail: &[u8]) -> Box<[u8]> {
@@ -63,7 +65,7 @@ pub struct ServerNames {
 }
 
 /// One of the server's own names in a zone, with its A and AAAA records.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OwnHostWire {
     /// Lower case, wire form (a key of the name table).
     pub host: Box<[u8]>,
@@ -90,7 +92,7 @@ impl<'a> HostRecords<'a> {
 
 /// One NS record of a zone and, for a name server in the zone, the A and
 /// AAAA records cairn answers at its name and sends as glue.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NameServerWire {
     /// Owner placeholder and tail; the server's name, uncompressed, starts
     /// at [`RDATA_AT`](super::instance::RDATA_AT).
@@ -137,6 +139,18 @@ fn address_records(
         })
         .collect::<Result<_, EncodeError>>()?;
     Ok((records, a_count))
+}
+
+/// An SOA record (owner placeholder and tail) with another serial: the
+/// serial is the first of the five 32-bit fields that end its RDATA (RFC
+/// 1035 §3.3.13), and 32 bits wide (see [`Apex::build`]).
+fn with_soa_serial(record: &[u8], serial: u64) -> Option<Box<[u8]>> {
+    let mut bytes: Box<[u8]> = record.into();
+    let at = bytes.len().checked_sub(20)?;
+    bytes
+        .get_mut(at..at + 4)?
+        .copy_from_slice(&(serial as u32).to_be_bytes());
+    Some(bytes)
 }
 
 /// Whether the wire name `name` lies strictly below `origin`.
@@ -210,18 +224,7 @@ impl Apex {
                 Self::name_server(&name, &origin, settings.ttl, server, addresses)
             })
             .collect::<Result<_, _>>()?;
-        let mut own_hosts = Vec::new();
-        for (host, addresses) in &server.own_hosts {
-            let wire = host.lowered_wire()?;
-            if is_below(&wire, &origin) {
-                let (addresses, a_count) = address_records(host, settings.ttl, addresses.clone())?;
-                own_hosts.push(OwnHostWire {
-                    host: wire,
-                    addresses,
-                    a_count,
-                });
-            }
-        }
+        let own_hosts = Self::own_hosts(&server, &origin, settings.ttl)?;
         Ok(Self {
             origin,
             serial,
@@ -234,6 +237,27 @@ impl Apex {
             settings,
             server,
         })
+    }
+
+    /// The server's own names that lie in the zone at `origin`, encoded.
+    fn own_hosts(
+        server: &ServerNames,
+        origin: &[u8],
+        ttl: u32,
+    ) -> Result<Vec<OwnHostWire>, EncodeError> {
+        let mut own_hosts = Vec::new();
+        for (host, addresses) in &server.own_hosts {
+            let wire = host.lowered_wire()?;
+            if is_below(&wire, origin) {
+                let (addresses, a_count) = address_records(host, ttl, addresses.clone())?;
+                own_hosts.push(OwnHostWire {
+                    host: wire,
+                    addresses,
+                    a_count,
+                });
+            }
+        }
+        Ok(own_hosts)
     }
 
     /// An NS record naming `server`, with its address records when it is in
@@ -300,18 +324,25 @@ impl Apex {
     }
 
     /// The same apex with a newer serial, or `None` when `serial` is not newer.
+    /// Every change to a zone raises its serial, so this copies the
+    /// encoded records and rewrites the serial's four bytes rather than
+    /// encoding the apex again.
     pub fn with_serial(&self, serial: u64) -> Option<Self> {
         if serial <= self.serial {
             return None;
         }
-        Self::build(
-            self.name.clone(),
+        Some(Self {
+            origin: self.origin.clone(),
             serial,
-            self.settings.clone(),
-            self.allowed.clone(),
-            Arc::clone(&self.server),
-        )
-        .ok()
+            soa_answer: with_soa_serial(&self.soa_answer, serial)?,
+            negative_soa: with_soa_serial(&self.negative_soa, serial)?,
+            name_servers: self.name_servers.clone(),
+            allowed: self.allowed.clone(),
+            own_hosts: self.own_hosts.clone(),
+            name: self.name.clone(),
+            settings: self.settings.clone(),
+            server: Arc::clone(&self.server),
+        })
     }
 
     /// Whether a client at `ip` may query this zone.
@@ -339,220 +370,39 @@ impl ServiceName {
     }
 }
 
-/// Which instances answer one record type: already narrowed to the healthy
-/// ones (or to all of them when none is healthy) that have such a record.
-#[derive(Debug, Default)]
-struct Members {
-    /// Indices into the service's instances; `None` when that is every
-    /// instance, as it is for most services most of the time. Pools with
-    /// the same members share one list.
-    listed: Option<Arc<[u32]>>,
-    /// Sum of the members' weights.
-    total_weight: u64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::NameServer;
 
-/// A record type's pool as the answer path reads it.
-#[derive(Debug, Clone, Copy)]
-pub struct Pool<'a> {
-    instances: &'a [InstanceWire],
-    listed: Option<&'a [u32]>,
-    pub total_weight: u64,
-}
-
-impl<'a> Pool<'a> {
-    pub fn len(&self) -> usize {
-        match self.listed {
-            Some(listed) => listed.len(),
-            None => self.instances.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    #[cfg(test)]
-    pub fn shares_members(&self, other: &Self) -> bool {
-        matches!((self.listed, other.listed), (Some(left), Some(right)) if std::ptr::eq(left, right))
-    }
-
-    /// The `index`th member.
-    pub fn get(&self, index: usize) -> Option<&'a InstanceWire> {
-        match self.listed {
-            Some(listed) => self.instances.get(*listed.get(index)? as usize),
-            None => self.instances.get(index),
-        }
-    }
-}
-
-/// A service compiled for answering. Its name is the table's key, not kept
-/// here.
-#[derive(Debug)]
-pub struct CompiledService {
-    pub policy: RoutingPolicy,
-    /// What it was built from: instances are reused only under the same TTLs.
-    ttls: Ttls,
-    /// Every instance, in the registry's order.
-    instances: Box<[InstanceWire]>,
-    /// Positions in `instances` by id, for services too large to scan.
-    index: Option<Box<Index>>,
-    /// By [`slot`]; only those whose kind the template has are answered.
-    pools: [Members; 4],
-}
-
-impl CompiledService {
-    /// The pool answering `kind`, if the template has such records.
-    pub fn pool(&self, kind: RecordKind) -> Option<Pool<'_>> {
-        self.ttls.has(kind).then(|| {
-            let members = &self.pools[slot(kind)];
-            Pool {
-                instances: &self.instances,
-                listed: members.listed.as_deref(),
-                total_weight: members.total_weight,
-            }
-        })
-    }
-
-    /// Whether `<id>.<service>` names answer: only the targets of SRV
-    /// records do.
-    pub fn names_instances(&self) -> bool {
-        self.ttls.has(RecordKind::Srv)
-    }
-
-    /// The instance whose id is `label`, ignoring ASCII case. The registry
-    /// keeps ids unique regardless of case, so there is at most one.
-    pub fn instance(&self, label: &[u8]) -> Option<&InstanceWire> {
-        let matches = |wire: &InstanceWire| wire.id().eq_ignore_ascii_case(label);
-        match &self.index {
-            Some(index) => index.find(&self.instances, label, matches),
-            None => self.instances.iter().find(|wire| matches(wire)),
-        }
-    }
-
-    /// Every instance, healthy or not: each one's own name answers (for
-    /// templates with SRV records), so a zone transfer carries them all.
-    pub fn instances(&self) -> &[InstanceWire] {
-        &self.instances
-    }
-
-    /// Whether lookups go through the hash index rather than a scan.
-    #[cfg(test)]
-    pub fn is_indexed(&self) -> bool {
-        self.index.is_some()
-    }
-
-    /// The previous compile's wire for exactly this id.
-    fn previous_wire(&self, id: &str) -> Option<&InstanceWire> {
-        self.instance(id.as_bytes())
-            .filter(|wire| wire.id() == id.as_bytes())
-    }
-
-    /// Compiles a service and its instances, reusing what `previous` (the
-    /// last compile at the same name) encoded for instances that have not
-    /// changed. `None` when the service has no DNS records (API-only).
-    pub fn compile(
-        view: &ServiceView<'_>,
-        name: &ServiceName,
-        previous: Option<&CompiledService>,
-    ) -> Result<Option<Self>, EncodeError> {
-        let Some(template) = &view.service.dns else {
-            return Ok(None);
+    #[test]
+    fn a_new_serial_is_the_apex_encoded_again_with_it() {
+        let settings = SoaSettings {
+            name_servers: vec![NameServer {
+                name: "ns.example.test".into(),
+                addresses: vec!["192.0.2.1".parse().expect("an address")],
+            }],
+            ..SoaSettings::default()
         };
-        let ttls = Ttls::of(template);
-        let reusable = previous.filter(|previous| previous.ttls == ttls);
-
-        let mut instances = Vec::with_capacity(view.instances.len());
-        for instance in view.instances.values() {
-            let kept = match reusable.and_then(|previous| previous.previous_wire(&instance.id)) {
-                Some(wire) if wire.encodes(instance, &ttls)? => Some(wire.clone()),
-                _ => None,
-            };
-            let wire = match kept {
-                Some(wire) => wire,
-                None => InstanceWire::build(instance, &name.fqdn, &ttls)?,
-            };
-            instances.push((wire, instance.health.serves_traffic()));
+        let build = |serial| {
+            Apex::build(
+                Fqdn::parse("example.test").expect("a name"),
+                serial,
+                settings.clone(),
+                None,
+                Arc::new(ServerNames::default()),
+            )
+            .expect("an apex")
+        };
+        let first = build(7);
+        assert!(first.with_serial(7).is_none(), "not newer");
+        for serial in [8, 65_536, u64::from(u32::MAX) + 3] {
+            let raised = first.with_serial(serial).expect("newer");
+            let encoded = build(serial);
+            assert_eq!(raised.serial, serial);
+            assert_eq!(raised.soa_answer, encoded.soa_answer, "{serial}");
+            assert_eq!(raised.negative_soa, encoded.negative_soa, "{serial}");
+            assert_eq!(raised.name_servers.len(), encoded.name_servers.len());
         }
-
-        // Instances that serve traffic, or every instance when none does:
-        // never an empty answer that makes a client give up.
-        let any_healthy = instances.iter().any(|&(_, healthy)| healthy);
-        let mut pools: [Members; 4] = Default::default();
-        for kind in KINDS.into_iter().filter(|&kind| ttls.has(kind)) {
-            let mut listed = Vec::new();
-            let mut total_weight = 0;
-            for (index, (wire, healthy)) in instances.iter().enumerate() {
-                if (*healthy || !any_healthy) && wire.record(kind).is_some() {
-                    listed
-                        .push(u32::try_from(index).map_err(|_| {
-                            EncodeError::at(&name.fqdn, "more than 2^32 instances")
-                        })?);
-                    total_weight += u64::from(wire.weight());
-                }
-            }
-            let listed = (listed.len() < instances.len()).then(|| {
-                pools
-                    .iter()
-                    .filter_map(|pool| pool.listed.as_ref())
-                    .find(|shared| ***shared == *listed)
-                    .cloned()
-                    .unwrap_or_else(|| listed.into())
-            });
-            pools[slot(kind)] = Members {
-                listed,
-                total_weight,
-            };
-        }
-
-        Ok(Some(Self {
-            policy: template.routing_policy,
-            ttls,
-            index: (instances.len() > SCAN_LIMIT).then(|| Index::of(&instances)),
-            instances: instances.into_iter().map(|(wire, _)| wire).collect(),
-            pools,
-        }))
-    }
-}
-
-/// Up to this many instances, finding one by id scans them: cheaper than
-/// hashing, and most services are this small.
-const SCAN_LIMIT: usize = 16;
-
-/// A service's instance positions by lower-cased id: what keeps a change to
-/// a large service O(instances) (each instance's previous encoding is found
-/// in O(1)) and `<id>.<service>` answers O(1).
-#[derive(Debug)]
-struct Index {
-    positions: HashTable<u32>,
-    /// Seeded per index: ids come from API callers, labels from clients.
-    hasher: foldhash::fast::RandomState,
-}
-
-impl Index {
-    fn of(instances: &[(InstanceWire, bool)]) -> Box<Self> {
-        let hasher = foldhash::fast::RandomState::default();
-        let mut positions = HashTable::with_capacity(instances.len());
-        for (position, (wire, _)) in (0u32..).zip(instances) {
-            positions.insert_unique(hash_id(&hasher, wire.id()), position, |&other| {
-                instances
-                    .get(other as usize)
-                    .map_or(0, |(wire, _)| hash_id(&hasher, wire.id()))
-            });
-        }
-        Box::new(Self { positions, hasher })
-    }
-
-    fn find<'a>(
-        &self,
-        instances: &'a [InstanceWire],
-        id: &[u8],
-        matches: impl Fn(&InstanceWire) -> bool,
-    ) -> Option<&'a InstanceWire> {
-        let position = self
-            .positions
-            .find(hash_id(&self.hasher, id), |&position| {
-                instances.get(position as usize).is_some_and(&matches)
-            })?;
-        instances.get(*position as usize)
     }
 }

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
-use super::compile::{Apex, CompiledService, ServerNames, ServiceName};
+use super::compile::{Apex, Changed, CompiledService, ServerNames, ServiceName};
 use super::encode::{EncodeError, Fqdn};
 use crate::metrics::ZoneCounters;
-use crate::registry::{Namespace, RegistryObserver, Service, ServiceView};
+use crate::registry::{Namespace, RegistryObserver, Service, ServiceView, Touched};
 
 /// One zone; its apex is swapped whole when the SOA serial or settings change.
 #[derive(Debug)]
@@ -210,6 +210,51 @@ impl NameTable {
         }
     }
 
+    /// Applies a change to one instance of a service to its compile in
+    /// place, under the name's shard lock for as long as a few stores take
+    /// (its records are encoded before). `None` when the compile must be
+    /// made again whole: the service is small, not compiled yet, its
+    /// template changed, or its compile is shared (by a zone transfer
+    /// reading it, say), which a change must not alter under the reader.
+    fn change_in_place(
+        &self,
+        view: &ServiceView<'_>,
+        name: &ServiceName,
+        id: &str,
+    ) -> Result<Option<Arc<ZoneCell>>, EncodeError> {
+        let Some(template) = &view.service.dns else {
+            return Ok(None);
+        };
+        let changed: Changed = {
+            let Some(node) = self.nodes.get(&*name.wire) else {
+                return Ok(None);
+            };
+            let Node::Service(_, previous) = node.value() else {
+                return Ok(None);
+            };
+            if !previous.changes_in_place(template) {
+                return Ok(None);
+            }
+            match view.instances.get(id) {
+                Some(instance) => Some((
+                    previous.wire_of(instance, name)?,
+                    instance.health.serves_traffic(),
+                )),
+                None => None,
+            }
+        };
+        let Some(mut node) = self.nodes.get_mut(&*name.wire) else {
+            return Ok(None);
+        };
+        let Node::Service(zone, service) = node.value_mut() else {
+            return Ok(None);
+        };
+        let zone = Arc::clone(zone);
+        let changed_in_place = Arc::get_mut(service)
+            .is_some_and(|service| service.change_instance(id.as_bytes(), changed));
+        Ok(changed_in_place.then_some(zone))
+    }
+
     fn raise_serial(&self, zone: &ZoneCell, serial: u64) {
         if let Some(newer) = zone.apex.load().with_serial(serial) {
             zone.apex.store(Arc::new(newer));
@@ -315,6 +360,13 @@ impl RegistryObserver for NameTable {
             Ok(name) => name,
             Err(error) => return not_rebuilt(error),
         };
+        if let Touched::Instance(id) = view.touched {
+            match self.change_in_place(&view, &name, id) {
+                Ok(Some(zone)) => return self.raise_serial(&zone, view.namespace_revision),
+                Ok(None) => {}
+                Err(error) => return not_rebuilt(error),
+            }
+        }
         // The registry calls about one service one at a time, so the
         // compile found here is still the latest when this one replaces it.
         let previous = self.service_at(&name.wire);

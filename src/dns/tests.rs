@@ -12,7 +12,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::NameTable;
 use super::answer::{AnswerKind, Served, Transport, respond, respond_served};
-use super::compile::{CompiledService, ServiceName};
+use super::compile::{CompiledService, Pool, ServiceName};
 use super::instance::InstanceWire;
 use crate::registry::validate::{ATTR_CNAME, ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
 use crate::registry::{
@@ -372,7 +372,13 @@ fn pools_hold_the_healthy_instances_or_all_when_none_is() {
         service.pool(RecordKind::A).expect("A"),
         service.pool(RecordKind::Aaaa).expect("AAAA"),
     );
-    assert!(a.shares_members(&aaaa), "equal pools share one list");
+    let member = |pool: Pool<'_>| pool.get(0).map(|wire| wire.id().to_vec());
+    assert_eq!(member(a), Some(b"both".to_vec()), "A: the healthy one");
+    assert_eq!(
+        member(aaaa),
+        Some(b"both".to_vec()),
+        "AAAA: the healthy one"
+    );
 
     fixture
         .registry
@@ -1144,3 +1150,5 @@ fn any_gets_every_rrset_at_the_name() {
     assert!(nodata.answers.is_empty());
     assert_eq!(nodata.authorities.len(), 1, "NODATA with the SOA");
 }
+
+mod in_place;

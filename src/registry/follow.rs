@@ -93,9 +93,10 @@ impl Registry {
                     let heartbeats = entry.heartbeats.get_or_insert_default();
                     heartbeats.entry(instance.id.clone()).or_insert(now);
                 }
+                let id = instance.id.clone();
                 entry.instances.insert(instance);
                 entry.bump();
-                self.each_observer(|observer| observer.service_changed(entry.view()));
+                self.each_observer(|observer| observer.service_changed(entry.view_of(&id)));
             }
             Change::InstanceDeleted {
                 service_id,
@@ -116,7 +117,9 @@ impl Registry {
                     });
                 }
                 entry.bump();
-                self.each_observer(|observer| observer.service_changed(entry.view()));
+                self.each_observer(|observer| {
+                    observer.service_changed(entry.view_of(&instance_id))
+                });
             }
             Change::Operation(operation) => self.inner.operations.insert(operation),
         }

@@ -207,8 +207,9 @@ impl Registry {
             tracing::error!(service = %service_id, instance = %instance.id, "a registration to a service that is gone was not applied");
             return operation_id;
         };
+        let id = instance.id.clone();
         entry.register(instance, &operation_id, at);
-        self.each_observer(|observer| observer.service_changed(entry.view()));
+        self.each_observer(|observer| observer.service_changed(entry.view_of(&id)));
         drop(entry);
         if logged {
             self.inner.operations.insert(operation);
@@ -307,7 +308,7 @@ impl Registry {
                 registrations.retain(|_, (registered, _)| *registered != instance_id);
             }
             entry.bump();
-            self.each_observer(|observer| observer.service_changed(entry.view()));
+            self.each_observer(|observer| observer.service_changed(entry.view_of(&instance_id)));
             tracing::debug!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance_id, "instance deregistered");
         }
         self.inner.operations.insert(operation);
@@ -372,7 +373,7 @@ impl Registry {
         };
         current.health = instance.health;
         entry.bump();
-        self.each_observer(|observer| observer.service_changed(entry.view()));
+        self.each_observer(|observer| observer.service_changed(entry.view_of(&instance.id)));
         tracing::info!(namespace = %entry.namespace_name, service = %entry.service.name, instance = %instance.id, status = instance.health.as_str(), "health changed");
         true
     }

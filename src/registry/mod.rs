@@ -66,6 +66,20 @@ pub struct ServiceView<'a> {
     pub namespace_revision: u64,
     pub service: &'a Service,
     pub instances: &'a Instances,
+    /// How much of the service the change touched, so that an observer
+    /// can redo only that much.
+    pub touched: Touched<'a>,
+}
+
+/// What one change to a service touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched<'a> {
+    /// The service itself, or any number of its instances.
+    Service,
+    /// This one instance and nothing else: registered again or for the
+    /// first time, or its health changed (then it is in
+    /// [`ServiceView::instances`]), or deregistered (then it is not).
+    Instance(&'a str),
 }
 
 /// Hears every change to the registry, synchronously, before the call that
@@ -252,6 +266,15 @@ impl ServiceEntry {
             namespace_revision: self.namespace_revision.load(),
             service: &self.service,
             instances: &self.instances,
+            touched: Touched::Service,
+        }
+    }
+
+    /// The view after a change to the one instance `id`.
+    fn view_of<'a>(&'a self, id: &'a str) -> ServiceView<'a> {
+        ServiceView {
+            touched: Touched::Instance(id),
+            ..self.view()
         }
     }
 

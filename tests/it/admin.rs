@@ -4,6 +4,7 @@
 mod arns;
 mod discovery;
 mod instances;
+mod large;
 mod limits;
 mod load;
 mod namespaces;
