@@ -185,9 +185,10 @@ mod cluster {
         let store = Arc::new(EtcdStore::connect(config).await?);
         let place = format!("etcd {}", config.endpoints.join(","));
         let leadership = store.health_leadership(shutdown.clone());
-        let (writer, restored, follower) = Writer::restore_clustered(registry, store, shutdown)
-            .await
-            .map_err(|error| restore_failed(&place, error))?;
+        let (writer, restored, follower) =
+            Writer::restore_clustered(registry, store, config.consistency_check, shutdown)
+                .await
+                .map_err(|error| restore_failed(&place, error))?;
         Ok((writer, restored, follower, leadership))
     }
 }
@@ -264,13 +265,14 @@ pub async fn run_with(
             let (writer, restored, follower, leadership) =
                 cluster::join(etcd, registry.clone(), shutdown.clone()).await?;
             let store_path = format!("etcd {} under {}", etcd.endpoints.join(","), etcd.prefix);
+            let store_watch = crate::store::StoreWatch::elsewhere("etcd", writer.following());
             (
                 writer,
                 restored,
                 store_path,
                 StoreTask::Follower(follower),
                 Some(leadership),
-                crate::store::StoreWatch::elsewhere("etcd"),
+                store_watch,
             )
         }
     };

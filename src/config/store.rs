@@ -33,6 +33,9 @@ pub struct EtcdConfig {
     /// An etcd call without an answer by then has failed: writes are then
     /// refused rather than left hanging while etcd is away.
     pub timeout: Duration,
+    /// How often a node compares what it applied with etcd's state at that
+    /// revision (and puts etcd's in place if they differ); `None`: never.
+    pub consistency_check: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +47,7 @@ pub(super) struct StoreFile {
     username: Option<String>,
     password: Option<String>,
     timeout_secs: Option<f64>,
+    consistency_check_secs: Option<f64>,
 }
 
 impl StoreFile {
@@ -93,12 +97,29 @@ impl StoreFile {
                         ));
                     }
                 };
+                // Debian's etcd 3.4.23 has watch bugs that can lose an
+                // event: a minute bounds how long a node may serve one
+                // wrong, for one consistent read of the prefix.
+                let consistency_check = match self.consistency_check_secs {
+                    None => Some(Duration::from_secs(60)),
+                    Some(0.0) => None,
+                    Some(secs) if secs.is_finite() && secs > 0.0 => {
+                        Some(Duration::from_secs_f64(secs))
+                    }
+                    Some(_) => {
+                        return Err(ConfigError::invalid(
+                            path,
+                            "store.consistency_check_secs must be a positive number of seconds, or 0 for never",
+                        ));
+                    }
+                };
                 Ok(StoreConfig::Etcd(EtcdConfig {
                     endpoints,
                     prefix,
                     username: self.username,
                     password: self.password,
                     timeout,
+                    consistency_check,
                 }))
             }
             other => Err(ConfigError::invalid(
@@ -131,5 +152,24 @@ mod tests {
         };
         assert_eq!(etcd.prefix, "/a/");
         assert_eq!(etcd.timeout, Duration::from_secs(5));
+        assert_eq!(etcd.consistency_check, Some(Duration::from_secs(60)));
+        let etcd = |extra: &str| {
+            parse(&format!(
+                "backend = \"etcd\"\nendpoints = [\"http://e:2379\"]\n{extra}"
+            ))
+        };
+        assert!(matches!(
+            etcd("consistency_check_secs = 0"),
+            Ok(StoreConfig::Etcd(EtcdConfig {
+                consistency_check: None,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            etcd("consistency_check_secs = 2.5"),
+            Ok(StoreConfig::Etcd(EtcdConfig { consistency_check: Some(every), .. }))
+                if every == Duration::from_millis(2500)
+        ));
+        assert!(etcd("consistency_check_secs = -1").is_err());
     }
 }

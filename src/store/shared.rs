@@ -5,6 +5,8 @@
 //! applies that stream to the registry; this module only describes it, so
 //! the front builds without any particular shared store compiled in.
 
+use std::time::Duration;
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Backend, CommitError, Snapshot, StoreError};
@@ -67,16 +69,30 @@ pub enum Guarded {
     Conflict(SharedRevision),
 }
 
+/// A heartbeat one server received, as it tells the others: heartbeats
+/// are not worth a store write each, so each server sends the latest of
+/// every instance a few times a second in one write (`share_beats`), and
+/// every server's heartbeat clocks follow them. The time is an age, how
+/// long before the message was sent: servers' clocks need not agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beat {
+    pub service_id: String,
+    pub instance_id: String,
+    pub age: Duration,
+}
+
 /// One step of the stream a shared store hands its follower.
 #[derive(Debug)]
 pub enum Followed {
     /// One committed transaction: its changes in commit order, the
-    /// namespaces whose markers it moved, and who made it (when it says).
+    /// namespaces whose markers it moved, who made it (when it says), and
+    /// the heartbeats it shares (ages as of its arrival).
     Batch {
         revision: SharedRevision,
         changes: Vec<Change>,
         namespaces: Vec<String>,
         origin: Option<Origin>,
+        beats: Vec<Beat>,
     },
     /// Nothing more was committed up to this revision.
     Progress(SharedRevision),
@@ -113,6 +129,21 @@ pub trait SharedBackend: Backend {
 
     /// Everything, read at one revision.
     fn shared_snapshot(&self) -> oneshot::Receiver<Result<SharedSnapshot, StoreError>>;
+
+    /// Everything as it was at `revision` (a consistency check of what a
+    /// server applied up to it). An error if the store has forgotten it.
+    fn shared_snapshot_at(
+        &self,
+        revision: SharedRevision,
+    ) -> oneshot::Receiver<Result<SharedSnapshot, StoreError>>;
+
+    /// Tells every server (through their `follow` streams) of heartbeats
+    /// `node` received; nothing of it is kept for long.
+    fn share_beats(
+        &self,
+        node: u64,
+        beats: Vec<Beat>,
+    ) -> oneshot::Receiver<Result<(), CommitError>>;
 
     /// The stream of every transaction after `revision`, resumed across
     /// disconnections, until the receiver is dropped.

@@ -24,7 +24,7 @@ use etcd_client::{Client, WatchOptions, WatchResponse};
 use tokio::sync::mpsc;
 
 use super::keys::{self, Key, Keys};
-use super::read_snapshot;
+use super::{beats, read_snapshot};
 use crate::store::{Followed, SharedRevision};
 
 /// How often progress is asked for, and how long silence may last before
@@ -72,7 +72,7 @@ async fn run(
                     applied,
                     "etcd compacted past this node's revision; reading everything again"
                 );
-                match read_snapshot(&client, &keys, &endpoints).await {
+                match read_snapshot(&client, &keys, &endpoints, None).await {
                     Ok(snapshot) => {
                         applied = snapshot.revision;
                         if sender.send(Followed::Resync(snapshot)).await.is_err() {
@@ -224,6 +224,20 @@ async fn hand_on(
                 }
                 continue;
             }
+            // A lease's end deletes them: nothing to hear then.
+            Key::Beats => {
+                if !deleted {
+                    match beats::decode(pair.value()) {
+                        Some(beats) => batch.beats.extend(beats),
+                        None => tracing::error!(
+                            revision,
+                            key,
+                            "shared heartbeats that do not decode; skipped"
+                        ),
+                    }
+                }
+                continue;
+            }
             _ => {}
         }
         let change = if deleted {
@@ -250,6 +264,7 @@ struct Batch {
     changes: Vec<crate::registry::Change>,
     namespaces: Vec<String>,
     origin: Option<crate::store::Origin>,
+    beats: Vec<crate::store::Beat>,
 }
 
 impl Batch {
@@ -259,6 +274,7 @@ impl Batch {
             changes: Vec::new(),
             namespaces: Vec::new(),
             origin: None,
+            beats: Vec::new(),
         }
     }
 
@@ -274,6 +290,7 @@ impl Batch {
                 changes: self.changes,
                 namespaces: self.namespaces,
                 origin: self.origin,
+                beats: self.beats,
             })
             .await
             .map_err(|_| Ended::Closed)

@@ -5,8 +5,7 @@
 //! - Layout: one key per namespace, service, instance and operation under
 //!   the configured prefix, values in the redb store's row format, and one
 //!   marker per namespace (`keys.rs`).
-//! - Snapshots are read page by page at one revision, so a large registry
-//!   never meets gRPC's 4 MiB message limit and every page agrees.
+//! - Snapshots are read page by page at one revision (`snapshot.rs`).
 //! - A guarded commit is one transaction: compare that what the plan read
 //!   (the namespace's marker for structural changes; the service and the
 //!   instance for an instance change) is unchanged since the revision the
@@ -14,29 +13,33 @@
 //!   namespaces they touch. It is refused whole if it would pass
 //!   etcd's per-transaction limits (128 operations, 1.5 MiB by default):
 //!   nothing is ever half-visible.
-//! - Following is `follow.rs`.
+//! - Following is `follow.rs`; the health leader's lease `leader.rs`;
+//!   heartbeats shared between nodes `beats.rs`.
 //!
 //! This module knows etcd and the row format; it never touches the
 //! registry: the write front applies what it reports.
 
+mod beats;
 mod follow;
 mod keys;
 mod leader;
+mod snapshot;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, KeyValue, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, Txn, TxnOp};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Backend, CommitError, Guard, Guarded, Origin, Read, Revision, SharedBackend, SharedRevision,
-    SharedSnapshot, Snapshot, StoreError,
+    Backend, Beat, CommitError, Guard, Guarded, Origin, Read, Revision, SharedBackend,
+    SharedRevision, SharedSnapshot, Snapshot, StoreError,
 };
 use crate::config::EtcdConfig;
 use crate::registry::Change;
-use keys::{Key, Keys, Value};
+use keys::Keys;
 
 /// etcd's default `--max-txn-ops`: operations in one transaction.
 const MAX_TXN_OPS: usize = 128;
@@ -53,6 +56,7 @@ pub struct EtcdStore {
     client: Client,
     keys: Keys,
     endpoints: String,
+    beats_lease: Arc<tokio::sync::Mutex<beats::Lease>>,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -96,6 +100,7 @@ impl EtcdStore {
             client,
             keys: Keys::new(&config.prefix),
             endpoints,
+            beats_lease: Arc::default(),
         })
     }
 
@@ -108,9 +113,13 @@ impl EtcdStore {
         leader::start(self.client.clone(), self.keys.clone(), shutdown)
     }
 
-    /// Reads everything under the prefix at one revision.
-    async fn read_snapshot(&self) -> Result<SharedSnapshot, StoreError> {
-        read_snapshot(&self.client, &self.keys, &self.endpoints).await
+    /// Reads everything under the prefix at one revision: `at`, or the
+    /// latest.
+    async fn read_snapshot(
+        &self,
+        at: Option<SharedRevision>,
+    ) -> Result<SharedSnapshot, StoreError> {
+        read_snapshot(&self.client, &self.keys, &self.endpoints, at).await
     }
 
     /// The operations of one transaction, duplicates of a key folded into
@@ -241,7 +250,12 @@ impl Backend for EtcdStore {
         let (done, receiver) = oneshot::channel();
         let store = self.clone();
         tokio::spawn(async move {
-            let _ = done.send(store.read_snapshot().await.map(|shared| shared.snapshot));
+            let _ = done.send(
+                store
+                    .read_snapshot(None)
+                    .await
+                    .map(|shared| shared.snapshot),
+            );
         });
         receiver
     }
@@ -267,7 +281,33 @@ impl SharedBackend for EtcdStore {
         let (done, receiver) = oneshot::channel();
         let store = self.clone();
         tokio::spawn(async move {
-            let _ = done.send(store.read_snapshot().await);
+            let _ = done.send(store.read_snapshot(None).await);
+        });
+        receiver
+    }
+
+    fn shared_snapshot_at(
+        &self,
+        revision: SharedRevision,
+    ) -> oneshot::Receiver<Result<SharedSnapshot, StoreError>> {
+        let (done, receiver) = oneshot::channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            let _ = done.send(store.read_snapshot(Some(revision)).await);
+        });
+        receiver
+    }
+
+    fn share_beats(
+        &self,
+        node: u64,
+        beats: Vec<Beat>,
+    ) -> oneshot::Receiver<Result<(), CommitError>> {
+        let (done, receiver) = oneshot::channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            let shared = beats::share(&store.client, &store.keys, &store.beats_lease, node, beats);
+            let _ = done.send(shared.await);
         });
         receiver
     }
@@ -288,147 +328,4 @@ impl SharedBackend for EtcdStore {
 }
 
 use super::Followed;
-
-/// The first key after every key that starts with `prefix`.
-fn prefix_end(prefix: &str) -> Vec<u8> {
-    let mut end = prefix.as_bytes().to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
-async fn read_snapshot(
-    client: &Client,
-    keys: &Keys,
-    endpoints: &str,
-) -> Result<SharedSnapshot, StoreError> {
-    let failed = |error: etcd_client::Error| StoreError::Shared {
-        detail: unreachable(endpoints, error),
-    };
-    let mut kv = client.kv_client();
-    let end = prefix_end(keys.prefix());
-    let mut start = keys.prefix().as_bytes().to_vec();
-    let mut revision: i64 = 0;
-    let mut state = Gathered::default();
-    loop {
-        let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
-        if revision > 0 {
-            options = options.with_revision(revision);
-        }
-        let mut page = kv.get(start.clone(), Some(options)).await.map_err(failed)?;
-        if revision == 0 {
-            revision = page.header().map_or(0, |header| header.revision());
-        }
-        let more = page.more();
-        let kvs = page.take_kvs();
-        let Some(last) = kvs.last() else { break };
-        // The next page starts just after this one's last key.
-        start = last.key().to_vec();
-        start.push(0);
-        for pair in &kvs {
-            state.add(keys, pair)?;
-        }
-        if !more {
-            break;
-        }
-    }
-    state.finish(revision.max(0) as SharedRevision)
-}
-
-/// A snapshot being read, page by page.
-#[derive(Default)]
-struct Gathered {
-    namespaces: Vec<(crate::registry::Namespace, SharedRevision)>,
-    services: BTreeMap<String, (crate::registry::Service, Vec<crate::registry::Instance>)>,
-    instances: Vec<(String, crate::registry::Instance)>,
-    operations: Vec<crate::registry::Operation>,
-    markers: HashMap<Option<String>, SharedRevision>,
-}
-
-impl Gathered {
-    fn add(&mut self, keys: &Keys, pair: &KeyValue) -> Result<(), StoreError> {
-        let key = pair.key_str().map_err(|error| StoreError::Shared {
-            detail: format!("a key under {} is not UTF-8: {error}", keys.prefix()),
-        })?;
-        // Keys outside cairn's layout are someone else's: left alone.
-        let Some(parsed) = keys.parse(key) else {
-            return Ok(());
-        };
-        let revision = pair.mod_revision().max(0) as SharedRevision;
-        let value = keys::decode_value(key, &parsed, pair.value()).map_err(|bad| {
-            StoreError::Shared {
-                detail: format!(
-                    "{bad}; the key was written by something other than this cairn version: restore it from a backup, or delete it"
-                ),
-            }
-        })?;
-        match (parsed, value) {
-            (_, Value::Namespace(namespace)) => self.namespaces.push((namespace, revision)),
-            (_, Value::Service(service)) => {
-                self.services
-                    .insert(service.id.clone(), (service, Vec::new()));
-            }
-            (
-                _,
-                Value::Instance {
-                    service_id,
-                    instance,
-                },
-            ) => self.instances.push((service_id, instance)),
-            (_, Value::Operation(operation)) => self.operations.push(operation),
-            (Key::Marker(id), Value::Marker) => {
-                self.markers.insert(Some(id.to_string()), revision);
-            }
-            (_, Value::Marker) => {
-                self.markers.insert(None, revision);
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(mut self, revision: SharedRevision) -> Result<SharedSnapshot, StoreError> {
-        for (service_id, instance) in self.instances {
-            let Some((_, instances)) = self.services.get_mut(&service_id) else {
-                return Err(StoreError::Shared {
-                    detail: format!(
-                        "instance {:?} is filed under service {service_id:?}, which is not stored",
-                        instance.id
-                    ),
-                });
-            };
-            instances.push(instance);
-        }
-        self.operations
-            .sort_by_key(|operation| operation.created_at);
-        // A namespace's serial is the last revision that changed it: its
-        // marker's, or its own key's if it is newer (a namespace written
-        // by an import, which moves no marker).
-        let namespaces = self
-            .namespaces
-            .into_iter()
-            .map(|(mut namespace, written)| {
-                let marked = self
-                    .markers
-                    .get(&Some(namespace.id.clone()))
-                    .copied()
-                    .unwrap_or(0);
-                namespace.revision = marked.max(written);
-                namespace
-            })
-            .collect();
-        Ok(SharedSnapshot {
-            snapshot: Snapshot {
-                namespaces,
-                services: self.services.into_values().collect(),
-                operations: self.operations,
-                changes: 0,
-            },
-            revision,
-            markers: self.markers.into_iter().collect(),
-        })
-    }
-}
+use snapshot::read_snapshot;
