@@ -7,6 +7,7 @@ mod convergence;
 mod copy;
 mod failures;
 mod health;
+mod reread;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
