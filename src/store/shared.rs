@@ -85,12 +85,13 @@ pub struct Beat {
 #[derive(Debug)]
 pub enum Followed {
     /// One committed transaction: its changes in commit order, the
-    /// namespaces whose markers it moved, who made it (when it says), and
-    /// the heartbeats it shares (ages as of its arrival).
+    /// namespaces whose markers it moved with each one's SOA serial now,
+    /// who made it (when it says), and the heartbeats it shares (ages as
+    /// of its arrival).
     Batch {
         revision: SharedRevision,
         changes: Vec<Change>,
-        namespaces: Vec<String>,
+        namespaces: Vec<(String, u64)>,
         origin: Option<Origin>,
         beats: Vec<Beat>,
     },
@@ -112,6 +113,8 @@ pub struct SharedSnapshot {
     pub revision: SharedRevision,
     /// `None` is the marker of the set of namespaces.
     pub markers: Vec<(Option<String>, SharedRevision)>,
+    /// Per namespace, what its SOA serial adds to its revision (none: 0).
+    pub offsets: Vec<(String, u64)>,
 }
 
 /// A store several servers write and each follows.
@@ -145,9 +148,9 @@ pub trait SharedBackend: Backend {
         beats: Vec<Beat>,
     ) -> oneshot::Receiver<Result<(), CommitError>>;
 
-    /// The stream of every transaction after `revision`, resumed across
-    /// disconnections, until the receiver is dropped.
-    fn follow(&self, revision: SharedRevision) -> mpsc::Receiver<Followed>;
+    /// The stream of every transaction after `from`'s revision, resumed
+    /// across disconnections, until the receiver is dropped.
+    fn follow(&self, from: &SharedSnapshot) -> mpsc::Receiver<Followed>;
 
     /// Changes per commit a bulk load should keep below.
     fn max_batch(&self) -> usize;

@@ -80,10 +80,12 @@ impl Writer {
             .map_err(|_| RestoreError::Stopped)??;
         let cluster = Arc::new(Cluster::new(Arc::clone(&store), &shared, check_every));
         let revision = shared.revision;
+        // Started before the registry fills, from the snapshot's revision
+        // and serial offsets; what it brings waits in its channel.
+        let stream = store.follow(&shared);
         let restored =
             fill(&registry, shared.snapshot, true).map_err(RestoreError::Inconsistent)?;
-        let follow =
-            Arc::clone(&cluster).follow(registry.clone(), store.follow(revision), shutdown.clone());
+        let follow = Arc::clone(&cluster).follow(registry.clone(), stream, shutdown.clone());
         let share = Arc::clone(&cluster).share_beats(shutdown);
         let follower = tokio::spawn(async move {
             tokio::join!(follow, share);

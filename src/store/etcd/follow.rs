@@ -18,6 +18,7 @@
 //!   rather than `Event::event_type()`, which panics on a kind it does not
 //!   know.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, WatchOptions, WatchResponse};
@@ -25,7 +26,7 @@ use tokio::sync::mpsc;
 
 use super::keys::{self, Key, Keys};
 use super::{beats, read_snapshot};
-use crate::store::{Followed, SharedRevision};
+use crate::store::{Followed, SharedRevision, SharedSnapshot};
 
 /// How often progress is asked for, and how long silence may last before
 /// the connection is taken for dead.
@@ -39,12 +40,16 @@ pub(super) fn start(
     client: Client,
     keys: Keys,
     endpoints: String,
-    applied: SharedRevision,
+    from: &SharedSnapshot,
 ) -> mpsc::Receiver<Followed> {
     let (sender, receiver) = mpsc::channel(1024);
-    tokio::spawn(run(client, keys, endpoints, applied, sender));
+    let offsets = from.offsets.iter().cloned().collect();
+    tokio::spawn(run(client, keys, endpoints, from.revision, offsets, sender));
     receiver
 }
+
+/// Per namespace, what its serial adds to its revision.
+type Offsets = HashMap<String, u64>;
 
 /// Why one watch ended.
 enum Ended {
@@ -60,11 +65,12 @@ async fn run(
     keys: Keys,
     endpoints: String,
     mut applied: SharedRevision,
+    mut offsets: Offsets,
     sender: mpsc::Sender<Followed>,
 ) {
     let mut backoff = BACKOFF_FIRST;
     loop {
-        let ended = watch(&client, &keys, &mut applied, &sender).await;
+        let ended = watch(&client, &keys, &mut applied, &mut offsets, &sender).await;
         match ended {
             Ended::Closed => return,
             Ended::Compacted => {
@@ -75,6 +81,7 @@ async fn run(
                 match read_snapshot(&client, &keys, &endpoints, None).await {
                     Ok(snapshot) => {
                         applied = snapshot.revision;
+                        offsets = snapshot.offsets.iter().cloned().collect();
                         if sender.send(Followed::Resync(snapshot)).await.is_err() {
                             return;
                         }
@@ -111,6 +118,7 @@ async fn watch(
     client: &Client,
     keys: &Keys,
     applied: &mut SharedRevision,
+    offsets: &mut Offsets,
     sender: &mpsc::Sender<Followed>,
 ) -> Ended {
     let options = WatchOptions::new()
@@ -139,7 +147,7 @@ async fn watch(
                     }
                     return Ended::Failed(format!("etcd cancelled the watch: {}", response.cancel_reason()));
                 }
-                if let Err(ended) = hand_on(keys, response, applied, sender).await {
+                if let Err(ended) = hand_on(keys, response, applied, offsets, sender).await {
                     return ended;
                 }
             }
@@ -164,6 +172,7 @@ async fn hand_on(
     keys: &Keys,
     response: WatchResponse,
     applied: &mut SharedRevision,
+    offsets: &mut Offsets,
     sender: &mpsc::Sender<Followed>,
 ) -> Result<(), Ended> {
     let events = response.events();
@@ -212,7 +221,8 @@ async fn hand_on(
         let deleted = pair.version() == 0;
         match &parsed {
             Key::Marker(id) => {
-                batch.namespaces.push(id.to_string());
+                let offset = offsets.get(*id).copied().unwrap_or(0);
+                batch.namespaces.push((id.to_string(), revision + offset));
                 if !deleted {
                     batch.origin = batch.origin.or(keys::parse_origin(pair.value()));
                 }
@@ -221,6 +231,22 @@ async fn hand_on(
             Key::NamespacesMarker => {
                 if !deleted {
                     batch.origin = batch.origin.or(keys::parse_origin(pair.value()));
+                }
+                continue;
+            }
+            // Set by a copy into etcd, before any node serves it.
+            Key::SerialOffset(id) => {
+                let offset = keys::decode_value(key, &parsed, pair.value());
+                match (deleted, offset) {
+                    (true, _) => drop(offsets.remove(*id)),
+                    (false, Ok(keys::Value::SerialOffset(offset))) => {
+                        offsets.insert(id.to_string(), offset);
+                    }
+                    (false, _) => tracing::error!(
+                        revision,
+                        key,
+                        "a serial offset that does not decode; skipped"
+                    ),
                 }
                 continue;
             }
@@ -262,7 +288,7 @@ async fn hand_on(
 struct Batch {
     revision: SharedRevision,
     changes: Vec<crate::registry::Change>,
-    namespaces: Vec<String>,
+    namespaces: Vec<(String, u64)>,
     origin: Option<crate::store::Origin>,
     beats: Vec<crate::store::Beat>,
 }

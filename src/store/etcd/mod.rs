@@ -122,6 +122,34 @@ impl EtcdStore {
         read_snapshot(&self.client, &self.keys, &self.endpoints, at).await
     }
 
+    /// Raises each namespace's SOA serial to at least the wanted one by
+    /// setting its serial offset (`cairn store copy` into etcd, before any
+    /// node serves the copy): secondaries refuse a serial that goes back.
+    pub async fn keep_serials(&self, wanted: &[(String, u64)]) -> Result<(), StoreError> {
+        let now = self.read_snapshot(None).await?;
+        let mut kv = self.client.kv_client();
+        for (id, wanted) in wanted {
+            let Some(namespace) = now.snapshot.namespaces.iter().find(|n| &n.id == id) else {
+                continue;
+            };
+            if namespace.revision >= *wanted {
+                continue;
+            }
+            let offset = now
+                .offsets
+                .iter()
+                .find_map(|(of, offset)| (of == id).then_some(*offset))
+                .unwrap_or(0);
+            let raised = offset + (wanted - namespace.revision);
+            kv.put(self.keys.serial_offset(id), raised.to_string(), None)
+                .await
+                .map_err(|error| StoreError::Shared {
+                    detail: unreachable(&self.endpoints, error),
+                })?;
+        }
+        Ok(())
+    }
+
     /// The operations of one transaction, duplicates of a key folded into
     /// the last (etcd refuses a transaction that names a key twice), and
     /// its size in bytes.
@@ -312,12 +340,12 @@ impl SharedBackend for EtcdStore {
         receiver
     }
 
-    fn follow(&self, revision: SharedRevision) -> mpsc::Receiver<Followed> {
+    fn follow(&self, from: &SharedSnapshot) -> mpsc::Receiver<Followed> {
         follow::start(
             self.client.clone(),
             self.keys.clone(),
             self.endpoints.clone(),
-            revision,
+            from,
         )
     }
 

@@ -69,6 +69,7 @@ struct Gathered {
     instances: Vec<(String, crate::registry::Instance)>,
     operations: Vec<crate::registry::Operation>,
     markers: HashMap<Option<String>, SharedRevision>,
+    offsets: HashMap<String, u64>,
 }
 
 impl Gathered {
@@ -113,6 +114,10 @@ impl Gathered {
                 self.markers.insert(None, revision);
             }
             (_, Value::Beats) => {}
+            (Key::SerialOffset(id), Value::SerialOffset(offset)) => {
+                self.offsets.insert(id.to_string(), offset);
+            }
+            (_, Value::SerialOffset(_)) => {}
         }
         Ok(())
     }
@@ -131,9 +136,10 @@ impl Gathered {
         }
         self.operations
             .sort_by_key(|operation| operation.created_at);
-        // A namespace's serial is the last revision that changed it: its
-        // marker's, or its own key's if it is newer (a namespace written
-        // by an import, which moves no marker).
+        // A namespace's serial is the last revision that changed it (its
+        // marker's, or its own key's if it is newer: a namespace written
+        // by a copy, which moves no marker), plus its offset (a copy from
+        // a store whose serials were higher than etcd's revisions).
         let namespaces = self
             .namespaces
             .into_iter()
@@ -143,7 +149,8 @@ impl Gathered {
                     .get(&Some(namespace.id.clone()))
                     .copied()
                     .unwrap_or(0);
-                namespace.revision = marked.max(written);
+                let offset = self.offsets.get(&namespace.id).copied().unwrap_or(0);
+                namespace.revision = marked.max(written) + offset;
                 namespace
             })
             .collect();
@@ -156,6 +163,7 @@ impl Gathered {
             },
             revision,
             markers: self.markers.into_iter().collect(),
+            offsets: self.offsets.into_iter().collect(),
         })
     }
 }

@@ -24,8 +24,10 @@
 //!   is in etcd *and* in this node's registry and DNS, and changes apply
 //!   in one order on every node.
 //! - **Serials.** Before and after each transaction, every namespace it
-//!   touched is pinned to the transaction's revision: a zone's SOA serial
-//!   is the revision of its last change, the same on every node.
+//!   touched is pinned to the transaction's revision (plus the namespace's
+//!   serial offset, which a copy into etcd sets so serials never go
+//!   back): a zone's SOA serial follows the revision of its last change,
+//!   the same on every node.
 //! - **etcd away.** Once the follower reports etcd unreachable, writes are
 //!   refused at once with the reason; DNS answers from what was applied,
 //!   and the node reports itself stale (`store::Following`, `cairn status`).
@@ -425,7 +427,7 @@ impl Cluster {
         registry: &Registry,
         revision: SharedRevision,
         changes: Vec<Change>,
-        namespaces: &[String],
+        namespaces: &[(String, u64)],
         origin: Option<Origin>,
     ) {
         let mut seen = self
@@ -435,8 +437,8 @@ impl Cluster {
         // Pinned first, so DNS sees this revision's serial as the
         // service recompiles; namespaces this revision creates are
         // pinned after.
-        for namespace in namespaces {
-            registry.pin_revision(namespace, revision);
+        for (namespace, serial) in namespaces {
+            registry.pin_revision(namespace, *serial);
         }
         let mine = origin
             .filter(|origin| origin.node == self.node)
@@ -450,8 +452,8 @@ impl Cluster {
                 }
             }
         }
-        for namespace in namespaces {
-            registry.pin_revision(namespace, revision);
+        for (namespace, serial) in namespaces {
+            registry.pin_revision(namespace, *serial);
         }
         seen.applied = revision;
     }

@@ -5,9 +5,9 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::{Etcd, instances, own_address, registration};
+use super::{Etcd, instances, own_address, registration, serial};
 use crate::admin::{ZONE, ok, service_id};
-use crate::support::TestServer;
+use crate::support::{TestServer, eventually};
 
 /// Everything a copy must carry, as the API reports it: namespaces,
 /// services, each service's instances, health and tags.
@@ -58,7 +58,7 @@ fn copy_store(from: &Path, to: &Path) {
 }
 
 #[test]
-fn a_registry_copied_into_etcd_and_back_is_the_same() {
+fn a_registry_copied_into_etcd_and_back_is_the_same_and_keeps_its_serials() {
     let Some(etcd) = Etcd::start() else { return };
     // A single server on its embedded store, with instances, custom health
     // and tags.
@@ -89,6 +89,7 @@ fn a_registry_copied_into_etcd_and_back_is_the_same() {
         json!({"ResourceARN": arn, "Tags": [{"Key": "team", "Value": "web"}]}),
     );
     let before = registry_view(&single);
+    let served = serial(&single);
     single.kill();
 
     // Into etcd: a cluster node started on the copy serves the same.
@@ -102,6 +103,13 @@ fn a_registry_copied_into_etcd_and_back_is_the_same() {
         Some("10.5.0.4"),
         "DNS on the copy"
     );
+    // etcd's revisions start low, but the zone's serial does not go back
+    // (secondaries would refuse it).
+    let copied = serial(&node);
+    assert!(
+        copied >= served,
+        "serial {served} before the copy, {copied} after"
+    );
 
     // And back into a new embedded store.
     let mut back = TestServer::start(&[]);
@@ -109,6 +117,20 @@ fn a_registry_copied_into_etcd_and_back_is_the_same() {
     copy_store(&node.config_path, &back.config_path);
     back.restart();
     assert_eq!(registry_view(&back), before);
+    let back_serial = serial(&back);
+    assert!(
+        back_serial >= copied,
+        "serial {copied} in etcd, {back_serial} copied back"
+    );
+    // Changes on the copy move its serial on from there.
+    ok(
+        &node,
+        "RegisterInstance",
+        registration(&web, "w9", "10.5.0.9"),
+    );
+    eventually("the serial to move past the copied one", || {
+        (serial(&node) > copied).then_some(())
+    });
 
     // A copy never lands on a store that holds something.
     let output = Command::new(crate::support::cairn_binary())
