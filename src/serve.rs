@@ -184,12 +184,17 @@ mod cluster {
     ) -> Result<Joined, ServeError> {
         let store = Arc::new(EtcdStore::connect(config).await?);
         let place = format!("etcd {}", config.endpoints.join(","));
-        let leadership = store.health_leadership(shutdown.clone());
+        let (leadership, leading) =
+            store.health_leadership(config.operations_kept, shutdown.clone());
         let (writer, restored, follower) =
             Writer::restore_clustered(registry, store, config.consistency_check, shutdown)
                 .await
                 .map_err(|error| restore_failed(&place, error))?;
-        Ok((writer, restored, follower, leadership))
+        // Drained together at shutdown: the lease is given back first.
+        let tasks = tokio::spawn(async move {
+            let (_, _) = tokio::join!(leading, follower);
+        });
+        Ok((writer, restored, tasks, leadership))
     }
 }
 

@@ -36,6 +36,9 @@ pub struct EtcdConfig {
     /// How often a node compares what it applied with etcd's state at that
     /// revision (and puts etcd's in place if they differ); `None`: never.
     pub consistency_check: Option<Duration>,
+    /// Operations etcd keeps (the oldest beyond are deleted): as many as
+    /// each node keeps in memory unless told.
+    pub operations_kept: usize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +51,7 @@ pub(super) struct StoreFile {
     password: Option<String>,
     timeout_secs: Option<f64>,
     consistency_check_secs: Option<f64>,
+    operations_kept: Option<usize>,
 }
 
 impl StoreFile {
@@ -120,6 +124,16 @@ impl StoreFile {
                     password: self.password,
                     timeout,
                     consistency_check,
+                    operations_kept: match self.operations_kept {
+                        None => crate::registry::OPERATION_LOG_CAPACITY,
+                        Some(0) => {
+                            return Err(ConfigError::invalid(
+                                path,
+                                "store.operations_kept must be at least 1: GetOperation answers from them",
+                            ));
+                        }
+                        Some(kept) => kept,
+                    },
                 }))
             }
             other => Err(ConfigError::invalid(

@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::{Backend, CommitError, Snapshot, StoreError};
 use crate::registry::Change;
@@ -149,8 +151,13 @@ pub trait SharedBackend: Backend {
     ) -> oneshot::Receiver<Result<(), CommitError>>;
 
     /// The stream of every transaction after `from`'s revision, resumed
-    /// across disconnections, until the receiver is dropped.
-    fn follow(&self, from: &SharedSnapshot) -> mpsc::Receiver<Followed>;
+    /// across disconnections, until `shutdown` (or the receiver is
+    /// dropped); the task that reads it, for the caller to drain.
+    fn follow(
+        &self,
+        from: &SharedSnapshot,
+        shutdown: CancellationToken,
+    ) -> (mpsc::Receiver<Followed>, JoinHandle<()>);
 
     /// Changes per commit a bulk load should keep below.
     fn max_batch(&self) -> usize;

@@ -82,13 +82,15 @@ impl Writer {
         let revision = shared.revision;
         // Started before the registry fills, from the snapshot's revision
         // and serial offsets; what it brings waits in its channel.
-        let stream = store.follow(&shared);
+        let (stream, watching) = store.follow(&shared, shutdown.clone());
         let restored =
             fill(&registry, shared.snapshot, true).map_err(RestoreError::Inconsistent)?;
         let follow = Arc::clone(&cluster).follow(registry.clone(), stream, shutdown.clone());
         let share = Arc::clone(&cluster).share_beats(shutdown);
+        // One task to drain: the follower, the sharing of heartbeats and
+        // the watch under them all end on `shutdown`.
         let follower = tokio::spawn(async move {
-            tokio::join!(follow, share);
+            let (_, _, _) = tokio::join!(follow, share, watching);
         });
         let backend: Arc<dyn Backend> = store;
         let mut writer = Writer::new(registry, backend);

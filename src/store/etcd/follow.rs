@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, WatchOptions, WatchResponse};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::keys::{self, Key, Keys};
 use super::{beats, read_snapshot};
@@ -41,11 +43,20 @@ pub(super) fn start(
     keys: Keys,
     endpoints: String,
     from: &SharedSnapshot,
-) -> mpsc::Receiver<Followed> {
+    shutdown: CancellationToken,
+) -> (mpsc::Receiver<Followed>, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(1024);
     let offsets = from.offsets.iter().cloned().collect();
-    tokio::spawn(run(client, keys, endpoints, from.revision, offsets, sender));
-    receiver
+    let following = run(client, keys, endpoints, from.revision, offsets, sender);
+    // Dropping the watch at shutdown closes its stream; nothing else is
+    // held that would need more.
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            () = following => {}
+        }
+    });
+    (receiver, task)
 }
 
 /// Per namespace, what its serial adds to its revision.

@@ -24,6 +24,7 @@ mod follow;
 mod keys;
 mod leader;
 mod snapshot;
+mod trim;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -105,12 +106,24 @@ impl EtcdStore {
     }
 
     /// Whether this node runs the cluster's health checks, kept current
-    /// until `shutdown` (`leader.rs`).
+    /// until `shutdown` (`leader.rs`), and the task that keeps it, which
+    /// gives the lease back before it ends.
+    /// While it leads, it also keeps etcd's operation log to the last
+    /// `operations_kept` (`trim.rs`).
     pub fn health_leadership(
         &self,
+        operations_kept: usize,
         shutdown: CancellationToken,
-    ) -> tokio::sync::watch::Receiver<bool> {
-        leader::start(self.client.clone(), self.keys.clone(), shutdown)
+    ) -> (
+        tokio::sync::watch::Receiver<bool>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        leader::start(
+            self.client.clone(),
+            self.keys.clone(),
+            operations_kept,
+            shutdown,
+        )
     }
 
     /// Reads everything under the prefix at one revision: `at`, or the
@@ -340,12 +353,17 @@ impl SharedBackend for EtcdStore {
         receiver
     }
 
-    fn follow(&self, from: &SharedSnapshot) -> mpsc::Receiver<Followed> {
+    fn follow(
+        &self,
+        from: &SharedSnapshot,
+        shutdown: CancellationToken,
+    ) -> (mpsc::Receiver<Followed>, tokio::task::JoinHandle<()>) {
         follow::start(
             self.client.clone(),
             self.keys.clone(),
             self.endpoints.clone(),
             from,
+            shutdown,
         )
     }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Etcd, instances, nodes, registration};
 use crate::admin::{namespace_id, ok};
-use crate::support::{TestServer, eventually};
+use crate::support::{TestServer, eventually, send_signal};
 
 #[test]
 fn health_checks_run_on_one_node_and_move_when_it_dies() {
@@ -136,4 +136,42 @@ fn heartbeats_sent_to_any_node_count_and_silence_is_acted_on_once_for_all() {
         );
         assert_eq!(operations["Operations"].as_array().map(Vec::len), Some(1));
     }
+}
+
+#[test]
+fn a_leader_stopped_with_sigterm_gives_its_lease_back_and_exits_cleanly() {
+    let Some(etcd) = Etcd::start() else { return };
+    let mut nodes = nodes(&etcd, 2);
+    let running = |node: &TestServer| node.log().contains("health checks running");
+    let leader = eventually("one node to run the health checks", || {
+        nodes.iter().position(running)
+    });
+    let other = 1 - leader;
+    let pid = nodes[leader].pid();
+    if send_signal(pid, "TERM").is_none() {
+        return;
+    }
+    let stopped = Instant::now();
+    let status = eventually("the leader to exit", || nodes[leader].try_wait());
+    assert!(status.success(), "{status:?}\n{}", nodes[leader].log());
+    // The lease goes back before the process says it stopped: the leader's
+    // task is drained, not dropped with the runtime.
+    let log = nodes[leader].log();
+    let gave_back = log.find("gave the health-check lease back");
+    let stopped_at = log.find("cairn stopped");
+    assert!(
+        gave_back.is_some() && stopped_at.is_some() && gave_back < stopped_at,
+        "{log}"
+    );
+    eventually("the other node to take the health checks over", || {
+        running(&nodes[other]).then_some(())
+    });
+    let took = stopped.elapsed();
+    eprintln!("health checks moved {took:?} after the leader's SIGTERM");
+    // The lease was revoked on the way out: the other node took over at
+    // its next try (every TTL/3, 1.7 s), not after the lease's 5 s TTL.
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?}: the lease was not given back"
+    );
 }

@@ -7,6 +7,7 @@ mod convergence;
 mod copy;
 mod failures;
 mod health;
+mod operations;
 mod reread;
 
 use std::io::{Read, Write};
