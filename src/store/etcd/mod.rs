@@ -92,6 +92,9 @@ impl EtcdStore {
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             options = options.with_user(user.clone(), password.clone());
         }
+        if let Some(tls) = tls_options(config)? {
+            options = options.with_tls(tls);
+        }
         let client = Client::connect(&config.endpoints, Some(options))
             .await
             .map_err(|error| StoreError::Shared {
@@ -267,6 +270,28 @@ impl EtcdStore {
             Guarded::Conflict(revision)
         })
     }
+}
+
+/// TLS to etcd from the configured PEM files; `None` without a CA.
+fn tls_options(config: &EtcdConfig) -> Result<Option<etcd_client::TlsOptions>, StoreError> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|error| StoreError::Shared {
+            detail: format!("store.{what} {}: {error}", path.display()),
+        })
+    };
+    let mut tls = etcd_client::TlsOptions::new();
+    if let Some(ca) = &config.ca_file {
+        tls = tls.ca_certificate(etcd_client::Certificate::from_pem(read(ca, "ca_file")?));
+    } else if config.cert_file.is_none() {
+        return Ok(None);
+    }
+    if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
+        tls = tls.identity(etcd_client::Identity::from_pem(
+            read(cert, "cert_file")?,
+            read(key, "key_file")?,
+        ));
+    }
+    Ok(Some(tls))
 }
 
 /// What a commit without guards made (import, and the plain `Backend`).

@@ -9,6 +9,7 @@ mod failures;
 mod health;
 mod operations;
 mod reread;
+mod secure;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -28,17 +29,28 @@ pub struct Etcd {
     dir: tempfile::TempDir,
     client: u16,
     peer: u16,
+    /// Plain HTTP `/health` whatever the client port speaks.
+    metrics: u16,
+    /// etcd's own certificate, key and the CA it takes client
+    /// certificates from: clients must speak TLS and show one.
+    tls: Option<[PathBuf; 3]>,
     child: Option<Child>,
 }
 
 impl Etcd {
     pub fn start() -> Option<Self> {
+        Self::start_with_tls(None)
+    }
+
+    pub fn start_with_tls(tls: Option<[PathBuf; 3]>) -> Option<Self> {
         let binary = require_tool("etcd")?;
         let mut etcd = Self {
             binary,
             dir: tempfile::tempdir().expect("etcd's directory"),
             client: free_port(),
             peer: free_port(),
+            metrics: free_port(),
+            tls,
             child: None,
         };
         etcd.run();
@@ -46,7 +58,8 @@ impl Etcd {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client)
     }
 
     /// Starts (or starts again, on the same data) and waits for health.
@@ -66,6 +79,21 @@ impl Etcd {
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("t1={peer}")])
             .args([
+                "--listen-metrics-urls",
+                &format!("http://127.0.0.1:{}", self.metrics),
+            ])
+            .args(self.tls.iter().flat_map(|[cert, key, ca]| {
+                [
+                    "--cert-file".into(),
+                    cert.clone().into_os_string(),
+                    "--key-file".into(),
+                    key.clone().into_os_string(),
+                    "--trusted-ca-file".into(),
+                    ca.clone().into_os_string(),
+                    "--client-cert-auth".into(),
+                ]
+            }))
+            .args([
                 "--logger",
                 "zap",
                 "--log-level",
@@ -77,9 +105,9 @@ impl Etcd {
             .spawn()
             .expect("start etcd");
         self.child = Some(child);
-        let client = self.client;
+        let metrics = self.metrics;
         eventually("etcd to report itself healthy", || {
-            let mut stream = std::net::TcpStream::connect(("127.0.0.1", client)).ok()?;
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", metrics)).ok()?;
             stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
             stream
                 .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -110,7 +138,16 @@ impl Etcd {
         stream.write_all(request.as_bytes()).expect("ask etcd");
         let mut reply = String::new();
         stream.read_to_string(&mut reply).expect("etcd's reply");
-        let (_, json) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+        let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+        // Errors come chunked: the JSON is the first chunk.
+        let json = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body.split("\r\n").nth(1).unwrap_or("")
+        } else {
+            body
+        };
         serde_json::from_str(json).unwrap_or_else(|e| panic!("etcd replied {json} ({e})"))
     }
 

@@ -5,27 +5,7 @@ use serde_json::json;
 
 use super::{Etcd, registration};
 use crate::admin::{ZONE, ok, service_id};
-use crate::support::{TestServer, eventually};
-
-/// Standard base64, as etcd's JSON gateway takes keys.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (at, &byte)| n | u32::from(byte) << (16 - 8 * at));
-        for at in 0..4 {
-            if at <= chunk.len() {
-                text.push(char::from(ALPHABET[(n >> (18 - 6 * at) & 63) as usize]));
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    text
-}
+use crate::support::{TestServer, base64, eventually};
 
 /// How many operations etcd holds for the test cluster.
 fn stored_operations(etcd: &Etcd) -> u64 {
