@@ -7,6 +7,7 @@ mod convergence;
 mod copy;
 mod failures;
 mod health;
+mod members;
 mod operations;
 mod reread;
 mod secure;
