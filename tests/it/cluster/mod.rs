@@ -11,6 +11,7 @@ mod members;
 mod operations;
 mod reread;
 mod secure;
+mod zones;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
