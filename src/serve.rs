@@ -160,6 +160,29 @@ async fn run_health(
     }
 }
 
+/// Applies zones/. On a cluster node other nodes may be applying the same
+/// files at the same moment, and one of them wins each race (the same
+/// namespace created twice, the same instances registered at once): the
+/// loser's apply fails part way. zones/ are idempotent, so it waits for a
+/// moment (jittered, so racing nodes spread out), by when its follower has
+/// applied the winner's changes, and applies them again against that
+/// state; an error that stays is the file's own.
+async fn apply_zones(dir: &std::path::Path, writer: &Writer) -> Result<zones::Applied, ZonesError> {
+    const ATTEMPTS: u64 = 5;
+    let mut attempt = 1;
+    loop {
+        match zones::apply(dir, writer).await {
+            Err(error) if writer.following().is_some() && attempt < ATTEMPTS => {
+                tracing::info!(%error, attempt, "zones/ crossed another node's changes; applying them again");
+                let pause = 100 * attempt + fastrand::u64(0..100 * attempt);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// What keeps the store going, drained at shutdown.
 enum StoreTask {
     /// The redb committer thread.
@@ -210,11 +233,17 @@ mod cluster {
     ) -> Result<Joined, ServeError> {
         let store = Arc::new(EtcdStore::connect(config).await?);
         let place = format!("etcd {}", config.endpoints.join(","));
-        let leadership = store.health_leadership(shutdown.clone());
-        let (writer, restored, follower) = Writer::restore_clustered(registry, store, shutdown)
-            .await
-            .map_err(|error| restore_failed(&place, error))?;
-        Ok((writer, restored, follower, leadership))
+        let (leadership, leading) =
+            store.health_leadership(config.operations_kept, shutdown.clone());
+        let (writer, restored, follower) =
+            Writer::restore_clustered(registry, store, config.consistency_check, shutdown)
+                .await
+                .map_err(|error| restore_failed(&place, error))?;
+        // Drained together at shutdown: the lease is given back first.
+        let tasks = tokio::spawn(async move {
+            let (_, _) = tokio::join!(leading, follower);
+        });
+        Ok((writer, restored, tasks, leadership))
     }
 }
 
@@ -292,13 +321,14 @@ pub async fn run_with(
             let (writer, restored, follower, leadership) =
                 cluster::join(etcd, registry.clone(), shutdown.clone()).await?;
             let store_path = format!("etcd {} under {}", etcd.endpoints.join(","), etcd.prefix);
+            let store_watch = crate::store::StoreWatch::elsewhere("etcd", writer.following());
             (
                 writer,
                 restored,
                 store_path,
                 StoreTask::Follower(follower),
                 Some(leadership),
-                crate::store::StoreWatch::elsewhere("etcd"),
+                store_watch,
             )
         }
     };
@@ -311,7 +341,7 @@ pub async fn run_with(
         metrics.readiness().store_opened();
     }
     if config.zones_dir.is_dir() {
-        let applied = zones::apply(&config.zones_dir, &writer).await?;
+        let applied = apply_zones(&config.zones_dir, &writer).await?;
         tracing::info!(
             dir = %config.zones_dir.display(),
             files = applied.files,

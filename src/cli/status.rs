@@ -35,7 +35,7 @@ fn render(status: &api::GetServerStatusResponse) -> String {
     };
     let store = &status.store;
     let health = &status.health_checks;
-    let rows = [
+    let mut rows = vec![
         ("version", status.version.clone()),
         ("uptime", duration(status.uptime_seconds)),
         (
@@ -66,6 +66,29 @@ fn render(status: &api::GetServerStatusResponse) -> String {
         ),
         ("store revision", store.revision.to_string()),
         ("last commit", ago(store.last_commit)),
+    ];
+    if let Some(cluster) = &store.cluster {
+        rows.push((
+            "etcd",
+            match (&cluster.stale_reason, cluster.stale_since) {
+                (Some(reason), since) => format!("stale since {}: {reason}", ago(since)),
+                _ => format!(
+                    "reachable, {} revisions behind (latest {})",
+                    cluster.watch_lag, cluster.latest_revision
+                ),
+            },
+        ));
+        rows.push((
+            "consistency checks",
+            format!(
+                "{} (last {}), {} repairs",
+                cluster.consistency_checks,
+                ago(cluster.last_consistency_check),
+                cluster.repairs
+            ),
+        ));
+    }
+    rows.extend([
         (
             "health checks",
             format!(
@@ -74,7 +97,7 @@ fn render(status: &api::GetServerStatusResponse) -> String {
             ),
         ),
         ("last health round", ago(health.last_round)),
-    ];
+    ]);
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|(field, value)| vec![field.to_string(), value])

@@ -2,7 +2,7 @@
 //! embedded redb file is the default; `backend = "etcd"` makes this server
 //! one node of a cluster that shares an etcd (store/etcd/).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -16,7 +16,8 @@ pub enum StoreConfig {
     #[default]
     Redb,
     /// A shared etcd: every node follows every other node's changes.
-    Etcd(EtcdConfig),
+    /// (Boxed: it is large, and the default holds nothing.)
+    Etcd(Box<EtcdConfig>),
 }
 
 /// How to reach etcd and where cairn's keys live in it.
@@ -30,9 +31,21 @@ pub struct EtcdConfig {
     /// etcd's own authentication, when it is on.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// TLS to etcd (`https://` endpoints): the CA that signed etcd's
+    /// certificate, and this node's client certificate and key when etcd
+    /// asks for one (`--client-cert-auth`). PEM files.
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     /// An etcd call without an answer by then has failed: writes are then
     /// refused rather than left hanging while etcd is away.
     pub timeout: Duration,
+    /// How often a node compares what it applied with etcd's state at that
+    /// revision (and puts etcd's in place if they differ); `None`: never.
+    pub consistency_check: Option<Duration>,
+    /// Operations etcd keeps (the oldest beyond are deleted): as many as
+    /// each node keeps in memory unless told.
+    pub operations_kept: usize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,7 +56,12 @@ pub(super) struct StoreFile {
     prefix: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
     timeout_secs: Option<f64>,
+    consistency_check_secs: Option<f64>,
+    operations_kept: Option<usize>,
 }
 
 impl StoreFile {
@@ -77,6 +95,30 @@ impl StoreFile {
                 if !prefix.ends_with('/') {
                     prefix.push('/');
                 }
+                if self.cert_file.is_some() != self.key_file.is_some() {
+                    return Err(ConfigError::invalid(
+                        path,
+                        "store.cert_file and store.key_file go together; give both or neither",
+                    ));
+                }
+                let tls = self.ca_file.is_some() || self.cert_file.is_some();
+                if let Some(plain) = endpoints
+                    .iter()
+                    .find(|endpoint| tls != endpoint.starts_with("https://"))
+                {
+                    return Err(ConfigError::invalid(
+                        path,
+                        if tls {
+                            format!(
+                                "store.endpoints: {plain:?} is not https://, but store.ca_file/cert_file ask for TLS; use https:// endpoints"
+                            )
+                        } else {
+                            format!(
+                                "store.endpoints: {plain:?} is https://; give store.ca_file (the CA that signed etcd's certificate)"
+                            )
+                        },
+                    ));
+                }
                 if self.username.is_some() != self.password.is_some() {
                     return Err(ConfigError::invalid(
                         path,
@@ -93,13 +135,43 @@ impl StoreFile {
                         ));
                     }
                 };
-                Ok(StoreConfig::Etcd(EtcdConfig {
+                // Debian's etcd 3.4.23 has watch bugs that can lose an
+                // event: a minute bounds how long a node may serve one
+                // wrong, for one consistent read of the prefix.
+                let consistency_check = match self.consistency_check_secs {
+                    None => Some(Duration::from_secs(60)),
+                    Some(0.0) => None,
+                    Some(secs) if secs.is_finite() && secs > 0.0 => {
+                        Some(Duration::from_secs_f64(secs))
+                    }
+                    Some(_) => {
+                        return Err(ConfigError::invalid(
+                            path,
+                            "store.consistency_check_secs must be a positive number of seconds, or 0 for never",
+                        ));
+                    }
+                };
+                Ok(StoreConfig::Etcd(Box::new(EtcdConfig {
                     endpoints,
                     prefix,
                     username: self.username,
                     password: self.password,
+                    ca_file: self.ca_file,
+                    cert_file: self.cert_file,
+                    key_file: self.key_file,
                     timeout,
-                }))
+                    consistency_check,
+                    operations_kept: match self.operations_kept {
+                        None => crate::registry::OPERATION_LOG_CAPACITY,
+                        Some(0) => {
+                            return Err(ConfigError::invalid(
+                                path,
+                                "store.operations_kept must be at least 1: GetOperation answers from them",
+                            ));
+                        }
+                        Some(kept) => kept,
+                    },
+                })))
             }
             other => Err(ConfigError::invalid(
                 path,
@@ -131,5 +203,33 @@ mod tests {
         };
         assert_eq!(etcd.prefix, "/a/");
         assert_eq!(etcd.timeout, Duration::from_secs(5));
+        assert_eq!(etcd.consistency_check, Some(Duration::from_secs(60)));
+        let etcd = |extra: &str| {
+            parse(&format!(
+                "backend = \"etcd\"\nendpoints = [\"http://e:2379\"]\n{extra}"
+            ))
+        };
+        assert!(matches!(
+            etcd("consistency_check_secs = 0"),
+            Ok(StoreConfig::Etcd(config)) if config.consistency_check.is_none()
+        ));
+        assert!(matches!(
+            etcd("consistency_check_secs = 2.5"),
+            Ok(StoreConfig::Etcd(config))
+                if config.consistency_check == Some(Duration::from_millis(2500))
+        ));
+        assert!(etcd("consistency_check_secs = -1").is_err());
+        assert!(etcd("ca_file = \"/ca.pem\"").is_err(), "TLS needs https://");
+        let https = |extra: &str| {
+            parse(&format!(
+                "backend = \"etcd\"\nendpoints = [\"https://e:2379\"]\n{extra}"
+            ))
+        };
+        assert!(https("").is_err(), "https:// needs a CA");
+        assert!(https("ca_file = \"/ca.pem\"\ncert_file = \"/c.pem\"").is_err());
+        assert!(matches!(
+            https("ca_file = \"/ca.pem\"\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\""),
+            Ok(StoreConfig::Etcd(config)) if config.key_file.is_some()
+        ));
     }
 }

@@ -9,7 +9,9 @@
 //!   success;
 //! - it looks for instances whose heartbeat is overdue and has the
 //!   [`Writer`] mark them UNHEALTHY or, past their grace period,
-//!   deregister them.
+//!   deregister them. In a cluster this task runs on the health leader
+//!   only, so silence is acted on once; heartbeats sent to any node reach
+//!   the leader's clocks (`writer/cluster.rs`).
 //!
 //! Every status change goes through the [`Writer`], so it is durable, bumps
 //! revisions and reaches DNS like any other change; the registry logs each
@@ -148,7 +150,10 @@ pub async fn run(
                         (target, outcome)
                     });
                 }
-                for overdue in registry.overdue_heartbeats(now) {
+                // In a cluster, heartbeats other nodes received reach this
+                // node's clocks within the writer's slack.
+                let judged = now.checked_sub(writer.heartbeat_slack()).unwrap_or(now);
+                for overdue in registry.overdue_heartbeats(judged) {
                     let key = (overdue.service_id.clone(), overdue.instance_id.clone());
                     if writing.insert(key) {
                         writes.spawn(expire(writer.clone(), overdue));

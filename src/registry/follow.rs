@@ -149,6 +149,47 @@ impl Registry {
         self.each_observer(|observer: &dyn RegistryObserver| observer.namespace_changed(&snapshot));
     }
 
+    /// Puts `service` with exactly `instances` in place of what is held of
+    /// it, in one step: DNS sees the service as it was, then as it is,
+    /// never a mix (a re-read of the shared store). Heartbeat clocks and
+    /// the operations of registrations carry over for instances kept.
+    pub(crate) fn replace_stored_service(
+        &self,
+        service: super::Service,
+        instances: Vec<super::Instance>,
+        now: Instant,
+    ) -> super::Result<()> {
+        let id = service.id.clone();
+        let kept = self
+            .inner
+            .services
+            .get(id.as_str())
+            .map(|entry| (entry.heartbeats.clone(), entry.registrations.clone()));
+        self.insert_service(service, instances, now)?;
+        let (Some((heartbeats, registrations)), Some(mut entry)) =
+            (kept, self.inner.services.get_mut(id.as_str()))
+        else {
+            return Ok(());
+        };
+        if let (Some(old), Some(new)) = (heartbeats, entry.heartbeats.as_mut()) {
+            for (instance_id, at) in old.iter() {
+                if let Some(last) = new.get_mut(instance_id) {
+                    *last = *at;
+                }
+            }
+        }
+        if let (Some(old), Some(new)) = (registrations, entry.registrations.as_mut()) {
+            for (token, (instance_id, operation)) in old.iter() {
+                if let Some((same, unknown @ None)) = new.get_mut(token)
+                    && same == instance_id
+                {
+                    *unknown = operation.clone();
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every namespace, service and instance id this registry holds: what
     /// a re-read compares the store's state with.
     pub(crate) fn held_ids(&self) -> (Vec<String>, Vec<(String, Vec<String>)>) {

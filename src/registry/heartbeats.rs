@@ -124,6 +124,24 @@ impl Registry {
         health.is_some_and(|change| self.apply_set_health(change))
     }
 
+    /// Moves an instance's heartbeat clock to `at` if that is later: a
+    /// heartbeat another server received (a cluster). Unknown instances,
+    /// and services without a heartbeat check, are left alone.
+    pub(crate) fn heard_from(&self, service_id: &str, instance_id: &str, at: Instant) {
+        let Some(mut entry) = self.inner.services.get_mut(service_id) else {
+            return;
+        };
+        if entry.service.heartbeat.is_none() || entry.instance(instance_id).is_err() {
+            return;
+        }
+        let last = entry
+            .heartbeats
+            .get_or_insert_default()
+            .entry(instance_id.to_string())
+            .or_insert(at);
+        *last = (*last).max(at);
+    }
+
     /// What one instance's silence calls for at `now`, if anything.
     pub fn heartbeat_lapse(
         &self,

@@ -52,7 +52,7 @@ pub use ids::id_from_arn;
 pub use instance_table::{Instances, cmp_ids, hash_id};
 pub use model::*;
 use operations::OperationLog;
-pub use operations::Targets;
+pub use operations::{OPERATION_LOG_CAPACITY, Targets};
 pub use plan::{Pending, Plan};
 
 /// A service and its instances as they are after a change: what an observer

@@ -32,6 +32,9 @@ struct Opened {
     snapshot: Snapshot,
     committer: Option<std::thread::JoinHandle<()>>,
     name: String,
+    /// The etcd store itself, whose serials the copy keeps.
+    #[cfg(feature = "etcd")]
+    etcd: Option<super::etcd::EtcdStore>,
 }
 
 async fn open(config: &Config) -> Result<Opened, StoreError> {
@@ -45,6 +48,8 @@ async fn open(config: &Config) -> Result<Opened, StoreError> {
                 snapshot,
                 committer: Some(committer),
                 name,
+                #[cfg(feature = "etcd")]
+                etcd: None,
             })
         }
         #[cfg(feature = "etcd")]
@@ -54,10 +59,11 @@ async fn open(config: &Config) -> Result<Opened, StoreError> {
                 detail: "the etcd store stopped while it was being read".into(),
             })??;
             Ok(Opened {
-                backend: Arc::new(store),
+                backend: Arc::new(store.clone()),
                 snapshot,
                 committer: None,
                 name: format!("etcd {} under {}", etcd.endpoints.join(","), etcd.prefix),
+                etcd: Some(store),
             })
         }
         #[cfg(not(feature = "etcd"))]
@@ -91,8 +97,15 @@ pub async fn copy(from: &Config, to: &Config) -> Result<Copied, StoreError> {
         namespaces,
         services,
         operations,
-        changes: _,
+        changes,
     } = source.snapshot;
+    // The serial each zone was served with: its revision, restored as no
+    // less than the store's count of changes (`writer::restore`).
+    #[cfg_attr(not(feature = "etcd"), allow(unused_variables))]
+    let serials: Vec<(String, u64)> = namespaces
+        .iter()
+        .map(|namespace| (namespace.id.clone(), namespace.revision.max(changes)))
+        .collect();
     let copied = Copied {
         namespaces: namespaces.len(),
         services: services.len(),
@@ -130,6 +143,17 @@ pub async fn copy(from: &Config, to: &Config) -> Result<Copied, StoreError> {
             ),
         })?;
         done += count;
+    }
+    // etcd's revisions start again low: each zone's serial is raised to
+    // the source's, so secondaries keep transferring from the copy. (A
+    // copy into redb keeps them as it is: rows carry their serials.)
+    #[cfg(feature = "etcd")]
+    if let Some(etcd) = &target.etcd {
+        etcd.keep_serials(&serials)
+            .await
+            .map_err(|error| StoreError::Shared {
+                detail: format!("{}: the rows were copied, but the zones' serials were not kept ({error}); empty the target and copy again", target.name),
+            })?;
     }
     // The redb committers answer what they hold and stop once their last
     // handle is gone.

@@ -31,6 +31,7 @@ pub mod copy;
 mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+mod following;
 mod memory;
 mod rows;
 mod shared;
@@ -47,9 +48,10 @@ use tokio::sync::oneshot;
 
 pub use committer::RedbBackend;
 pub use error::StoreError;
+pub use following::{Following, FollowingStatus, Stale};
 pub use memory::MemoryBackend;
 pub use shared::{
-    Followed, Guard, Guarded, Origin, Read, SharedBackend, SharedRevision, SharedSnapshot,
+    Beat, Followed, Guard, Guarded, Origin, Read, SharedBackend, SharedRevision, SharedSnapshot,
 };
 pub use stats::{StoreStatus, StoreWatch};
 

@@ -5,7 +5,11 @@
 //! applies that stream to the registry; this module only describes it, so
 //! the front builds without any particular shared store compiled in.
 
+use std::time::Duration;
+
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::{Backend, CommitError, Snapshot, StoreError};
 use crate::registry::Change;
@@ -67,16 +71,31 @@ pub enum Guarded {
     Conflict(SharedRevision),
 }
 
+/// A heartbeat one server received, as it tells the others: heartbeats
+/// are not worth a store write each, so each server sends the latest of
+/// every instance a few times a second in one write (`share_beats`), and
+/// every server's heartbeat clocks follow them. The time is an age, how
+/// long before the message was sent: servers' clocks need not agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beat {
+    pub service_id: String,
+    pub instance_id: String,
+    pub age: Duration,
+}
+
 /// One step of the stream a shared store hands its follower.
 #[derive(Debug)]
 pub enum Followed {
     /// One committed transaction: its changes in commit order, the
-    /// namespaces whose markers it moved, and who made it (when it says).
+    /// namespaces whose markers it moved with each one's SOA serial now,
+    /// who made it (when it says), and the heartbeats it shares (ages as
+    /// of its arrival).
     Batch {
         revision: SharedRevision,
         changes: Vec<Change>,
-        namespaces: Vec<String>,
+        namespaces: Vec<(String, u64)>,
         origin: Option<Origin>,
+        beats: Vec<Beat>,
     },
     /// Nothing more was committed up to this revision.
     Progress(SharedRevision),
@@ -96,6 +115,8 @@ pub struct SharedSnapshot {
     pub revision: SharedRevision,
     /// `None` is the marker of the set of namespaces.
     pub markers: Vec<(Option<String>, SharedRevision)>,
+    /// Per namespace, what its SOA serial adds to its revision (none: 0).
+    pub offsets: Vec<(String, u64)>,
 }
 
 /// A store several servers write and each follows.
@@ -114,9 +135,29 @@ pub trait SharedBackend: Backend {
     /// Everything, read at one revision.
     fn shared_snapshot(&self) -> oneshot::Receiver<Result<SharedSnapshot, StoreError>>;
 
-    /// The stream of every transaction after `revision`, resumed across
-    /// disconnections, until the receiver is dropped.
-    fn follow(&self, revision: SharedRevision) -> mpsc::Receiver<Followed>;
+    /// Everything as it was at `revision` (a consistency check of what a
+    /// server applied up to it). An error if the store has forgotten it.
+    fn shared_snapshot_at(
+        &self,
+        revision: SharedRevision,
+    ) -> oneshot::Receiver<Result<SharedSnapshot, StoreError>>;
+
+    /// Tells every server (through their `follow` streams) of heartbeats
+    /// `node` received; nothing of it is kept for long.
+    fn share_beats(
+        &self,
+        node: u64,
+        beats: Vec<Beat>,
+    ) -> oneshot::Receiver<Result<(), CommitError>>;
+
+    /// The stream of every transaction after `from`'s revision, resumed
+    /// across disconnections, until `shutdown` (or the receiver is
+    /// dropped); the task that reads it, for the caller to drain.
+    fn follow(
+        &self,
+        from: &SharedSnapshot,
+        shutdown: CancellationToken,
+    ) -> (mpsc::Receiver<Followed>, JoinHandle<()>);
 
     /// Changes per commit a bulk load should keep below.
     fn max_batch(&self) -> usize;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Revision;
+use super::following::{Following, FollowingStatus};
 
 /// The committer's record of its last commit, shared with status readers.
 #[derive(Debug, Default)]
@@ -43,6 +44,7 @@ pub struct StoreWatch {
     backend: &'static str,
     path: Option<Arc<Path>>,
     commits: Arc<Commits>,
+    following: Option<Arc<Following>>,
 }
 
 /// The store as `cairn status` shows it.
@@ -56,6 +58,8 @@ pub struct StoreStatus {
     /// Epoch milliseconds of the last commit since the server started.
     pub last_commit_millis: Option<u64>,
     pub revision: Revision,
+    /// A cluster node's following of its shared store.
+    pub following: Option<FollowingStatus>,
 }
 
 impl StoreWatch {
@@ -64,22 +68,25 @@ impl StoreWatch {
             backend: "redb",
             path: Some(path),
             commits,
+            following: None,
         }
     }
 
     /// A store this server does not commit to itself (etcd): no file, no
-    /// commit times of its own.
-    pub fn elsewhere(backend: &'static str) -> Self {
+    /// commit times of its own; its revision is the one applied here.
+    pub fn elsewhere(backend: &'static str, following: Option<Arc<Following>>) -> Self {
         Self {
             backend,
             path: None,
             commits: Arc::default(),
+            following,
         }
     }
 
     /// What the store looks like now.
     pub fn status(&self) -> StoreStatus {
         let last = self.commits.last_millis.load(Ordering::Relaxed);
+        let following = self.following.as_deref().map(Following::status);
         StoreStatus {
             backend: self.backend,
             path: self.path.as_deref().map(Path::to_path_buf),
@@ -89,7 +96,11 @@ impl StoreWatch {
                 .and_then(|path| std::fs::metadata(path).ok())
                 .map(|metadata| metadata.len()),
             last_commit_millis: (last != 0).then_some(last),
-            revision: self.commits.revision.load(Ordering::Relaxed),
+            revision: following.as_ref().map_or_else(
+                || self.commits.revision.load(Ordering::Relaxed),
+                |following| following.applied,
+            ),
+            following,
         }
     }
 }

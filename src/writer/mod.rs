@@ -115,6 +115,11 @@ impl Writer {
         &self.registry
     }
 
+    /// On a cluster node, how it follows the shared store (for status).
+    pub fn following(&self) -> Option<Arc<crate::store::Following>> {
+        self.cluster.as_ref().map(|cluster| cluster.following())
+    }
+
     async fn instance_locks(
         &self,
         service_id: &str,
@@ -375,6 +380,7 @@ impl Writer {
     pub async fn heartbeat(&self, service_id: &str, instance_id: &str) -> Result<bool> {
         let guards = self.instance_locks(service_id, instance_id).await;
         let (service_id, instance_id) = (service_id.to_string(), instance_id.to_string());
+        let heard = (service_id.clone(), instance_id.clone());
         self.run(
             guards,
             move |r| r.plan_heartbeat(&service_id, &instance_id, now()),
@@ -382,10 +388,23 @@ impl Writer {
         )
         .await
         .inspect(|&changed| {
+            if let Some(cluster) = &self.cluster {
+                cluster.heard(&heard.0, &heard.1);
+            }
             if changed {
                 metrics::events().health_changed(HealthStatus::Healthy.as_str());
             }
         })
+    }
+
+    /// How much later than its TTL silence is acted on: on a cluster node,
+    /// the time a heartbeat received elsewhere may take to be heard here
+    /// (`cluster/beats.rs`); nothing on a server of its own.
+    pub fn heartbeat_slack(&self) -> std::time::Duration {
+        match &self.cluster {
+            Some(_) => cluster::HEARD_WITHIN,
+            None => std::time::Duration::ZERO,
+        }
     }
 
     /// Acts on an instance's silence: UNHEALTHY past the TTL, deregistered
@@ -396,20 +415,13 @@ impl Writer {
         service_id: &str,
         instance_id: &str,
     ) -> Result<Option<Lapse>> {
-        // On a cluster node the heartbeat clocks are this node's alone: a
-        // heartbeat sent to another node that finds its instance healthy
-        // commits nothing, so this node never hears of it. Acting on a
-        // lapse here could mark unhealthy, or deregister, an instance that
-        // is reporting in elsewhere; until signs of life are shared (or
-        // expiry runs on one elected node that receives them all), a
-        // cluster does not expire heartbeats.
-        if self.cluster.is_some() {
-            return Ok(None);
-        }
+        // On a cluster node this runs on the health leader only, and
+        // heartbeats other nodes received reach its clocks within the
+        // slack: silence is judged that much later.
         let guards = self.instance_locks(service_id, instance_id).await;
         let lapse = self
             .registry
-            .heartbeat_lapse(service_id, instance_id, Instant::now())?;
+            .heartbeat_lapse(service_id, instance_id, self.judged_at())?;
         let (service_id, instance_id) = (service_id.to_string(), instance_id.to_string());
         match lapse {
             None => Ok(None),
@@ -440,6 +452,12 @@ impl Writer {
                     lapse
                 }),
         }
+    }
+
+    /// The moment silence is judged at: now, less the slack.
+    fn judged_at(&self) -> Instant {
+        let now = Instant::now();
+        now.checked_sub(self.heartbeat_slack()).unwrap_or(now)
     }
 
     /// UpdateServiceAttributes: sets these keys on the service.

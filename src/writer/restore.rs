@@ -3,7 +3,7 @@
 //! change on.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
@@ -64,27 +64,34 @@ impl Writer {
 
     /// A cluster node's start: reads `store`'s snapshot at one revision
     /// into `registry` (empty; DNS follows as it fills), then follows the
-    /// store from the next revision in a task that runs until `shutdown`
-    /// (returned, for the caller to drain). Zones' serials are the store's
-    /// revisions of their last changes from the first answer on.
+    /// store from the next revision, checking it every `check_every`, and
+    /// shares the heartbeats it receives, in a task that runs until
+    /// `shutdown` (returned, for the caller to drain). Zones' serials are
+    /// the store's revisions of their last changes from the first answer on.
     pub async fn restore_clustered(
         registry: Registry,
         store: Arc<dyn SharedBackend>,
+        check_every: Option<Duration>,
         shutdown: CancellationToken,
     ) -> Result<(Writer, Restored, JoinHandle<()>), RestoreError> {
         let shared = store
             .shared_snapshot()
             .await
             .map_err(|_| RestoreError::Stopped)??;
-        let cluster = Arc::new(Cluster::new(Arc::clone(&store), &shared));
+        let cluster = Arc::new(Cluster::new(Arc::clone(&store), &shared, check_every));
         let revision = shared.revision;
+        // Started before the registry fills, from the snapshot's revision
+        // and serial offsets; what it brings waits in its channel.
+        let (stream, watching) = store.follow(&shared, shutdown.clone());
         let restored =
             fill(&registry, shared.snapshot, true).map_err(RestoreError::Inconsistent)?;
-        let follower = tokio::spawn(Arc::clone(&cluster).follow(
-            registry.clone(),
-            store.follow(revision),
-            shutdown,
-        ));
+        let follow = Arc::clone(&cluster).follow(registry.clone(), stream, shutdown.clone());
+        let share = Arc::clone(&cluster).share_beats(shutdown);
+        // One task to drain: the follower, the sharing of heartbeats and
+        // the watch under them all end on `shutdown`.
+        let follower = tokio::spawn(async move {
+            let (_, _, _) = tokio::join!(follow, share, watching);
+        });
         let backend: Arc<dyn Backend> = store;
         let mut writer = Writer::new(registry, backend);
         writer.cluster = Some(cluster);

@@ -124,6 +124,14 @@ impl TestRegistry {
         }
     }
 
+    /// Everything the store holds now.
+    pub(crate) fn stored_snapshot(&self) -> Snapshot {
+        self.runtime
+            .block_on(self.store.snapshot())
+            .expect("answered")
+            .expect("the memory store reads")
+    }
+
     /// The write front itself, for code that takes one.
     pub(crate) fn writer(&self) -> &Writer {
         &self.writer

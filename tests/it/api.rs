@@ -11,7 +11,7 @@ mod flow;
 mod prefix;
 mod scoped;
 mod sequences;
-pub(crate) mod tls;
+mod tls;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

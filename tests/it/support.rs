@@ -363,3 +363,35 @@ pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Standard base64 with padding (PEM bodies, etcd's JSON gateway keys).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (at, &byte)| {
+            n | (u32::from(byte) << (16 - 8 * at))
+        });
+        for at in 0..4 {
+            if at <= chunk.len() {
+                text.push(char::from(ALPHABET[((n >> (18 - 6 * at)) & 63) as usize]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}
+
+/// PEM armour around DER bytes (rcgen is built without its `pem` feature,
+/// and PEM is all base64 and a header).
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let encoded = base64(der);
+    let mut text = format!("-----BEGIN {label}-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        text.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        text.push('\n');
+    }
+    text.push_str(&format!("-----END {label}-----\n"));
+    text
+}

@@ -4,8 +4,8 @@
 //! `access::Scope::check_action`).
 
 use super::super::api::{
-    GetServerStatusRequest, GetServerStatusResponse, ServerCounts, ServerHealthChecks,
-    ServerListeners, ServerStore,
+    GetServerStatusRequest, GetServerStatusResponse, ServerCluster, ServerCounts,
+    ServerHealthChecks, ServerListeners, ServerStore,
 };
 use super::super::error::ApiError;
 use super::timestamp;
@@ -46,6 +46,20 @@ pub fn get(
             file_bytes: status.store.file_bytes,
             last_commit: status.store.last_commit_millis.map(timestamp),
             revision: status.store.revision,
+            cluster: status.store.following.map(|following| ServerCluster {
+                applied_revision: following.applied,
+                latest_revision: following.heard,
+                watch_lag: following.lag(),
+                reachable: following.stale.is_none(),
+                stale_since: following
+                    .stale
+                    .as_ref()
+                    .map(|stale| timestamp(stale.since_millis)),
+                stale_reason: following.stale.map(|stale| stale.reason),
+                consistency_checks: following.checks,
+                last_consistency_check: following.last_check_millis.map(timestamp),
+                repairs: following.repairs,
+            }),
         },
         health_checks: ServerHealthChecks {
             services_checked: status.health.services_checked,

@@ -58,7 +58,35 @@ pub struct ServerStore {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_commit: Option<Timestamp>,
     /// Changes ever committed: the revision every SOA serial is at least.
+    /// On a cluster node, the etcd revision applied here.
     pub revision: u64,
+    /// A cluster node's following of etcd; absent on a server of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ServerCluster>,
+}
+
+/// How a cluster node follows etcd.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServerCluster {
+    /// The etcd revision applied here.
+    pub applied_revision: u64,
+    /// The newest etcd revision this node has heard of.
+    pub latest_revision: u64,
+    /// Revisions committed in etcd and not applied here yet.
+    pub watch_lag: u64,
+    /// Whether etcd answers; while it does not, the node is stale: DNS
+    /// answers from the state at `AppliedRevision`, writes are refused.
+    pub reachable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_since: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_reason: Option<String>,
+    pub consistency_checks: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_consistency_check: Option<Timestamp>,
+    /// Checks that found this node differing from etcd and re-read it.
+    pub repairs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,14 +18,17 @@
 //!   rather than `Event::event_type()`, which panics on a kind it does not
 //!   know.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, WatchOptions, WatchResponse};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::keys::{self, Key, Keys};
-use super::read_snapshot;
-use crate::store::{Followed, SharedRevision};
+use super::{beats, read_snapshot};
+use crate::store::{Followed, SharedRevision, SharedSnapshot};
 
 /// How often progress is asked for, and how long silence may last before
 /// the connection is taken for dead.
@@ -39,12 +42,25 @@ pub(super) fn start(
     client: Client,
     keys: Keys,
     endpoints: String,
-    applied: SharedRevision,
-) -> mpsc::Receiver<Followed> {
+    from: &SharedSnapshot,
+    shutdown: CancellationToken,
+) -> (mpsc::Receiver<Followed>, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(1024);
-    tokio::spawn(run(client, keys, endpoints, applied, sender));
-    receiver
+    let offsets = from.offsets.iter().cloned().collect();
+    let following = run(client, keys, endpoints, from.revision, offsets, sender);
+    // Dropping the watch at shutdown closes its stream; nothing else is
+    // held that would need more.
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            () = following => {}
+        }
+    });
+    (receiver, task)
 }
+
+/// Per namespace, what its serial adds to its revision.
+type Offsets = HashMap<String, u64>;
 
 /// Why one watch ended.
 enum Ended {
@@ -60,11 +76,12 @@ async fn run(
     keys: Keys,
     endpoints: String,
     mut applied: SharedRevision,
+    mut offsets: Offsets,
     sender: mpsc::Sender<Followed>,
 ) {
     let mut backoff = BACKOFF_FIRST;
     loop {
-        let ended = watch(&client, &keys, &mut applied, &sender).await;
+        let ended = watch(&client, &keys, &mut applied, &mut offsets, &sender).await;
         match ended {
             Ended::Closed => return,
             Ended::Compacted => {
@@ -72,9 +89,10 @@ async fn run(
                     applied,
                     "etcd compacted past this node's revision; reading everything again"
                 );
-                match read_snapshot(&client, &keys, &endpoints).await {
+                match read_snapshot(&client, &keys, &endpoints, None).await {
                     Ok(snapshot) => {
                         applied = snapshot.revision;
+                        offsets = snapshot.offsets.iter().cloned().collect();
                         if sender.send(Followed::Resync(snapshot)).await.is_err() {
                             return;
                         }
@@ -111,6 +129,7 @@ async fn watch(
     client: &Client,
     keys: &Keys,
     applied: &mut SharedRevision,
+    offsets: &mut Offsets,
     sender: &mpsc::Sender<Followed>,
 ) -> Ended {
     let options = WatchOptions::new()
@@ -139,7 +158,7 @@ async fn watch(
                     }
                     return Ended::Failed(format!("etcd cancelled the watch: {}", response.cancel_reason()));
                 }
-                if let Err(ended) = hand_on(keys, response, applied, sender).await {
+                if let Err(ended) = hand_on(keys, response, applied, offsets, sender).await {
                     return ended;
                 }
             }
@@ -164,6 +183,7 @@ async fn hand_on(
     keys: &Keys,
     response: WatchResponse,
     applied: &mut SharedRevision,
+    offsets: &mut Offsets,
     sender: &mpsc::Sender<Followed>,
 ) -> Result<(), Ended> {
     let events = response.events();
@@ -212,7 +232,8 @@ async fn hand_on(
         let deleted = pair.version() == 0;
         match &parsed {
             Key::Marker(id) => {
-                batch.namespaces.push(id.to_string());
+                let offset = offsets.get(*id).copied().unwrap_or(0);
+                batch.namespaces.push((id.to_string(), revision + offset));
                 if !deleted {
                     batch.origin = batch.origin.or(keys::parse_origin(pair.value()));
                 }
@@ -221,6 +242,36 @@ async fn hand_on(
             Key::NamespacesMarker => {
                 if !deleted {
                     batch.origin = batch.origin.or(keys::parse_origin(pair.value()));
+                }
+                continue;
+            }
+            // Set by a copy into etcd, before any node serves it.
+            Key::SerialOffset(id) => {
+                let offset = keys::decode_value(key, &parsed, pair.value());
+                match (deleted, offset) {
+                    (true, _) => drop(offsets.remove(*id)),
+                    (false, Ok(keys::Value::SerialOffset(offset))) => {
+                        offsets.insert(id.to_string(), offset);
+                    }
+                    (false, _) => tracing::error!(
+                        revision,
+                        key,
+                        "a serial offset that does not decode; skipped"
+                    ),
+                }
+                continue;
+            }
+            // A lease's end deletes them: nothing to hear then.
+            Key::Beats => {
+                if !deleted {
+                    match beats::decode(pair.value()) {
+                        Some(beats) => batch.beats.extend(beats),
+                        None => tracing::error!(
+                            revision,
+                            key,
+                            "shared heartbeats that do not decode; skipped"
+                        ),
+                    }
                 }
                 continue;
             }
@@ -248,8 +299,9 @@ async fn hand_on(
 struct Batch {
     revision: SharedRevision,
     changes: Vec<crate::registry::Change>,
-    namespaces: Vec<String>,
+    namespaces: Vec<(String, u64)>,
     origin: Option<crate::store::Origin>,
+    beats: Vec<crate::store::Beat>,
 }
 
 impl Batch {
@@ -259,6 +311,7 @@ impl Batch {
             changes: Vec::new(),
             namespaces: Vec::new(),
             origin: None,
+            beats: Vec::new(),
         }
     }
 
@@ -274,6 +327,7 @@ impl Batch {
                 changes: self.changes,
                 namespaces: self.namespaces,
                 origin: self.origin,
+                beats: self.beats,
             })
             .await
             .map_err(|_| Ended::Closed)

@@ -9,6 +9,8 @@
 //! | `mark/<namespace id>` | the namespace's marker |
 //! | `namespaces` | the marker of the set of namespaces |
 //! | `health-leader` | the node running health checks, on its lease (`leader.rs`) |
+//! | `serial-offset/<namespace id>` | added to the namespace's revision for its SOA serial (decimal; a copy into etcd sets it) |
+//! | `beats/<node>/<part>` | heartbeats a node received lately, on a short lease (`beats.rs`) |
 //!
 //! Values are the redb store's rows (`rows.rs`, JSON) sealed with the same
 //! checksum (`checksum.rs`), so one format serves both stores and a
@@ -43,10 +45,17 @@ pub(super) struct Keys {
 pub(super) enum Key<'k> {
     Namespace(&'k str),
     Service(&'k str),
-    Instance { service_id: &'k str, key: &'k str },
+    Instance {
+        service_id: &'k str,
+        key: &'k str,
+    },
     Operation(&'k str),
     Marker(&'k str),
     NamespacesMarker,
+    /// Heartbeats a node shares: read by followers, never a change.
+    Beats,
+    /// What a namespace's SOA serial adds to its revision.
+    SerialOffset(&'k str),
 }
 
 /// A value that did not decode, named by its key.
@@ -103,6 +112,16 @@ impl Keys {
         }
     }
 
+    /// What `namespace_id`'s serial adds to its etcd revision.
+    pub(super) fn serial_offset(&self, namespace_id: &str) -> String {
+        self.key(&["serial-offset/", namespace_id])
+    }
+
+    /// Where `node` shares heartbeats: one key per part of a large batch.
+    pub(super) fn beats(&self, node: u64, part: usize) -> String {
+        self.key(&["beats/", &format!("{node:x}/{part}")])
+    }
+
     /// The key the node that runs the health checks holds.
     pub(super) fn leader(&self) -> String {
         self.key(&["health-leader"])
@@ -121,6 +140,8 @@ impl Keys {
             "svc" => Key::Service(id),
             "op" => Key::Operation(id),
             "mark" => Key::Marker(id),
+            "beats" => Key::Beats,
+            "serial-offset" => Key::SerialOffset(id),
             "inst" => {
                 let (service_id, key) = id.split_once('/')?;
                 Key::Instance { service_id, key }
@@ -188,6 +209,9 @@ pub(super) enum Value {
     },
     Operation(Operation),
     Marker,
+    /// Not decoded here (`beats.rs`).
+    Beats,
+    SerialOffset(u64),
 }
 
 fn decode<T: serde::de::DeserializeOwned>(
@@ -246,6 +270,16 @@ pub(super) fn decode_value(key: &str, parsed: &Key<'_>, value: &[u8]) -> Result<
             Value::Operation(row.into())
         }
         Key::Marker(_) | Key::NamespacesMarker => Value::Marker,
+        Key::Beats => Value::Beats,
+        Key::SerialOffset(_) => Value::SerialOffset(
+            std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .ok_or_else(|| BadValue {
+                    key: key.to_string(),
+                    detail: "a serial offset is a decimal number".into(),
+                })?,
+        ),
     })
 }
 
@@ -262,7 +296,7 @@ pub(super) fn put_change(value: Value) -> Option<Change> {
             instance,
         }),
         Value::Operation(operation) => Some(Change::Operation(operation)),
-        Value::Marker => None,
+        Value::Marker | Value::Beats | Value::SerialOffset(_) => None,
     }
 }
 
@@ -282,7 +316,11 @@ pub(super) fn delete_change(parsed: &Key<'_>) -> Option<Change> {
         }),
         // The operation log is bounded in memory; etcd's copy is trimmed
         // by no one yet (see the README's Cluster section).
-        Key::Operation(_) | Key::Marker(_) | Key::NamespacesMarker => None,
+        Key::Operation(_)
+        | Key::Marker(_)
+        | Key::NamespacesMarker
+        | Key::Beats
+        | Key::SerialOffset(_) => None,
     }
 }
 
@@ -320,6 +358,15 @@ mod tests {
             Some(Key::Marker("ns-1"))
         );
         assert_eq!(keys.parse("/other/ns/x"), None);
+        assert_eq!(keys.parse(&keys.beats(0xab, 2)), Some(Key::Beats));
+        let offset = keys.serial_offset("ns-1");
+        assert_eq!(keys.parse(&offset), Some(Key::SerialOffset("ns-1")));
+        let parsed = Key::SerialOffset("ns-1");
+        assert!(matches!(
+            decode_value(&offset, &parsed, b"41"),
+            Ok(Value::SerialOffset(41))
+        ));
+        assert!(decode_value(&offset, &parsed, b"-1").is_err());
         let origin = Origin { node: 7, write: 42 };
         assert_eq!(parse_origin(origin_value(origin).as_bytes()), Some(origin));
     }

@@ -25,17 +25,20 @@ use super::keys::Keys;
 
 /// The lease's TTL: how long a dead leader's checks stay undone.
 pub(super) const TTL: Duration = Duration::from_secs(5);
+/// Renewals between trims of the operation log (every 5 s, from the
+/// first renewal on).
+const TRIM_EVERY: u64 = 3;
 
 pub(super) fn start(
     client: Client,
     keys: Keys,
+    operations_kept: usize,
     shutdown: CancellationToken,
-) -> watch::Receiver<bool> {
+) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
     let (leading, receiver) = watch::channel(false);
-    tokio::spawn(async move {
-        let key = keys.leader();
+    let task = tokio::spawn(async move {
         loop {
-            match lead(&client, &key, &leading, &shutdown).await {
+            match lead(&client, &keys, operations_kept, &leading, &shutdown).await {
                 Ok(()) => return,
                 Err(reason) => {
                     if leading.send_replace(false) {
@@ -49,14 +52,15 @@ pub(super) fn start(
             }
         }
     });
-    receiver
+    (receiver, task)
 }
 
 /// One term: a lease, an attempt at the key and, when it is won, renewals
 /// until something fails (`Err`) or `shutdown` (`Ok`, the lease revoked).
 async fn lead(
     client: &Client,
-    key: &str,
+    keys: &Keys,
+    operations_kept: usize,
     leading: &watch::Sender<bool>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
@@ -66,21 +70,32 @@ async fn lead(
         .await
         .map_err(|error| error.to_string())?;
     let id = granted.id();
-    let outcome = hold(client, key, id, leading, shutdown).await;
+    let outcome = hold(client, keys, operations_kept, id, leading, shutdown).await;
     // Whatever ended the term, the lease goes: the key with it, so another
     // node need not wait for the TTL.
-    let _ = lease.revoke(id).await;
+    let revoked = lease.revoke(id).await;
     leading.send_replace(false);
+    if outcome.is_ok() {
+        match revoked {
+            Ok(_) => tracing::info!("gave the health-check lease back"),
+            Err(error) => {
+                tracing::warn!(%error, "could not give the health-check lease back; another node takes over when it expires")
+            }
+        }
+    }
     outcome
 }
 
 async fn hold(
     client: &Client,
-    key: &str,
+    keys: &Keys,
+    operations_kept: usize,
     id: i64,
     leading: &watch::Sender<bool>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
+    let key = keys.leader();
+    let key = key.as_str();
     let mut kv = client.kv_client();
     let txn = Txn::new()
         .when([Compare::create_revision(key, CompareOp::Equal, 0)])
@@ -101,6 +116,7 @@ async fn hold(
     leading.send_replace(true);
     tracing::info!("leading the cluster's health checks");
     let mut ticker = tokio::time::interval(TTL / 3);
+    let mut renewals_made: u64 = 0;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -117,6 +133,20 @@ async fn hold(
             .ok_or_else(|| "etcd closed the lease's stream".to_string())?;
         if renewed.ttl() <= 0 {
             return Err("the lease expired".into());
+        }
+        renewals_made += 1;
+        if renewals_made % TRIM_EVERY == 1 {
+            match super::trim::operations(client, keys, operations_kept).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(
+                    deleted,
+                    kept = operations_kept,
+                    "trimmed etcd's operation log"
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, "could not trim etcd's operation log; trying again later")
+                }
+            }
         }
     }
 }

@@ -5,8 +5,7 @@
 //! - Layout: one key per namespace, service, instance and operation under
 //!   the configured prefix, values in the redb store's row format, and one
 //!   marker per namespace (`keys.rs`).
-//! - Snapshots are read page by page at one revision, so a large registry
-//!   never meets gRPC's 4 MiB message limit and every page agrees.
+//! - Snapshots are read page by page at one revision (`snapshot.rs`).
 //! - A guarded commit is one transaction: compare that what the plan read
 //!   (the namespace's marker for structural changes; the service and the
 //!   instance for an instance change) is unchanged since the revision the
@@ -14,29 +13,34 @@
 //!   namespaces they touch. It is refused whole if it would pass
 //!   etcd's per-transaction limits (128 operations, 1.5 MiB by default):
 //!   nothing is ever half-visible.
-//! - Following is `follow.rs`.
+//! - Following is `follow.rs`; the health leader's lease `leader.rs`;
+//!   heartbeats shared between nodes `beats.rs`.
 //!
 //! This module knows etcd and the row format; it never touches the
 //! registry: the write front applies what it reports.
 
+mod beats;
 mod follow;
 mod keys;
 mod leader;
+mod snapshot;
+mod trim;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, KeyValue, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, Txn, TxnOp};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Backend, CommitError, Guard, Guarded, Origin, Read, Revision, SharedBackend, SharedRevision,
-    SharedSnapshot, Snapshot, StoreError,
+    Backend, Beat, CommitError, Guard, Guarded, Origin, Read, Revision, SharedBackend,
+    SharedRevision, SharedSnapshot, Snapshot, StoreError,
 };
 use crate::config::EtcdConfig;
 use crate::registry::Change;
-use keys::{Key, Keys, Value};
+use keys::Keys;
 
 /// etcd's default `--max-txn-ops`: operations in one transaction.
 const MAX_TXN_OPS: usize = 128;
@@ -53,6 +57,7 @@ pub struct EtcdStore {
     client: Client,
     keys: Keys,
     endpoints: String,
+    beats_lease: Arc<tokio::sync::Mutex<beats::Lease>>,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -87,6 +92,9 @@ impl EtcdStore {
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             options = options.with_user(user.clone(), password.clone());
         }
+        if let Some(tls) = tls_options(config)? {
+            options = options.with_tls(tls);
+        }
         let client = Client::connect(&config.endpoints, Some(options))
             .await
             .map_err(|error| StoreError::Shared {
@@ -96,21 +104,66 @@ impl EtcdStore {
             client,
             keys: Keys::new(&config.prefix),
             endpoints,
+            beats_lease: Arc::default(),
         })
     }
 
     /// Whether this node runs the cluster's health checks, kept current
-    /// until `shutdown` (`leader.rs`).
+    /// until `shutdown` (`leader.rs`), and the task that keeps it, which
+    /// gives the lease back before it ends.
+    /// While it leads, it also keeps etcd's operation log to the last
+    /// `operations_kept` (`trim.rs`).
     pub fn health_leadership(
         &self,
+        operations_kept: usize,
         shutdown: CancellationToken,
-    ) -> tokio::sync::watch::Receiver<bool> {
-        leader::start(self.client.clone(), self.keys.clone(), shutdown)
+    ) -> (
+        tokio::sync::watch::Receiver<bool>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        leader::start(
+            self.client.clone(),
+            self.keys.clone(),
+            operations_kept,
+            shutdown,
+        )
     }
 
-    /// Reads everything under the prefix at one revision.
-    async fn read_snapshot(&self) -> Result<SharedSnapshot, StoreError> {
-        read_snapshot(&self.client, &self.keys, &self.endpoints).await
+    /// Reads everything under the prefix at one revision: `at`, or the
+    /// latest.
+    async fn read_snapshot(
+        &self,
+        at: Option<SharedRevision>,
+    ) -> Result<SharedSnapshot, StoreError> {
+        read_snapshot(&self.client, &self.keys, &self.endpoints, at).await
+    }
+
+    /// Raises each namespace's SOA serial to at least the wanted one by
+    /// setting its serial offset (`cairn store copy` into etcd, before any
+    /// node serves the copy): secondaries refuse a serial that goes back.
+    pub async fn keep_serials(&self, wanted: &[(String, u64)]) -> Result<(), StoreError> {
+        let now = self.read_snapshot(None).await?;
+        let mut kv = self.client.kv_client();
+        for (id, wanted) in wanted {
+            let Some(namespace) = now.snapshot.namespaces.iter().find(|n| &n.id == id) else {
+                continue;
+            };
+            if namespace.revision >= *wanted {
+                continue;
+            }
+            let offset = now
+                .offsets
+                .iter()
+                .find_map(|(of, offset)| (of == id).then_some(*offset))
+                .unwrap_or(0);
+            let raised = offset + (wanted - namespace.revision);
+            kv.put(self.keys.serial_offset(id), raised.to_string(), None)
+                .await
+                .map_err(|error| StoreError::Shared {
+                    detail: unreachable(&self.endpoints, error),
+                })?;
+        }
+        Ok(())
     }
 
     /// The operations of one transaction, duplicates of a key folded into
@@ -219,6 +272,28 @@ impl EtcdStore {
     }
 }
 
+/// TLS to etcd from the configured PEM files; `None` without a CA.
+fn tls_options(config: &EtcdConfig) -> Result<Option<etcd_client::TlsOptions>, StoreError> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|error| StoreError::Shared {
+            detail: format!("store.{what} {}: {error}", path.display()),
+        })
+    };
+    let mut tls = etcd_client::TlsOptions::new();
+    if let Some(ca) = &config.ca_file {
+        tls = tls.ca_certificate(etcd_client::Certificate::from_pem(read(ca, "ca_file")?));
+    } else if config.cert_file.is_none() {
+        return Ok(None);
+    }
+    if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
+        tls = tls.identity(etcd_client::Identity::from_pem(
+            read(cert, "cert_file")?,
+            read(key, "key_file")?,
+        ));
+    }
+    Ok(Some(tls))
+}
+
 /// What a commit without guards made (import, and the plain `Backend`).
 impl Backend for EtcdStore {
     fn commit(&self, changes: Vec<Change>) -> oneshot::Receiver<Result<Revision, CommitError>> {
@@ -241,7 +316,12 @@ impl Backend for EtcdStore {
         let (done, receiver) = oneshot::channel();
         let store = self.clone();
         tokio::spawn(async move {
-            let _ = done.send(store.read_snapshot().await.map(|shared| shared.snapshot));
+            let _ = done.send(
+                store
+                    .read_snapshot(None)
+                    .await
+                    .map(|shared| shared.snapshot),
+            );
         });
         receiver
     }
@@ -267,17 +347,48 @@ impl SharedBackend for EtcdStore {
         let (done, receiver) = oneshot::channel();
         let store = self.clone();
         tokio::spawn(async move {
-            let _ = done.send(store.read_snapshot().await);
+            let _ = done.send(store.read_snapshot(None).await);
         });
         receiver
     }
 
-    fn follow(&self, revision: SharedRevision) -> mpsc::Receiver<Followed> {
+    fn shared_snapshot_at(
+        &self,
+        revision: SharedRevision,
+    ) -> oneshot::Receiver<Result<SharedSnapshot, StoreError>> {
+        let (done, receiver) = oneshot::channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            let _ = done.send(store.read_snapshot(Some(revision)).await);
+        });
+        receiver
+    }
+
+    fn share_beats(
+        &self,
+        node: u64,
+        beats: Vec<Beat>,
+    ) -> oneshot::Receiver<Result<(), CommitError>> {
+        let (done, receiver) = oneshot::channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            let shared = beats::share(&store.client, &store.keys, &store.beats_lease, node, beats);
+            let _ = done.send(shared.await);
+        });
+        receiver
+    }
+
+    fn follow(
+        &self,
+        from: &SharedSnapshot,
+        shutdown: CancellationToken,
+    ) -> (mpsc::Receiver<Followed>, tokio::task::JoinHandle<()>) {
         follow::start(
             self.client.clone(),
             self.keys.clone(),
             self.endpoints.clone(),
-            revision,
+            from,
+            shutdown,
         )
     }
 
@@ -288,147 +399,4 @@ impl SharedBackend for EtcdStore {
 }
 
 use super::Followed;
-
-/// The first key after every key that starts with `prefix`.
-fn prefix_end(prefix: &str) -> Vec<u8> {
-    let mut end = prefix.as_bytes().to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
-async fn read_snapshot(
-    client: &Client,
-    keys: &Keys,
-    endpoints: &str,
-) -> Result<SharedSnapshot, StoreError> {
-    let failed = |error: etcd_client::Error| StoreError::Shared {
-        detail: unreachable(endpoints, error),
-    };
-    let mut kv = client.kv_client();
-    let end = prefix_end(keys.prefix());
-    let mut start = keys.prefix().as_bytes().to_vec();
-    let mut revision: i64 = 0;
-    let mut state = Gathered::default();
-    loop {
-        let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
-        if revision > 0 {
-            options = options.with_revision(revision);
-        }
-        let mut page = kv.get(start.clone(), Some(options)).await.map_err(failed)?;
-        if revision == 0 {
-            revision = page.header().map_or(0, |header| header.revision());
-        }
-        let more = page.more();
-        let kvs = page.take_kvs();
-        let Some(last) = kvs.last() else { break };
-        // The next page starts just after this one's last key.
-        start = last.key().to_vec();
-        start.push(0);
-        for pair in &kvs {
-            state.add(keys, pair)?;
-        }
-        if !more {
-            break;
-        }
-    }
-    state.finish(revision.max(0) as SharedRevision)
-}
-
-/// A snapshot being read, page by page.
-#[derive(Default)]
-struct Gathered {
-    namespaces: Vec<(crate::registry::Namespace, SharedRevision)>,
-    services: BTreeMap<String, (crate::registry::Service, Vec<crate::registry::Instance>)>,
-    instances: Vec<(String, crate::registry::Instance)>,
-    operations: Vec<crate::registry::Operation>,
-    markers: HashMap<Option<String>, SharedRevision>,
-}
-
-impl Gathered {
-    fn add(&mut self, keys: &Keys, pair: &KeyValue) -> Result<(), StoreError> {
-        let key = pair.key_str().map_err(|error| StoreError::Shared {
-            detail: format!("a key under {} is not UTF-8: {error}", keys.prefix()),
-        })?;
-        // Keys outside cairn's layout are someone else's: left alone.
-        let Some(parsed) = keys.parse(key) else {
-            return Ok(());
-        };
-        let revision = pair.mod_revision().max(0) as SharedRevision;
-        let value = keys::decode_value(key, &parsed, pair.value()).map_err(|bad| {
-            StoreError::Shared {
-                detail: format!(
-                    "{bad}; the key was written by something other than this cairn version: restore it from a backup, or delete it"
-                ),
-            }
-        })?;
-        match (parsed, value) {
-            (_, Value::Namespace(namespace)) => self.namespaces.push((namespace, revision)),
-            (_, Value::Service(service)) => {
-                self.services
-                    .insert(service.id.clone(), (service, Vec::new()));
-            }
-            (
-                _,
-                Value::Instance {
-                    service_id,
-                    instance,
-                },
-            ) => self.instances.push((service_id, instance)),
-            (_, Value::Operation(operation)) => self.operations.push(operation),
-            (Key::Marker(id), Value::Marker) => {
-                self.markers.insert(Some(id.to_string()), revision);
-            }
-            (_, Value::Marker) => {
-                self.markers.insert(None, revision);
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(mut self, revision: SharedRevision) -> Result<SharedSnapshot, StoreError> {
-        for (service_id, instance) in self.instances {
-            let Some((_, instances)) = self.services.get_mut(&service_id) else {
-                return Err(StoreError::Shared {
-                    detail: format!(
-                        "instance {:?} is filed under service {service_id:?}, which is not stored",
-                        instance.id
-                    ),
-                });
-            };
-            instances.push(instance);
-        }
-        self.operations
-            .sort_by_key(|operation| operation.created_at);
-        // A namespace's serial is the last revision that changed it: its
-        // marker's, or its own key's if it is newer (a namespace written
-        // by an import, which moves no marker).
-        let namespaces = self
-            .namespaces
-            .into_iter()
-            .map(|(mut namespace, written)| {
-                let marked = self
-                    .markers
-                    .get(&Some(namespace.id.clone()))
-                    .copied()
-                    .unwrap_or(0);
-                namespace.revision = marked.max(written);
-                namespace
-            })
-            .collect();
-        Ok(SharedSnapshot {
-            snapshot: Snapshot {
-                namespaces,
-                services: self.services.into_values().collect(),
-                operations: self.operations,
-                changes: 0,
-            },
-            revision,
-            markers: self.markers.into_iter().collect(),
-        })
-    }
-}
+use snapshot::read_snapshot;

@@ -4,6 +4,7 @@
 //! and deleting (`state`), and DiscoverInstances, observers and error codes
 //! (`discovery`). The helpers here build the inputs every test needs.
 
+mod consistency;
 mod discovery;
 mod plans;
 mod state;

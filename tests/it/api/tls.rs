@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::{ApiServer, DEFAULT_KEY, KEY_ID, SECRET, python};
+use crate::support::pem;
 
 #[test]
 fn boto3_drives_the_flow_over_https() {
@@ -46,33 +47,4 @@ fn boto3_drives_the_flow_over_https() {
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
     assert!(!reply.starts_with(b"HTTP/1.1 200"), "plain HTTP was served");
-}
-
-/// PEM armour around DER bytes (rcgen is built without its `pem` feature,
-/// and PEM is all base64 and a header).
-pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut encoded = String::new();
-    for chunk in der.chunks(3) {
-        let bytes = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]);
-        for (index, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if index <= chunk.len() {
-                encoded.push(char::from(ALPHABET[(n >> shift & 63) as usize]));
-            } else {
-                encoded.push('=');
-            }
-        }
-    }
-    let mut text = format!("-----BEGIN {label}-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        text.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        text.push('\n');
-    }
-    text.push_str(&format!("-----END {label}-----\n"));
-    text
 }

@@ -12,9 +12,9 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
 use super::reload;
-use crate::api::tls::pem;
 use crate::api::{ApiServer, DEFAULT_KEY};
 use crate::rrl::{FLOOD, RATE, flood};
+use crate::support::pem;
 use crate::support::{DEADLINE, TestServer, query_message};
 
 /// Rewrites the server's config with `edit` and reloads it; the report.

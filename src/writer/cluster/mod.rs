@@ -24,10 +24,20 @@
 //!   is in etcd *and* in this node's registry and DNS, and changes apply
 //!   in one order on every node.
 //! - **Serials.** Before and after each transaction, every namespace it
-//!   touched is pinned to the transaction's revision: a zone's SOA serial
-//!   is the revision of its last change, the same on every node.
+//!   touched is pinned to the transaction's revision (plus the namespace's
+//!   serial offset, which a copy into etcd sets so serials never go
+//!   back): a zone's SOA serial follows the revision of its last change,
+//!   the same on every node.
 //! - **etcd away.** Once the follower reports etcd unreachable, writes are
-//!   refused at once with the reason; DNS answers from what was applied.
+//!   refused at once with the reason; DNS answers from what was applied,
+//!   and the node reports itself stale (`store::Following`, `cairn status`).
+//! - **Heartbeats** received here are shared with every node a few times
+//!   a second (`beats.rs`); the health leader acts on silence.
+//! - **Re-reads** (after compaction, and a periodic consistency check
+//!   against the store at the applied revision) are `resync.rs`.
+
+mod beats;
+mod resync;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,8 +49,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::registry::{Change, Pending, Plan, Registry, RegistryError, Result};
 use crate::store::{
-    Followed, Guard, Guarded, Origin, Read, SharedBackend, SharedRevision, SharedSnapshot,
+    Followed, Following, Guard, Guarded, Origin, Read, SharedBackend, SharedRevision,
+    SharedSnapshot,
 };
+pub(crate) use beats::HEARD_WITHIN;
+#[cfg(test)]
+pub(super) use resync::differences;
 
 /// Plans made per write before giving up to other nodes' changes.
 pub(super) const ATTEMPTS: usize = 16;
@@ -75,8 +89,13 @@ pub(crate) struct Cluster {
     /// runs when their transaction comes back.
     local: Mutex<HashMap<u64, LocalApply>>,
     applied: watch::Sender<SharedRevision>,
-    /// Why etcd cannot be reached, while it cannot.
-    unreachable: Mutex<Option<String>>,
+    /// Applied and heard-of revisions, and why etcd cannot be reached,
+    /// while it cannot: what status calls read.
+    following: Arc<Following>,
+    /// Heartbeats received here since they were last shared.
+    beats: Mutex<HashMap<(String, String), Instant>>,
+    /// How often the applied state is checked against the store's.
+    check_every: Option<Duration>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,7 +107,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Cluster {
-    pub(super) fn new(store: Arc<dyn SharedBackend>, snapshot: &SharedSnapshot) -> Self {
+    pub(super) fn new(
+        store: Arc<dyn SharedBackend>,
+        snapshot: &SharedSnapshot,
+        check_every: Option<Duration>,
+    ) -> Self {
         let seen = Seen {
             applied: snapshot.revision,
         };
@@ -99,8 +122,15 @@ impl Cluster {
             seen: RwLock::new(seen),
             local: Mutex::new(HashMap::new()),
             applied: watch::Sender::new(snapshot.revision),
-            unreachable: Mutex::new(None),
+            following: Arc::new(Following::new(snapshot.revision)),
+            beats: Mutex::new(HashMap::new()),
+            check_every,
         }
+    }
+
+    /// What status calls read.
+    pub(super) fn following(&self) -> Arc<Following> {
+        Arc::clone(&self.following)
     }
 
     pub(super) fn max_batch(&self) -> usize {
@@ -108,9 +138,10 @@ impl Cluster {
     }
 
     fn refuse_if_unreachable(&self) -> Result<()> {
-        match lock(&self.unreachable).as_ref() {
-            Some(reason) => Err(RegistryError::Internal(format!(
-                "the cluster store cannot be reached, so nothing changed (DNS keeps answering from this node's last state): {reason}"
+        match self.following.stale() {
+            Some(stale) => Err(RegistryError::Internal(format!(
+                "the cluster store cannot be reached, so nothing changed (DNS keeps answering from this node's last state): {}",
+                stale.reason
             ))),
             None => Ok(()),
         }
@@ -301,7 +332,9 @@ impl Cluster {
         }
     }
 
-    /// Follows the store from the snapshot's revision until `shutdown`.
+    /// Follows the store from the snapshot's revision until `shutdown`,
+    /// checking every `check_every` that what it applied is what the store
+    /// holds at that revision.
     pub(super) async fn follow(
         self: Arc<Self>,
         registry: Registry,
@@ -309,10 +342,30 @@ impl Cluster {
         shutdown: CancellationToken,
     ) {
         let mut applied = *self.applied.borrow();
+        let mut check = self.check_every.map(|every| {
+            let mut ticker = tokio::time::interval_at((Instant::now() + every).into(), every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker
+        });
         loop {
+            let due = async {
+                match check.as_mut() {
+                    Some(ticker) => drop(ticker.tick().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
             let step = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 step = stream.recv() => step,
+                () = due => {
+                    // The loop applies nothing while it checks, so the
+                    // registry stays at `applied` for the comparison.
+                    if let Some(snapshot) = self.check(&registry, applied).await {
+                        applied = snapshot.revision;
+                        self.resync(&registry, snapshot);
+                    }
+                    continue;
+                }
             };
             let Some(step) = step else { return };
             match step {
@@ -321,6 +374,7 @@ impl Cluster {
                     changes,
                     namespaces,
                     origin,
+                    beats,
                 } => {
                     self.reachable();
                     // Debian's etcd 3.4.23 can repeat events: what was
@@ -329,11 +383,14 @@ impl Cluster {
                         continue;
                     }
                     self.apply(&registry, revision, changes, &namespaces, origin);
+                    beats::hear(&registry, beats);
                     applied = revision;
+                    self.following.applied(applied);
                     self.applied.send_replace(applied);
                 }
                 Followed::Progress(revision) => {
                     self.reachable();
+                    self.following.heard(revision);
                     // Only waits learn from progress: Debian's etcd 3.4.23
                     // can send a progress notice before the events it
                     // covers (etcd#15220), so it never marks a revision as
@@ -350,18 +407,17 @@ impl Cluster {
                     self.resync(&registry, snapshot);
                 }
                 Followed::Unreachable(reason) => {
-                    let mut unreachable = lock(&self.unreachable);
-                    if unreachable.is_none() {
-                        tracing::warn!(%reason, "the cluster store is unreachable; refusing writes, answering DNS from the last state");
+                    let logged = reason.clone();
+                    if self.following.unreachable(reason) {
+                        tracing::warn!(reason = %logged, "the cluster store is unreachable; refusing writes, answering DNS from the last state");
                     }
-                    *unreachable = Some(reason);
                 }
             }
         }
     }
 
     fn reachable(&self) {
-        if lock(&self.unreachable).take().is_some() {
+        if self.following.reachable() {
             tracing::info!("the cluster store is reachable again; accepting writes");
         }
     }
@@ -371,7 +427,7 @@ impl Cluster {
         registry: &Registry,
         revision: SharedRevision,
         changes: Vec<Change>,
-        namespaces: &[String],
+        namespaces: &[(String, u64)],
         origin: Option<Origin>,
     ) {
         let mut seen = self
@@ -381,8 +437,8 @@ impl Cluster {
         // Pinned first, so DNS sees this revision's serial as the
         // service recompiles; namespaces this revision creates are
         // pinned after.
-        for namespace in namespaces {
-            registry.pin_revision(namespace, revision);
+        for (namespace, serial) in namespaces {
+            registry.pin_revision(namespace, *serial);
         }
         let mine = origin
             .filter(|origin| origin.node == self.node)
@@ -396,84 +452,10 @@ impl Cluster {
                 }
             }
         }
-        for namespace in namespaces {
-            registry.pin_revision(namespace, revision);
+        for (namespace, serial) in namespaces {
+            registry.pin_revision(namespace, *serial);
         }
         seen.applied = revision;
-    }
-
-    /// Puts the store's whole state in place of this node's: what is gone
-    /// is removed, what is there is applied as it is. Readers may see the
-    /// state between the two for a moment; it converges when this returns.
-    fn resync(&self, registry: &Registry, shared: SharedSnapshot) {
-        let mut seen = self
-            .seen
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
-        let revision = shared.revision;
-        let snapshot = shared.snapshot;
-        let (held_namespaces, held_services) = registry.held_ids();
-        let stored: HashMap<&str, Vec<String>> = snapshot
-            .services
-            .iter()
-            .map(|(service, instances)| {
-                (
-                    service.id.as_str(),
-                    instances
-                        .iter()
-                        .map(|i| i.id.to_ascii_lowercase())
-                        .collect(),
-                )
-            })
-            .collect();
-        for (service_id, instances) in held_services {
-            let kept = stored.get(service_id.as_str());
-            for instance_id in instances {
-                if !kept.is_some_and(|kept| kept.contains(&instance_id.to_ascii_lowercase())) {
-                    registry.apply_stored(
-                        Change::InstanceDeleted {
-                            service_id: service_id.clone(),
-                            instance_id,
-                        },
-                        revision,
-                        now,
-                    );
-                }
-            }
-            if kept.is_none() {
-                registry.apply_stored(Change::ServiceDeleted { service_id }, revision, now);
-            }
-        }
-        for namespace_id in held_namespaces {
-            if !snapshot.namespaces.iter().any(|n| n.id == namespace_id) {
-                registry.apply_stored(Change::NamespaceDeleted { namespace_id }, revision, now);
-            }
-        }
-        for namespace in snapshot.namespaces {
-            let serial = namespace.revision;
-            registry.apply_stored(Change::Namespace(namespace), serial, now);
-        }
-        for (service, instances) in snapshot.services {
-            let service_id = service.id.clone();
-            registry.apply_stored(Change::Service(service), revision, now);
-            for instance in instances {
-                registry.apply_stored(
-                    Change::Instance {
-                        service_id: service_id.clone(),
-                        instance,
-                    },
-                    revision,
-                    now,
-                );
-            }
-        }
-        seen.applied = revision;
-        // Writes waiting for their own transaction will not see it run:
-        // the re-read applied it. Dropping them answers their callers.
-        lock(&self.local).clear();
-        self.applied.send_replace(revision);
-        tracing::info!(revision, "re-read the cluster store");
     }
 }
 

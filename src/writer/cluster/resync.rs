@@ -1,0 +1,194 @@
+//! Putting the store's whole state in place of a node's: after etcd
+//! compacted the history the node needed, and when a periodic consistency
+//! check finds the node's state differing from the store's at the
+//! revision it applied (Debian's etcd 3.4.23 has watch bugs that can drop
+//! or repeat events; the check is how a node finds out).
+//!
+//! A re-read replaces each service whole, instances and all, in one step
+//! (`Registry::replace_stored_service`): a query sees a service as it was
+//! or as it is, never half of each. Services and namespaces gone from the
+//! store go first (a name may have been taken again by a new one), then
+//! what the store holds goes in. Across services the switch is one service
+//! at a time, as for any run of changes.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::Cluster;
+use crate::registry::{Change, Instance, Namespace, Registry, Service};
+use crate::store::{SharedRevision, SharedSnapshot, Snapshot};
+
+/// Differences named in the log when a check finds some.
+const NAMED: usize = 10;
+
+impl Cluster {
+    /// Puts `shared` in place of what `registry` holds.
+    pub(super) fn resync(&self, registry: &Registry, shared: SharedSnapshot) {
+        let mut seen = self
+            .seen
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let revision = shared.revision;
+        let snapshot = shared.snapshot;
+        let stored_services: HashSet<&str> = snapshot
+            .services
+            .iter()
+            .map(|(service, _)| service.id.as_str())
+            .collect();
+        let (held_namespaces, held_services) = registry.held_ids();
+        for (service_id, _) in held_services {
+            if stored_services.contains(service_id.as_str()) {
+                continue;
+            }
+            if let Some(service) = registry.service(&service_id)
+                && let Err(error) = registry.replace_stored_service(service, Vec::new(), now)
+            {
+                tracing::error!(service = %service_id, %error, "a service gone from the cluster store could not be emptied");
+            }
+            registry.apply_stored(Change::ServiceDeleted { service_id }, revision, now);
+        }
+        for namespace_id in held_namespaces {
+            if !snapshot.namespaces.iter().any(|n| n.id == namespace_id) {
+                registry.apply_stored(Change::NamespaceDeleted { namespace_id }, revision, now);
+            }
+        }
+        let serials: Vec<(String, u64)> = snapshot
+            .namespaces
+            .iter()
+            .map(|namespace| (namespace.id.clone(), namespace.revision))
+            .collect();
+        for namespace in snapshot.namespaces {
+            let serial = namespace.revision;
+            registry.apply_stored(Change::Namespace(namespace), serial, now);
+        }
+        for (service, instances) in snapshot.services {
+            let name = service.name.clone();
+            if let Err(error) = registry.replace_stored_service(service, instances, now) {
+                tracing::error!(service = %name, %error, "a service in the cluster store does not fit here");
+            }
+        }
+        for (namespace_id, serial) in serials {
+            registry.pin_revision(&namespace_id, serial);
+        }
+        seen.applied = revision;
+        // Writes waiting for their own transaction will not see it run:
+        // the re-read applied it. Dropping them answers their callers.
+        super::lock(&self.local).clear();
+        self.following.applied(revision);
+        self.applied.send_replace(revision);
+        tracing::info!(revision, "re-read the cluster store");
+    }
+
+    /// Compares what this node applied up to `applied` with the store's
+    /// state at that revision. `Some` (the store's state, to put in place)
+    /// if they differ; `None` if they agree or the store could not say
+    /// (unreachable, or that revision compacted away: the next check
+    /// looks again).
+    pub(super) async fn check(
+        &self,
+        registry: &Registry,
+        applied: SharedRevision,
+    ) -> Option<SharedSnapshot> {
+        let read = self.store.shared_snapshot_at(applied).await;
+        let shared = match read {
+            Ok(Ok(shared)) => shared,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, applied, "consistency check skipped");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let differences = differences(registry, &shared.snapshot);
+        self.following.checked(!differences.is_empty());
+        if differences.is_empty() {
+            tracing::debug!(
+                applied,
+                "consistency check: this node agrees with the cluster store"
+            );
+            return None;
+        }
+        tracing::error!(
+            applied,
+            count = differences.len(),
+            first = %differences.iter().take(NAMED).cloned().collect::<Vec<_>>().join("; "),
+            "this node's state differs from the cluster store's at the revision it applied; putting the store's in its place"
+        );
+        Some(shared)
+    }
+}
+
+/// What a node keeps of its own beside the stored state (revisions it
+/// counts, counts it keeps), set aside for a comparison.
+fn namespace_as_stored(mut namespace: Namespace) -> Namespace {
+    namespace.revision = 0;
+    namespace.service_count = 0;
+    namespace
+}
+
+fn service_as_stored(mut service: Service) -> Service {
+    service.revision = 0;
+    service.instance_count = 0;
+    service
+}
+
+fn sorted_instances(mut instances: Vec<Instance>) -> Vec<Instance> {
+    instances.sort_by_key(|instance| instance.id.to_ascii_lowercase());
+    instances
+}
+
+/// How `registry` differs from `snapshot`, one line per namespace or
+/// service; empty if they hold the same.
+pub(in crate::writer) fn differences(registry: &Registry, snapshot: &Snapshot) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut held: Vec<Namespace> = registry
+        .list_namespaces()
+        .into_iter()
+        .map(namespace_as_stored)
+        .collect();
+    let mut stored: Vec<Namespace> = snapshot
+        .namespaces
+        .iter()
+        .cloned()
+        .map(namespace_as_stored)
+        .collect();
+    held.sort_by(|a, b| a.id.cmp(&b.id));
+    stored.sort_by(|a, b| a.id.cmp(&b.id));
+    if held != stored {
+        found.push(format!(
+            "namespaces: held {:?}, stored {:?}",
+            held.iter().map(|n| &n.id).collect::<Vec<_>>(),
+            stored.iter().map(|n| &n.id).collect::<Vec<_>>()
+        ));
+    }
+    let mut held_ids: Vec<String> = registry
+        .list_services(None)
+        .into_iter()
+        .map(|service| service.id)
+        .collect();
+    held_ids.sort();
+    let mut stored_ids: Vec<&str> = snapshot
+        .services
+        .iter()
+        .map(|(service, _)| service.id.as_str())
+        .collect();
+    stored_ids.sort_unstable();
+    if held_ids != stored_ids {
+        found.push(format!(
+            "services: held {held_ids:?}, stored {stored_ids:?}"
+        ));
+    }
+    for (service, instances) in &snapshot.services {
+        let Some(mine) = registry.service(&service.id) else {
+            continue;
+        };
+        if service_as_stored(mine) != service_as_stored(service.clone()) {
+            found.push(format!("service {}: its settings differ", service.id));
+        }
+        let held = sorted_instances(registry.list_instances(&service.id).unwrap_or_default());
+        if held != sorted_instances(instances.clone()) {
+            found.push(format!("service {}: its instances differ", service.id));
+        }
+    }
+    found
+}
