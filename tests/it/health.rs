@@ -756,8 +756,11 @@ fn probes_that_never_answer_do_not_delay_dns_or_the_admin_api() {
         );
         slowest = slowest.max(asked.elapsed());
     }
+    // Below the probes' 1 s timeout, so an answer that waited for a probe
+    // fails; above what a loaded 2-core machine takes (435 ms seen with
+    // containers and builds beside it).
     assert!(
-        slowest < Duration::from_millis(200),
+        slowest < Duration::from_millis(700),
         "a DNS query and an admin call took {slowest:?} while probes hung"
     );
     // The hung probes do fail in the end.
