@@ -3,6 +3,7 @@
 //! when it does not. Callers see one `call` and one error type either way.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
@@ -13,7 +14,12 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto};
 
 use crate::admin::api::{CONTENT_TYPE as AMZ_JSON, ErrorBody, TARGET_PREFIX};
 use crate::admin::client::{Client as SocketClient, ClientError};
@@ -29,25 +35,105 @@ pub enum Endpoint {
     Socket(PathBuf),
     /// `http://host:port`: the `[api]` listener, every call signed.
     Http { authority: String },
+    /// `https://host:port`: the `[api]` listener over TLS, its certificate
+    /// verified against a CA bundle, every call signed.
+    Https {
+        authority: String,
+        server_name: ServerName<'static>,
+        trust: Trust,
+    },
+}
+
+/// The TLS client settings for one CA bundle.
+#[derive(Clone)]
+pub struct Trust(Arc<ClientConfig>);
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Trust")
+    }
+}
+
+impl PartialEq for Trust {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Trust {}
+
+impl Trust {
+    /// A client that trusts only the certificates in the PEM file at
+    /// `bundle`: cairn's API certificates come from an operator's own CA,
+    /// so there is no system trust store to fall back on.
+    fn from_bundle(bundle: &Path) -> Result<Self, String> {
+        let pem = std::fs::read(bundle)
+            .map_err(|error| format!("cannot read the CA bundle {}: {error}", bundle.display()))?;
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|error| {
+                format!("the CA bundle {} is not PEM: {error}", bundle.display())
+            })?;
+            roots.add(cert).map_err(|error| {
+                format!(
+                    "the CA bundle {} holds a certificate rustls refuses: {error}",
+                    bundle.display()
+                )
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(format!(
+                "the CA bundle {} holds no certificate",
+                bundle.display()
+            ));
+        }
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|error| error.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        Ok(Self(Arc::new(config)))
+    }
 }
 
 impl Endpoint {
-    /// `http://host:port` or a socket path. `https://` is refused with the
-    /// reason: the agent does not speak TLS yet.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        if let Some(rest) = text.strip_prefix("http://") {
+    /// `http://host:port`, `https://host:port` (verified against
+    /// `ca_bundle`, which the AWS tools name `AWS_CA_BUNDLE`) or a socket
+    /// path.
+    pub fn parse(text: &str, ca_bundle: Option<&Path>) -> Result<Self, String> {
+        let authority_of = |rest: &str| {
             let authority = rest.trim_end_matches('/');
             if authority.is_empty() || authority.contains('/') {
-                return Err(format!("'{text}' is not http://HOST:PORT"));
+                return Err(format!("'{text}' is not http(s)://HOST:PORT"));
             }
+            Ok(authority.to_string())
+        };
+        if let Some(rest) = text.strip_prefix("http://") {
             return Ok(Self::Http {
-                authority: authority.to_string(),
+                authority: authority_of(rest)?,
             });
         }
-        if text.starts_with("https://") {
-            return Err(format!(
-                "'{text}': the agent does not speak TLS to cairn's API yet; use http:// on a trusted network, or the admin socket"
-            ));
+        if let Some(rest) = text.strip_prefix("https://") {
+            let authority = authority_of(rest)?;
+            let host = match authority.strip_prefix('[') {
+                Some(bracketed) => bracketed.split(']').next().unwrap_or(bracketed),
+                None => authority
+                    .rsplit_once(':')
+                    .map_or(&*authority, |(host, _)| host),
+            };
+            let server_name = ServerName::try_from(host.to_string())
+                .map_err(|error| format!("'{text}': '{host}' is not a host name: {error}"))?;
+            let Some(bundle) = ca_bundle else {
+                return Err(format!(
+                    "'{text}' needs AWS_CA_BUNDLE: the PEM file of the CA that signed cairn's API certificate"
+                ));
+            };
+            return Ok(Self::Https {
+                authority,
+                server_name,
+                trust: Trust::from_bundle(bundle)?,
+            });
         }
         Ok(Self::Socket(PathBuf::from(text)))
     }
@@ -107,6 +193,7 @@ impl Api {
         match &self.endpoint {
             Endpoint::Socket(path) => path.display().to_string(),
             Endpoint::Http { authority } => format!("http://{authority}"),
+            Endpoint::Https { authority, .. } => format!("https://{authority}"),
         }
     }
 
@@ -120,7 +207,9 @@ impl Api {
         let exchange = async {
             match &self.endpoint {
                 Endpoint::Socket(path) => socket_call(path, action, body).await,
-                Endpoint::Http { authority } => self.http_call(authority, action, body).await,
+                Endpoint::Http { authority } | Endpoint::Https { authority, .. } => {
+                    self.http_call(authority, action, body).await
+                }
             }
         };
         let answer = tokio::time::timeout(CALL_TIMEOUT, exchange)
@@ -177,16 +266,40 @@ impl Api {
             .map_err(|error| self.protocol(error))?;
             headers.insert("authorization", value(&authorization)?);
         }
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|error| unreachable(error.to_string()))?;
-        let driver = tokio::spawn(connection);
         let mut request = Request::builder()
             .method(Method::POST)
             .uri("/")
             .body(Full::new(Bytes::from(body)))
             .map_err(|error| self.protocol(error))?;
         *request.headers_mut() = headers;
+        match &self.endpoint {
+            Endpoint::Https {
+                server_name, trust, ..
+            } => {
+                let stream = TlsConnector::from(Arc::clone(&trust.0))
+                    .connect(server_name.clone(), stream)
+                    .await
+                    .map_err(|error| unreachable(format!("TLS: {error}")))?;
+                self.exchange(stream, request).await
+            }
+            _ => self.exchange(stream, request).await,
+        }
+    }
+
+    /// Sends `request` on `stream` (plain or TLS) and reads the answer.
+    async fn exchange(
+        &self,
+        stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Vec<u8>, CallError> {
+        let unreachable = |reason: String| CallError::Unreachable {
+            endpoint: self.describe(),
+            reason,
+        };
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|error| unreachable(error.to_string()))?;
+        let driver = tokio::spawn(connection);
         let response = sender
             .send_request(request)
             .await
@@ -249,17 +362,21 @@ mod tests {
     #[test]
     fn endpoints_parse() {
         assert_eq!(
-            Endpoint::parse("http://10.0.0.1:8787/"),
+            Endpoint::parse("http://10.0.0.1:8787/", None),
             Ok(Endpoint::Http {
                 authority: "10.0.0.1:8787".to_string()
             })
         );
         assert_eq!(
-            Endpoint::parse("/run/cairn/admin.sock"),
+            Endpoint::parse("/run/cairn/admin.sock", None),
             Ok(Endpoint::Socket(PathBuf::from("/run/cairn/admin.sock")))
         );
-        assert!(Endpoint::parse("http://").is_err());
-        assert!(Endpoint::parse("http://h:1/path").is_err());
-        assert!(Endpoint::parse("https://h:1").is_err());
+        assert!(Endpoint::parse("http://", None).is_err());
+        assert!(Endpoint::parse("http://h:1/path", None).is_err());
+        let without = Endpoint::parse("https://h:1", None).expect_err("no CA bundle");
+        assert!(without.contains("AWS_CA_BUNDLE"), "{without}");
+        let missing = Endpoint::parse("https://h:1", Some(Path::new("/nonexistent/ca.pem")))
+            .expect_err("no such bundle");
+        assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
     }
 }

@@ -32,9 +32,11 @@ pub enum AgentRuntime {
 
 #[derive(Debug, Args)]
 pub struct DockerArgs {
-    /// cairn's network API, `http://HOST:PORT` (calls are signed with
-    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the AWS profile); without
-    /// it, the admin socket (--socket or --config).
+    /// cairn's network API, `http://HOST:PORT` or `https://HOST:PORT` (calls
+    /// are signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the AWS
+    /// profile; over https the certificate is verified against the PEM file
+    /// AWS_CA_BUNDLE names); without it, the admin socket (--socket or
+    /// --config).
     #[arg(long, env = "CAIRN_ENDPOINT", value_name = "URL")]
     pub endpoint: Option<String>,
     /// Docker's API socket: a path or `unix://PATH`, as DOCKER_HOST has it
@@ -73,7 +75,12 @@ pub async fn run(args: AgentArgs, options: &ClientOptions) -> ExitCode {
         ExitCode::from(2)
     };
     let endpoint = match &args.endpoint {
-        Some(text) => match Endpoint::parse(text) {
+        Some(text) => match Endpoint::parse(
+            text,
+            std::env::var_os("AWS_CA_BUNDLE")
+                .map(std::path::PathBuf::from)
+                .as_deref(),
+        ) {
             Ok(endpoint) => endpoint,
             Err(message) => return usage(format!("--endpoint {message}")),
         },
@@ -84,12 +91,14 @@ pub async fn run(args: AgentArgs, options: &ClientOptions) -> ExitCode {
         },
     };
     let credentials = match endpoint {
-        Endpoint::Http { .. } => match credentials::find(|name| std::env::var(name).ok()) {
-            Ok(found) => Some(found),
-            Err(message) => {
-                return usage(format!("--endpoint needs a key to sign with: {message}"));
+        Endpoint::Http { .. } | Endpoint::Https { .. } => {
+            match credentials::find(|name| std::env::var(name).ok()) {
+                Ok(found) => Some(found),
+                Err(message) => {
+                    return usage(format!("--endpoint needs a key to sign with: {message}"));
+                }
             }
-        },
+        }
         Endpoint::Socket(_) => None,
     };
     let docker_socket = args

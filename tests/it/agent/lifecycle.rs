@@ -8,7 +8,7 @@ use hickory_proto::rr::RecordType;
 
 use super::{Agent, Containers, DockerHost, instance_ids, instances, web_id};
 use crate::admin::{a_records, srv_targets};
-use crate::support::{TestServer, eventually, free_port};
+use crate::support::{TestServer, eventually, free_port, pem};
 
 const NS: &str = "life.agent.test";
 
@@ -182,6 +182,78 @@ fn over_tcp_the_agent_signs_its_calls() {
         signed.status.success(),
         "{}",
         String::from_utf8_lossy(&signed.stderr)
+    );
+    assert_eq!(instance_ids(&server, &web), [name]);
+}
+
+#[test]
+fn over_https_the_agent_verifies_cairns_certificate() {
+    let Some(docker) = DockerHost::get() else {
+        return;
+    };
+    let ns = "tls.agent.test";
+    let files = tempfile::tempdir().expect("secrets");
+    let secret = files.path().join("agent.secret");
+    std::fs::write(&secret, "agent-secret").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("mode");
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("a test certificate");
+    let cert = files.path().join("api.crt");
+    let key = files.path().join("api.key");
+    std::fs::write(&cert, pem("CERTIFICATE", issued.cert.der())).expect("write cert");
+    std::fs::write(
+        &key,
+        pem("PRIVATE KEY", &issued.signing_key.serialize_der()),
+    )
+    .expect("write key");
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("another certificate");
+    let untrusted = files.path().join("other.crt");
+    std::fs::write(&untrusted, pem("CERTIFICATE", other.cert.der())).expect("write cert");
+    let port = free_port();
+    let server = TestServer::start_with(
+        &[("agent.toml", &super::zone(ns, ""))],
+        &format!(
+            "[api]\nlisten = [\"127.0.0.1:{port}\"]\ntls_cert = {:?}\ntls_key = {:?}\n[[api.keys]]\naccess_key_id = \"AKIDAGENT\"\nsecret_file = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string(),
+            secret.display().to_string()
+        ),
+    );
+    let mut containers = Containers::new(docker, "tls");
+    let label = format!("cairn.service=web.{ns}");
+    let name = containers.run(
+        "web",
+        &["--label", &label, "--expose", "80"],
+        &["sleep", "600"],
+    );
+    let endpoint = format!("https://localhost:{port}");
+    let run = |bundle: &std::path::Path| {
+        Agent::command(
+            &server,
+            docker,
+            "host-tls",
+            &["--once", "--endpoint", &endpoint],
+        )
+        .env("AWS_ACCESS_KEY_ID", "AKIDAGENT")
+        .env("AWS_SECRET_ACCESS_KEY", "agent-secret")
+        .env("AWS_DEFAULT_REGION", "eu-west-3")
+        .env("AWS_CA_BUNDLE", bundle)
+        .output()
+        .expect("run the agent once")
+    };
+    let web = web_id(&server, ns);
+    // A certificate the bundle does not vouch for: nothing is sent.
+    let refused = run(&untrusted);
+    assert_eq!(refused.status.code(), Some(5), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("TLS"), "{said}");
+    assert!(instance_ids(&server, &web).is_empty());
+    let trusted = run(&cert);
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
     );
     assert_eq!(instance_ids(&server, &web), [name]);
 }
