@@ -33,7 +33,7 @@ from cairnbench.apimode import measure_api, report_api
 from cairnbench.command import BenchError, run_main
 from cairnbench.dnsclient import query
 from cairnbench.paths import REPO_DIR, RESULTS_DIR
-from cairnbench.procfs import CLK_TCK, cpu_seconds, peak_rss_kib
+from cairnbench.procfs import cpu_seconds, machine_busy_seconds, peak_rss_kib
 from cairnbench.report import machine_line
 from cairnbench.servers import Cairn
 
@@ -163,13 +163,6 @@ def dir_bytes(path):
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(root, name))
                for root, _, names in os.walk(path) for name in names)
-
-
-def machine_busy_seconds():
-    """Busy time of all CPUs since boot (user, nice, system, irq, softirq)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK
 
 
 def us(value):

@@ -13,7 +13,7 @@ from . import live
 from .command import BenchError
 from .dnsclient import free_port
 from .paths import BENCH_DIR
-from .procfs import cpu_seconds
+from .procfs import cpu_seconds, machine_busy_seconds
 
 KEY_ID = "AKIACAIRNBENCH000001"
 SECRET = "cairn-bench-secret-not-used-anywhere-else"
@@ -55,11 +55,14 @@ def measure_api(args, size, workdir, zones_dir, wait_ready):
             for transport in TRANSPORTS:
                 argv = load + where[transport] + ["--clients", str(clients),
                                                   "--duration", str(args.duration)]
-                cpu0 = cpu_seconds(server.pid())
+                cpu0, busy0 = cpu_seconds(server.pid()), machine_busy_seconds()
                 try:
                     run = live.run_json(argv, timeout=args.duration * 3 + 120)
                 finally:
                     cpu = cpu_seconds(server.pid()) - cpu0
+                    busy = machine_busy_seconds() - busy0
+                # Busy CPU time on the machine that was neither cairn's nor the generator's.
+                run["other_cpu_s"] = max(busy - cpu - run["loadgen_cpu_s"], 0.0)
                 if not server.running():
                     raise BenchError(f"cairn exited during the {transport} run "
                                      f"({server.exit_status()}); its log:\n{server.log_tail()}")
@@ -109,6 +112,11 @@ def report_api(rows, size, args):
                "InvalidSignatureException, the right one 200")
     out.append("- cairn CPU is cairn's process only (/proc, utime+stime of its threads); the "
                "generator's CPU, signing included, is its own column and not in cairn's")
+    noisy = [f"{r['transport']} × {r['clients']}: {r['other_cpu_s']:.1f} s" for r in rows
+             if r["other_cpu_s"] > 0.1 * args.duration]
+    out.append("- other load on the machine (CPU time neither cairn's nor the generator's), per "
+               "run: " + ("; ".join(noisy) + " — **noisy**: the ratios are the figures to read"
+                          if noisy else "below 10% of one core in every run"))
     if notes:
         out.append("- **generator-bound** (the Python generator used more than 90% of a core): "
                    + ", ".join(notes) + " — the rate there is the generator's ceiling; "
