@@ -29,10 +29,11 @@ import tempfile
 import time
 
 from cairnbench import live
+from cairnbench.apimode import measure_api, report_api
 from cairnbench.command import BenchError, run_main
 from cairnbench.dnsclient import query
 from cairnbench.paths import REPO_DIR, RESULTS_DIR
-from cairnbench.procfs import CLK_TCK, cpu_seconds, peak_rss_kib
+from cairnbench.procfs import cpu_seconds, machine_busy_seconds, peak_rss_kib
 from cairnbench.report import machine_line
 from cairnbench.servers import Cairn
 
@@ -164,13 +165,6 @@ def dir_bytes(path):
                for root, _, names in os.walk(path) for name in names)
 
 
-def machine_busy_seconds():
-    """Busy time of all CPUs since boot (user, nice, system, irq, softirq)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK
-
-
 def us(value):
     if value is None:
         return "—"
@@ -289,6 +283,9 @@ def parse_args(argv):
     p.add_argument("--cluster", action="store_true",
                    help="also measure each size on two nodes on one etcd (needs etcd and a "
                         "cairn built with --features etcd)")
+    p.add_argument("--api", action="store_true",
+                   help="also measure TCP with SigV4 against the socket, at the smallest "
+                        "--instances size (bench/api_load.py, both transports)")
     p.add_argument("--workdir", default=None,
                    help="where the data directories go (default: a new directory under $TMPDIR; "
                         "the disk under it is what is measured)")
@@ -312,7 +309,7 @@ def main(argv):
     workdir = tempfile.mkdtemp(prefix="cairn-registrations-", dir=args.workdir)
     disk = live.disk_line(workdir)
     print(f"work directory {workdir}; {disk}", flush=True)
-    results, failed = [], None
+    results, failed, api_rows = [], None, []
     try:
         for size in args.instances:
             try:
@@ -324,12 +321,22 @@ def main(argv):
                 failed = str(e)
                 print(f"error: {e}", file=sys.stderr, flush=True)
                 break
+        if args.api and not failed:
+            size = min(args.instances)
+            try:
+                api_rows = measure_api(args, size, os.path.join(workdir, f"api-{size}"),
+                                       os.path.join(workdir, str(size), "zones"), wait_ready)
+            except BenchError as e:
+                failed = str(e)
+                print(f"error: {e}", file=sys.stderr, flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     if not results:
         return 1
     text = report(results, args, command, disk)
+    if api_rows:
+        text += report_api(api_rows, min(args.instances), args)
     if failed:
         text += f"- failed: {failed.splitlines()[0]}\n"
     print()

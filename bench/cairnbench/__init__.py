@@ -15,6 +15,8 @@ one module per concern:
 * ``report``    -- the results as the Markdown table and notes;
 * ``live``      -- cairn as it runs in production, and a client of its admin
                    API (the registration and scale benchmarks).
+* ``sigv4``     -- AWS Signature Version 4 for a Cloud Map call (api_load.py);
+* ``apimode``   -- ``--registrations --api``: TCP+SigV4 against the socket.
 
 Standard library only. The data set is ``bench/gen.py``'s, imported as
 ``gen``: the scripts run from bench/, which is then on their path.

@@ -58,6 +58,13 @@ def peak_rss_kib(root):
     return total
 
 
+def machine_busy_seconds():
+    """Busy time of all CPUs since boot (user, nice, system, irq, softirq)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK
+
+
 def core_busy_seconds(cpu):
     """Busy time of one CPU since boot (user, nice, system, irq, softirq)."""
     with open("/proc/stat") as f:
