@@ -14,6 +14,7 @@ use dashmap::DashMap;
 
 use super::compile::{Apex, Changed, CompiledService, ServerNames, ServiceName};
 use super::encode::{EncodeError, Fqdn};
+use super::transfer::history::{self, Difference, History};
 use crate::metrics::ZoneCounters;
 use crate::registry::{Namespace, RegistryObserver, Service, ServiceView, Touched};
 
@@ -24,6 +25,19 @@ pub struct ZoneCell {
     /// Its slot among the per-namespace query counters, for as long as it
     /// is served; `None` without metrics.
     pub counted: Option<u32>,
+    /// Its recent changes, for IXFR: written by writers as they raise the
+    /// serial, read by transfers; never by the answer path.
+    pub history: Mutex<History>,
+}
+
+impl ZoneCell {
+    /// The history, taken whatever a panicking holder left: at worst a
+    /// transfer falls back to the whole zone.
+    pub fn history(&self) -> MutexGuard<'_, History> {
+        self.history
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// What a name in the table is.
@@ -64,7 +78,13 @@ struct WriterState {
     /// Zone origin → the names of its services, in order: what a zone
     /// transfer walks.
     services: HashMap<WireName, BTreeSet<WireName>>,
+    /// Each zone's IXFR history bound, when not the default.
+    history_bytes: Option<usize>,
 }
+
+/// A change made in place: the zone, and what it did to the zone's records
+/// when that can be told.
+type ChangedInPlace = (Arc<ZoneCell>, Option<Difference>);
 
 /// A name in lower-case wire form: the table's key.
 pub type WireName = Box<[u8]>;
@@ -198,6 +218,12 @@ impl NameTable {
         }
     }
 
+    /// Keeps at most `bytes` of changes per zone for IXFR, for zones added
+    /// after this call. Called before any zone is restored.
+    pub fn keep_history(&self, bytes: usize) {
+        self.writer_state().history_bytes = Some(bytes);
+    }
+
     /// Takes `apex`'s host names out of the table, but for those `kept`
     /// still answers.
     fn remove_hosts(&self, apex: &Apex, kept: Option<&Apex>) {
@@ -221,11 +247,11 @@ impl NameTable {
         view: &ServiceView<'_>,
         name: &ServiceName,
         id: &str,
-    ) -> Result<Option<Arc<ZoneCell>>, EncodeError> {
+    ) -> Result<Option<ChangedInPlace>, EncodeError> {
         let Some(template) = &view.service.dns else {
             return Ok(None);
         };
-        let changed: Changed = {
+        let (changed, before): (Changed, _) = {
             let Some(node) = self.nodes.get(&*name.wire) else {
                 return Ok(None);
             };
@@ -235,13 +261,17 @@ impl NameTable {
             if !previous.changes_in_place(template) {
                 return Ok(None);
             }
-            match view.instances.get(id) {
+            let changed = match view.instances.get(id) {
                 Some(instance) => Some((
                     previous.wire_of(instance, name)?,
                     instance.health.serves_traffic(),
                 )),
                 None => None,
-            }
+            };
+            (
+                changed,
+                history::instance_records(&name.wire, previous, id.as_bytes()),
+            )
         };
         let Some(mut node) = self.nodes.get_mut(&*name.wire) else {
             return Ok(None);
@@ -250,13 +280,47 @@ impl NameTable {
             return Ok(None);
         };
         let zone = Arc::clone(zone);
-        let changed_in_place = Arc::get_mut(service)
-            .is_some_and(|service| service.change_instance(id.as_bytes(), changed));
-        Ok(changed_in_place.then_some(zone))
+        let Some(service) = Arc::get_mut(service) else {
+            return Ok(None);
+        };
+        if !service.change_instance(id.as_bytes(), changed) {
+            return Ok(None);
+        }
+        let after = history::instance_records(&name.wire, service, id.as_bytes());
+        let difference = before.zip(after).map(|(mut deleted, mut added)| {
+            // A change that left a record as it was (metadata, say) is no
+            // difference.
+            deleted.retain(
+                |record| match added.iter().position(|kept| kept == record) {
+                    Some(at) => {
+                        added.swap_remove(at);
+                        false
+                    }
+                    None => true,
+                },
+            );
+            Difference { deleted, added }
+        });
+        Ok(Some((zone, difference)))
     }
 
-    fn raise_serial(&self, zone: &ZoneCell, serial: u64) {
-        if let Some(newer) = zone.apex.load().with_serial(serial) {
+    /// Raises the zone's serial to `serial` and records what the change
+    /// did (`None`: not known, and the history is forgotten), under the
+    /// history's lock so that concurrent writers' steps do not interleave.
+    fn raise_serial(&self, zone: &ZoneCell, serial: u64, difference: Option<Difference>) {
+        let mut history = zone.history();
+        let current = zone.apex.load_full();
+        let newer = current.with_serial(serial);
+        match (&newer, difference) {
+            (_, None) => history.forget(),
+            (Some(newer), Some(difference)) => history.rose(
+                (current.serial as u32, &current.soa_answer),
+                (newer.serial as u32, &newer.soa_answer),
+                difference,
+            ),
+            (None, Some(difference)) => history.changed_at(current.serial as u32, difference),
+        }
+        if let Some(newer) = newer {
             zone.apex.store(Arc::new(newer));
             self.serial_raised.notify_one();
         }
@@ -281,6 +345,20 @@ impl NameTable {
             apex: zone.apex.load_full(),
             services,
         })
+    }
+
+    /// The zone's changes from serial `client` to `current`, when its
+    /// history still holds them all.
+    pub fn history_since(
+        &self,
+        origin: &[u8],
+        client: u32,
+        current: u32,
+    ) -> Option<Vec<history::Step>> {
+        let Node::Apex(zone) = self.nodes.get(origin)?.value().clone() else {
+            return None;
+        };
+        zone.history().since(client, current)
     }
 
     /// Every zone's current apex.
@@ -315,7 +393,12 @@ impl RegistryObserver for NameTable {
         if let Some(zone) = state.zones.get(&namespace.id).cloned() {
             let serial = zone.apex.load().serial.max(apex.serial);
             let apex = apex.with_serial(serial).unwrap_or(apex);
+            // The apex's own records are not diffed: secondaries take the
+            // whole zone after a change to them.
+            let mut history = zone.history();
+            history.forget();
             let previous = zone.apex.swap(Arc::new(apex));
+            drop(history);
             self.remove_hosts(&previous, Some(&zone.apex.load()));
             self.insert_hosts(&zone);
             self.serial_raised.notify_one();
@@ -326,9 +409,13 @@ impl RegistryObserver for NameTable {
             .counters
             .as_ref()
             .and_then(|counters| counters.assign(&namespace.id, &namespace.name));
+        let history_bytes = state
+            .history_bytes
+            .unwrap_or(crate::config::TransferConfig::default().ixfr_history_bytes);
         let zone = Arc::new(ZoneCell {
             apex: ArcSwap::from_pointee(apex),
             counted,
+            history: Mutex::new(History::new(history_bytes)),
         });
         state.zones.insert(namespace.id.clone(), Arc::clone(&zone));
         self.nodes.insert(origin, Node::Apex(Arc::clone(&zone)));
@@ -362,7 +449,9 @@ impl RegistryObserver for NameTable {
         };
         if let Touched::Instance(id) = view.touched {
             match self.change_in_place(&view, &name, id) {
-                Ok(Some(zone)) => return self.raise_serial(&zone, view.namespace_revision),
+                Ok(Some((zone, difference))) => {
+                    return self.raise_serial(&zone, view.namespace_revision, difference);
+                }
                 Ok(None) => {}
                 Err(error) => return not_rebuilt(error),
             }
@@ -374,6 +463,10 @@ impl RegistryObserver for NameTable {
             Ok(compiled) => compiled,
             Err(error) => return not_rebuilt(error),
         };
+        let difference = Difference::between(&name.wire, previous.as_deref(), compiled.as_ref());
+        // Not kept past this call: a compile shared is one no longer
+        // changed in place.
+        drop(previous);
         let mut state = self.writer_state();
         let Some(zone) = state.zones.get(view.namespace_id).cloned() else {
             return;
@@ -402,7 +495,7 @@ impl RegistryObserver for NameTable {
             }
             None => remove_service_node(self, &mut state, &name.wire, &zone),
         }
-        self.raise_serial(&zone, view.namespace_revision);
+        self.raise_serial(&zone, view.namespace_revision, Some(difference));
     }
 
     fn service_removed(&self, namespace: &Namespace, service: &Service) {
@@ -414,8 +507,10 @@ impl RegistryObserver for NameTable {
         let Some(zone) = state.zones.get(&namespace.id).cloned() else {
             return;
         };
+        let difference =
+            Difference::between(&name.wire, self.service_at(&name.wire).as_deref(), None);
         remove_service_node(self, &mut state, &name.wire, &zone);
-        self.raise_serial(&zone, namespace.revision);
+        self.raise_serial(&zone, namespace.revision, Some(difference));
     }
 }
 
