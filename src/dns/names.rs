@@ -86,6 +86,8 @@ struct WriterState {
 /// when that can be told.
 type ChangedInPlace = (Arc<ZoneCell>, Option<Difference>);
 
+const DEFAULT_HISTORY_BYTES: usize = crate::config::DEFAULT_IXFR_HISTORY_BYTES;
+
 /// A name in lower-case wire form: the table's key.
 pub type WireName = Box<[u8]>;
 
@@ -222,6 +224,12 @@ impl NameTable {
     /// after this call. Called before any zone is restored.
     pub fn keep_history(&self, bytes: usize) {
         self.writer_state().history_bytes = Some(bytes);
+    }
+
+    fn history_bytes(&self) -> usize {
+        self.writer_state()
+            .history_bytes
+            .unwrap_or(DEFAULT_HISTORY_BYTES)
     }
 
     /// Takes `apex`'s host names out of the table, but for those `kept`
@@ -409,9 +417,7 @@ impl RegistryObserver for NameTable {
             .counters
             .as_ref()
             .and_then(|counters| counters.assign(&namespace.id, &namespace.name));
-        let history_bytes = state
-            .history_bytes
-            .unwrap_or(crate::config::TransferConfig::default().ixfr_history_bytes);
+        let history_bytes = state.history_bytes.unwrap_or(DEFAULT_HISTORY_BYTES);
         let zone = Arc::new(ZoneCell {
             apex: ArcSwap::from_pointee(apex),
             counted,
@@ -463,7 +469,12 @@ impl RegistryObserver for NameTable {
             Ok(compiled) => compiled,
             Err(error) => return not_rebuilt(error),
         };
-        let difference = Difference::between(&name.wire, previous.as_deref(), compiled.as_ref());
+        let difference = Difference::between(
+            &name.wire,
+            previous.as_deref(),
+            compiled.as_ref(),
+            self.history_bytes(),
+        );
         // Not kept past this call: a compile shared is one no longer
         // changed in place.
         drop(previous);
@@ -495,7 +506,7 @@ impl RegistryObserver for NameTable {
             }
             None => remove_service_node(self, &mut state, &name.wire, &zone),
         }
-        self.raise_serial(&zone, view.namespace_revision, Some(difference));
+        self.raise_serial(&zone, view.namespace_revision, difference);
     }
 
     fn service_removed(&self, namespace: &Namespace, service: &Service) {
@@ -507,10 +518,14 @@ impl RegistryObserver for NameTable {
         let Some(zone) = state.zones.get(&namespace.id).cloned() else {
             return;
         };
-        let difference =
-            Difference::between(&name.wire, self.service_at(&name.wire).as_deref(), None);
+        let difference = Difference::between(
+            &name.wire,
+            self.service_at(&name.wire).as_deref(),
+            None,
+            state.history_bytes.unwrap_or(DEFAULT_HISTORY_BYTES),
+        );
         remove_service_node(self, &mut state, &name.wire, &zone);
-        self.raise_serial(&zone, namespace.revision, Some(difference));
+        self.raise_serial(&zone, namespace.revision, difference);
     }
 }
 

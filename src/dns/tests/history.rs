@@ -150,6 +150,18 @@ fn differences_take_the_zone_at_any_kept_serial_to_the_zone_now() {
         now.1,
         "every change since the first serial"
     );
+    // A whole compile's difference past the budget is not built.
+    let web = crate::dns::compile::ServiceName::new("web", ZONE).expect("a valid name");
+    let compiled = fixture.compiled("web");
+    assert!(Difference::between(&web.wire, None, Some(&compiled), 100).is_none());
+    let all = Difference::between(&web.wire, None, Some(&compiled), usize::MAX).expect("kept");
+    let in_zone: usize = now
+        .1
+        .iter()
+        .filter(|((owner, _), _)| owner.ends_with(&web.wire))
+        .map(|(_, count)| count)
+        .sum();
+    assert_eq!((all.added.len(), all.deleted.len()), (in_zone, 0));
 }
 
 fn record(n: u8, len: usize) -> Record {

@@ -45,33 +45,55 @@ impl Difference {
     /// From one compile of the service `name` to the next (`None`: not
     /// served): the multiset difference of their records, in time linear
     /// in the two compiles, which a whole compile has spent already.
+    /// `None` when it would hold more than `budget` bytes (more than a
+    /// history keeps).
     pub fn between(
         name: &[u8],
         previous: Option<&CompiledService>,
         next: Option<&CompiledService>,
-    ) -> Self {
-        let mut counts: HashMap<(Box<[u8]>, &[u8]), i64> = HashMap::new();
+        budget: usize,
+    ) -> Option<Self> {
+        // Every owner is the service's name or an instance's below it, so
+        // the instance's id tells them apart without building names.
+        let mut counts: HashMap<(Option<&[u8]>, &[u8]), i64> = HashMap::new();
         for (service, sign) in [(previous, -1), (next, 1)] {
             let Some(service) = service else { continue };
             for (owner, record) in axfr::service_records(name, service) {
-                *counts.entry((owner_name(owner), record)).or_default() += sign;
+                let id = match owner {
+                    Owner::Instance { id, .. } => Some(id),
+                    Owner::Apex | Owner::Name(_) => None,
+                };
+                *counts.entry((id, record)).or_default() += sign;
             }
         }
         let mut difference = Self::default();
-        for ((owner, record), count) in counts {
+        let mut bytes = 0usize;
+        for ((id, record), count) in counts {
+            if count == 0 {
+                continue;
+            }
+            let owner = match id {
+                Some(id) => owner_name(Owner::Instance { service: name, id }),
+                None => name.into(),
+            };
             let side = if count < 0 {
                 &mut difference.deleted
             } else {
                 &mut difference.added
             };
             for _ in 0..count.unsigned_abs() {
-                side.push(Record {
+                let record = Record {
                     owner: owner.clone(),
                     record: record.into(),
-                });
+                };
+                bytes += record.bytes();
+                if bytes > budget {
+                    return None;
+                }
+                side.push(record);
             }
         }
-        difference
+        Some(difference)
     }
 }
 
