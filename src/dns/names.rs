@@ -15,6 +15,8 @@ use dashmap::DashMap;
 use super::compile::{Apex, Changed, CompiledService, ServerNames, ServiceName};
 use super::encode::{EncodeError, Fqdn};
 use super::transfer::history::{self, Difference, History};
+
+mod history_hooks;
 use crate::metrics::ZoneCounters;
 use crate::registry::{Namespace, RegistryObserver, Service, ServiceView, Touched};
 
@@ -28,16 +30,6 @@ pub struct ZoneCell {
     /// Its recent changes, for IXFR: written by writers as they raise the
     /// serial, read by transfers; never by the answer path.
     pub history: Mutex<History>,
-}
-
-impl ZoneCell {
-    /// The history, taken whatever a panicking holder left: at worst a
-    /// transfer falls back to the whole zone.
-    pub fn history(&self) -> MutexGuard<'_, History> {
-        self.history
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }
 
 /// What a name in the table is.
@@ -220,18 +212,6 @@ impl NameTable {
         }
     }
 
-    /// Keeps at most `bytes` of changes per zone for IXFR, for zones added
-    /// after this call. Called before any zone is restored.
-    pub fn keep_history(&self, bytes: usize) {
-        self.writer_state().history_bytes = Some(bytes);
-    }
-
-    fn history_bytes(&self) -> usize {
-        self.writer_state()
-            .history_bytes
-            .unwrap_or(DEFAULT_HISTORY_BYTES)
-    }
-
     /// Takes `apex`'s host names out of the table, but for those `kept`
     /// still answers.
     fn remove_hosts(&self, apex: &Apex, kept: Option<&Apex>) {
@@ -312,28 +292,6 @@ impl NameTable {
         Ok(Some((zone, difference)))
     }
 
-    /// Raises the zone's serial to `serial` and records what the change
-    /// did (`None`: not known, and the history is forgotten), under the
-    /// history's lock so that concurrent writers' steps do not interleave.
-    fn raise_serial(&self, zone: &ZoneCell, serial: u64, difference: Option<Difference>) {
-        let mut history = zone.history();
-        let current = zone.apex.load_full();
-        let newer = current.with_serial(serial);
-        match (&newer, difference) {
-            (_, None) => history.forget(),
-            (Some(newer), Some(difference)) => history.rose(
-                (current.serial as u32, &current.soa_answer),
-                (newer.serial as u32, &newer.soa_answer),
-                difference,
-            ),
-            (None, Some(difference)) => history.changed_at(current.serial as u32, difference),
-        }
-        if let Some(newer) = newer {
-            zone.apex.store(Arc::new(newer));
-            self.serial_raised.notify_one();
-        }
-    }
-
     /// The zone whose apex is `origin` (lower case, wire form), taken
     /// whole under the writers' lock, so every service in it is at the
     /// apex's serial.
@@ -353,20 +311,6 @@ impl NameTable {
             apex: zone.apex.load_full(),
             services,
         })
-    }
-
-    /// The zone's changes from serial `client` to `current`, when its
-    /// history still holds them all.
-    pub fn history_since(
-        &self,
-        origin: &[u8],
-        client: u32,
-        current: u32,
-    ) -> Option<Vec<history::Step>> {
-        let Node::Apex(zone) = self.nodes.get(origin)?.value().clone() else {
-            return None;
-        };
-        zone.history().since(client, current)
     }
 
     /// Every zone's current apex.
