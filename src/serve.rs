@@ -76,6 +76,7 @@ pub fn build_registry(config: &Config) -> (Registry, NameTable) {
         .flat_map(|host| host.names().map(|name| (name, host.addresses.clone())))
         .collect();
     let name_table = NameTable::with_server(config.dns.name_server_addresses(), &own_hosts);
+    name_table.keep_history(config.transfer.ixfr_history_bytes);
     let registry = Registry::with_policy(
         vec![Arc::new(name_table.clone())],
         config.private_namespaces.clone(),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::ConfigError;
 
 /// Zone transfer settings, for every DNS namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferConfig {
     /// Clients allowed to transfer zones; empty: nobody.
     pub allow: Vec<IpNet>,
@@ -25,6 +25,25 @@ pub struct TransferConfig {
     /// The key transfers must be signed with (one of `keys`), and that
     /// NOTIFYs are signed with; `None`: transfers by address alone.
     pub key: Option<String>,
+    /// Bytes of changes kept per zone for incremental IXFR (RFC 1995),
+    /// oldest dropped first; 0 keeps none (every IXFR gets the whole zone).
+    pub ixfr_history_bytes: usize,
+}
+
+/// Enough for a few thousand single-instance changes per zone, and small
+/// beside a zone's compile.
+pub const DEFAULT_IXFR_HISTORY_BYTES: usize = 1 << 20;
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            notify: Vec::new(),
+            keys: Vec::new(),
+            key: None,
+            ixfr_history_bytes: DEFAULT_IXFR_HISTORY_BYTES,
+        }
+    }
 }
 
 /// `[[transfer.keys]]`: a TSIG key.
@@ -48,6 +67,7 @@ pub(super) struct TransferFile {
     #[serde(default)]
     keys: Vec<KeyFile>,
     key: Option<String>,
+    ixfr_history_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +173,9 @@ impl TransferFile {
             notify,
             keys,
             key,
+            ixfr_history_bytes: self
+                .ixfr_history_bytes
+                .unwrap_or(DEFAULT_IXFR_HISTORY_BYTES),
         })
     }
 }
@@ -198,6 +221,14 @@ mod tests {
         let error = check(r#"notify = ["ns1:53"]"#).unwrap_err().to_string();
         assert!(error.contains("transfer.notify: 'ns1:53'"), "{error}");
         assert!(check(r#"allow_all = true"#).is_err());
+    }
+
+    #[test]
+    fn ixfr_history_is_bounded_by_default_and_settable() {
+        assert_eq!(check("").unwrap().ixfr_history_bytes, 1 << 20);
+        let config = check("ixfr_history_bytes = 4096").unwrap();
+        assert_eq!(config.ixfr_history_bytes, 4096);
+        assert!(check("ixfr_history_bytes = -1").is_err());
     }
 
     #[test]

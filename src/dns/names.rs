@@ -14,6 +14,9 @@ use dashmap::DashMap;
 
 use super::compile::{Apex, Changed, CompiledService, ServerNames, ServiceName};
 use super::encode::{EncodeError, Fqdn};
+use super::transfer::history::{self, Difference, History};
+
+mod history_hooks;
 use crate::metrics::ZoneCounters;
 use crate::registry::{Namespace, RegistryObserver, Service, ServiceView, Touched};
 
@@ -24,6 +27,9 @@ pub struct ZoneCell {
     /// Its slot among the per-namespace query counters, for as long as it
     /// is served; `None` without metrics.
     pub counted: Option<u32>,
+    /// Its recent changes, for IXFR: written by writers as they raise the
+    /// serial, read by transfers; never by the answer path.
+    pub history: Mutex<History>,
 }
 
 /// What a name in the table is.
@@ -64,7 +70,15 @@ struct WriterState {
     /// Zone origin → the names of its services, in order: what a zone
     /// transfer walks.
     services: HashMap<WireName, BTreeSet<WireName>>,
+    /// Each zone's IXFR history bound, when not the default.
+    history_bytes: Option<usize>,
 }
+
+/// A change made in place: the zone, and what it did to the zone's records
+/// when that can be told.
+type ChangedInPlace = (Arc<ZoneCell>, Option<Difference>);
+
+const DEFAULT_HISTORY_BYTES: usize = crate::config::DEFAULT_IXFR_HISTORY_BYTES;
 
 /// A name in lower-case wire form: the table's key.
 pub type WireName = Box<[u8]>;
@@ -221,11 +235,11 @@ impl NameTable {
         view: &ServiceView<'_>,
         name: &ServiceName,
         id: &str,
-    ) -> Result<Option<Arc<ZoneCell>>, EncodeError> {
+    ) -> Result<Option<ChangedInPlace>, EncodeError> {
         let Some(template) = &view.service.dns else {
             return Ok(None);
         };
-        let changed: Changed = {
+        let (changed, before): (Changed, _) = {
             let Some(node) = self.nodes.get(&*name.wire) else {
                 return Ok(None);
             };
@@ -235,13 +249,17 @@ impl NameTable {
             if !previous.changes_in_place(template) {
                 return Ok(None);
             }
-            match view.instances.get(id) {
+            let changed = match view.instances.get(id) {
                 Some(instance) => Some((
                     previous.wire_of(instance, name)?,
                     instance.health.serves_traffic(),
                 )),
                 None => None,
-            }
+            };
+            (
+                changed,
+                history::instance_records(&name.wire, previous, id.as_bytes()),
+            )
         };
         let Some(mut node) = self.nodes.get_mut(&*name.wire) else {
             return Ok(None);
@@ -250,16 +268,28 @@ impl NameTable {
             return Ok(None);
         };
         let zone = Arc::clone(zone);
-        let changed_in_place = Arc::get_mut(service)
-            .is_some_and(|service| service.change_instance(id.as_bytes(), changed));
-        Ok(changed_in_place.then_some(zone))
-    }
-
-    fn raise_serial(&self, zone: &ZoneCell, serial: u64) {
-        if let Some(newer) = zone.apex.load().with_serial(serial) {
-            zone.apex.store(Arc::new(newer));
-            self.serial_raised.notify_one();
+        let Some(service) = Arc::get_mut(service) else {
+            return Ok(None);
+        };
+        if !service.change_instance(id.as_bytes(), changed) {
+            return Ok(None);
         }
+        let after = history::instance_records(&name.wire, service, id.as_bytes());
+        let difference = before.zip(after).map(|(mut deleted, mut added)| {
+            // A change that left a record as it was (metadata, say) is no
+            // difference.
+            deleted.retain(
+                |record| match added.iter().position(|kept| kept == record) {
+                    Some(at) => {
+                        added.swap_remove(at);
+                        false
+                    }
+                    None => true,
+                },
+            );
+            Difference { deleted, added }
+        });
+        Ok(Some((zone, difference)))
     }
 
     /// The zone whose apex is `origin` (lower case, wire form), taken
@@ -315,7 +345,12 @@ impl RegistryObserver for NameTable {
         if let Some(zone) = state.zones.get(&namespace.id).cloned() {
             let serial = zone.apex.load().serial.max(apex.serial);
             let apex = apex.with_serial(serial).unwrap_or(apex);
+            // The apex's own records are not diffed: secondaries take the
+            // whole zone after a change to them.
+            let mut history = zone.history();
+            history.forget();
             let previous = zone.apex.swap(Arc::new(apex));
+            drop(history);
             self.remove_hosts(&previous, Some(&zone.apex.load()));
             self.insert_hosts(&zone);
             self.serial_raised.notify_one();
@@ -326,9 +361,11 @@ impl RegistryObserver for NameTable {
             .counters
             .as_ref()
             .and_then(|counters| counters.assign(&namespace.id, &namespace.name));
+        let history_bytes = state.history_bytes.unwrap_or(DEFAULT_HISTORY_BYTES);
         let zone = Arc::new(ZoneCell {
             apex: ArcSwap::from_pointee(apex),
             counted,
+            history: Mutex::new(History::new(history_bytes)),
         });
         state.zones.insert(namespace.id.clone(), Arc::clone(&zone));
         self.nodes.insert(origin, Node::Apex(Arc::clone(&zone)));
@@ -362,7 +399,9 @@ impl RegistryObserver for NameTable {
         };
         if let Touched::Instance(id) = view.touched {
             match self.change_in_place(&view, &name, id) {
-                Ok(Some(zone)) => return self.raise_serial(&zone, view.namespace_revision),
+                Ok(Some((zone, difference))) => {
+                    return self.raise_serial(&zone, view.namespace_revision, difference);
+                }
                 Ok(None) => {}
                 Err(error) => return not_rebuilt(error),
             }
@@ -374,6 +413,15 @@ impl RegistryObserver for NameTable {
             Ok(compiled) => compiled,
             Err(error) => return not_rebuilt(error),
         };
+        let difference = Difference::between(
+            &name.wire,
+            previous.as_deref(),
+            compiled.as_ref(),
+            self.history_bytes(),
+        );
+        // Not kept past this call: a compile shared is one no longer
+        // changed in place.
+        drop(previous);
         let mut state = self.writer_state();
         let Some(zone) = state.zones.get(view.namespace_id).cloned() else {
             return;
@@ -402,7 +450,7 @@ impl RegistryObserver for NameTable {
             }
             None => remove_service_node(self, &mut state, &name.wire, &zone),
         }
-        self.raise_serial(&zone, view.namespace_revision);
+        self.raise_serial(&zone, view.namespace_revision, difference);
     }
 
     fn service_removed(&self, namespace: &Namespace, service: &Service) {
@@ -414,8 +462,14 @@ impl RegistryObserver for NameTable {
         let Some(zone) = state.zones.get(&namespace.id).cloned() else {
             return;
         };
+        let difference = Difference::between(
+            &name.wire,
+            self.service_at(&name.wire).as_deref(),
+            None,
+            state.history_bytes.unwrap_or(DEFAULT_HISTORY_BYTES),
+        );
         remove_service_node(self, &mut state, &name.wire, &zone);
-        self.raise_serial(&zone, namespace.revision);
+        self.raise_serial(&zone, namespace.revision, difference);
     }
 }
 

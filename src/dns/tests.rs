@@ -1151,4 +1151,5 @@ fn any_gets_every_rrset_at_the_name() {
     assert_eq!(nodata.authorities.len(), 1, "NODATA with the SOA");
 }
 
+mod history;
 mod in_place;

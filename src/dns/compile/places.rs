@@ -130,6 +130,19 @@ impl Places {
 }
 
 impl CompiledService {
+    /// Whether the instance `id` (exactly) is in `kind`'s pool, found in
+    /// constant time; `false` for services without [`Places`].
+    pub(crate) fn in_pool(&self, id: &[u8], kind: RecordKind) -> bool {
+        let Some(places) = self.places.as_deref() else {
+            return false;
+        };
+        places
+            .position(&self.instances, id)
+            .filter(|&at| self.instances.get(at).is_some_and(|wire| wire.id() == id))
+            .and_then(|at| places.slots.get(at))
+            .is_some_and(|place| place.at[slot(kind)] != OUT)
+    }
+
     /// Applies a change to the one instance `id` in place, in time that
     /// does not grow with the service. `false`, with nothing changed, when
     /// it cannot: a service small enough to compile again whole, a change

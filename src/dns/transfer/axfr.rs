@@ -68,7 +68,7 @@ pub fn records(zone: &ZoneSnapshot) -> impl Iterator<Item = ZoneRecord<'_>> {
         .chain(std::iter::once(soa))
 }
 
-fn service_records<'z>(
+pub(super) fn service_records<'z>(
     name: &'z [u8],
     service: &'z CompiledService,
 ) -> impl Iterator<Item = ZoneRecord<'z>> {

@@ -10,7 +10,8 @@
 //! refuses AXFR and IXFR, [`udp`] answers what secondaries ask there (the
 //! SOA for an IXFR, signed queries) in place of the core's refusal.
 
-mod axfr;
+pub(crate) mod axfr;
+pub mod history;
 pub mod notify;
 mod request;
 pub mod tsig;
@@ -192,10 +193,24 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         finish(&mut builder);
         return send(stream, &mut frame, builder.message(), write_timeout).await;
     }
-    // No history of changes is kept yet, so every IXFR is answered in AXFR
-    // form (RFC 1995 §4), which NSD and Knot both accept.
+    // From the history when it reaches back to the client's serial (RFC
+    // 1995 §4: the differences step by step between the current SOA and
+    // itself again), else the whole zone in AXFR form, which NSD and Knot
+    // both accept.
+    let steps = request
+        .client_serial
+        .filter(|_| request.qtype == TYPE_IXFR)
+        .and_then(|client_serial| table.history_since(request.zone(), client_serial, serial));
+    let incremental = steps.is_some();
     let (mut records, mut messages) = (0u64, 0u64);
-    let mut zone_records = axfr::records(&zone).peekable();
+    let mut zone_records: std::iter::Peekable<
+        Box<dyn Iterator<Item = axfr::ZoneRecord<'_>> + Send>,
+    > = match &steps {
+        Some(steps) => (Box::new(differences(&zone.apex.soa_answer, steps))
+            as Box<dyn Iterator<Item = _> + Send>)
+            .peekable(),
+        None => (Box::new(axfr::records(&zone)) as Box<dyn Iterator<Item = _> + Send>).peekable(),
+    };
     let outcome = loop {
         let more = loop {
             match zone_records.peek() {
@@ -226,11 +241,30 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         records,
         messages,
         ixfr = request.qtype == TYPE_IXFR,
+        incremental,
         signed = signer.is_some(),
         completed = outcome == Outcome::Answered,
         "zone transfer"
     );
     outcome
+}
+
+/// An incremental IXFR's records (RFC 1995 §4): the current SOA, each
+/// step's old SOA, deletions, new SOA and additions, the current SOA.
+fn differences<'s>(
+    soa: &'s [u8],
+    steps: &'s [history::Step],
+) -> impl Iterator<Item = axfr::ZoneRecord<'s>> {
+    let named = |record: &'s history::Record| (axfr::Owner::Name(&record.owner), &*record.record);
+    let steps = steps.iter().flat_map(move |step| {
+        std::iter::once((axfr::Owner::Apex, &*step.from_soa))
+            .chain(step.difference.deleted.iter().map(named))
+            .chain(std::iter::once((axfr::Owner::Apex, &*step.to_soa)))
+            .chain(step.difference.added.iter().map(named))
+    });
+    std::iter::once((axfr::Owner::Apex, soa))
+        .chain(steps)
+        .chain(std::iter::once((axfr::Owner::Apex, soa)))
 }
 
 /// A signed query that is not a transfer (Knot's SOA query before an

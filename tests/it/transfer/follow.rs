@@ -192,9 +192,21 @@ fn a_burst_of_registrations_converges_in_few_transfers_and_a_secondary_that_was_
         during < burst / 2,
         "{during} transfers for {burst} registrations to two secondaries: NOTIFYs are not coalesced"
     );
+    // Knot took the whole zone once, at first, and the burst as
+    // differences from cairn's history (a whole zone sent for an IXFR it
+    // logs as "AXFR-style IXFR").
+    let log = knot.log();
+    let incoming = |kind: &str| {
+        log.lines()
+            .filter(|line| line.contains(&format!("{kind}, incoming")) && line.contains("finished"))
+            .count()
+    };
+    assert_eq!(incoming("AXFR"), 1, "Knot's transfers:\n{log}");
+    assert!(incoming("IXFR") >= 1, "Knot's transfers:\n{log}");
+    assert!(!log.contains("AXFR-style"), "Knot's transfers:\n{log}");
 
     // Knot misses a run of changes, then comes back: the next NOTIFY
-    // brings it the whole zone (past any history cairn could keep).
+    // brings it what it missed, from cairn's history.
     let stale = client::serial(knot.addr, "svc.test.").unwrap();
     knot.stop();
     for index in 0..20 {
@@ -209,4 +221,6 @@ fn a_burst_of_registrations_converges_in_few_transfers_and_a_secondary_that_was_
     admin::register(&server, &web, "late", "10.2.0.1");
     converged(&knot);
     converged(&nsd);
+    let log = knot.log();
+    assert!(!log.contains("AXFR-style"), "Knot's transfers:\n{log}");
 }
