@@ -32,7 +32,12 @@ impl NameTable {
     /// Raises the zone's serial to `serial` and records what the change
     /// did (`None`: not known, and the history is forgotten), under the
     /// history's lock so that concurrent writers' steps do not interleave.
-    pub(super) fn raise_serial(&self, zone: &ZoneCell, serial: u64, difference: Option<Difference>) {
+    pub(super) fn raise_serial(
+        &self,
+        zone: &ZoneCell,
+        serial: u64,
+        difference: Option<Difference>,
+    ) {
         let mut history = zone.history();
         let current = zone.apex.load_full();
         let newer = current.with_serial(serial);
