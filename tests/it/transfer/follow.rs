@@ -24,6 +24,43 @@ fn primary_for(nsd_port: u16, knot_port: u16, key: &tsig::KeyFile) -> TestServer
     )
 }
 
+/// cairn (`primary_for`) with NSD and Knot following it with `tsig::KEY`.
+struct Followed {
+    python: String,
+    /// Holds the key's secret file for as long as the servers run.
+    _key: tsig::KeyFile,
+    server: TestServer,
+    nsd: secondaries::Secondary,
+    knot: secondaries::Secondary,
+}
+
+/// The primary and both secondaries, or `None` (skipped; under CI a
+/// failure) when NSD, Knot or dnspython is missing.
+fn followed() -> Option<Followed> {
+    let (Some((nsd, knotd)), Some(python)) = (secondaries::tools(), tsig::dnspython()) else {
+        return None;
+    };
+    let (nsd_port, knot_port) = (free_port(), free_port());
+    let key = tsig::KeyFile::new();
+    let server = primary_for(nsd_port, knot_port, &key);
+    let nsd = secondaries::nsd(&nsd, nsd_port, "svc.test", server.dns, tsig::KEY);
+    let knot = secondaries::knot(&knotd, knot_port, "svc.test", server.dns, tsig::KEY);
+    Some(Followed {
+        python,
+        _key: key,
+        server,
+        nsd,
+        knot,
+    })
+}
+
+/// The zone at `at`, read by one client for both sides: cairn's with the
+/// key (`signed`), a secondary's without (it allows the tests' address).
+fn zone_of(python: &str, at: SocketAddr, signed: bool) -> serde_json::Value {
+    let key = if signed { "xfrkey" } else { "-" };
+    tsig::tsig_client(python, "lines", at, "svc.test.", key, tsig::SECRET)
+}
+
 /// Polls until `check` holds for `secondary`, for at most `within`; returns
 /// how long it took.
 fn within(
@@ -62,20 +99,17 @@ fn answers_a(secondary: &secondaries::Secondary, name: &str) -> Vec<String> {
 
 #[test]
 fn nsd_and_knot_follow_registrations_within_a_second_with_tsig_and_across_a_restart() {
-    let (Some((nsd, knotd)), Some(python)) = (secondaries::tools(), tsig::dnspython()) else {
+    let Some(Followed {
+        python,
+        _key,
+        server,
+        nsd,
+        knot,
+    }) = followed()
+    else {
         return;
     };
-    // Both sides read by one client: cairn's with the key, the secondary's
-    // without (it allows the tests' address).
-    let zone_of = |server: SocketAddr, signed: bool| {
-        let key = if signed { "xfrkey" } else { "-" };
-        tsig::tsig_client(&python, "lines", server, "svc.test.", key, tsig::SECRET)
-    };
-    let (nsd_port, knot_port) = (free_port(), free_port());
-    let key = tsig::KeyFile::new();
-    let server = primary_for(nsd_port, knot_port, &key);
-    let nsd = secondaries::nsd(&nsd, nsd_port, "svc.test", server.dns, tsig::KEY);
-    let knot = secondaries::knot(&knotd, knot_port, "svc.test", server.dns, tsig::KEY);
+    let zone_of = |at: SocketAddr, signed: bool| zone_of(&python, at, signed);
     let serial = client::serial(server.dns, "svc.test.").expect("cairn's SOA");
     for secondary in [&nsd, &knot] {
         secondaries::wait_for_serial(secondary, "svc.test.", serial);
@@ -145,18 +179,17 @@ fn nsd_and_knot_follow_registrations_within_a_second_with_tsig_and_across_a_rest
 
 #[test]
 fn a_burst_of_registrations_converges_in_few_transfers_and_a_secondary_that_was_down_catches_up() {
-    let (Some((nsd, knotd)), Some(python)) = (secondaries::tools(), tsig::dnspython()) else {
+    let Some(Followed {
+        python,
+        _key,
+        server,
+        nsd,
+        mut knot,
+    }) = followed()
+    else {
         return;
     };
-    let zone_of = |server: SocketAddr, signed: bool| {
-        let key = if signed { "xfrkey" } else { "-" };
-        tsig::tsig_client(&python, "lines", server, "svc.test.", key, tsig::SECRET)
-    };
-    let (nsd_port, knot_port) = (free_port(), free_port());
-    let key = tsig::KeyFile::new();
-    let server = primary_for(nsd_port, knot_port, &key);
-    let nsd = secondaries::nsd(&nsd, nsd_port, "svc.test", server.dns, tsig::KEY);
-    let mut knot = secondaries::knot(&knotd, knot_port, "svc.test", server.dns, tsig::KEY);
+    let zone_of = |at: SocketAddr, signed: bool| zone_of(&python, at, signed);
     let converged = |secondary: &secondaries::Secondary| {
         let serial = client::serial(server.dns, "svc.test.").unwrap();
         secondaries::wait_for_serial(secondary, "svc.test.", serial);
