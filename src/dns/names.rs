@@ -74,9 +74,9 @@ struct WriterState {
     history_bytes: Option<usize>,
 }
 
-/// A change made in place: the zone, and what it did to the zone's records
-/// when that can be told.
-type ChangedInPlace = (Arc<ZoneCell>, Option<Difference>);
+/// A change made in place: what it did to the zone's records, when that
+/// can be told.
+type ChangedInPlace = Option<Difference>;
 
 const DEFAULT_HISTORY_BYTES: usize = crate::config::DEFAULT_IXFR_HISTORY_BYTES;
 
@@ -178,6 +178,14 @@ impl NameTable {
     }
 
     /// The service compiled at `name`, if one is.
+    /// The zone a service's name is in, when the name is a service's.
+    fn zone_of_service(&self, name: &[u8]) -> Option<Arc<ZoneCell>> {
+        match self.nodes.get(name)?.value() {
+            Node::Service(zone, _) => Some(Arc::clone(zone)),
+            _ => None,
+        }
+    }
+
     pub(super) fn service_at(&self, name: &[u8]) -> Option<Arc<CompiledService>> {
         match self.nodes.get(name)?.value() {
             Node::Service(_, service) => Some(Arc::clone(service)),
@@ -230,6 +238,7 @@ impl NameTable {
     /// made again whole: the service is small, not compiled yet, its
     /// template changed, or its compile is shared (by a zone transfer
     /// reading it, say), which a change must not alter under the reader.
+    /// The caller holds the zone's history until the serial has risen.
     fn change_in_place(
         &self,
         view: &ServiceView<'_>,
@@ -264,10 +273,9 @@ impl NameTable {
         let Some(mut node) = self.nodes.get_mut(&*name.wire) else {
             return Ok(None);
         };
-        let Node::Service(zone, service) = node.value_mut() else {
+        let Node::Service(_, service) = node.value_mut() else {
             return Ok(None);
         };
-        let zone = Arc::clone(zone);
         let Some(service) = Arc::get_mut(service) else {
             return Ok(None);
         };
@@ -289,17 +297,21 @@ impl NameTable {
             );
             Difference { deleted, added }
         });
-        Ok(Some((zone, difference)))
+        Ok(Some(difference))
     }
 
     /// The zone whose apex is `origin` (lower case, wire form), taken
-    /// whole under the writers' lock, so every service in it is at the
-    /// apex's serial.
+    /// whole under the writers' lock and the zone's history lock, so every
+    /// service in it is at the apex's serial.
     pub fn zone_snapshot(&self, origin: &[u8]) -> Option<ZoneSnapshot> {
         let state = self.writer_state();
         let Node::Apex(zone) = self.nodes.get(origin)?.value().clone() else {
             return None;
         };
+        // Changes made in place raise the serial under the history's lock
+        // rather than the writer's: held, the services read here are
+        // those of the serial read with them.
+        let _history = zone.history();
         let services = state
             .services
             .get(origin)
@@ -397,10 +409,20 @@ impl RegistryObserver for NameTable {
             Ok(name) => name,
             Err(error) => return not_rebuilt(error),
         };
-        if let Touched::Instance(id) = view.touched {
+        if let Touched::Instance(id) = view.touched
+            && let Some(zone) = self.zone_of_service(&name.wire)
+        {
+            // Held from the change to the serial's rise, so that a zone
+            // transfer never reads the one without the other.
+            let mut history = zone.history();
             match self.change_in_place(&view, &name, id) {
-                Ok(Some((zone, difference))) => {
-                    return self.raise_serial(&zone, view.namespace_revision, difference);
+                Ok(Some(difference)) => {
+                    return self.raise_serial_holding(
+                        &zone,
+                        &mut history,
+                        view.namespace_revision,
+                        difference,
+                    );
                 }
                 Ok(None) => {}
                 Err(error) => return not_rebuilt(error),

@@ -38,7 +38,18 @@ impl NameTable {
         serial: u64,
         difference: Option<Difference>,
     ) {
-        let mut history = zone.history();
+        self.raise_serial_holding(zone, &mut zone.history(), serial, difference);
+    }
+
+    /// [`raise_serial`](Self::raise_serial) with the zone's history held
+    /// by the caller.
+    pub(super) fn raise_serial_holding(
+        &self,
+        zone: &ZoneCell,
+        history: &mut History,
+        serial: u64,
+        difference: Option<Difference>,
+    ) {
         let current = zone.apex.load_full();
         let newer = current.with_serial(serial);
         match (&newer, difference) {

@@ -36,6 +36,9 @@ fn zone(fixture: &Fixture) -> (u32, Records) {
 
 /// `records` at `from` with the history's steps to `to` applied.
 fn apply(fixture: &Fixture, mut records: Records, from: u32, to: u32) -> Records {
+    if from == to {
+        return records;
+    }
     let steps = fixture
         .table
         .history_since(&origin(), from, to)
@@ -192,10 +195,16 @@ fn the_history_is_bounded_and_drops_its_oldest_steps() {
         history.since(21, 21).is_none(),
         "no step starts at the current serial"
     );
+    // A transfer that read serial 20 before the last change was kept
+    // gets the steps up to 20, and the one past it at its next transfer.
+    let to_20 = history.since(oldest, 20).expect("kept");
+    assert_eq!(to_20.len(), history.steps() - 1);
+    assert_eq!(to_20.last().map(|step| step.to), Some(20));
     assert!(
-        history.since(oldest, 20).is_none(),
+        history.since(oldest, 22).is_none(),
         "the history ends at 21"
     );
+    assert!(history.since(21, 20).is_none(), "the client is ahead");
 
     // A change that does not raise the serial joins the step that reached it.
     history.changed_at(
@@ -219,4 +228,50 @@ fn the_history_is_bounded_and_drops_its_oldest_steps() {
     history.rose((30, &soa), (31, &soa), Difference::default());
     assert!(history.since(22, 31).is_none());
     assert!(history.since(30, 31).is_some());
+}
+
+#[test]
+fn a_zone_read_while_changes_are_made_in_place_is_the_zone_at_its_serial() {
+    let fixture = Fixture::new();
+    let web = fixture.service("web", &[RecordKind::A, RecordKind::Aaaa, RecordKind::Srv]);
+    let registered = |n: u32| {
+        let attributes = address(n);
+        let attributes: Vec<(&str, &str)> = attributes
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        fixture.register(&web, &format!("node-{n}"), &attributes);
+    };
+    // Large enough for registrations to change it in place.
+    for n in 0..200 {
+        registered(n);
+    }
+    assert!(fixture.compiled("web").is_indexed());
+    let start = zone(&fixture);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let read = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut read = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                read.push(zone(&fixture));
+            }
+            read
+        });
+        for n in 200..1_200 {
+            registered(n);
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().expect("the reader ran")
+    });
+    assert!(read.len() > 10, "only {} reads", read.len());
+    // What a secondary holds after an AXFR at a serial must be what the
+    // history takes from the start to that serial, or its next IXFR
+    // would add records it holds already.
+    for (serial, records) in read {
+        assert_eq!(
+            apply(&fixture, start.1.clone(), start.0, serial),
+            records,
+            "the zone read at serial {serial}"
+        );
+    }
 }

@@ -219,11 +219,22 @@ impl History {
     }
 
     /// The steps from `client` to `current`, or `None` when the history
-    /// does not reach back to `client` or forward to `current`.
+    /// does not reach back to `client` or forward to `current`. Steps past
+    /// `current` (changes made since the transfer read its serial) are
+    /// left for the next transfer.
     pub fn since(&self, client: u32, current: u32) -> Option<Vec<Step>> {
+        if serial_lt(current, client) {
+            return None;
+        }
         let first = self.steps.iter().position(|step| step.from == client)?;
-        let steps: Vec<Step> = self.steps.range(first..).cloned().collect();
-        (steps.last()?.to == current && !serial_lt(current, client)).then_some(steps)
+        let mut steps = Vec::new();
+        for step in self.steps.range(first..) {
+            steps.push(step.clone());
+            if step.to == current {
+                return Some(steps);
+            }
+        }
+        None
     }
 
     /// Bytes held.
