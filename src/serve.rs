@@ -167,13 +167,16 @@ async fn run_health(
 /// loser's apply fails part way. zones/ are idempotent, so it waits for a
 /// moment (jittered, so racing nodes spread out), by when its follower has
 /// applied the winner's changes, and applies them again against that
-/// state; an error that stays is the file's own.
+/// state; an error that stays is the file's own. A file that cannot be
+/// read or parsed is no race, and is reported at once.
 async fn apply_zones(dir: &std::path::Path, writer: &Writer) -> Result<zones::Applied, ZonesError> {
     const ATTEMPTS: u64 = 5;
     let mut attempt = 1;
     loop {
         match zones::apply(dir, writer).await {
-            Err(error) if writer.following().is_some() && attempt < ATTEMPTS => {
+            Err(error @ ZonesError::Refused { .. })
+                if writer.following().is_some() && attempt < ATTEMPTS =>
+            {
                 tracing::info!(%error, attempt, "zones/ crossed another node's changes; applying them again");
                 let pause = 100 * attempt + fastrand::u64(0..100 * attempt);
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;

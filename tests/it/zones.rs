@@ -98,7 +98,7 @@ fn write_zone(server: &TestServer, text: &str) {
 
 /// Starts the server on its config again, expecting start-up to fail;
 /// returns the log.
-fn start_fails(server: &mut TestServer) -> String {
+pub fn start_fails(server: &mut TestServer) -> String {
     server.kill();
     let mut child = spawn_server(&server.config_path, server.dir.path());
     let status = eventually("cairn to stop at start-up", || {

@@ -42,3 +42,19 @@ fn nodes_starting_at_once_with_the_same_zones_all_start_and_agree() {
         assert_eq!(serial(node), serial(&nodes[0]));
     }
 }
+
+#[test]
+fn a_zones_file_that_does_not_parse_stops_a_node_at_once_without_retries() {
+    let Some(etcd) = Etcd::start() else { return };
+    let mut node = TestServer::start_with(&[("svc.test.toml", &zone(2))], &etcd.store_config());
+    let path = node.dir.path().join("zones").join("svc.test.toml");
+    std::fs::write(&path, "[namespace\nname = \"svc.test\"\n").expect("rewrite the zones file");
+    let before = node.log().len();
+    let log = crate::zones::start_fails(&mut node);
+    let log = log.get(before..).unwrap_or(&log);
+    assert!(log.contains("svc.test.toml"), "the file is named:\n{log}");
+    assert!(
+        !log.contains("crossed another node's changes"),
+        "a parse error is no race with another node:\n{log}"
+    );
+}
