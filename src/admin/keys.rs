@@ -4,7 +4,6 @@
 //! whoever can read it can change every record.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 
 use super::AdminError;
 use super::access::{Access, Scope};
@@ -51,39 +50,8 @@ fn read_key(key: &ApiKeyConfig) -> Result<AccessKey, AdminError> {
 }
 
 fn read_secret(key: &str, what: &str, source: &SecretSource) -> Result<String, AdminError> {
-    let fail = |message: String| AdminError::Secret {
+    source.read(what).map_err(|message| AdminError::Secret {
         key: key.to_string(),
         message,
-    };
-    let text = match source {
-        SecretSource::Env(name) => std::env::var(name).map_err(|_| {
-            fail(format!(
-                "the {what} is to come from the environment variable {name}, which is not set (or not UTF-8)"
-            ))
-        })?,
-        SecretSource::File(path) => {
-            let metadata = std::fs::metadata(path).map_err(|error| {
-                fail(format!("cannot read the {what} file {}: {error}", path.display()))
-            })?;
-            let mode = metadata.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(fail(format!(
-                    "the {what} file {} has mode {mode:04o}, so others than its owner can read it; run chmod 600 {}",
-                    path.display(),
-                    path.display()
-                )));
-            }
-            std::fs::read_to_string(path).map_err(|error| {
-                fail(format!("cannot read the {what} file {}: {error}", path.display()))
-            })?
-        }
-    };
-    // A file written by `echo` ends with a newline that is not part of it.
-    let secret = text.trim_end_matches(['\n', '\r']);
-    if secret.is_empty() || secret.chars().any(char::is_control) {
-        return Err(fail(format!(
-            "the {what} is empty or holds control characters"
-        )));
-    }
-    Ok(secret.to_string())
+    })
 }

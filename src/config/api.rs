@@ -35,6 +35,39 @@ pub enum SecretSource {
     Env(String),
 }
 
+impl SecretSource {
+    /// The secret, or why it cannot be had; `what` names it in the reason.
+    pub fn read(&self, what: &str) -> Result<String, String> {
+        let text = match self {
+            Self::Env(name) => std::env::var(name).map_err(|_| {
+                format!(
+                    "the {what} is to come from the environment variable {name}, which is not set (or not UTF-8)"
+                )
+            })?,
+            Self::File(path) => {
+                let unreadable =
+                    |error| format!("cannot read the {what} file {}: {error}", path.display());
+                let metadata = std::fs::metadata(path).map_err(unreadable)?;
+                let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(format!(
+                        "the {what} file {} has mode {mode:04o}, so others than its owner can read it; run chmod 600 {}",
+                        path.display(),
+                        path.display()
+                    ));
+                }
+                std::fs::read_to_string(path).map_err(unreadable)?
+            }
+        };
+        // A file written by `echo` ends with a newline that is not part of it.
+        let secret = text.trim_end_matches(['\n', '\r']);
+        if secret.is_empty() || secret.chars().any(char::is_control) {
+            return Err(format!("the {what} is empty or holds control characters"));
+        }
+        Ok(secret.to_string())
+    }
+}
+
 /// One access key the TCP listener accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyConfig {
@@ -365,7 +398,7 @@ impl ApiKeyFile {
     }
 }
 
-fn source(
+pub(super) fn source(
     path: &Path,
     at: &str,
     what: &str,

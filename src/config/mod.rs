@@ -24,7 +24,7 @@ use thiserror::Error;
 
 use crate::registry::networks::NetworkPolicy;
 
-pub use store::{EtcdConfig, StoreConfig};
+pub use store::{EtcdConfig, EtcdPassword, StoreConfig};
 pub use transfer::{DEFAULT_IXFR_HISTORY_BYTES, TransferConfig, TsigKeyConfig};
 
 /// Why a config or zones file could not be used. Messages name the file, the

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::{ConfigError, SecretSource};
 
 /// Where the registry's changes are kept.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -20,6 +20,35 @@ pub enum StoreConfig {
     Etcd(Box<EtcdConfig>),
 }
 
+/// Where the password for etcd's authentication comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum EtcdPassword {
+    /// Written in the config (kept for configs that already do).
+    Text(String),
+    /// A file only its owner may read, or the environment: read at start.
+    Secret(SecretSource),
+}
+
+/// Never the password itself: configs are printed in errors and logs.
+impl std::fmt::Debug for EtcdPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(_) => f.write_str("Text(..)"),
+            Self::Secret(source) => f.debug_tuple("Secret").field(source).finish(),
+        }
+    }
+}
+
+impl EtcdPassword {
+    /// The password, or why it cannot be had.
+    pub fn read(&self) -> Result<String, String> {
+        match self {
+            Self::Text(text) => Ok(text.clone()),
+            Self::Secret(source) => source.read("etcd password"),
+        }
+    }
+}
+
 /// How to reach etcd and where cairn's keys live in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EtcdConfig {
@@ -30,7 +59,7 @@ pub struct EtcdConfig {
     pub prefix: String,
     /// etcd's own authentication, when it is on.
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<EtcdPassword>,
     /// TLS to etcd (`https://` endpoints): the CA that signed etcd's
     /// certificate, and this node's client certificate and key when etcd
     /// asks for one (`--client-cert-auth`). PEM files.
@@ -56,6 +85,8 @@ pub(super) struct StoreFile {
     prefix: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
     ca_file: Option<PathBuf>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
@@ -119,10 +150,27 @@ impl StoreFile {
                         },
                     ));
                 }
-                if self.username.is_some() != self.password.is_some() {
+                let secret = super::api::source(
+                    path,
+                    "store",
+                    "password",
+                    self.password_file,
+                    self.password_env,
+                )?;
+                let password = match (self.password, secret) {
+                    (Some(_), Some(_)) => {
+                        return Err(ConfigError::invalid(
+                            path,
+                            "store: set one of password, password_file and password_env",
+                        ));
+                    }
+                    (Some(text), None) => Some(EtcdPassword::Text(text)),
+                    (None, secret) => secret.map(EtcdPassword::Secret),
+                };
+                if self.username.is_some() != password.is_some() {
                     return Err(ConfigError::invalid(
                         path,
-                        "store.username and store.password go together; give both or neither",
+                        "store.username and a password (store.password_file, password_env or password) go together; give both or neither",
                     ));
                 }
                 let timeout = match self.timeout_secs {
@@ -155,7 +203,7 @@ impl StoreFile {
                     endpoints,
                     prefix,
                     username: self.username,
-                    password: self.password,
+                    password,
                     ca_file: self.ca_file,
                     cert_file: self.cert_file,
                     key_file: self.key_file,

@@ -450,3 +450,38 @@ fn the_api_host_is_a_name_with_a_data_twin_and_addresses() {
         &["data- prefix"],
     );
 }
+
+#[test]
+fn the_etcd_password_comes_from_one_place_and_never_shows_in_debug() {
+    let etcd = "[store]\nbackend = \"etcd\"\nendpoints = [\"http://127.0.0.1:2379\"]\n";
+    assert_mentions(
+        &error(&format!(
+            "{etcd}username = \"u\"\npassword = \"p\"\npassword_file = \"/f\"\n"
+        )),
+        &["one of password, password_file and password_env"],
+    );
+    assert_mentions(
+        &error(&format!("{etcd}password_env = \"P\"\n")),
+        &["store.username and a password"],
+    );
+    assert_mentions(
+        &error(&format!("{etcd}username = \"u\"\npassword_env = \"\"\n")),
+        &["password_env is empty"],
+    );
+    let parsed = |extra: &str| {
+        Config::parse(Path::new(PATH), &format!("{etcd}username = \"u\"\n{extra}"))
+            .unwrap_or_else(|error| panic!("{extra}: {error}"))
+    };
+    let from_file = parsed("password_file = \"/etc/cairn/etcd-password\"\n");
+    let crate::config::StoreConfig::Etcd(store) = &from_file.store else {
+        panic!("an etcd store: {:?}", from_file.store)
+    };
+    assert_eq!(
+        store.password,
+        Some(crate::config::EtcdPassword::Secret(
+            crate::config::SecretSource::File("/etc/cairn/etcd-password".into())
+        ))
+    );
+    let written = parsed("password = \"hunter2\"\n");
+    assert!(!format!("{written:?}").contains("hunter2"));
+}

@@ -90,7 +90,10 @@ impl EtcdStore {
             .with_keep_alive_while_idle(true)
             .with_require_leader(true);
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            options = options.with_user(user.clone(), password.clone());
+            let password = password
+                .read()
+                .map_err(|detail| StoreError::Shared { detail })?;
+            options = options.with_user(user.clone(), password);
         }
         if let Some(tls) = tls_options(config)? {
             options = options.with_tls(tls);

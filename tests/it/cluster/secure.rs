@@ -142,4 +142,26 @@ fn a_node_authenticates_to_etcd_with_a_username_and_password() {
 
     let log = refused_start(&store("wrong"));
     assert!(log.contains("authentication failed"), "{log}");
+
+    // The password from a file only its owner may read, as operators keep
+    // it out of the config.
+    let secrets = tempfile::tempdir().expect("temporary directory");
+    let file = secrets.path().join("etcd-password");
+    std::fs::write(&file, "s3cret\n").expect("write the password file");
+    let from_file = |mode: u32| {
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .expect("chmod the password file");
+        format!(
+            "{}username = \"root\"\npassword_file = {:?}\n",
+            etcd.store_config(),
+            file.display().to_string()
+        )
+    };
+    let b = TestServer::start_with(&[], &from_file(0o600));
+    assert_eq!(own_address(&b, "u1").as_deref(), Some("10.2.1.1"));
+    let log = refused_start(&from_file(0o644));
+    assert!(
+        log.contains("has mode 0644") && log.contains("chmod 600"),
+        "{log}"
+    );
 }
