@@ -88,25 +88,15 @@ impl Key {
     /// read, as the API's secrets are.
     pub fn load(name: &str, algorithm: &str, path: &Path) -> Result<Self, KeyError> {
         use base64::Engine as _;
-        use std::os::unix::fs::PermissionsExt as _;
         let fail = |message: String| KeyError {
             key: name.to_string(),
             message,
         };
         let algorithm = Algorithm::from_name(algorithm)
             .ok_or_else(|| fail(format!("unknown algorithm {algorithm}")))?;
-        let metadata = std::fs::metadata(path)
-            .map_err(|error| fail(format!("cannot read {}: {error}", path.display())))?;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(fail(format!(
-                "{} has mode {mode:04o}, so others than its owner can read it; run chmod 600 {}",
-                path.display(),
-                path.display()
-            )));
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| fail(format!("cannot read {}: {error}", path.display())))?;
+        let text = crate::config::SecretSource::File(path.to_path_buf())
+            .read("secret")
+            .map_err(fail)?;
         let secret = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
             .map_err(|error| {
@@ -331,5 +321,27 @@ mod tests {
         assert_eq!(&*wire_name("XfrKey.").unwrap(), b"\x06xfrkey\x00");
         assert!(wire_name("a..b").is_none());
         assert!(Key::new("k", Algorithm::HmacSha512, b"").is_err());
+    }
+
+    #[test]
+    fn a_key_file_is_read_only_when_only_its_owner_may_read_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("xfrkey.secret");
+        std::fs::write(&path, "c2VjcmV0IGJ5dGVz\n").expect("write the key");
+        let load = |mode: u32| {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .expect("chmod the key");
+            Key::load("xfrkey", "hmac-sha256", &path)
+        };
+        assert!(load(0o600).is_ok());
+        let refused = load(0o644).expect_err("others may read it").to_string();
+        assert!(
+            refused.contains("xfrkey") && refused.contains("0644") && refused.contains("chmod 600"),
+            "{refused}"
+        );
+        std::fs::write(&path, "not base64!\n").expect("write the key");
+        let refused = load(0o600).expect_err("no base64").to_string();
+        assert!(refused.contains("base64"), "{refused}");
     }
 }
