@@ -38,6 +38,22 @@ pub struct ProbeLabels {
     pub result: &'static str,
 }
 
+/// A zone transfer's labels: the type asked for (`axfr`, `ixfr`) and what
+/// it was answered with (`incremental`, `whole_zone`, `up_to_date`,
+/// `refused`, `aborted` when the client stopped reading).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransferLabels {
+    pub r#type: &'static str,
+    pub result: &'static str,
+}
+
+/// A NOTIFY's label: `acknowledged`, `refused` (by the secondary),
+/// `unanswered` (after every attempt) or `not_sent`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    pub result: &'static str,
+}
+
 /// The write side's metrics.
 #[derive(Debug)]
 pub struct Events {
@@ -49,6 +65,9 @@ pub struct Events {
     commit_duration: Histogram,
     commit_batch: Histogram,
     probes: Family<ProbeLabels, Counter>,
+    transfers: Family<TransferLabels, Counter>,
+    notifies: Family<NotifyLabels, Counter>,
+    notify_attempts: Counter,
 }
 
 /// The process's [`Events`].
@@ -65,6 +84,9 @@ pub fn events() -> &'static Events {
         commit_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
         commit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
         probes: Family::default(),
+        transfers: Family::default(),
+        notifies: Family::default(),
+        notify_attempts: Counter::default(),
     })
 }
 
@@ -105,6 +127,24 @@ impl Events {
     pub fn probed(&self, success: bool) {
         let result = if success { "success" } else { "failure" };
         self.probes.get_or_create(&ProbeLabels { result }).inc();
+    }
+
+    /// A zone transfer request answered with `result` (see
+    /// [`TransferLabels`]).
+    pub fn transferred(&self, r#type: &'static str, result: &'static str) {
+        self.transfers
+            .get_or_create(&TransferLabels { r#type, result })
+            .inc();
+    }
+
+    /// One NOTIFY datagram sent (a first attempt or a retry).
+    pub fn notify_sent(&self) {
+        self.notify_attempts.inc();
+    }
+
+    /// A NOTIFY's end (see [`NotifyLabels`]).
+    pub fn notified(&self, result: &'static str) {
+        self.notifies.get_or_create(&NotifyLabels { result }).inc();
     }
 
     /// Adds every metric to `registry`.
@@ -148,6 +188,21 @@ impl Events {
             "cairn_health_probes",
             "Active health probes by result",
             self.probes.clone(),
+        );
+        registry.register(
+            "cairn_zone_transfers",
+            "Zone transfer requests by type asked for and what was sent",
+            self.transfers.clone(),
+        );
+        registry.register(
+            "cairn_notifies",
+            "NOTIFYs to secondaries by how they ended",
+            self.notifies.clone(),
+        );
+        registry.register(
+            "cairn_notify_attempts",
+            "NOTIFY datagrams sent, retries included",
+            self.notify_attempts.clone(),
         );
     }
 }

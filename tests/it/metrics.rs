@@ -298,3 +298,69 @@ fn metrics_listen_is_checked() {
         assert!(stderr.contains(expected), "{text}: {stderr}");
     }
 }
+
+#[test]
+fn zone_transfers_and_notifies_are_counted_by_what_they_were_answered() {
+    use crate::transfer::client::{axfr_query, ixfr_query, serial, transfer};
+    // A secondary that acknowledges every NOTIFY: the query's header back,
+    // as a response.
+    let secondary = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind the secondary");
+    let notify_to = secondary.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        let mut datagram = [0u8; 1024];
+        while let Ok((len, from)) = secondary.recv_from(&mut datagram) {
+            if len < 12 {
+                continue;
+            }
+            let mut reply = datagram[..12].to_vec();
+            reply[2] |= 0x80;
+            reply[4..12].fill(0);
+            let _ = secondary.send_to(&reply, from);
+        }
+    });
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let server = TestServer::start_with(
+        &[("svc.test.toml", ZONE)],
+        &format!(
+            "[metrics]\nlisten = \"{metrics}\"\n\n[transfer]\nallow = [\"127.0.0.1\"]\nnotify = [\"{notify_to}\"]\n"
+        ),
+    );
+    let first = serial(server.dns, "svc.test.").expect("cairn's SOA");
+    transfer(server.dns, &axfr_query("svc.test.")).expect("an AXFR");
+    transfer(server.dns, &ixfr_query("svc.test.", first)).expect("an up-to-date IXFR");
+    transfer(server.dns, &axfr_query("other.test.")).expect("a refusal");
+    let web = service_id(&server, "web");
+    crate::admin::register(&server, &web, "w1", "10.0.0.1");
+    transfer(server.dns, &ixfr_query("svc.test.", first)).expect("an incremental IXFR");
+
+    let counted = |scrape: &prometheus_parse::Scrape, kind: &str, result: &str| {
+        value(
+            scrape,
+            "cairn_zone_transfers_total",
+            &[("type", kind), ("result", result)],
+        )
+    };
+    let scraped = crate::support::eventually("the NOTIFY to be acknowledged", || {
+        let scrape = scrape(metrics);
+        (value(
+            &scrape,
+            "cairn_notifies_total",
+            &[("result", "acknowledged")],
+        ) >= 1.0)
+            .then_some(scrape)
+    });
+    assert_eq!(counted(&scraped, "axfr", "whole_zone"), 1.0);
+    assert_eq!(counted(&scraped, "axfr", "refused"), 1.0);
+    assert_eq!(counted(&scraped, "ixfr", "up_to_date"), 1.0);
+    assert_eq!(counted(&scraped, "ixfr", "incremental"), 1.0);
+    assert_eq!(counted(&scraped, "ixfr", "whole_zone"), 0.0);
+    assert!(value(&scraped, "cairn_notify_attempts_total", &[]) >= 1.0);
+    assert_eq!(
+        value(
+            &scraped,
+            "cairn_notifies_total",
+            &[("result", "unanswered")]
+        ),
+        0.0
+    );
+}

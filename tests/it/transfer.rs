@@ -2,7 +2,7 @@
 //! kdig, refusals compared byte for byte, and real NSD and Knot secondaries
 //! that follow cairn's zones through NOTIFY.
 
-mod client;
+pub mod client;
 mod follow;
 mod ixfr;
 mod secondaries;

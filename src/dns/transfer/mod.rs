@@ -135,6 +135,12 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         return Outcome::NotMine;
     }
     let opt = request.edns.map(|_| (max_udp_payload, 0));
+    let kind = if request.qtype == TYPE_IXFR {
+        "ixfr"
+    } else {
+        "axfr"
+    };
+    let counted = |result| crate::metrics::events::events().transferred(kind, result);
     let signer = match &request.tsig {
         None => None,
         Some(tsig) => match tsig::verify(&policy.keys, query, tsig, now) {
@@ -143,6 +149,7 @@ pub async fn serve<S: AsyncWrite + Unpin>(
                 let mut writer = ResponseWriter::bare(&mut buf, query, Some(request.question_end));
                 writer.set_rcode(Rcode::NotAuth);
                 let reply = tsig_failure(writer, query, tsig, failure, opt);
+                counted("refused");
                 return send(stream, &mut Vec::new(), &reply, write_timeout).await;
             }
         },
@@ -162,6 +169,7 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         if let Some(signer) = &mut signer {
             signer.sign(&mut reply, None, &[]);
         }
+        counted("refused");
         return send(stream, &mut Vec::new(), &reply, write_timeout).await;
     };
     let serial = zone.apex.serial as u32;
@@ -191,6 +199,7 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         // RFC 1995 §2: the current SOA alone says "nothing newer".
         builder.push((axfr::Owner::Apex, &zone.apex.soa_answer));
         finish(&mut builder);
+        counted("up_to_date");
         return send(stream, &mut frame, builder.message(), write_timeout).await;
     }
     // From the history when it reaches back to the client's serial (RFC
@@ -224,6 +233,7 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         if more && builder.count() == 0 {
             // A record larger than a message cannot be: records are short.
             tracing::error!(client = %client, "zone transfer stopped: a record does not fit a message");
+            counted("aborted");
             return Outcome::Closed;
         }
         records += u64::from(builder.count());
@@ -246,6 +256,11 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         completed = outcome == Outcome::Answered,
         "zone transfer"
     );
+    counted(match (outcome, incremental) {
+        (Outcome::Answered, true) => "incremental",
+        (Outcome::Answered, false) => "whole_zone",
+        _ => "aborted",
+    });
     outcome
 }
 

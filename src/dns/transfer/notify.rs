@@ -124,12 +124,12 @@ async fn tell(message: Arc<[u8]>, policy: Arc<TransferPolicy>, secondary: Socket
         Ok(socket) => socket,
         Err(error) => {
             tracing::warn!(%secondary, %error, "NOTIFY not sent: no UDP socket");
-            return;
+            return crate::metrics::events::events().notified("not_sent");
         }
     };
     if let Err(error) = socket.connect(secondary).await {
         tracing::warn!(%secondary, %error, "NOTIFY not sent");
-        return;
+        return crate::metrics::events::events().notified("not_sent");
     }
     let mut datagram = Vec::with_capacity(message.len() + super::tsig::MAX_TSIG_LEN);
     let mut reply = [0u8; 1024];
@@ -146,14 +146,19 @@ async fn tell(message: Arc<[u8]>, policy: Arc<TransferPolicy>, secondary: Socket
         // A failed send or receive (ICMP unreachable: the secondary is not
         // up yet) still waits out the attempt, so the retries keep their
         // spacing.
+        crate::metrics::events::events().notify_sent();
         if socket.send(&datagram).await.is_ok() {
             while let Ok(Ok(len)) = tokio::time::timeout_at(deadline, socket.recv(&mut reply)).await
             {
                 if is_acknowledgement(&reply[..len], id) {
                     match reply[3] & 0x0f {
-                        0 => tracing::debug!(%secondary, serial, "NOTIFY acknowledged"),
+                        0 => {
+                            tracing::debug!(%secondary, serial, "NOTIFY acknowledged");
+                            crate::metrics::events::events().notified("acknowledged");
+                        }
                         rcode => {
-                            tracing::warn!(%secondary, serial, rcode, "the secondary refused our NOTIFY: does it allow this server (allow-notify / acl)?")
+                            tracing::warn!(%secondary, serial, rcode, "the secondary refused our NOTIFY: does it allow this server (allow-notify / acl)?");
+                            crate::metrics::events::events().notified("refused");
                         }
                     }
                     return;
@@ -163,6 +168,7 @@ async fn tell(message: Arc<[u8]>, policy: Arc<TransferPolicy>, secondary: Socket
         tokio::time::sleep_until(deadline).await;
     }
     tracing::warn!(%secondary, serial, "NOTIFY not acknowledged after {} attempts", ATTEMPTS.len());
+    crate::metrics::events::events().notified("unanswered");
 }
 
 /// A response to our NOTIFY: the id, QR and opcode NOTIFY. Any rcode ends
