@@ -177,7 +177,6 @@ impl NameTable {
         self.nodes.get(name)
     }
 
-    /// The service compiled at `name`, if one is.
     /// The zone a service's name is in, when the name is a service's.
     fn zone_of_service(&self, name: &[u8]) -> Option<Arc<ZoneCell>> {
         match self.nodes.get(name)?.value() {
@@ -186,6 +185,7 @@ impl NameTable {
         }
     }
 
+    /// The service compiled at `name`, if one is.
     pub(super) fn service_at(&self, name: &[u8]) -> Option<Arc<CompiledService>> {
         match self.nodes.get(name)?.value() {
             Node::Service(_, service) => Some(Arc::clone(service)),

@@ -306,6 +306,10 @@ fn zone_transfers_and_notifies_are_counted_by_what_they_were_answered() {
     // as a response.
     let secondary = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind the secondary");
     let notify_to = secondary.local_addr().expect("its address");
+    // Ends once nothing has come for a while, after the test.
+    secondary
+        .set_read_timeout(Some(DEADLINE))
+        .expect("a read timeout");
     std::thread::spawn(move || {
         let mut datagram = [0u8; 1024];
         while let Ok((len, from)) = secondary.recv_from(&mut datagram) {
