@@ -1,12 +1,17 @@
 //! The answer path's counters: one cache-line-aligned block per UDP worker,
-//! written by that worker alone, and one shared by the TCP connections;
-//! summed only when `/metrics` is scraped.
+//! written by that worker alone, one per thread that answers TCP, and one
+//! shared block for threads past those; summed only when `/metrics` is
+//! scraped.
 //!
 //! A UDP worker counts with a relaxed load and store on its own block (no
 //! `lock`-prefixed instruction, no cache line shared with another writer):
-//! a few plain moves per query. TCP connections run on any tokio thread,
-//! so their block uses `fetch_add`; TCP answers cost a system call or two
-//! each, against which an uncontended atomic add is noise.
+//! a few plain moves per query. TCP connections are tasks that run on any
+//! of tokio's threads, but a count is made within one poll, on one thread:
+//! each thread claims a block of its own the first time it counts (kept in
+//! a thread-local) and writes it as a UDP worker writes its own. Only a
+//! thread that finds every TCP block claimed (more threads than tokio's
+//! workers, which the runtime does not start for TCP) shares the last block
+//! with `fetch_add`.
 //!
 //! What a response is (qtype, rcode, TC) is read from the response bytes
 //! the answer core already wrote, so this module knows the DNS header
@@ -42,7 +47,8 @@
 //! way: metrics on/off 0.84× and 0.97× UDP q/s, 0.94× and 0.87× CPU per
 //! query. Rerun it on a quiet machine.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::zones::MAX_COUNTED_ZONES;
@@ -114,20 +120,22 @@ enum Writers {
     Many,
 }
 
-/// A handle on one block of counters, for the one worker (or the TCP side)
-/// that writes it.
-#[derive(Debug, Clone)]
-pub struct DnsRecorder {
-    slots: std::sync::Arc<DnsSlots>,
-    index: usize,
+/// Whose block a recorder writes.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    /// Block `index`, with these writers.
+    Fixed(usize, Writers),
+    /// The block of the thread that counts (TCP).
+    Thread,
+}
+
+/// A block and how it may be written, for one count.
+struct Block<'a> {
+    counters: &'a DnsCounters,
     writers: Writers,
 }
 
-impl DnsRecorder {
-    fn counters(&self) -> &DnsCounters {
-        &self.slots.blocks[self.index]
-    }
-
+impl Block<'_> {
     fn add(&self, counter: &AtomicU64, n: u64) {
         match self.writers {
             // Only this worker writes the block: no read-modify-write needed.
@@ -138,6 +146,37 @@ impl DnsRecorder {
             Writers::Many => {
                 counter.fetch_add(n, Ordering::Relaxed);
             }
+        }
+    }
+}
+
+thread_local! {
+    /// The TCP block this thread claimed: the claiming [`DnsSlots`]'s id
+    /// and the block's index (id 0: none yet).
+    static TCP_BLOCK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// Ids for [`DnsSlots`], so that a thread's claim is on the slots it
+/// counts in (a test process runs several servers).
+static NEXT_SLOTS_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A handle on one block of counters, for the one worker (or the TCP side)
+/// that writes it.
+#[derive(Debug, Clone)]
+pub struct DnsRecorder {
+    slots: std::sync::Arc<DnsSlots>,
+    owner: Owner,
+}
+
+impl DnsRecorder {
+    fn block(&self) -> Block<'_> {
+        let (index, writers) = match self.owner {
+            Owner::Fixed(index, writers) => (index, writers),
+            Owner::Thread => self.slots.thread_block(),
+        };
+        Block {
+            counters: &self.slots.blocks[index],
+            writers,
         }
     }
 
@@ -157,7 +196,8 @@ impl DnsRecorder {
         if response.len() < HEADER_LEN {
             return;
         }
-        let counters = self.counters();
+        let block = self.block();
+        let counters = block.counters;
         let qtype = if question_end >= HEADER_LEN + 5 && question_end <= response.len() {
             qtype_index(u16::from_be_bytes([
                 response[question_end - 4],
@@ -170,38 +210,46 @@ impl DnsRecorder {
         if opt && response.len() >= question_end + OPT_LEN {
             rcode |= u16::from(response[response.len() - OPT_LEN + 5]) << 4;
         }
-        self.add(&counters.queries[qtype][rcode_index(rcode)], 1);
+        block.add(&counters.queries[qtype][rcode_index(rcode)], 1);
         if response[2] & 0x02 != 0 {
-            self.add(&counters.truncated, 1);
+            block.add(&counters.truncated, 1);
         }
         if acl_refused {
-            self.add(&counters.acl_refused, 1);
+            block.add(&counters.acl_refused, 1);
         }
         let size = response.len() as u64;
         let bucket = SIZE_BOUNDS
             .iter()
             .position(|&bound| size <= bound)
             .unwrap_or(SIZE_BOUNDS.len());
-        self.add(&counters.size_buckets[bucket], 1);
-        self.add(&counters.size_sum, size);
-        self.zone_answered(zone);
+        block.add(&counters.size_buckets[bucket], 1);
+        block.add(&counters.size_sum, size);
+        Self::zone_counted(&block, zone);
     }
 
-    /// Counts one response from the zone in `slot`.
+    /// Counts one response from the zone in `slot` (the zone slots' tests
+    /// count without a response).
+    #[cfg(test)]
     pub(super) fn zone_answered(&self, slot: Option<u32>) {
-        if let Some(counter) = slot.and_then(|slot| self.counters().zones.get(slot as usize)) {
-            self.add(counter, 1);
+        Self::zone_counted(&self.block(), slot);
+    }
+
+    fn zone_counted(block: &Block<'_>, slot: Option<u32>) {
+        if let Some(counter) = slot.and_then(|slot| block.counters.zones.get(slot as usize)) {
+            block.add(counter, 1);
         }
     }
 
     /// Counts an answer the rate limiter dropped.
     pub fn rrl_dropped(&self) {
-        self.add(&self.counters().rrl_dropped, 1);
+        let block = self.block();
+        block.add(&block.counters.rrl_dropped, 1);
     }
 
     /// Counts an answer the rate limiter sent truncated.
     pub fn rrl_slipped(&self) {
-        self.add(&self.counters().rrl_slipped, 1);
+        let block = self.block();
+        block.add(&block.counters.rrl_slipped, 1);
     }
 
     /// Records how long one UDP batch took from its receive to its send.
@@ -216,16 +264,17 @@ impl DnsRecorder {
     }
 
     /// The latency histogram: of batches in a UDP worker's block, of
-    /// answers in the TCP block.
+    /// answers in a TCP block.
     fn took(&self, elapsed: Duration) {
-        let counters = self.counters();
+        let block = self.block();
+        let counters = block.counters;
         let micros = elapsed.as_micros() as u64;
         let bucket = LATENCY_BOUNDS_US
             .iter()
             .position(|&bound| micros <= bound)
             .unwrap_or(LATENCY_BOUNDS_US.len());
-        self.add(&counters.latency_buckets[bucket], 1);
-        self.add(
+        block.add(&counters.latency_buckets[bucket], 1);
+        block.add(
             &counters.latency_sum_ns,
             u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
         );
@@ -254,41 +303,80 @@ fn rcode_index(rcode: u16) -> usize {
     }
 }
 
-/// Every writer's block: one per UDP worker, then one for TCP.
+/// Every writer's block: one per UDP worker, then one per thread that
+/// answers TCP, then the one TCP threads past those share.
 #[derive(Debug)]
 pub struct DnsSlots {
     blocks: Box<[DnsCounters]>,
+    udp_workers: usize,
+    /// TCP blocks claimed by threads so far.
+    tcp_claimed: AtomicUsize,
+    id: usize,
 }
 
 impl DnsSlots {
-    /// Blocks for `udp_workers` workers and the TCP side.
-    pub fn new(udp_workers: usize) -> std::sync::Arc<Self> {
+    /// Blocks for `udp_workers` workers and `tcp_threads` threads answering
+    /// TCP (tokio's worker threads), and the shared one.
+    pub fn new(udp_workers: usize, tcp_threads: usize) -> std::sync::Arc<Self> {
         std::sync::Arc::new(Self {
-            blocks: (0..=udp_workers).map(|_| DnsCounters::new()).collect(),
+            blocks: (0..udp_workers + tcp_threads + 1)
+                .map(|_| DnsCounters::new())
+                .collect(),
+            udp_workers,
+            tcp_claimed: AtomicUsize::new(0),
+            id: NEXT_SLOTS_ID.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// The index of the block every thread may write.
+    fn shared(&self) -> usize {
+        self.blocks.len() - 1
+    }
+
+    /// The UDP workers' blocks and the TCP ones.
+    pub(super) fn by_transport(&self) -> (&[DnsCounters], &[DnsCounters]) {
+        self.blocks.split_at(self.udp_workers)
     }
 
     /// The recorder of UDP worker `index` (below the count given to `new`).
     pub fn udp_worker(self: &std::sync::Arc<Self>, index: usize) -> DnsRecorder {
-        let tcp = self.blocks.len() - 1;
         DnsRecorder {
             slots: std::sync::Arc::clone(self),
-            // A worker past the count shares the TCP block, safely.
-            index: index.min(tcp),
-            writers: if index < tcp {
-                Writers::One
+            // A worker past the count shares the last block, safely.
+            owner: if index < self.udp_workers {
+                Owner::Fixed(index, Writers::One)
             } else {
-                Writers::Many
+                Owner::Fixed(self.shared(), Writers::Many)
             },
         }
     }
 
-    /// The recorder every TCP connection shares.
+    /// The recorder TCP connections count with, on whichever thread.
     pub fn tcp(self: &std::sync::Arc<Self>) -> DnsRecorder {
         DnsRecorder {
             slots: std::sync::Arc::clone(self),
-            index: self.blocks.len() - 1,
-            writers: Writers::Many,
+            owner: Owner::Thread,
+        }
+    }
+
+    /// The calling thread's TCP block, claimed on its first count: one
+    /// atomic add per thread, then a thread-local read per count.
+    fn thread_block(&self) -> (usize, Writers) {
+        let (id, index) = TCP_BLOCK.get();
+        if id == self.id {
+            return (index, self.writers_of(index));
+        }
+        let claimed = self.tcp_claimed.fetch_add(1, Ordering::Relaxed);
+        let index = (self.udp_workers + claimed).min(self.shared());
+        TCP_BLOCK.set((self.id, index));
+        (index, self.writers_of(index))
+    }
+
+    fn writers_of(&self, index: usize) -> Writers {
+        if index < self.shared() {
+            Writers::One
+        } else {
+            Writers::Many
         }
     }
 
@@ -308,7 +396,7 @@ mod tests {
 
     #[test]
     fn counts_qtype_rcode_and_badvers_from_the_response() {
-        let slots = DnsSlots::new(1);
+        let slots = DnsSlots::new(1, 1);
         let worker = slots.udp_worker(0);
         // Header (NXDOMAIN, TC), question web.test AAAA IN.
         let mut response = vec![0, 1, 0x82, 0x03, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -324,5 +412,39 @@ mod tests {
         assert_eq!(block.queries[1][7].load(Ordering::Relaxed), 1);
         assert_eq!(block.truncated.load(Ordering::Relaxed), 2);
         assert_eq!(block.acl_refused.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn each_thread_counts_tcp_in_a_block_of_its_own_until_they_are_all_claimed() {
+        let slots = DnsSlots::new(1, 2);
+        let tcp = slots.tcp();
+        let mut response = vec![0, 1, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        response.extend_from_slice(b"\x03web\x04test\x00\x00\x01\x00\x01");
+        let question_end = response.len();
+        // Three threads for two TCP blocks: the third shares the last one.
+        let claims: Vec<(usize, bool)> = (0..3)
+            .map(|_| {
+                let tcp = tcp.clone();
+                let response = response.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        tcp.answered(&response, question_end, false, false, None);
+                    }
+                    let (index, writers) = tcp.slots.thread_block();
+                    (index, matches!(writers, Writers::One))
+                })
+                .join()
+                .unwrap_or((usize::MAX, false))
+            })
+            .collect();
+        assert_eq!(claims, vec![(1, true), (2, true), (3, false)]);
+        let (udp, tcp_blocks) = slots.by_transport();
+        assert_eq!(udp.len(), 1);
+        let counted: Vec<u64> = tcp_blocks
+            .iter()
+            .map(|block| block.queries[0][0].load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(counted, vec![100, 100, 100]);
+        assert_eq!(udp[0].queries[0][0].load(Ordering::Relaxed), 0);
     }
 }

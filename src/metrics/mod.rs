@@ -87,7 +87,10 @@ impl Metrics {
     /// Metrics for `udp_workers` UDP workers, reading `registry` for the
     /// instance counts.
     pub fn new(udp_workers: usize, registry: Registry) -> Self {
-        let dns = DnsSlots::new(udp_workers);
+        // tokio starts a worker thread per CPU, and TCP connections are
+        // its tasks; one block more for the thread that drives the runtime.
+        let tcp_threads = std::thread::available_parallelism().map_or(1, usize::from) + 1;
+        let dns = DnsSlots::new(udp_workers, tcp_threads);
         let zones = ZoneCounters::new(Arc::clone(&dns));
         let mut encoded = prometheus_client::registry::Registry::default();
         events().register(&mut encoded);

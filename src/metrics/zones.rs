@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn a_released_slot_is_reused_last_and_starts_from_zero() {
-        let slots = DnsSlots::new(1);
+        let slots = DnsSlots::new(1, 1);
         let zones = ZoneCounters::new(Arc::clone(&slots));
         let first = zones.assign("ns-1", "a.test").expect("a slot");
         let worker = slots.udp_worker(0);

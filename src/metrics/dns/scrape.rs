@@ -35,7 +35,7 @@ impl DnsSlots {
 
     /// Writes the DNS metrics, summed over the blocks.
     pub fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let (udp, tcp) = self.blocks.split_at(self.blocks.len() - 1);
+        let (udp, tcp) = self.by_transport();
         let all = &self.blocks[..];
         {
             let mut family = encoder.encode_descriptor(
