@@ -87,7 +87,7 @@ impl Registry {
                     entry
                         .registrations
                         .get_or_insert_default()
-                        .insert(token.to_string(), (instance.id.clone(), None));
+                        .insert(token, &instance.id, None);
                 }
                 if entry.service.heartbeat.is_some() {
                     let heartbeats = entry.heartbeats.get_or_insert_default();
@@ -112,9 +112,7 @@ impl Registry {
                     heartbeats.retain(|id, _| !id.eq_ignore_ascii_case(&instance_id));
                 }
                 if let Some(registrations) = &mut entry.registrations {
-                    registrations.retain(|_, (registered, _)| {
-                        !registered.eq_ignore_ascii_case(&instance_id)
-                    });
+                    registrations.remove_instance(&instance_id);
                 }
                 entry.bump();
                 self.each_observer(|observer| {
@@ -179,13 +177,7 @@ impl Registry {
             }
         }
         if let (Some(old), Some(new)) = (registrations, entry.registrations.as_mut()) {
-            for (token, (instance_id, operation)) in old.iter() {
-                if let Some((same, unknown @ None)) = new.get_mut(token)
-                    && same == instance_id
-                {
-                    *unknown = operation.clone();
-                }
-            }
+            new.keep_operations_of(&old);
         }
         Ok(())
     }

@@ -305,7 +305,7 @@ impl Registry {
                 heartbeats.remove(instance_id.as_str());
             }
             if let Some(registrations) = &mut entry.registrations {
-                registrations.retain(|_, (registered, _)| *registered != instance_id);
+                registrations.remove_instance(&instance_id);
             }
             entry.bump();
             self.each_observer(|observer| observer.service_changed(entry.view_of(&instance_id)));
@@ -430,8 +430,9 @@ impl ServiceEntry {
     pub(super) fn register(&mut self, instance: Instance, operation_id: &str, at: Instant) {
         if let Some(token) = &instance.creator_request_id {
             self.registrations.get_or_insert_default().insert(
-                token.to_string(),
-                (instance.id.clone(), Some(operation_id.to_string())),
+                token,
+                &instance.id,
+                Some(operation_id.to_string()),
             );
         }
         tracing::debug!(namespace = %self.namespace_name, service = %self.service.name, instance = %instance.id, "instance registered");

@@ -28,6 +28,7 @@ mod namespaces;
 pub mod networks;
 mod operations;
 mod plan;
+mod registrations;
 mod serial;
 mod service_attributes;
 mod services;
@@ -239,7 +240,7 @@ struct ServiceEntry {
     namespace_revision: Arc<serial::NamespaceRevision>,
     /// CreatorRequestId → (instance id, operation id), for idempotent
     /// retries. The operation is unknown for instances restored from disk.
-    registrations: Option<Box<Registrations>>,
+    registrations: Option<Box<registrations::Registrations>>,
     /// Instance id → the last sign of life (registration or heartbeat),
     /// for services with a heartbeat check. Memory only: it starts again
     /// with the server.
@@ -248,8 +249,6 @@ struct ServiceEntry {
     #[allow(clippy::box_collection)]
     heartbeats: Option<Box<HashMap<String, Instant>>>,
 }
-
-type Registrations = BTreeMap<String, (String, Option<String>)>;
 
 impl ServiceEntry {
     fn snapshot(&self) -> Service {

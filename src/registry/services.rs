@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use super::model::{Instance, NamespaceType, Operation, OperationType, RecordKind, Service, Tags};
 use super::operations::{Targets, succeeded};
+use super::registrations::Registrations;
 use super::{
-    Change, Instances, NewService, Now, Pending, Plan, Registrations, Registry, RegistryError,
-    Result, ServiceEntry, ServiceUpdate, id_from_arn, ids, validate,
+    Change, Instances, NewService, Now, Pending, Plan, Registry, RegistryError, Result,
+    ServiceEntry, ServiceUpdate, id_from_arn, ids, validate,
 };
 
 /// A service about to be created.
@@ -209,13 +210,12 @@ impl Registry {
             (namespace_id, service.name.to_ascii_lowercase().into()),
             Arc::clone(&id),
         );
-        let registrations: Registrations = instances
-            .values()
-            .filter_map(|instance| {
-                let token = instance.creator_request_id.as_deref()?;
-                Some((token.to_string(), (instance.id.clone(), None)))
-            })
-            .collect();
+        let mut registrations = Registrations::default();
+        for instance in instances.values() {
+            if let Some(token) = instance.creator_request_id.as_deref() {
+                registrations.insert(token, &instance.id, None);
+            }
+        }
         // Heartbeat clocks start now: they are not stored, so a restored
         // instance gets a full TTL to report in.
         let heartbeats = service.heartbeat.map(|_| {

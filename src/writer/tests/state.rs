@@ -315,6 +315,41 @@ fn a_request_token_reused_for_another_instance_is_a_duplicate_request() {
 }
 
 #[test]
+fn every_token_of_a_deregistered_instance_registers_it_again() {
+    let registry = TestRegistry::default();
+    let service = web_service(&registry, &[A], Multivalue);
+    let with_token = |token: &str, id: &str| InstanceRegistration {
+        creator_request_id: Some(token.to_string()),
+        ..registration(&service, id, &[V4])
+    };
+    let first = registry
+        .register_instance(with_token("token-1", "web-1"))
+        .expect("registered");
+    let second = registry
+        .register_instance(with_token("token-2", "web-1"))
+        .expect("registered again");
+    let other = registry
+        .register_instance(with_token("token-3", "web-2"))
+        .expect("registered");
+    registry
+        .deregister_instance(&service.id, "web-1")
+        .expect("deregistered");
+    for (token, before) in [("token-1", &first), ("token-2", &second)] {
+        let again = registry
+            .register_instance(with_token(token, "web-1"))
+            .expect("registered after the deregistration");
+        assert_ne!(&again, before, "{token} answered its old operation");
+        registry
+            .deregister_instance(&service.id, "web-1")
+            .expect("deregistered");
+    }
+    let retried = registry
+        .register_instance(with_token("token-3", "web-2"))
+        .expect("retried");
+    assert_eq!(retried, other, "another instance's token was forgotten");
+}
+
+#[test]
 fn revisions_grow_with_every_change() {
     let registry = TestRegistry::default();
     let revisions = |service: &Service| {
