@@ -187,6 +187,48 @@ async fn apply_zones(dir: &std::path::Path, writer: &Writer) -> Result<zones::Ap
     }
 }
 
+/// The zones/ a start found, against what its store recorded of the last
+/// full apply (the embedded store only: on a cluster, other nodes change
+/// the store too).
+struct ZonesRecord {
+    backend: crate::store::RedbBackend,
+    digest: u64,
+    /// Applying the files again would change nothing.
+    unchanged: bool,
+}
+
+impl ZonesRecord {
+    fn new(
+        config: &Config,
+        snapshot: &crate::store::Snapshot,
+        backend: &crate::store::RedbBackend,
+    ) -> Option<Self> {
+        if !config.zones_dir.is_dir() {
+            return None;
+        }
+        // The network policy decides what a declared namespace gets.
+        let context = format!("{:?}", config.private_namespaces);
+        // A file that cannot be read is reported by the apply, which runs.
+        let digest = zones::digest(&config.zones_dir, &context).ok()?;
+        Some(Self {
+            backend: backend.clone(),
+            digest,
+            unchanged: snapshot.zones_unchanged(digest),
+        })
+    }
+
+    /// Records the full apply just made, so that the next start from the
+    /// same files and store can skip it; failing that, it applies them.
+    async fn applied(self) {
+        let error = match self.backend.mark_zones_applied(self.digest).await {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => "the store's committer stopped".to_string(),
+        };
+        tracing::warn!(%error, "cannot record zones/ as applied; the next start applies them again");
+    }
+}
+
 /// What keeps the store going, drained at shutdown.
 enum StoreTask {
     /// The redb committer thread.
@@ -303,12 +345,14 @@ pub async fn run_with(
         }
         None => (None, None),
     };
+    let mut zones_record = None;
     let (writer, restored, store_path, store_task, leadership, store_watch) = match &config.store {
         StoreConfig::Redb => {
             let (store, snapshot) = Store::open_and_load(&config.data_dir)?;
             let store_path = store.path().display().to_string();
             let (backend, committer) = store.start()?;
             let store_watch = backend.watch();
+            zones_record = ZonesRecord::new(&config, &snapshot, &backend);
             let (writer, restored) =
                 Writer::restore_from(registry.clone(), Arc::new(backend), snapshot)
                     .map_err(|error| restore_failed(&store_path, error))?;
@@ -344,8 +388,13 @@ pub async fn run_with(
     if let Some(metrics) = &metrics {
         metrics.readiness().store_opened();
     }
-    if config.zones_dir.is_dir() {
+    if zones_record.as_ref().is_some_and(|record| record.unchanged) {
+        tracing::info!(dir = %config.zones_dir.display(), "zones/ unchanged, and nothing changed in the store since they were applied: not applied again");
+    } else if config.zones_dir.is_dir() {
         let applied = apply_zones(&config.zones_dir, &writer).await?;
+        if let Some(record) = zones_record.take() {
+            record.applied().await;
+        }
         tracing::info!(
             dir = %config.zones_dir.display(),
             files = applied.files,

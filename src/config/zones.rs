@@ -101,7 +101,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<ZoneSource>, ConfigError> {
 }
 
 /// The `*.toml` files directly in `dir`, sorted by file name.
-fn zone_paths(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+pub(crate) fn zone_paths(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let read_error = |source| ConfigError::Read {
         path: dir.to_path_buf(),
         source,

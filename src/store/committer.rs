@@ -31,6 +31,7 @@ type Verdict = Result<Revision, CommitError>;
 enum Request {
     Commit(Vec<Change>, oneshot::Sender<Verdict>),
     Snapshot(oneshot::Sender<Result<Snapshot, StoreError>>),
+    ZonesApplied(u64, oneshot::Sender<Result<(), CommitError>>),
 }
 
 /// The redb backend: a handle on the committer thread. Cheap to clone; the
@@ -47,6 +48,18 @@ impl RedbBackend {
     /// committer alive.
     pub fn watch(&self) -> StoreWatch {
         StoreWatch::redb(Arc::clone(&self.path), Arc::clone(&self.commits))
+    }
+
+    /// Records that zones/ with `digest` has been applied in full, after
+    /// every commit sent before; see [`super::Snapshot::zones_unchanged`].
+    pub fn mark_zones_applied(&self, digest: u64) -> oneshot::Receiver<Result<(), CommitError>> {
+        let (done, receiver) = oneshot::channel();
+        if let Err(mpsc::SendError(Request::ZonesApplied(_, done))) =
+            self.requests.send(Request::ZonesApplied(digest, done))
+        {
+            let _ = done.send(Err(CommitError(self.stopped())));
+        }
+        receiver
     }
 
     fn stopped(&self) -> String {
@@ -130,6 +143,10 @@ impl Committer {
                         let _ = done.send(self.snapshot());
                         continue;
                     }
+                    Request::ZonesApplied(digest, done) => {
+                        let _ = done.send(self.mark_zones_applied(digest));
+                        continue;
+                    }
                     Request::Commit(changes, done) => (changes, done),
                 };
                 let mut batch = vec![(changes, done)];
@@ -137,8 +154,8 @@ impl Committer {
                     match requests.try_recv() {
                         Ok(Request::Commit(changes, done)) => batch.push((changes, done)),
                         // Answered after this batch, so it sees it.
-                        Ok(snapshot) => {
-                            next = Some(snapshot);
+                        Ok(other) => {
+                            next = Some(other);
                             break;
                         }
                         Err(_) => break,
@@ -159,6 +176,14 @@ impl Committer {
             }
         }
         tracing::debug!(path = %self.path.display(), "store committer stopped");
+    }
+
+    fn mark_zones_applied(&mut self, digest: u64) -> Result<(), CommitError> {
+        let db = self
+            .database()
+            .map_err(|error| CommitError(error.to_string()))?;
+        tables::mark_zones_applied(db, digest)
+            .map_err(|error| CommitError(write_failure(&self.path, &error)))
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, StoreError> {

@@ -98,6 +98,8 @@ pub async fn copy(from: &Config, to: &Config) -> Result<Copied, StoreError> {
         services,
         operations,
         changes,
+        // The record of the source's zones/ says nothing of the target.
+        zones_applied: _,
     } = source.snapshot;
     // The serial each zone was served with: its revision, restored as no
     // less than the store's count of changes (`writer::restore`).

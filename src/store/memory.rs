@@ -146,6 +146,7 @@ impl Backend for MemoryBackend {
                 .collect(),
             operations: rows.operations.iter().cloned().collect(),
             changes: rows.changes,
+            zones_applied: None,
         };
         let _ = done.send(Ok(snapshot));
         receiver

@@ -100,6 +100,29 @@ pub struct Snapshot {
     /// as `max(stored revision, changes)` never goes backwards, even for a
     /// namespace whose row was last written before its services changed.
     pub changes: Revision,
+    /// The last full apply of zones/ recorded in this store, if any.
+    pub zones_applied: Option<ZonesApplied>,
+}
+
+/// A full apply of zones/: the digest of the files (and of what else
+/// decided the outcome, see [`crate::zones::digest`]) and the store's
+/// `changes` counter once everything it changed was committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZonesApplied {
+    pub digest: u64,
+    pub at: Revision,
+}
+
+impl Snapshot {
+    /// Whether applying zones/ with `digest` again would change nothing:
+    /// the same files were applied in full and nothing was committed since.
+    pub fn zones_unchanged(&self, digest: u64) -> bool {
+        self.zones_applied
+            == Some(ZonesApplied {
+                digest,
+                at: self.changes,
+            })
+    }
 }
 
 /// Opens the database afresh: at start, and again after a failed commit

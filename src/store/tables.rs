@@ -23,10 +23,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::CommitError;
-use super::Snapshot;
 use super::checksum;
 use super::error::StoreError;
 use super::rows::{self, InstanceRow, NamespaceRow, OperationRow, ServiceRow};
+use super::{Snapshot, ZonesApplied};
 use crate::registry::{Change, Instance, Namespace, Operation, Service};
 
 /// The tables' names, as errors and checksums spell them.
@@ -52,6 +52,12 @@ pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 /// The number of `Change` values ever committed: a clock that never goes
 /// backwards, from which revisions are restored.
 pub(super) const CHANGES: &str = "changes";
+
+/// The digest of the zones/ last applied in full ([`ZonesApplied`]), and
+/// the `changes` counter right after: while nothing else has been committed
+/// and the files are the same, applying them again would change nothing.
+const ZONES_DIGEST: &str = "zones_digest";
+const ZONES_APPLIED_AT: &str = "zones_applied_at";
 
 /// The operation log keeps this many, dropping the oldest.
 pub(super) const MAX_OPERATIONS: u64 = 100_000;
@@ -307,11 +313,32 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
     }
 
     let table = txn.open_table(META).map_err(open_err)?;
-    snapshot.changes = table
-        .get(CHANGES)
-        .map_err(row_err)?
-        .map_or(0, |count| count.value());
+    let counter = |key: &str| {
+        table
+            .get(key)
+            .map(|value| value.map(|value| value.value()))
+            .map_err(row_err)
+    };
+    snapshot.changes = counter(CHANGES)?.unwrap_or(0);
+    snapshot.zones_applied = match (counter(ZONES_DIGEST)?, counter(ZONES_APPLIED_AT)?) {
+        (Some(digest), Some(at)) => Some(ZonesApplied { digest, at }),
+        _ => None,
+    };
     Ok(snapshot)
+}
+
+/// Records that zones/ with `digest` was applied in full and everything it
+/// changed is committed; durable when it returns.
+pub(super) fn mark_zones_applied(db: &Database, digest: u64) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let at = meta.get(CHANGES)?.map_or(0, |count| count.value());
+        meta.insert(ZONES_DIGEST, digest)?;
+        meta.insert(ZONES_APPLIED_AT, at)?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 /// A row read from `table` under `key` (as [`encode`] names it): its

@@ -23,6 +23,7 @@
 //!
 //! Knows nothing of DNS, sockets or TOML.
 
+mod digest;
 mod namespace;
 mod reconcile;
 mod services;
@@ -34,6 +35,8 @@ use thiserror::Error;
 use crate::config::ConfigError;
 use crate::config::zones;
 use crate::writer::Writer;
+
+pub use digest::digest;
 
 /// Why the zones directory could not be applied.
 #[derive(Debug, Error)]

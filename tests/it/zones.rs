@@ -202,3 +202,54 @@ fn run_time_instances_stop_a_replacement_with_a_fix_that_works() {
         ["web-1.web.svc.test.", "web-2.web.svc.test."]
     );
 }
+
+/// What a start logs when it does not apply zones/ again.
+const NOT_APPLIED_AGAIN: &str = "zones/ unchanged, and nothing changed in the store";
+
+#[test]
+fn a_restart_applies_zones_again_only_when_the_files_or_the_store_changed() {
+    let mut server = TestServer::start(&[("svc.test.toml", A_ONLY)]);
+    let skipped = |server: &TestServer| server.log().matches(NOT_APPLIED_AGAIN).count();
+    assert_eq!(
+        skipped(&server),
+        0,
+        "a first start applies:\n{}",
+        server.log()
+    );
+
+    server.restart();
+    assert_eq!(
+        skipped(&server),
+        1,
+        "the same files and store:\n{}",
+        server.log()
+    );
+    assert_eq!(a_records(&server, "web.svc.test").len(), 2);
+
+    // A change through the API to what the file declares: the next start
+    // must apply the file again and put the instance back.
+    let service = service_id(&server, "web");
+    ok(
+        &server,
+        "DeregisterInstance",
+        json!({"ServiceId": service, "InstanceId": "web-1"}),
+    );
+    assert_eq!(a_records(&server, "web.svc.test").len(), 1);
+    server.restart();
+    assert_eq!(skipped(&server), 1, "the store changed:\n{}", server.log());
+    assert_eq!(a_records(&server, "web.svc.test").len(), 2, "web-1 is back");
+
+    server.restart();
+    assert_eq!(skipped(&server), 2);
+    // A changed file is applied, however small the change.
+    server.kill();
+    write_zone(&server, &A_ONLY.replace("10.0.1.2", "10.0.1.3"));
+    server.restart();
+    assert_eq!(skipped(&server), 2, "the files changed:\n{}", server.log());
+    let mut addresses: Vec<String> = a_records(&server, "web.svc.test")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    addresses.sort();
+    assert_eq!(addresses, ["10.0.1.1", "10.0.1.3"]);
+}

@@ -160,6 +160,9 @@ impl Gathered {
                 services: self.services.into_values().collect(),
                 operations: self.operations,
                 changes: 0,
+                // Other nodes change the store too: zones/ is applied at
+                // every start.
+                zones_applied: None,
             },
             revision,
             markers: self.markers.into_iter().collect(),

@@ -30,6 +30,7 @@ pub(in crate::store) fn fixture_snapshot() -> Snapshot {
         services: services(),
         operations: operations(),
         changes: 45,
+        zones_applied: None,
     }
 }
 
