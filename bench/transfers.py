@@ -111,9 +111,9 @@ def measure_follow(args, workdir):
         service_id = wait_ready(cairn, timeout=30)
         for secondary, port in zip(secondaries, (nsd_port, knot_port)):
             secondary.start(os.path.join(workdir, secondary.name), None, port)
-        # The zone is served once the first transfer is in; "svc" has no
-        # instance yet, so its name answers NODATA, the apex its SOA.
-        admin(cairn, service_id, "warm-up", "10.255.255.254")
+        # One change untimed: once both serve it, each holds the zone and
+        # has followed a NOTIFY once.
+        register(cairn, service_id, "warm-up", "10.255.255.254")
         for secondary in secondaries:
             wait_serving(secondary, f"warm-up.{SERVICE}.{NAMESPACE}.", 30)
         print(f"== registration → served: cairn pid {cairn.pid()}, NSD :{nsd_port}, "
@@ -135,7 +135,7 @@ def measure_follow(args, workdir):
     return result
 
 
-def admin(cairn, service_id, instance, address):
+def register(cairn, service_id, instance, address):
     live.admin_call(cairn.socket, "RegisterInstance",
                     {"ServiceId": service_id, "InstanceId": instance,
                      "Attributes": {"AWS_INSTANCE_IPV4": address, "AWS_INSTANCE_PORT": "8080"}})
@@ -148,7 +148,7 @@ def follow_one(cairn, service_id, secondaries, index, result):
     address = f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
     name = f"{instance}.{SERVICE}.{NAMESPACE}."
     sent = time.monotonic()
-    admin(cairn, service_id, instance, address)
+    register(cairn, service_id, instance, address)
     acked = time.monotonic()
     result.request_s.append(acked - sent)
     pending = list(secondaries)
@@ -255,8 +255,10 @@ def ratio(a, b):
 def report(follow, transfers, args, command):
     out = []
     if follow:
-        out += [f"## Registration → served by a secondary — {args.changes} changes, one at a time",
-                "", "| secondary | served | p50 | p99 | max | lost (> 10 s) |", "|---|---|---|---|---|---|"]
+        out += [f"## Registration → served by a secondary — {args.changes} changes, "
+                "one at a time", "",
+                "| secondary | served | p50 | p99 | max | lost (> 10 s) |",
+                "|---|---|---|---|---|---|"]
         for title in ("NSD", "Knot"):
             times = follow.served.get(title, [])
             out.append(f"| {title} | {len(times)} | {ms(percentile(times, 50))} | "
@@ -269,8 +271,8 @@ def report(follow, transfers, args, command):
                 f"UDP reply holding the new address was decoded; the two secondaries were asked "
                 f"in turn with no pause ({follow.polls:,} queries in all), so a figure is late by "
                 f"at most one round of two queries",
-                f"- the registration itself (send → 200): p50 {ms(percentile(follow.request_s, 50))}, "
-                f"p99 {ms(percentile(follow.request_s, 99))}; cairn coalesces NOTIFYs for 100 ms "
+                f"- the registration itself (send → 200): p50 "
+                f"{ms(percentile(follow.request_s, 50))}, p99 {ms(percentile(follow.request_s, 99))}; cairn coalesces NOTIFYs for 100 ms "
                 f"(src/dns/transfer/notify.rs), which sets the floor",
                 f"- other load on the machine during the {follow.wall_s:.0f} s of changes (CPU "
                 f"time not cairn's, the secondaries' or the benchmark's): "
@@ -297,10 +299,11 @@ def report(follow, transfers, args, command):
         by = {t.primary: t for t in transfers if not t.failure}
         if "cairn" in by and "Knot" in by:
             c, k = by["cairn"], by["Knot"]
-            out += ["", f"- cairn/Knot: AXFR time {ratio(c.knot_axfr and c.knot_axfr[0], k.knot_axfr and k.knot_axfr[0])}, "
-                    f"secondary exec → serving {ratio(c.served_s, k.served_s)}, primary peak RSS "
-                    f"during the transfer {ratio(c.peak_kib, k.peak_kib)}, its growth over "
-                    f"before {mib((c.peak_kib or 0) - (c.rss_before_kib or 0))} (cairn) and "
+            axfr_s = [t.knot_axfr[0] if t.knot_axfr else None for t in (c, k)]
+            out += ["", f"- cairn/Knot: AXFR time {ratio(*axfr_s)}, secondary exec → serving "
+                    f"{ratio(c.served_s, k.served_s)}, primary peak RSS during the transfer "
+                    f"{ratio(c.peak_kib, k.peak_kib)}, its growth over before "
+                    f"{mib((c.peak_kib or 0) - (c.rss_before_kib or 0))} (cairn) and "
                     f"{mib((k.peak_kib or 0) - (k.rss_before_kib or 0))} (Knot)"]
         out += ["- peak RSS during the transfer: VmHWM reset (`5 > /proc/PID/clear_refs`) "
                 "just before the secondary starts, read once it serves the zone; the largest "
@@ -311,9 +314,10 @@ def report(follow, transfers, args, command):
                 "another; cairn loads gen.py's zones file, Knot gen.py's RFC 1035 zone"]
     out.append(f"- {machine_line()}; the machine is shared with other engineers' builds, "
                "so figures are noisy")
-    out.append(f"- cairn: {Cairn('cairn', 'cairn', args.cairn).version()}; "
-               f"{output([shutil.which('knotd') or '/usr/sbin/knotd', '-V'])}; "
-               f"{(output([shutil.which('nsd') or '/usr/sbin/nsd', '-v'], stderr=True) or 'NSD').splitlines()[0]}")
+    knot = output([shutil.which("knotd") or "/usr/sbin/knotd", "-V"]) or "Knot DNS"
+    nsd = (output([shutil.which("nsd") or "/usr/sbin/nsd", "-v"], stderr=True) or "NSD")
+    out.append(f"- cairn: {Cairn('cairn', 'cairn', args.cairn).version()}; {knot}; "
+               f"{nsd.splitlines()[0]}")
     out.append(f"- command: `{command}`")
     out.append(f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     return "\n".join(out) + "\n"
@@ -333,7 +337,8 @@ def parse_args(argv):
     p.add_argument("--cairn", default=os.path.join(target_dir, "release", "cairn"),
                    help="the cairn binary (default target/release/cairn)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
-    p.add_argument("--workdir", default=None, help="where the work directory goes (default $TMPDIR)")
+    p.add_argument("--workdir", default=None,
+                   help="where the work directory goes (default: under $TMPDIR)")
     a = p.parse_args(argv)
     if a.changes < 0 or a.services < 0 or a.instances < 1:
         p.error("--changes and --services must be at least 0, --instances at least 1")
