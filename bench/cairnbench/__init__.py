@@ -1,5 +1,5 @@
-"""What the benchmark scripts (bench.py, registrations.py, scale.py) share,
-one module per concern:
+"""What the benchmark scripts (bench.py, registrations.py, scale.py,
+transfers.py) share, one module per concern:
 
 * ``paths``     -- where the repository, bench/ and bench/results/ are;
 * ``command``   -- running a benchmark as a command: the error it stops on,
@@ -16,7 +16,9 @@ one module per concern:
 * ``live``      -- cairn as it runs in production, and a client of its admin
                    API (the registration and scale benchmarks).
 * ``sigv4``     -- AWS Signature Version 4 for a Cloud Map call (api_load.py);
-* ``apimode``   -- ``--registrations --api``: TCP+SigV4 against the socket.
+* ``apimode``   -- ``--registrations --api``: TCP+SigV4 against the socket;
+* ``secondaries`` -- NSD and Knot as secondaries from examples/, a TSIG key,
+                   and Knot as a primary (``--transfers``).
 
 Standard library only. The data set is ``bench/gen.py``'s, imported as
 ``gen``: the scripts run from bench/, which is then on their path.

@@ -1,10 +1,12 @@
 //! Zone transfers end to end: AXFR and IXFR read by a raw client and by
-//! kdig, refusals compared byte for byte, and real NSD and Knot secondaries
-//! that follow cairn's zones through NOTIFY.
+//! kdig, refusals compared byte for byte, real NSD and Knot secondaries
+//! that follow cairn's zones through NOTIFY, and a zone of 100,000
+//! instances streamed to Knot in bounded memory.
 
 pub mod client;
 mod follow;
 mod ixfr;
+mod large;
 mod secondaries;
 mod tsig;
 
