@@ -81,6 +81,14 @@ pub fn build_registry(config: &Config) -> (Registry, NameTable) {
         vec![Arc::new(name_table.clone())],
         config.private_namespaces.clone(),
     );
+    registry.set_transfer_keys(
+        config
+            .transfer
+            .keys
+            .iter()
+            .map(|key| key.name.clone())
+            .collect(),
+    );
     (registry, name_table)
 }
 
