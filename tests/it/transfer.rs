@@ -5,6 +5,7 @@
 pub mod client;
 mod follow;
 mod ixfr;
+mod per_namespace;
 mod secondaries;
 mod tsig;
 

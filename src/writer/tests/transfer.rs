@@ -134,3 +134,43 @@ fn settings_are_replaced_given_back_to_the_server_and_kept_over_a_restart() {
         "an update that leaves transfers out keeps them"
     );
 }
+
+/// What a cluster node does with another node's namespace change: the
+/// settings arrive with the row, on creation and on update.
+#[test]
+fn another_nodes_namespace_change_carries_its_settings() {
+    let registry = TestRegistry::default();
+    let (created, _) = registry
+        .create_namespace(new_namespace("a.internal", DnsPrivate))
+        .expect("valid");
+    let changed = Namespace {
+        transfer: Some(settings(&["127.0.0.2"], &["127.0.0.1:5300"], None)),
+        ..created.clone()
+    };
+    registry.apply_stored(
+        Change::Namespace(changed.clone()),
+        40,
+        std::time::Instant::now(),
+    );
+    assert_eq!(
+        registry.get_namespace(&created.id).expect("held").transfer,
+        changed.transfer
+    );
+    let other = Namespace {
+        id: "ns-other".into(),
+        name: "b.internal".into(),
+        ..changed
+    };
+    registry.apply_stored(
+        Change::Namespace(other.clone()),
+        41,
+        std::time::Instant::now(),
+    );
+    assert_eq!(
+        registry
+            .get_namespace("ns-other")
+            .expect("created")
+            .transfer,
+        other.transfer
+    );
+}
