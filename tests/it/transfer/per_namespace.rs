@@ -325,3 +325,42 @@ fn each_zone_transfers_and_notifies_by_its_own_settings() {
             .filter(|(zone, signed)| zone == "a.test." && *signed)
     });
 }
+
+/// On a cluster the settings travel with the namespace's row: made on one
+/// node, changed on another, each node transfers by the latest.
+#[cfg(feature = "etcd")]
+#[test]
+fn a_zones_settings_reach_every_node_of_a_cluster() {
+    let Some(etcd) = crate::cluster::Etcd::start() else {
+        return;
+    };
+    let config = etcd.store_config();
+    let first = TestServer::start_with(&[], &config);
+    let second = TestServer::start_with(&[], &config);
+    ok(
+        &first,
+        "CreatePublicDnsNamespace",
+        json!({"Name": "a.test", "Properties": {"DnsProperties": {
+            "Transfer": {"Allow": ["127.0.0.2"]}}}}),
+    );
+    eventually(
+        "a.test transferable from 127.0.0.2 on the other node",
+        || transfers(second.dns, loopback(2), "a.test.").then_some(()),
+    );
+    let id = namespace_id(&second, "a.test");
+    ok(
+        &second,
+        "UpdatePublicDnsNamespace",
+        json!({"Id": id, "Namespace": {"Properties": {"DnsProperties": {
+            "Transfer": {"Allow": ["127.0.0.5"]}}}}}),
+    );
+    eventually("the first node to follow the update", || {
+        transfers(first.dns, loopback(5), "a.test.").then_some(())
+    });
+    assert!(!transfers(first.dns, loopback(2), "a.test."));
+    let shown = ok(&first, "GetNamespace", json!({"Id": id}));
+    assert_eq!(
+        shown["Namespace"]["Properties"]["DnsProperties"]["Transfer"]["Allow"],
+        json!(["127.0.0.5/32"])
+    );
+}
