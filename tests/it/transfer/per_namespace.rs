@@ -13,10 +13,10 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use serde_json::json;
 
-use super::client::axfr_query;
+use super::client::{axfr_query, ixfr_query};
 use super::tsig::{KeyFile, SECRET};
 use crate::admin::{fails, namespace_id, ok};
-use crate::support::{DEADLINE, TestServer, eventually, require_tool};
+use crate::support::{DEADLINE, TestServer, eventually, exchange_udp_raw, require_tool};
 
 /// A public zone that follows `[transfer]`.
 const GLOBAL_ZONE: &str = "[namespace]\nname = \"svc.test\"\ntype = \"DNS_PUBLIC\"\n";
@@ -63,6 +63,17 @@ fn transfers(server: SocketAddr, source: IpAddr, zone: &str) -> bool {
     let reply = first_reply(server, source, zone);
     let message = Message::from_vec(&reply).expect("a DNS message");
     message.metadata.response_code == ResponseCode::NoError && !message.answers.is_empty()
+}
+
+/// The reply to an IXFR of `zone` over UDP from `source`, its id zeroed:
+/// the SOA alone for a client that may transfer the zone.
+/// (An IXFR over UDP is not a transfer, but it shows the zone's serial.)
+fn udp_ixfr(server: SocketAddr, source: IpAddr, zone: &str) -> Vec<u8> {
+    let query = ixfr_query(zone, 1).to_vec().expect("encode the query");
+    let mut reply =
+        exchange_udp_raw(server, &query, Some(source), DEADLINE).expect("a reply over UDP");
+    reply[..2].copy_from_slice(&[0, 0]);
+    reply
 }
 
 /// Whether dig, signing with the test key from `source`, transfers `zone`.
@@ -235,6 +246,18 @@ fn each_zone_transfers_and_notifies_by_its_own_settings() {
         );
     }
 
+    // Over UDP an IXFR gets the SOA only from the zone's own clients.
+    assert_eq!(
+        rcode_of(&udp_ixfr(dns, loopback(2), "a.test.")),
+        ResponseCode::NoError
+    );
+    // Anyone else gets the answer core's own reply (FORMERR: to a plain
+    // query an SOA in the authority section is malformed), as for a zone
+    // not served.
+    let refused = udp_ixfr(dns, loopback(1), "a.test.");
+    assert_ne!(rcode_of(&refused), ResponseCode::NoError);
+    assert_eq!(refused, udp_ixfr(nothing.dns, loopback(1), "a.test."));
+
     // NOTIFY: each zone to its own secondaries, signed with its own key.
     let (signed, others) = notified(&a_heard, "a.test.");
     assert!(
@@ -362,5 +385,51 @@ fn a_zones_settings_reach_every_node_of_a_cluster() {
     assert_eq!(
         shown["Namespace"]["Properties"]["DnsProperties"]["Transfer"]["Allow"],
         json!(["127.0.0.5/32"])
+    );
+}
+
+/// A key the config no longer defines: the zone that names it is
+/// transferred to nobody, signed or not, and sends no NOTIFY.
+#[test]
+fn a_zone_naming_a_key_the_config_dropped_is_transferred_to_nobody() {
+    let Some(dig) = require_tool("dig") else {
+        return;
+    };
+    let key = KeyFile::new();
+    let (b_secondary, b_heard) = secondary();
+    let mut server = TestServer::start_with(&[], &format!("[transfer]\n{}", key.config()));
+    ok(
+        &server,
+        "CreatePublicDnsNamespace",
+        json!({"Name": "b.test", "Properties": {"DnsProperties": {
+            "Transfer": {"Allow": ["127.0.0.1"], "Notify": [b_secondary.to_string()], "Key": "xfrkey"}}}}),
+    );
+    assert!(signed_transfers(&dig, server.dns, loopback(1), "b.test."));
+    notified(&b_heard, "b.test.");
+    let config = std::fs::read_to_string(&server.config_path).expect("the config");
+    let without_keys = config.replace(&key.config(), "");
+    assert_ne!(config, without_keys, "the key was in the config");
+    std::fs::write(&server.config_path, without_keys).expect("write the config");
+    server.restart();
+    let nothing = TestServer::start(&[]);
+    assert!(
+        !signed_transfers(&dig, server.dns, loopback(1), "b.test."),
+        "signed"
+    );
+    let refused = first_reply(server.dns, loopback(1), "b.test.");
+    assert_eq!(
+        refused,
+        first_reply(nothing.dns, loopback(1), "b.test."),
+        "unsigned"
+    );
+    eventually("the warning that no NOTIFY was sent", || {
+        server
+            .log()
+            .contains("NOTIFY not sent: the zone's transfer key is not one of [[transfer.keys]]")
+            .then_some(())
+    });
+    assert!(
+        b_heard.try_recv().is_err(),
+        "a NOTIFY went out for a zone whose key is gone"
     );
 }
