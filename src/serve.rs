@@ -81,6 +81,14 @@ pub fn build_registry(config: &Config) -> (Registry, NameTable) {
         vec![Arc::new(name_table.clone())],
         config.private_namespaces.clone(),
     );
+    registry.set_transfer_keys(
+        config
+            .transfer
+            .keys
+            .iter()
+            .map(|key| key.name.clone())
+            .collect(),
+    );
     (registry, name_table)
 }
 
@@ -206,8 +214,15 @@ impl ZonesRecord {
         if !config.zones_dir.is_dir() {
             return None;
         }
-        // The network policy decides what a declared namespace gets.
-        let context = format!("{:?}", config.private_namespaces);
+        // What a declared namespace gets depends on the network policy,
+        // and whether its transfer settings hold on the keys held.
+        let keys: Vec<&str> = config
+            .transfer
+            .keys
+            .iter()
+            .map(|key| key.name.as_str())
+            .collect();
+        let context = format!("{:?} {keys:?}", config.private_namespaces);
         // A file that cannot be read is reported by the apply, which runs.
         let digest = zones::digest(&config.zones_dir, &context).ok()?;
         Some(Self {

@@ -146,6 +146,7 @@ pub async fn run(args: NamespaceArgs, options: &ClientOptions) -> CliResult {
                 soa: soa_ttl.map(|ttl| api::Soa { ttl }),
                 allowed_networks: (!allow.is_empty()).then_some(allow),
                 name_servers: None,
+                transfer: None,
             };
             let request = CreateNamespaceRequest {
                 name,
@@ -201,6 +202,7 @@ pub async fn run(args: NamespaceArgs, options: &ClientOptions) -> CliResult {
                 soa: soa_ttl.map(|ttl| api::Soa { ttl }),
                 allowed_networks: (!allow.is_empty()).then_some(allow),
                 name_servers: None,
+                transfer: None,
             };
             let request = api::UpdateNamespaceRequest {
                 id: current.id.clone(),

@@ -7,7 +7,7 @@
 mod api;
 mod private_namespaces;
 mod store;
-mod transfer;
+pub mod transfer;
 pub mod zones;
 
 pub use api::{ApiAuth, ApiConfig, ApiKeyConfig, SecretSource, TlsFiles};

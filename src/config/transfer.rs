@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::ConfigError;
 
-/// Zone transfer settings, for every DNS namespace.
+/// Zone transfer settings, for every DNS namespace without transfer
+/// settings of its own (a namespace's replace `allow`, `notify` and `key`
+/// for its zone; `keys` are the server's alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferConfig {
     /// Clients allowed to transfer zones; empty: nobody.
@@ -88,41 +90,53 @@ const ALGORITHMS: [&str; 3] = ["hmac-sha256", "hmac-sha384", "hmac-sha512"];
 /// The port secondaries listen on when an address names none.
 const DNS_PORT: u16 = 53;
 
+/// A client allowed to transfer, as `[transfer]`, zones files and the API
+/// write one: a network, or a bare address for one host.
+pub fn network(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .ok()
+}
+
+/// A secondary to NOTIFY, as `[transfer]`, zones files and the API write
+/// one: an address with a port, or without one for port 53.
+pub fn secondary(text: &str) -> Option<SocketAddr> {
+    text.parse::<SocketAddr>()
+        .or_else(|_| {
+            text.parse::<IpAddr>()
+                .map(|ip| SocketAddr::new(ip, DNS_PORT))
+        })
+        .ok()
+}
+
 impl TransferFile {
     pub(super) fn check(self, path: &Path) -> Result<TransferConfig, ConfigError> {
         let allow = self
             .allow
             .iter()
             .map(|text| {
-                text.parse::<IpNet>()
-                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        ConfigError::invalid(
-                            path,
-                            format!(
-                                "transfer.allow: '{text}' is not an address or network; write \"192.0.2.53\" or \"10.0.0.0/8\""
-                            ),
-                        )
-                    })
+                network(text).ok_or_else(|| {
+                    ConfigError::invalid(
+                        path,
+                        format!(
+                            "transfer.allow: '{text}' is not an address or network; write \"192.0.2.53\" or \"10.0.0.0/8\""
+                        ),
+                    )
+                })
             })
             .collect::<Result<_, _>>()?;
         let notify = self
             .notify
             .iter()
             .map(|text| {
-                text.parse::<SocketAddr>()
-                    .or_else(|_| {
-                        text.parse::<IpAddr>()
-                            .map(|ip| SocketAddr::new(ip, DNS_PORT))
-                    })
-                    .map_err(|_| {
-                        ConfigError::invalid(
-                            path,
-                            format!(
-                                "transfer.notify: '{text}' is not an address; write \"192.0.2.53\", \"192.0.2.53:5300\" or \"[2001:db8::53]:53\""
-                            ),
-                        )
-                    })
+                secondary(text).ok_or_else(|| {
+                    ConfigError::invalid(
+                        path,
+                        format!(
+                            "transfer.notify: '{text}' is not an address; write \"192.0.2.53\", \"192.0.2.53:5300\" or \"[2001:db8::53]:53\""
+                        ),
+                    )
+                })
             })
             .collect::<Result<_, _>>()?;
         let mut keys: Vec<TsigKeyConfig> = Vec::with_capacity(self.keys.len());

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 
 use super::encode::{self, EncodeError, Fqdn, Soa};
 use super::wire::POINTER_TO_QNAME;
-use crate::registry::{Namespace, NamespaceType, SoaSettings};
+use crate::registry::{Namespace, NamespaceType, SoaSettings, TransferSettings};
 
 mod places;
 mod service;
@@ -48,6 +48,10 @@ pub struct Apex {
     /// The server's own names that fall in the zone (the API's host and its
     /// `data-` twin), with their address records.
     pub own_hosts: Vec<OwnHostWire>,
+    /// The zone's own transfer settings, read by transfers and NOTIFY
+    /// (never by the answer path); `None`: the server's `[transfer]`.
+    /// Shared, so a new serial does not copy them.
+    pub transfer: Option<Arc<TransferSettings>>,
     name: Fqdn,
     settings: SoaSettings,
     server: Arc<ServerNames>,
@@ -174,13 +178,17 @@ impl Apex {
     pub fn compile(namespace: &Namespace, server: Arc<ServerNames>) -> Result<Self, EncodeError> {
         let allowed = (namespace.kind == NamespaceType::DnsPrivate)
             .then(|| namespace.allowed_networks.clone());
-        Self::build(
+        let apex = Self::build(
             Fqdn::parse(&namespace.name)?,
             namespace.revision,
             namespace.soa.clone(),
             allowed,
             server,
-        )
+        )?;
+        Ok(Self {
+            transfer: namespace.transfer.clone().map(Arc::new),
+            ..apex
+        })
     }
 
     fn build(
@@ -233,6 +241,7 @@ impl Apex {
             name_servers,
             allowed,
             own_hosts,
+            transfer: None,
             name,
             settings,
             server,
@@ -339,10 +348,16 @@ impl Apex {
             name_servers: self.name_servers.clone(),
             allowed: self.allowed.clone(),
             own_hosts: self.own_hosts.clone(),
+            transfer: self.transfer.clone(),
             name: self.name.clone(),
             settings: self.settings.clone(),
             server: Arc::clone(&self.server),
         })
+    }
+
+    /// The zone's name, for logs.
+    pub fn name(&self) -> &Fqdn {
+        &self.name
     }
 
     /// Whether a client at `ip` may query this zone.

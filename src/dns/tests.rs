@@ -68,6 +68,7 @@ impl Fixture {
                 description: None,
                 soa: SoaSettings::default(),
                 allowed_networks,
+                transfer: None,
                 creator_request_id: None,
                 tags: Tags::new(),
             })

@@ -130,6 +130,7 @@ impl Registry {
                 entry.namespace.description = namespace.description;
                 entry.namespace.soa = namespace.soa;
                 entry.namespace.allowed_networks = namespace.allowed_networks;
+                entry.namespace.transfer = namespace.transfer;
                 entry.namespace.tags = namespace.tags;
                 entry.revision.pin(revision);
                 entry.snapshot()

@@ -109,6 +109,8 @@ pub struct NewNamespace {
     pub description: Option<String>,
     pub soa: SoaSettings,
     pub allowed_networks: Vec<IpNet>,
+    /// See [`Namespace::transfer`].
+    pub transfer: Option<TransferSettings>,
     pub creator_request_id: Option<String>,
     pub tags: Tags,
     /// See [`Namespace::region`].
@@ -123,6 +125,8 @@ pub struct NamespaceUpdate {
     pub soa: Option<SoaSettings>,
     pub soa_ttl: Option<u32>,
     pub allowed_networks: Option<Vec<IpNet>>,
+    /// `Some(None)` gives the zone back to `[transfer]`'s settings.
+    pub transfer: Option<Option<TransferSettings>>,
     /// A retry with the same token is answered with the first call's
     /// operation and changes nothing.
     pub updater_request_id: Option<String>,
@@ -307,6 +311,9 @@ struct Inner {
     /// the networks compiled into each zone), so a swap never waits and no
     /// reader ever locks.
     network_policy: ArcSwap<networks::NetworkPolicy>,
+    /// The names of the TSIG keys the server holds (`[[transfer.keys]]`):
+    /// the only keys a zone's own transfer settings may name.
+    transfer_keys: ArcSwap<Vec<String>>,
 }
 
 /// The registry handle: cheap to clone, shared by every task.
@@ -345,6 +352,7 @@ impl Registry {
                 structure: Mutex::new(()),
                 observers,
                 network_policy: ArcSwap::from_pointee(network_policy),
+                transfer_keys: ArcSwap::from_pointee(Vec::new()),
             }),
         }
     }
@@ -377,6 +385,23 @@ impl Registry {
     /// they store; what they are given from now on follows `policy`.
     pub fn set_network_policy(&self, policy: networks::NetworkPolicy) {
         self.inner.network_policy.store(Arc::new(policy));
+    }
+
+    /// The TSIG keys zones may name in their transfer settings, by name
+    /// (lower case, no trailing dot). Namespaces that name a key no longer
+    /// held keep it: their zone is then transferred to no one.
+    pub fn set_transfer_keys(&self, names: Vec<String>) {
+        self.inner.transfer_keys.store(Arc::new(names));
+    }
+
+    /// `settings` as a namespace of `kind` would store them, or why not:
+    /// what a zones file is compared with.
+    pub fn transfer_as_stored(
+        &self,
+        kind: NamespaceType,
+        settings: TransferSettings,
+    ) -> Result<TransferSettings> {
+        validate::transfer(kind, settings, &self.inner.transfer_keys.load())
     }
 
     fn each_observer(&self, call: impl Fn(&dyn RegistryObserver)) {

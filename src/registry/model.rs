@@ -3,7 +3,7 @@
 //! `validate`, all change in `Registry`.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::IpNet;
 
@@ -141,6 +141,23 @@ pub struct NameServer {
     pub addresses: Vec<std::net::IpAddr>,
 }
 
+/// A zone's own transfer settings (a cairn extension). A namespace that
+/// has them uses them in place of `[transfer]`'s `allow`, `notify` and
+/// `key`, all three at once: what they leave empty is empty for the zone,
+/// not taken from `[transfer]`. The keys' secrets stay in the config
+/// (`[[transfer.keys]]`); a zone only names one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransferSettings {
+    /// Clients that may transfer the zone (and, for a private zone, that
+    /// its allowed networks answer too); empty: nobody.
+    pub allow: Vec<IpNet>,
+    /// Secondaries sent a NOTIFY when the zone's serial rises.
+    pub notify: Vec<SocketAddr>,
+    /// The configured key transfers must be signed with, and NOTIFYs are
+    /// (lower case, no trailing dot); `None`: by address alone.
+    pub key: Option<String>,
+}
+
 /// A namespace: one DNS zone, or an API-only group of services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
@@ -153,6 +170,8 @@ pub struct Namespace {
     /// For private namespaces: the client networks DNS answers. Empty for
     /// public and HTTP namespaces.
     pub allowed_networks: Vec<IpNet>,
+    /// Its own zone-transfer settings; `None`: `[transfer]`'s.
+    pub transfer: Option<TransferSettings>,
     pub creator_request_id: Option<String>,
     pub created_at: Millis,
     pub tags: Tags,

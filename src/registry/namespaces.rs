@@ -104,6 +104,10 @@ impl Registry {
         let allowed_networks = self
             .network_policy()
             .allowed_networks(new.kind, new.allowed_networks)?;
+        let transfer = new
+            .transfer
+            .map(|settings| self.transfer_as_stored(new.kind, settings))
+            .transpose()?;
         if let Some(existing) = self.namespace_by_name(&name) {
             let same_request = new.creator_request_id.is_some()
                 && existing.creator_request_id == new.creator_request_id;
@@ -136,6 +140,7 @@ impl Registry {
             description: new.description,
             soa: new.soa,
             allowed_networks,
+            transfer,
             creator_request_id: new.creator_request_id,
             created_at: now.wall,
             tags: new.tags,
@@ -242,7 +247,8 @@ impl Registry {
             .map(|id| id.clone())
     }
 
-    /// Changes a namespace's description, SOA TTL or allowed networks.
+    /// Changes a namespace's description, SOA, allowed networks or transfer
+    /// settings.
     pub(crate) fn plan_update_namespace(
         &self,
         id: &str,
@@ -294,6 +300,11 @@ impl Registry {
                 .network_policy()
                 .allowed_networks(namespace.kind, given)?;
         }
+        if let Some(given) = update.transfer {
+            namespace.transfer = given
+                .map(|settings| self.transfer_as_stored(namespace.kind, settings))
+                .transpose()?;
+        }
         namespace.revision += 1;
         let mut operation = succeeded(
             OperationType::UpdateNamespace,
@@ -324,6 +335,7 @@ impl Registry {
             entry.namespace.description = namespace.description;
             entry.namespace.soa = namespace.soa;
             entry.namespace.allowed_networks = namespace.allowed_networks;
+            entry.namespace.transfer = namespace.transfer;
             entry.namespace.tags = namespace.tags;
             entry.revision.bump();
             entry.snapshot()

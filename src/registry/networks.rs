@@ -51,7 +51,8 @@ impl Default for NetworkPolicy {
     }
 }
 
-fn canonical(networks: impl IntoIterator<Item = IpNet>) -> Vec<IpNet> {
+/// Networks with host bits cleared, each once, in the order first given.
+pub(super) fn canonical(networks: impl IntoIterator<Item = IpNet>) -> Vec<IpNet> {
     let mut canonical: Vec<IpNet> = Vec::new();
     for network in networks.into_iter().map(|network| network.trunc()) {
         if !canonical.contains(&network) {

@@ -31,7 +31,7 @@ use crate::registry::{
     Attributes, CustomHealthCheck, DnsRecord, DnsTemplate, Endpoint, HealthCheckConfig,
     HealthCheckType, HealthStatus, Heartbeat, Instance, Millis, NameServer, Namespace,
     NamespaceType, Operation, OperationStatus, OperationType, RecordKind, RoutingPolicy, Service,
-    SoaSettings, Tags,
+    SoaSettings, Tags, TransferSettings,
 };
 
 /// A row's JSON: the bytes [`crate::store`] keeps (before its checksum).
@@ -113,6 +113,18 @@ pub(super) struct NamespaceRow<'a> {
     /// Rows written before regions were kept have none (and never write one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     region: Option<Cow<'a, str>>,
+    /// The zone's own transfer settings. Rows written before they existed
+    /// have none, and a namespace without them writes none, so such rows
+    /// re-encode as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transfer: Option<TransferRow<'a>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TransferRow<'a> {
+    allow: Cow<'a, [IpNet]>,
+    notify: Cow<'a, [std::net::SocketAddr]>,
+    key: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,6 +179,11 @@ impl<'a> From<&'a Namespace> for NamespaceRow<'a> {
             revision: namespace.revision,
             service_count: namespace.service_count,
             region: borrowed(&namespace.region),
+            transfer: namespace.transfer.as_ref().map(|transfer| TransferRow {
+                allow: Cow::Borrowed(&transfer.allow),
+                notify: Cow::Borrowed(&transfer.notify),
+                key: borrowed(&transfer.key),
+            }),
         }
     }
 }
@@ -197,6 +214,11 @@ impl From<NamespaceRow<'_>> for Namespace {
                 minimum: soa.minimum,
             },
             allowed_networks: row.allowed_networks.into_owned(),
+            transfer: row.transfer.map(|transfer| TransferSettings {
+                allow: transfer.allow.into_owned(),
+                notify: transfer.notify.into_owned(),
+                key: owned(transfer.key),
+            }),
             creator_request_id: owned(row.creator_request_id),
             created_at: row.created_at,
             tags: row.tags.into_owned(),

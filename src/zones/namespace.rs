@@ -49,6 +49,16 @@ pub(super) async fn apply(file: &ZoneSource, writer: &Writer) -> Result<Namespac
         .network_policy()
         .allowed_networks(declared.kind, declared.allowed_networks.clone())
         .map_err(refused)?;
+    let transfer = declared
+        .transfer
+        .clone()
+        .map(|settings| {
+            writer
+                .registry()
+                .transfer_as_stored(declared.kind, settings)
+        })
+        .transpose()
+        .map_err(refused)?;
     let update = NamespaceUpdate {
         updater_request_id: None,
         description: declared
@@ -61,8 +71,13 @@ pub(super) async fn apply(file: &ZoneSource, writer: &Writer) -> Result<Namespac
         allowed_networks: (declared.kind == NamespaceType::DnsPrivate
             && existing.allowed_networks != networks)
             .then(|| declared.allowed_networks.clone()),
+        transfer: (existing.transfer != transfer).then_some(transfer),
     };
-    if update.description.is_some() || update.soa.is_some() || update.allowed_networks.is_some() {
+    if update.description.is_some()
+        || update.soa.is_some()
+        || update.allowed_networks.is_some()
+        || update.transfer.is_some()
+    {
         writer
             .update_namespace(&existing.id, update)
             .await

@@ -7,6 +7,7 @@ pub mod client;
 mod follow;
 mod ixfr;
 mod large;
+mod per_namespace;
 mod secondaries;
 mod tsig;
 

@@ -53,7 +53,10 @@ pub async fn create(
         .and_then(|p| p.dns_properties)
         .unwrap_or_default();
     if kind == NamespaceType::Http
-        && (dns.soa.is_some() || dns.allowed_networks.is_some() || dns.name_servers.is_some())
+        && (dns.soa.is_some()
+            || dns.allowed_networks.is_some()
+            || dns.name_servers.is_some()
+            || dns.transfer.is_some())
     {
         return Err(ApiError::invalid(
             "an HTTP namespace has no DNS; leave Properties.DnsProperties out",
@@ -83,6 +86,7 @@ pub async fn create(
         }
         (None, _) => {}
     }
+    let transfer = dns.transfer.as_ref().map(transfer).transpose()?.flatten();
     let (_, operation_id) = writer
         .create_namespace(NewNamespace {
             name: request.name,
@@ -90,6 +94,7 @@ pub async fn create(
             description: request.description,
             soa,
             allowed_networks,
+            transfer,
             creator_request_id: request.creator_request_id,
             tags: tags(request.tags),
             region: cx.new_region(),
@@ -151,6 +156,11 @@ fn shape(namespace: registry::Namespace, cx: Context<'_>) -> api::Namespace {
                         addresses: server.addresses.iter().map(ToString::to_string).collect(),
                     })
                     .collect()
+            }),
+            transfer: namespace.transfer.as_ref().map(|transfer| api::Transfer {
+                allow: Some(transfer.allow.iter().map(ToString::to_string).collect()),
+                notify: Some(transfer.notify.iter().map(ToString::to_string).collect()),
+                key: transfer.key.clone(),
             }),
         }
     } else {
@@ -264,6 +274,7 @@ pub async fn update(
         soa,
         soa_ttl: soa_ttl(dns.soa.as_ref())?,
         allowed_networks: dns.allowed_networks.as_deref().map(networks).transpose()?,
+        transfer: dns.transfer.as_ref().map(transfer).transpose()?,
         updater_request_id: request.updater_request_id,
     };
     let operation_id = writer.update_namespace(&namespace.id, update).await?;
@@ -276,6 +287,47 @@ pub async fn delete(
 ) -> Result<api::OperationResponse, ApiError> {
     let operation_id = writer.delete_namespace(&request.id).await?;
     Ok(api::OperationResponse { operation_id })
+}
+
+/// `Transfer` (cairn's extension) as the registry takes it: `None` for one
+/// with nothing in it, which follows `[transfer]`. The registry checks the
+/// rest, the key among them.
+fn transfer(given: &api::Transfer) -> Result<Option<registry::TransferSettings>, ApiError> {
+    if given.allow.is_none() && given.notify.is_none() && given.key.is_none() {
+        return Ok(None);
+    }
+    let field = "Properties.DnsProperties.Transfer";
+    let allow = given
+        .allow
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, text)| {
+            crate::config::transfer::network(text).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "{field}.Allow[{i}]: '{text}' is not an address or network such as 192.0.2.53 or 10.0.0.0/8"
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let notify = given
+        .notify
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, text)| {
+            crate::config::transfer::secondary(text).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "{field}.Notify[{i}]: '{text}' is not an address such as 192.0.2.53, 192.0.2.53:5300 or [2001:db8::53]:53"
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(registry::TransferSettings {
+        allow,
+        notify,
+        key: given.key.clone(),
+    }))
 }
 
 /// `NameServers` (cairn's extension) as the registry holds them; the

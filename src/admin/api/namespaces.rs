@@ -30,10 +30,29 @@ pub struct NameServer {
     pub addresses: Vec<String>,
 }
 
+/// A zone's own transfer settings (cairn's extension), in place of the
+/// server's `[transfer]` allow, notify and key: clients that may transfer
+/// (networks or addresses), secondaries to NOTIFY (`address[:port]`, port
+/// 53 when none), and the name of a key from the server's
+/// `[[transfer.keys]]`. In a request, a `Transfer` with none of the three
+/// gives the zone back to `[transfer]`; one with any of them is the
+/// zone's, and what it leaves out is empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Transfer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
 /// `Properties.DnsProperties` of a request. `AllowedNetworks` and
-/// `NameServers` are cairn's extensions: the CIDRs a private namespace
-/// answers (loopback when none), and the zone's NS records (the server's
-/// default name server when none).
+/// `NameServers` and `Transfer` are cairn's extensions: the CIDRs a
+/// private namespace answers (loopback when none), the zone's NS records
+/// (the server's default name server when none), and its own transfer
+/// settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DnsPropertiesInput {
@@ -43,6 +62,8 @@ pub struct DnsPropertiesInput {
     pub allowed_networks: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_servers: Option<Vec<NameServer>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<Transfer>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -104,6 +125,10 @@ pub struct DnsProperties {
     pub allowed_networks: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_servers: Option<Vec<NameServer>>,
+    /// Shown only for a zone with settings of its own, with `Allow` and
+    /// `Notify` always written, so that it reads back as the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<Transfer>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

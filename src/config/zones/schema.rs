@@ -40,6 +40,19 @@ pub(super) struct NamespaceToml {
     /// The zone's NS records, a cairn extension:
     /// `name_servers = [{ name = "ns1.svc.internal", addresses = ["192.0.2.53"] }]`.
     pub(super) name_servers: Option<Vec<NameServerToml>>,
+    /// The zone's own transfer settings, a cairn extension, in place of
+    /// `[transfer]`'s: `[namespace.transfer]` with `allow`, `notify`, `key`.
+    pub(super) transfer: Option<TransferToml>,
+}
+
+/// `[namespace.transfer]`. Left out, or written with nothing in it, the
+/// zone follows `[transfer]`; otherwise what it leaves out is empty.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TransferToml {
+    pub(super) allow: Option<Vec<String>>,
+    pub(super) notify: Option<Vec<String>>,
+    pub(super) key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

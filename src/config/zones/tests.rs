@@ -408,3 +408,55 @@ allowed_networks = ["127.0.0.0/8"]
     let twice = inline.replace("name = \"db\"", "name = \"Web\"");
     assert_mentions(&error(&twice), &["services[1] \"Web\"", "also services[0]"]);
 }
+
+#[test]
+fn a_zones_own_transfer_settings_are_read_and_bad_ones_named() {
+    let with = VALID.replace(
+        "allowed_networks = [\"127.0.0.0/8\"]\n",
+        "allowed_networks = [\"127.0.0.0/8\"]\ntransfer = { allow = [\"127.0.0.2\"], notify = [\"127.0.0.1:5300\", \"::1\"], key = \"xfrkey\" }\n",
+    );
+    let transfer = parse(&with).unwrap().namespace.transfer.expect("its own");
+    assert_eq!(
+        transfer.allow,
+        ["127.0.0.2/32".parse::<ipnet::IpNet>().unwrap()]
+    );
+    assert_eq!(
+        transfer.notify,
+        [
+            "127.0.0.1:5300".parse::<std::net::SocketAddr>().unwrap(),
+            "[::1]:53".parse().unwrap()
+        ]
+    );
+    assert_eq!(transfer.key.as_deref(), Some("xfrkey"));
+    assert_eq!(parse(VALID).unwrap().namespace.transfer, None);
+    let empty = format!("{VALID}\n[namespace.transfer]\n");
+    assert_eq!(
+        parse(&empty).unwrap().namespace.transfer,
+        None,
+        "nothing in it: the server's [transfer]"
+    );
+    let closed = format!("{VALID}\n[namespace.transfer]\nallow = []\n");
+    assert_eq!(
+        parse(&closed).unwrap().namespace.transfer,
+        Some(crate::registry::TransferSettings::default()),
+        "an empty allow list: nobody"
+    );
+    assert_mentions(
+        &error(&format!(
+            "{VALID}\n[namespace.transfer]\nallow = [\"ten\"]\n"
+        )),
+        &[PATH, "namespace.transfer.allow[0]: 'ten'"],
+    );
+    assert_mentions(
+        &error(&format!(
+            "{VALID}\n[namespace.transfer]\nnotify = [\"ns1:53\"]\n"
+        )),
+        &[PATH, "namespace.transfer.notify[0]: 'ns1:53'"],
+    );
+    assert_mentions(
+        &error(&format!(
+            "{VALID}\n[namespace.transfer]\nsecret = \"c2VjcmV0\"\n"
+        )),
+        &[PATH, "secret"],
+    );
+}

@@ -12,15 +12,15 @@ use ipnet::IpNet;
 use super::outline::Document;
 use super::schema::{
     BatchToml, HeadToml, HealthCheckTypeToml, InstanceToml, NamespaceToml, NamespaceTypeToml,
-    RecordKindToml, RecordToml, RoutingPolicyToml, ServiceToml, SoaToml,
+    RecordKindToml, RecordToml, RoutingPolicyToml, ServiceToml, SoaToml, TransferToml,
 };
 use super::{ZoneInstance, ZoneService};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, transfer};
 use crate::registry::validate::{self, ATTR_CNAME, ATTR_IPV4, ATTR_IPV6, ATTR_PORT};
 use crate::registry::{
     CustomHealthCheck, DnsRecord, DnsTemplate, HealthCheckConfig, HealthCheckType, Heartbeat,
     NameServer, NamespaceType, NewNamespace, RecordKind, RegistryError, RoutingPolicy, Service,
-    SoaSettings,
+    SoaSettings, TransferSettings,
 };
 
 /// Lower-cased service names already declared in a file, with the index of
@@ -185,6 +185,16 @@ fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
         None => soa,
     };
 
+    let transfer = match toml.transfer {
+        Some(_) if kind == NamespaceType::Http => {
+            return Err(format!(
+                "{context} is an HTTP namespace, which has no DNS zone to transfer; remove [namespace.transfer]"
+            ));
+        }
+        Some(transfer) => transfer_settings(transfer)?,
+        None => None,
+    };
+
     Ok(NewNamespace {
         region: None,
         name,
@@ -192,9 +202,49 @@ fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
         description: toml.description,
         soa,
         allowed_networks,
+        transfer,
         creator_request_id: None,
         tags: toml.tags,
     })
+}
+
+/// `[namespace.transfer]` as the registry takes it: `None` when nothing is
+/// in it. The registry checks the rest (the key is one the server holds).
+fn transfer_settings(toml: TransferToml) -> Result<Option<TransferSettings>, String> {
+    if toml.allow.is_none() && toml.notify.is_none() && toml.key.is_none() {
+        return Ok(None);
+    }
+    let allow = toml
+        .allow
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            transfer::network(text).ok_or_else(|| {
+                format!(
+                    "namespace.transfer.allow[{index}]: '{text}' is not an address or network; write \"192.0.2.53\" or \"10.0.0.0/8\""
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let notify = toml
+        .notify
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            transfer::secondary(text).ok_or_else(|| {
+                format!(
+                    "namespace.transfer.notify[{index}]: '{text}' is not an address; write \"192.0.2.53\", \"192.0.2.53:5300\" or \"[2001:db8::53]:53\""
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(TransferSettings {
+        allow,
+        notify,
+        key: toml.key,
+    }))
 }
 
 /// One entry of `allowed_networks`: a CIDR, or a bare address for one host.

@@ -17,7 +17,8 @@ mod request;
 pub mod tsig;
 pub mod udp;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -25,10 +26,14 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use self::request::TYPE_IXFR;
 pub use self::request::transfer_type;
-use super::names::NameTable;
+use super::compile::Apex;
+use super::names::{NameTable, Node};
 use super::wire::{Rcode, ResponseWriter};
 
-/// Who may transfer zones, and the TSIG keys cairn holds.
+/// Who may transfer zones, and the TSIG keys cairn holds. A zone with
+/// transfer settings of its own ([`Apex::transfer`]) takes its allowed
+/// clients, secondaries and key from them instead of from here, all three
+/// together; the keys are always these.
 #[derive(Debug, Default)]
 pub struct TransferPolicy {
     /// Clients allowed to transfer any zone they may query; empty: nobody.
@@ -39,18 +44,33 @@ pub struct TransferPolicy {
     required: Option<usize>,
 }
 
+/// The key one zone's transfers must be signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneKey {
+    /// None: by address alone, and NOTIFYs unsigned.
+    Unsigned,
+    /// This one of the policy's keys.
+    Held(usize),
+    /// The zone names a key the server does not hold (removed from the
+    /// config since): nobody can transfer it, and no NOTIFY is sent.
+    Missing,
+}
+
 impl TransferPolicy {
     /// `required` names one of `keys`, or none is required.
     pub fn new(allow: Vec<IpNet>, keys: Vec<tsig::Key>, required: Option<&str>) -> Self {
-        let required = required.and_then(|name| {
-            let wire = tsig::wire_name(name)?;
-            keys.iter().position(|key| key.wire_name() == &*wire)
-        });
-        Self {
+        let mut policy = Self {
             allow,
             keys,
-            required,
-        }
+            required: None,
+        };
+        policy.required = required.and_then(|name| policy.position(name));
+        policy
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        let wire = tsig::wire_name(name)?;
+        self.keys.iter().position(|key| key.wire_name() == &*wire)
     }
 
     /// Whether signed queries are verified here (the TCP side) rather than
@@ -59,18 +79,64 @@ impl TransferPolicy {
         !self.keys.is_empty()
     }
 
-    /// The key NOTIFYs are signed with.
-    pub fn notify_key(&self) -> Option<&tsig::Key> {
-        self.keys.get(self.required?)
+    /// The key `apex`'s transfers must be signed with, and its NOTIFYs are.
+    pub fn zone_key(&self, apex: &Apex) -> ZoneKey {
+        let position = match apex.transfer.as_deref() {
+            None => return self.required.map_or(ZoneKey::Unsigned, ZoneKey::Held),
+            Some(own) => match own.key.as_deref() {
+                None => return ZoneKey::Unsigned,
+                Some(name) => self.position(name),
+            },
+        };
+        position.map_or(ZoneKey::Missing, ZoneKey::Held)
     }
 
-    pub(super) fn allows(&self, client: IpAddr, signer: Option<&tsig::Signer<'_>>) -> bool {
-        let by_key = match (self.required, signer) {
-            (None, _) => true,
-            (Some(required), Some(signer)) => std::ptr::eq(signer.key(), &self.keys[required]),
-            (Some(_), None) => false,
+    /// The key at `position` (a [`ZoneKey::Held`]).
+    pub fn key(&self, position: usize) -> Option<&tsig::Key> {
+        self.keys.get(position)
+    }
+
+    /// The secondaries told when `apex`'s serial rises: its own, or the
+    /// server's `global` ones.
+    pub fn secondaries<'a>(apex: &'a Apex, global: &'a [SocketAddr]) -> &'a [SocketAddr] {
+        match apex.transfer.as_deref() {
+            Some(own) => &own.notify,
+            None => global,
+        }
+    }
+
+    /// Whether `client`, signed by `signer`, may transfer `apex`'s zone:
+    /// allowed by address and, when the zone has a key, by key — the
+    /// zone's own settings or else these — and answered by the zone (a
+    /// private zone's allowed networks).
+    pub(super) fn allows(
+        &self,
+        apex: &Apex,
+        client: IpAddr,
+        signer: Option<&tsig::Signer<'_>>,
+    ) -> bool {
+        let by_key = match (self.zone_key(apex), signer) {
+            (ZoneKey::Unsigned, _) => true,
+            (ZoneKey::Held(required), Some(signer)) => {
+                std::ptr::eq(signer.key(), &self.keys[required])
+            }
+            (ZoneKey::Held(_) | ZoneKey::Missing, _) => false,
         };
-        by_key && self.allow.iter().any(|network| network.contains(&client))
+        let allow = match apex.transfer.as_deref() {
+            Some(own) => &own.allow,
+            None => &self.allow,
+        };
+        by_key && allow.iter().any(|network| network.contains(&client)) && apex.allows(client)
+    }
+}
+
+/// The apex of the zone at `origin` (lower case, wire form), read without
+/// the writers' lock: what a request is judged by before anything is
+/// taken for it.
+pub(super) fn apex_at(table: &NameTable, origin: &[u8]) -> Option<Arc<Apex>> {
+    match table.node(origin)?.value() {
+        Node::Apex(zone) => Some(zone.apex.load_full()),
+        _ => None,
     }
 }
 
@@ -101,9 +167,9 @@ pub enum Outcome {
 /// message (length-prefixed) to `stream`, each within `write_timeout`.
 ///
 /// Refused alike, byte for byte: a zone cairn does not serve, a name that
-/// is not a zone's apex, a client the policy does not allow, and a private
-/// zone that does not answer the client — so a refusal tells nothing about
-/// what cairn serves.
+/// is not a zone's apex, a client the zone's transfer settings (its own,
+/// or the server's) do not allow, and a private zone that does not answer
+/// the client — so a refusal tells nothing about what cairn serves.
 pub async fn serve<S: AsyncWrite + Unpin>(
     stream: &mut S,
     query: &[u8],
@@ -155,11 +221,12 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         },
     };
     let client = client.to_canonical();
-    let zone = policy
-        .allows(client, signer.as_ref())
-        .then(|| table.zone_snapshot(request.zone()))
-        .flatten()
-        .filter(|zone| zone.apex.allows(client));
+    // Judged on the apex first, so a refused client costs no snapshot, and
+    // again on the snapshot's, which a change may have replaced meanwhile.
+    let zone = apex_at(table, request.zone())
+        .filter(|apex| policy.allows(apex, client, signer.as_ref()))
+        .and_then(|_| table.zone_snapshot(request.zone()))
+        .filter(|zone| policy.allows(&zone.apex, client, signer.as_ref()));
     let mut signer = signer;
     let Some(zone) = zone else {
         let mut writer = ResponseWriter::bare(&mut buf, query, Some(request.question_end));

@@ -1,6 +1,6 @@
-//! NOTIFY (RFC 1996): when a zone's serial rises, each configured
-//! secondary is told over UDP, so it transfers at once rather than at its
-//! next SOA refresh.
+//! NOTIFY (RFC 1996): when a zone's serial rises, each of its secondaries
+//! (the zone's own, or `[transfer] notify`) is told over UDP, so it
+//! transfers at once rather than at its next SOA refresh.
 //!
 //! Off the answer path and off the write path: writers only wake this task
 //! (the name table's `serial_raised`, one `Notify` permit whatever the
@@ -19,8 +19,8 @@ use tokio::net::UdpSocket;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use super::TransferPolicy;
 use super::tsig::Signer;
+use super::{TransferPolicy, ZoneKey};
 use crate::dns::compile::Apex;
 use crate::dns::names::{NameTable, WireName};
 use crate::dns::wire::{HEADER_LEN, TYPE_SOA};
@@ -42,18 +42,17 @@ const ATTEMPTS: [Duration; 5] = [
 
 const OPCODE_NOTIFY: u8 = 4;
 
-/// Sends NOTIFYs to `secondaries` for every zone whose serial rises, until
-/// `shutdown`. Every zone is announced once at start, so a secondary that
-/// missed changes while cairn was down catches up.
+/// Sends NOTIFYs for every zone whose serial rises, until `shutdown`: to
+/// the zone's own secondaries when it has transfer settings of its own,
+/// else to `secondaries` (`[transfer] notify`). Every zone is announced
+/// once at start, so a secondary that missed changes while cairn was down
+/// catches up.
 pub async fn run(
     table: NameTable,
     secondaries: Vec<SocketAddr>,
     policy: Arc<TransferPolicy>,
     shutdown: CancellationToken,
 ) {
-    if secondaries.is_empty() {
-        return;
-    }
     let mut told: HashMap<WireName, u64> = HashMap::new();
     let mut sending: HashMap<(WireName, SocketAddr), AbortHandle> = HashMap::new();
     let mut tasks = JoinSet::new();
@@ -77,8 +76,20 @@ pub async fn run(
                 continue;
             }
             told.insert(apex.origin.clone(), apex.serial);
+            let targets = TransferPolicy::secondaries(&apex, &secondaries);
+            if targets.is_empty() {
+                continue;
+            }
+            let key = match policy.zone_key(&apex) {
+                ZoneKey::Unsigned => None,
+                ZoneKey::Held(position) => Some(position),
+                ZoneKey::Missing => {
+                    tracing::warn!(zone = %apex.name(), serial = apex.serial, "NOTIFY not sent: the zone's transfer key is not one of [[transfer.keys]]");
+                    continue;
+                }
+            };
             let message: Arc<[u8]> = notify_message(&apex).into();
-            for &secondary in &secondaries {
+            for &secondary in targets {
                 // A private zone is only announced to those it answers.
                 if !apex.allows(secondary.ip().to_canonical()) {
                     continue;
@@ -86,6 +97,7 @@ pub async fn run(
                 let task = tasks.spawn(tell(
                     Arc::clone(&message),
                     Arc::clone(&policy),
+                    key,
                     secondary,
                     apex.serial,
                 ));
@@ -113,9 +125,15 @@ fn notify_message(apex: &Apex) -> Vec<u8> {
     message
 }
 
-/// Sends one NOTIFY until `secondary` acknowledges it or the attempts run
-/// out.
-async fn tell(message: Arc<[u8]>, policy: Arc<TransferPolicy>, secondary: SocketAddr, serial: u64) {
+/// Sends one NOTIFY, signed with the policy's key at `key` when there is
+/// one, until `secondary` acknowledges it or the attempts run out.
+async fn tell(
+    message: Arc<[u8]>,
+    policy: Arc<TransferPolicy>,
+    key: Option<usize>,
+    secondary: SocketAddr,
+    serial: u64,
+) {
     let local: IpAddr = match secondary {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
@@ -139,7 +157,7 @@ async fn tell(message: Arc<[u8]>, policy: Arc<TransferPolicy>, secondary: Socket
         datagram.extend_from_slice(&message);
         datagram[..2].copy_from_slice(&id.to_be_bytes());
         // Signed afresh each time: the time signed is part of the MAC.
-        if let Some(key) = policy.notify_key() {
+        if let Some(key) = key.and_then(|position| policy.key(position)) {
             Signer::new(key, id, super::unix_time()).sign(&mut datagram, None, &[]);
         }
         let deadline = tokio::time::Instant::now() + wait;

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use super::request::{self, TYPE_IXFR};
 use super::{TransferPolicy, echo_flags, tsig, unix_time};
 use crate::dns::answer::{Transport, respond};
-use crate::dns::names::{NameTable, Node};
+use crate::dns::names::NameTable;
 use crate::dns::wire::{HEADER_LEN, Rcode, ResponseWriter, read_query};
 
 /// Whether `response` (the core's reply to `query`) is one this module may
@@ -60,19 +60,10 @@ fn ixfr(
         },
     };
     let client = client.to_canonical();
-    if !policy.allows(client, signer.as_ref()) {
-        return false;
-    }
-    let Some(apex) = table
-        .node(request.zone())
-        .and_then(|node| match node.value() {
-            Node::Apex(zone) => Some(zone.apex.load_full()),
-            _ => None,
-        })
-    else {
+    let Some(apex) = super::apex_at(table, request.zone()) else {
         return false;
     };
-    if !apex.allows(client) {
+    if !policy.allows(&apex, client, signer.as_ref()) {
         return false;
     }
     let Some(question) = query.get(HEADER_LEN..request.question_end) else {

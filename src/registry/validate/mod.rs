@@ -7,12 +7,14 @@
 //!   full name, its instances' host names, a zone's SOA names.
 //! - `service`: a service's template and health checks.
 //! - `instance`: an instance's id and attributes.
+//! - `transfer`: a zone's own transfer settings.
 //!
 //! The small checks every kind of resource shares are here.
 
 mod instance;
 mod names;
 mod service;
+mod transfer;
 
 pub use super::attributes::{
     ATTR_CNAME, ATTR_INIT_HEALTH, ATTR_IPV4, ATTR_IPV6, ATTR_PORT, ATTR_WEIGHT,
@@ -26,6 +28,7 @@ pub use service::{
     MAX_DEREGISTER_AFTER_MS, MAX_HEARTBEAT_TTL_MS, MIN_HEARTBEAT_TTL_MS, health_check, heartbeat,
     seconds_to_millis, service, template,
 };
+pub use transfer::{MAX_TRANSFER_ENTRIES, transfer};
 
 use super::error::{RegistryError, Result};
 use super::model::Tags;

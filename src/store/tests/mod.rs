@@ -27,6 +27,7 @@ pub(super) fn namespace(id: &str) -> Namespace {
         description: Some("the test zone".into()),
         soa: SoaSettings::default(),
         allowed_networks: vec!["10.0.0.0/8".parse().expect("a CIDR")],
+        transfer: None,
         creator_request_id: Some("req-1".into()),
         created_at: 1_700_000_000_000,
         tags: BTreeMap::from([("team".into(), "edge".into())]),

@@ -174,3 +174,28 @@ fn every_row_of_the_fixture_encodes_again_byte_for_byte() {
     }
     assert_eq!(checked, 3 + 7 + 12 + 17);
 }
+
+#[test]
+fn a_namespace_row_keeps_transfer_settings_and_rows_without_them_load() {
+    use crate::registry::{Namespace, TransferSettings};
+    let mut namespace = super::namespace("ns-1");
+    let without = encode::<NamespaceRow, _>(&namespace);
+    assert!(!without.contains("transfer"), "none written: {without}");
+    let row: NamespaceRow = rows::from_json(without.as_bytes()).expect("the row decodes");
+    assert_eq!(Namespace::from(row).transfer, None);
+
+    namespace.transfer = Some(TransferSettings {
+        allow: vec!["127.0.0.2/32".parse().expect("a network")],
+        notify: vec!["[::1]:5300".parse().expect("an address")],
+        key: Some("xfrkey".into()),
+    });
+    let with = encode::<NamespaceRow, _>(&namespace);
+    assert!(
+        with.ends_with(
+            r#""transfer":{"allow":["127.0.0.2/32"],"notify":["[::1]:5300"],"key":"xfrkey"}}"#
+        ),
+        "{with}"
+    );
+    let row: NamespaceRow = rows::from_json(with.as_bytes()).expect("the row decodes");
+    assert_eq!(Namespace::from(row), namespace);
+}

@@ -8,6 +8,7 @@ mod consistency;
 mod discovery;
 mod plans;
 mod state;
+mod transfer;
 mod tree;
 mod validation;
 
@@ -44,6 +45,7 @@ fn new_namespace(name: &str, kind: NamespaceType) -> NewNamespace {
         description: None,
         soa: SoaSettings::default(),
         allowed_networks: Vec::new(),
+        transfer: None,
         creator_request_id: None,
         tags: Tags::new(),
     }

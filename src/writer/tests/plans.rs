@@ -16,6 +16,7 @@ fn stored_namespace() -> Namespace {
         description: None,
         soa: SoaSettings::default(),
         allowed_networks: Vec::new(),
+        transfer: None,
         creator_request_id: Some("token-1".into()),
         created_at: 1,
         tags: Tags::new(),

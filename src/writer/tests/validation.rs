@@ -772,6 +772,7 @@ fn the_registry_stores_what_the_rule_says() {
         description: None,
         soa: SoaSettings::default(),
         allowed_networks: nets(networks),
+        transfer: None,
         creator_request_id: None,
         tags: Default::default(),
     };
