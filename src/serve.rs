@@ -403,11 +403,15 @@ pub async fn run_with(
     if let Some(metrics) = &metrics {
         metrics.readiness().store_opened();
     }
+    // Taken in every branch: the record holds a handle on the committer,
+    // which must not outlive the writer at shutdown.
+    let zones_record = zones_record.take();
     if zones_record.as_ref().is_some_and(|record| record.unchanged) {
         tracing::info!(dir = %config.zones_dir.display(), "zones/ unchanged, and nothing changed in the store since they were applied: not applied again");
+        drop(zones_record);
     } else if config.zones_dir.is_dir() {
         let applied = apply_zones(&config.zones_dir, &writer).await?;
-        if let Some(record) = zones_record.take() {
+        if let Some(record) = zones_record {
             record.applied().await;
         }
         tracing::info!(
