@@ -224,3 +224,27 @@ fn secondaries_without_the_key_or_with_a_wrong_one_get_nothing() {
         server.log()
     );
 }
+
+#[test]
+fn a_truncated_mac_is_verified_over_its_length_and_one_the_rfc_rules_out_gets_formerr() {
+    let Some(python) = dnspython() else {
+        return;
+    };
+    let key = KeyFile::new();
+    let server = signed_server(&[("svc.test.toml", super::ZONE)], &key);
+    let client = |mode| tsig_client(&python, mode, server.dns, "svc.test.", "xfrkey", SECRET);
+    let verified = serde_json::json!({"rcode": "NOERROR", "verified": true});
+    assert_eq!(client("mac32"), verified, "the whole HMAC-SHA256");
+    // RFC 8945 §5.2.2.1: down to the larger of 10 bytes and half the hash,
+    // compared over its length; the answer is signed over the MAC sent.
+    assert_eq!(client("mac16"), verified, "half of it");
+    assert_eq!(client("mac24"), verified);
+    // Shorter than that, or longer than the hash: dropped with FORMERR.
+    for mode in ["mac15", "mac10", "mac33"] {
+        assert_eq!(
+            client(mode),
+            serde_json::json!({"rcode": "FORMERR", "verified": false}),
+            "{mode}"
+        );
+    }
+}
