@@ -248,3 +248,73 @@ fn a_truncated_mac_is_verified_over_its_length_and_one_the_rfc_rules_out_gets_fo
         );
     }
 }
+
+/// `svc.test` with one SRV service of five instances whose 63-byte ids
+/// make its SRV answer, with the glue that fits, just under 512 bytes.
+const NEAR_512: &str = r#"
+[namespace]
+name = "svc.test"
+type = "DNS_PUBLIC"
+
+[[services]]
+name = "web"
+records = [{ type = "SRV", ttl = 10 }, { type = "A", ttl = 10 }]
+"#;
+
+fn near_512() -> String {
+    let mut zone = NEAR_512.to_string();
+    for index in 0..5 {
+        zone.push_str(&format!(
+            "\n[[services.instances]]\nid = \"{index}{}\"\nipv4 = \"10.0.0.{index}\"\nport = 80\n",
+            "i".repeat(62)
+        ));
+    }
+    zone
+}
+
+#[test]
+fn a_signed_udp_answer_the_tsig_would_push_past_512_bytes_is_truncated_and_still_signed() {
+    use hickory_proto::rr::RecordType;
+    let Some(python) = dnspython() else {
+        return;
+    };
+    let key = KeyFile::new();
+    let server = signed_server(&[("svc.test.toml", &near_512())], &key);
+    // Unsigned, the answer fits, glue and all; a TSIG (79 bytes for this
+    // key) would take it past 512.
+    let query = crate::support::query_message("web.svc.test.", RecordType::SRV, None);
+    let unsigned = crate::support::exchange_udp_raw(
+        server.dns,
+        &query.to_vec().expect("encode"),
+        None,
+        std::time::Duration::from_secs(2),
+    )
+    .expect("an unsigned answer");
+    assert!(
+        (512 - 79 + 1..=512).contains(&unsigned.len()) && unsigned[2] & 0x02 == 0,
+        "the unsigned answer is {} bytes, TC {}: the zone no longer tests this",
+        unsigned.len(),
+        unsigned[2] & 0x02
+    );
+    let signed = tsig_client(
+        &python,
+        "udp-SRV",
+        server.dns,
+        "web.svc.test.",
+        "xfrkey",
+        SECRET,
+    );
+    assert_eq!(
+        signed,
+        serde_json::json!({"rcode": "NOERROR", "verified": true, "size": signed["size"], "tc": true}),
+        "TC=1 and signed, so the client asks again over TCP"
+    );
+    assert!(
+        signed["size"].as_u64().is_some_and(|size| size <= 512),
+        "{signed}"
+    );
+    // A signed answer that fits with its TSIG is sent whole.
+    let soa = tsig_client(&python, "udp", server.dns, "svc.test.", "xfrkey", SECRET);
+    assert_eq!(soa["tc"], false, "{soa}");
+    assert_eq!(soa["verified"], true, "{soa}");
+}
