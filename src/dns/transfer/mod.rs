@@ -13,7 +13,7 @@
 pub(crate) mod axfr;
 pub mod history;
 pub mod notify;
-mod request;
+pub mod request;
 pub mod tsig;
 pub mod udp;
 
