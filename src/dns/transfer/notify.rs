@@ -8,7 +8,9 @@
 //! window, so a burst of registrations sends one NOTIFY per zone and
 //! secondary. A NOTIFY is retried until the secondary acknowledges it, a
 //! bounded number of times; a newer serial replaces the one still being
-//! retried.
+//! retried. A signed NOTIFY is acknowledged only by a reply the secondary
+//! signed over its MAC (RFC 8945 §5.3), so a forged unsigned reply cannot
+//! end the retries.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
