@@ -55,7 +55,7 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// One scrape, parsed.
-fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
+pub fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
     let (status, body) = get(addr, "/metrics");
     assert_eq!(status, 200, "{body}");
     prometheus_parse::Scrape::parse(body.lines().map(|line| Ok(line.to_string())))
@@ -64,7 +64,7 @@ fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
 
 /// The value of the sample `name` with exactly these labels among others
 /// (0 when absent: counters at zero may be left out).
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .samples
         .iter()

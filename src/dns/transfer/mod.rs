@@ -13,7 +13,7 @@
 pub(crate) mod axfr;
 pub mod history;
 pub mod notify;
-mod request;
+pub mod request;
 pub mod tsig;
 pub mod udp;
 
@@ -399,32 +399,34 @@ async fn signed_query<S: AsyncWrite + Unpin>(
     send(stream, &mut Vec::new(), &reply, write_timeout).await
 }
 
-/// The reply to a request whose TSIG failed: unsigned with the error
-/// (BADKEY, BADSIG), or signed with the server's time (BADTIME, RFC 8945
-/// §5.2.3).
+/// The reply to a request whose TSIG failed: FORMERR for a MAC of a length
+/// RFC 8945 §5.2.2.1 rules out, unsigned with the error (BADKEY, BADSIG),
+/// or signed with the server's time (BADTIME, §5.3.2).
 pub(super) fn tsig_failure(
-    writer: ResponseWriter<'_>,
+    mut writer: ResponseWriter<'_>,
     query: &[u8],
     tsig: &super::wire::Tsig,
     failure: tsig::Failure<'_>,
     opt: Option<(u16, u8)>,
 ) -> Vec<u8> {
-    match failure.signer {
-        None => {
-            let mut reply = writer
-                .finish_tsig_error(query, tsig, failure.error, opt)
-                .to_vec();
-            echo_flags(&mut reply, query);
-            reply
+    let mut reply = match failure {
+        tsig::Failure::Malformed => {
+            writer.set_rcode(Rcode::FormErr);
+            writer.finish(opt).to_vec()
         }
-        Some(mut signer) => {
+        tsig::Failure::Unsigned(error) => {
+            writer.finish_tsig_error(query, tsig, error, opt).to_vec()
+        }
+        tsig::Failure::Signed(error, mut signer) => {
             let mut reply = writer.finish(opt).to_vec();
             echo_flags(&mut reply, query);
             let time = signer.server_time();
-            signer.sign(&mut reply, Some(failure.error), &time);
-            reply
+            signer.sign(&mut reply, Some(error), &time);
+            return reply;
         }
-    }
+    };
+    echo_flags(&mut reply, query);
+    reply
 }
 
 /// RD and CD copied from the query, as every other answer has them; the

@@ -8,7 +8,9 @@
 //! window, so a burst of registrations sends one NOTIFY per zone and
 //! secondary. A NOTIFY is retried until the secondary acknowledges it, a
 //! bounded number of times; a newer serial replaces the one still being
-//! retried.
+//! retried. A signed NOTIFY is acknowledged only by a reply the secondary
+//! signed over its MAC (RFC 8945 §5.3), so a forged unsigned reply cannot
+//! end the retries.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -151,15 +153,20 @@ async fn tell(
     }
     let mut datagram = Vec::with_capacity(message.len() + super::tsig::MAX_TSIG_LEN);
     let mut reply = [0u8; 1024];
+    // Why a reply was not taken, told once per NOTIFY: a secondary without
+    // the key answers every retry alike.
+    let mut rejected = None;
     for wait in ATTEMPTS {
         let id = fastrand::u16(..);
         datagram.clear();
         datagram.extend_from_slice(&message);
         datagram[..2].copy_from_slice(&id.to_be_bytes());
         // Signed afresh each time: the time signed is part of the MAC.
-        if let Some(key) = key.and_then(|position| policy.key(position)) {
-            Signer::new(key, id, super::unix_time()).sign(&mut datagram, None, &[]);
-        }
+        let signer = key.and_then(|position| policy.key(position)).map(|key| {
+            let mut signer = Signer::new(key, id, super::unix_time());
+            signer.sign(&mut datagram, None, &[]);
+            signer
+        });
         let deadline = tokio::time::Instant::now() + wait;
         // A failed send or receive (ICMP unreachable: the secondary is not
         // up yet) still waits out the attempt, so the retries keep their
@@ -168,24 +175,45 @@ async fn tell(
         if socket.send(&datagram).await.is_ok() {
             while let Ok(Ok(len)) = tokio::time::timeout_at(deadline, socket.recv(&mut reply)).await
             {
-                if is_acknowledgement(&reply[..len], id) {
-                    match reply[3] & 0x0f {
-                        0 => {
-                            tracing::debug!(%secondary, serial, "NOTIFY acknowledged");
-                            crate::metrics::events::events().notified("acknowledged");
-                        }
-                        rcode => {
-                            tracing::warn!(%secondary, serial, rcode, "the secondary refused our NOTIFY: does it allow this server (allow-notify / acl)?");
-                            crate::metrics::events::events().notified("refused");
-                        }
-                    }
-                    return;
+                let reply = &reply[..len];
+                if !is_acknowledgement(reply, id) {
+                    continue;
                 }
+                // A reply to a signed NOTIFY counts only signed by the
+                // secondary (RFC 8945 §5.3): anyone can send an unsigned
+                // one, and it would end the retries.
+                let verdict = signer.as_ref().map_or(Ok(()), |signer| {
+                    signer.verify_reply(reply, super::unix_time())
+                });
+                if let Err(reason) = verdict {
+                    if rejected.replace(reason).is_none() {
+                        tracing::warn!(%secondary, serial, rcode = reply[3] & 0x0f, %reason, "a reply to our signed NOTIFY is not taken as an acknowledgement; retrying");
+                    }
+                    continue;
+                }
+                match reply[3] & 0x0f {
+                    0 => {
+                        tracing::debug!(%secondary, serial, "NOTIFY acknowledged");
+                        crate::metrics::events::events().notified("acknowledged");
+                    }
+                    rcode => {
+                        tracing::warn!(%secondary, serial, rcode, "the secondary refused our NOTIFY: does it allow this server (allow-notify / acl)?");
+                        crate::metrics::events::events().notified("refused");
+                    }
+                }
+                return;
             }
         }
         tokio::time::sleep_until(deadline).await;
     }
-    tracing::warn!(%secondary, serial, "NOTIFY not acknowledged after {} attempts", ATTEMPTS.len());
+    match rejected {
+        None => {
+            tracing::warn!(%secondary, serial, "NOTIFY not acknowledged after {} attempts", ATTEMPTS.len())
+        }
+        Some(reason) => {
+            tracing::warn!(%secondary, serial, %reason, "NOTIFY not acknowledged after {} attempts: no reply verified", ATTEMPTS.len())
+        }
+    }
     crate::metrics::events::events().notified("unanswered");
 }
 

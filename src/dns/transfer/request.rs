@@ -62,7 +62,7 @@ pub fn transfer_type(query: &[u8]) -> Option<u16> {
 }
 
 /// Skips a name that may end in a compression pointer.
-fn skip_name(bytes: &[u8], mut at: usize) -> Option<usize> {
+pub(super) fn skip_name(bytes: &[u8], mut at: usize) -> Option<usize> {
     loop {
         let len = *bytes.get(at)?;
         match len {

@@ -4,15 +4,17 @@
 //! `ring`'s HMAC (already cairn's crypto, through rustls): the digests are
 //! plain concatenations of bytes the message already holds.
 //!
-//! Only the TCP side uses this (transfers, and the signed SOA query Knot
-//! sends before an IXFR); it reads the clock, which the answer core never
-//! does.
+//! Transfers, signed queries over TCP and UDP (answered in place of the
+//! answer core's BADKEY) and the NOTIFYs cairn sends, whose replies must be
+//! signed by the secondary, use this; it reads the clock, which the answer
+//! core never does.
 
 use std::path::Path;
 
 use ring::hmac;
 
-use crate::dns::wire::{MAX_NAME_LEN, TYPE_TSIG, Tsig, TsigError};
+use super::request::skip_name;
+use crate::dns::wire::{HEADER_LEN, MAX_NAME_LEN, TYPE_TSIG, Tsig, TsigError, read_additional};
 
 /// The class of TSIG records.
 const CLASS_ANY: [u8; 2] = [0, 255];
@@ -157,56 +159,113 @@ pub struct Signer<'k> {
 /// A verified request's signer, or why it failed.
 pub type Verdict<'k> = Result<Signer<'k>, Failure<'k>>;
 
-/// A request that did not verify: the error its reply carries and, for
-/// BADTIME (a good MAC at the wrong time), the signer that signs it.
-pub struct Failure<'k> {
-    pub error: TsigError,
-    pub signer: Option<Signer<'k>>,
+/// A request that did not verify, and the reply it gets (RFC 8945 §5.3.2).
+pub enum Failure<'k> {
+    /// A MAC longer than the algorithm's, or shorter than the larger of 10
+    /// bytes and half of it: RFC 8945 §5.2.2.1 has the message dropped
+    /// and FORMERR returned.
+    Malformed,
+    /// An unknown key (BADKEY) or a MAC that does not verify (BADSIG):
+    /// an unsigned error.
+    Unsigned(TsigError),
+    /// A good MAC at the wrong time (BADTIME): signed, with the server's
+    /// time as other data.
+    Signed(TsigError, Signer<'k>),
+}
+
+impl Failure<'_> {
+    /// The TSIG error the reply carries, if it carries a TSIG.
+    pub fn error(&self) -> Option<TsigError> {
+        match self {
+            Self::Malformed => None,
+            Self::Unsigned(error) | Self::Signed(error, _) => Some(*error),
+        }
+    }
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]))
 }
 
-/// Verifies `query`'s TSIG against `keys` at `now` (seconds since 1970).
+/// Whether a MAC of `len` bytes may stand for `algorithm`'s (RFC 8945
+/// §5.2.2.1): the whole of it, or its first bytes down to the larger of
+/// 10 and half its length.
+fn mac_len_allowed(algorithm: Algorithm, len: usize) -> bool {
+    let full = algorithm.ring().digest_algorithm().output_len();
+    (full / 2).max(10) <= len && len <= full
+}
+
+/// Whether `mac` is the first bytes of `expected`, in constant time.
+fn mac_matches(expected: &[u8], mac: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    expected
+        .get(..mac.len())
+        .is_some_and(|prefix| bool::from(prefix.ct_eq(mac)))
+}
+
+/// What a message's MAC covers (RFC 8945 §4.3): the prior MAC when there
+/// is one (a reply's request), the message as it was before it was signed
+/// (the original id, one additional record fewer), and the TSIG variables
+/// the record holds. `None` when the record does not hold them.
+fn digest(key: &Key, prior_mac: &[u8], message: &[u8], tsig: &Tsig) -> Option<hmac::Tag> {
+    let other_len = usize::from(u16_at(message, tsig.mac.end + 4)?);
+    let error_and_other = message.get(tsig.mac.end + 2..tsig.mac.end + 6 + other_len)?;
+    let unsigned = message.get(..tsig.record_start)?;
+    let header = unsigned.get(..12)?;
+    let additionals = u16_at(header, 10)?;
+    let mut context = hmac::Context::with_key(&key.secret);
+    if !prior_mac.is_empty() {
+        context.update(&(prior_mac.len() as u16).to_be_bytes());
+        context.update(prior_mac);
+    }
+    context.update(&tsig.original_id.to_be_bytes());
+    context.update(&header[2..10]);
+    context.update(&additionals.saturating_sub(1).to_be_bytes());
+    context.update(&unsigned[12..]);
+    context.update(&key.name);
+    context.update(&CLASS_ANY);
+    context.update(&[0, 0, 0, 0]);
+    context.update(key.algorithm.wire());
+    context.update(&tsig.time_and_fudge);
+    context.update(error_and_other);
+    Some(context.sign())
+}
+
+/// Whether `signed`'s time (48 bits) and fudge put it within its fudge of
+/// `now`.
+fn in_time(time_and_fudge: [u8; 8], now: u64) -> bool {
+    let [t0, t1, t2, t3, t4, t5, f0, f1] = time_and_fudge;
+    let signed = u64::from_be_bytes([0, 0, t0, t1, t2, t3, t4, t5]);
+    now.abs_diff(signed) <= u64::from(u16::from_be_bytes([f0, f1]))
+}
+
+/// Verifies `query`'s TSIG against `keys` at `now` (seconds since 1970),
+/// in RFC 8945 §5.2's order: the key, the MAC (whole or truncated as
+/// §5.2.2.1 allows, compared over its length), the time. cairn's own
+/// truncation policy is the RFC's floor, so §5.2.4's BADTRUNC (a MAC the
+/// RFC allows but local policy finds too short) is never the verdict.
 pub fn verify<'k>(keys: &'k [Key], query: &[u8], tsig: &Tsig, now: u64) -> Verdict<'k> {
-    let fail = |error| Failure {
-        error,
-        signer: None,
-    };
+    let bad_key = || Failure::Unsigned(TsigError::BadKey);
     let mut name = [0u8; MAX_NAME_LEN];
-    let name = tsig.key(query, &mut name).ok_or(fail(TsigError::BadKey))?;
+    let name = tsig.key(query, &mut name).ok_or_else(bad_key)?;
     let algorithm = query
         .get(tsig.algorithm.clone())
-        .ok_or(fail(TsigError::BadKey))?
+        .ok_or_else(bad_key)?
         .to_ascii_lowercase();
     let key = keys
         .iter()
         .find(|key| *key.name == *name && key.algorithm.wire() == algorithm.as_slice())
-        .ok_or(fail(TsigError::BadKey))?;
-    let mac = query.get(tsig.mac.clone()).ok_or(fail(TsigError::BadSig))?;
-    // Error, other length and other data follow the original id.
-    let other_len = usize::from(u16_at(query, tsig.mac.end + 4).ok_or(fail(TsigError::BadSig))?);
-    let error_and_other = query
-        .get(tsig.mac.end + 2..tsig.mac.end + 6 + other_len)
-        .ok_or(fail(TsigError::BadSig))?;
-    let mut digest = query
-        .get(..tsig.record_start)
-        .ok_or(fail(TsigError::BadSig))?
-        .to_vec();
-    let additionals = u16_at(&digest, 10).ok_or(fail(TsigError::BadSig))?;
-    digest[..2].copy_from_slice(&tsig.original_id.to_be_bytes());
-    digest[10..12].copy_from_slice(&additionals.saturating_sub(1).to_be_bytes());
-    digest.extend_from_slice(&key.name);
-    digest.extend_from_slice(&CLASS_ANY);
-    digest.extend_from_slice(&[0, 0, 0, 0]);
-    digest.extend_from_slice(key.algorithm.wire());
-    digest.extend_from_slice(&tsig.time_and_fudge);
-    digest.extend_from_slice(error_and_other);
-    // A truncated MAC (RFC 8945 §5.2.2.1) is not accepted: nothing sends one.
-    if hmac::verify(&key.secret, &digest, mac).is_err() {
-        return Err(fail(TsigError::BadSig));
+        .ok_or_else(bad_key)?;
+    let mac = query.get(tsig.mac.clone()).ok_or(Failure::Malformed)?;
+    if !mac_len_allowed(key.algorithm, mac.len()) {
+        return Err(Failure::Malformed);
     }
+    let expected = digest(key, &[], query, tsig).ok_or(Failure::Malformed)?;
+    if !mac_matches(expected.as_ref(), mac) {
+        return Err(Failure::Unsigned(TsigError::BadSig));
+    }
+    // A reply's MAC chains to the request's MAC as it was sent, truncated
+    // or not (RFC 8945 §5.3).
     let signer = Signer {
         key,
         prior_mac: mac.to_vec(),
@@ -214,14 +273,8 @@ pub fn verify<'k>(keys: &'k [Key], query: &[u8], tsig: &Tsig, now: u64) -> Verdi
         first: true,
         now,
     };
-    let [t0, t1, t2, t3, t4, t5, f0, f1] = tsig.time_and_fudge;
-    let signed = u64::from_be_bytes([0, 0, t0, t1, t2, t3, t4, t5]);
-    let fudge = u64::from(u16::from_be_bytes([f0, f1]));
-    if now.abs_diff(signed) > fudge {
-        return Err(Failure {
-            error: TsigError::BadTime,
-            signer: Some(signer),
-        });
+    if !in_time(tsig.time_and_fudge, now) {
+        return Err(Failure::Signed(TsigError::BadTime, signer));
     }
     Ok(signer)
 }
@@ -291,6 +344,48 @@ impl<'k> Signer<'k> {
         self.first = false;
     }
 
+    /// How many bytes [`Signer::sign`] adds with `other_len` bytes of
+    /// other data: what a reply must leave room for.
+    pub fn record_len(&self, other_len: usize) -> usize {
+        let mac_len = self.key.algorithm.ring().digest_algorithm().output_len();
+        self.key.name.len() + 10 + self.key.algorithm.wire().len() + 8 + 2 + mac_len + 6 + other_len
+    }
+
+    /// Verifies `reply`, a reply to the message this signed last, at `now`:
+    /// signed with this key, its MAC (whole or truncated as RFC 8945
+    /// §5.2.2.1 allows) over this message's MAC, the reply as it was before
+    /// it was signed and its TSIG variables (§5.3), within its fudge.
+    pub fn verify_reply(&self, reply: &[u8], now: u64) -> Result<(), ReplyError> {
+        let tsig = last_tsig(reply)?;
+        let mut name = [0u8; MAX_NAME_LEN];
+        let name = tsig.key(reply, &mut name).ok_or(ReplyError::Malformed)?;
+        let algorithm = reply
+            .get(tsig.algorithm.clone())
+            .ok_or(ReplyError::Malformed)?;
+        if *name != *self.key.name || !algorithm.eq_ignore_ascii_case(self.key.algorithm.wire()) {
+            return Err(ReplyError::OtherKey);
+        }
+        // BADSIG and BADKEY come unsigned (§5.3.2); none is an
+        // acknowledgement, signed or not.
+        match u16_at(reply, tsig.mac.end + 2).ok_or(ReplyError::Malformed)? {
+            0 => {}
+            error => return Err(ReplyError::PeerError(error)),
+        }
+        let mac = reply.get(tsig.mac.clone()).ok_or(ReplyError::Malformed)?;
+        if !mac_len_allowed(self.key.algorithm, mac.len()) {
+            return Err(ReplyError::BadMac);
+        }
+        let expected =
+            digest(self.key, &self.prior_mac, reply, &tsig).ok_or(ReplyError::Malformed)?;
+        if !mac_matches(expected.as_ref(), mac) {
+            return Err(ReplyError::BadMac);
+        }
+        if !in_time(tsig.time_and_fudge, now) {
+            return Err(ReplyError::BadTime);
+        }
+        Ok(())
+    }
+
     /// The key it signs with.
     pub fn key(&self) -> &'k Key {
         self.key
@@ -303,45 +398,54 @@ impl<'k> Signer<'k> {
     }
 }
 
+/// Why a reply to a message cairn signed (a NOTIFY) is not taken as the
+/// peer's: RFC 8945 §5.3 has every reply to a signed request signed, its
+/// MAC chained to the request's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    #[error("the reply is not signed")]
+    Unsigned,
+    #[error("the reply's records cannot be read")]
+    Malformed,
+    #[error("the reply is signed with another key or algorithm")]
+    OtherKey,
+    #[error(
+        "the reply carries TSIG error {0} (16 BADSIG, 17 BADKEY, 18 BADTIME): the peer does not hold this key, or not this secret"
+    )]
+    PeerError(u16),
+    #[error("the reply's MAC does not verify")]
+    BadMac,
+    #[error("the reply was signed further from this server's clock than its fudge")]
+    BadTime,
+}
+
+/// The TSIG record of `message`, which must be its last (RFC 8945 §5.1).
+fn last_tsig(message: &[u8]) -> Result<Tsig, ReplyError> {
+    let count = |at| u16_at(message, at).ok_or(ReplyError::Malformed);
+    let (questions, records) = (count(4)?, [count(6)?, count(8)?, count(10)?]);
+    let [answers, authorities, additionals] = records;
+    let Some(before_last) = additionals.checked_sub(1) else {
+        return Err(ReplyError::Unsigned);
+    };
+    let mut at = HEADER_LEN;
+    for _ in 0..questions {
+        at = skip_name(message, at).ok_or(ReplyError::Malformed)? + 4;
+    }
+    let skipped = u32::from(answers) + u32::from(authorities) + u32::from(before_last);
+    for _ in 0..skipped {
+        let owner_end = skip_name(message, at).ok_or(ReplyError::Malformed)?;
+        let rdata_len = usize::from(u16_at(message, owner_end + 8).ok_or(ReplyError::Malformed)?);
+        at = owner_end + 10 + rdata_len;
+    }
+    read_additional(message, at, 1)
+        .ok_or(ReplyError::Malformed)?
+        .tsig
+        .ok_or(ReplyError::Unsigned)
+}
+
 /// The most a TSIG record adds to a message: the longest key name,
 /// algorithm, MAC (SHA-512) and BADTIME's other data.
 pub const MAX_TSIG_LEN: usize = MAX_NAME_LEN + 10 + 13 + 8 + 2 + 64 + 6 + 6;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_algorithms() {
-        assert_eq!(
-            Algorithm::from_name("HMAC-SHA256."),
-            Some(Algorithm::HmacSha256)
-        );
-        assert_eq!(Algorithm::from_name("hmac-md5"), None);
-        assert_eq!(&*wire_name("XfrKey.").unwrap(), b"\x06xfrkey\x00");
-        assert!(wire_name("a..b").is_none());
-        assert!(Key::new("k", Algorithm::HmacSha512, b"").is_err());
-    }
-
-    #[test]
-    fn a_key_file_is_read_only_when_only_its_owner_may_read_it() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let path = dir.path().join("xfrkey.secret");
-        std::fs::write(&path, "c2VjcmV0IGJ5dGVz\n").expect("write the key");
-        let load = |mode: u32| {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .expect("chmod the key");
-            Key::load("xfrkey", "hmac-sha256", &path)
-        };
-        assert!(load(0o600).is_ok());
-        let refused = load(0o644).expect_err("others may read it").to_string();
-        assert!(
-            refused.contains("xfrkey") && refused.contains("0644") && refused.contains("chmod 600"),
-            "{refused}"
-        );
-        std::fs::write(&path, "not base64!\n").expect("write the key");
-        let refused = load(0o600).expect_err("no base64").to_string();
-        assert!(refused.contains("base64"), "{refused}");
-    }
-}
+mod tests;

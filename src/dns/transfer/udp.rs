@@ -15,7 +15,7 @@ use super::request::{self, TYPE_IXFR};
 use super::{TransferPolicy, echo_flags, tsig, unix_time};
 use crate::dns::answer::{Transport, respond};
 use crate::dns::names::NameTable;
-use crate::dns::wire::{HEADER_LEN, Rcode, ResponseWriter, read_query};
+use crate::dns::wire::{HEADER_LEN, Rcode, ResponseWriter, TYPE_OPT, read_query};
 
 /// Whether `response` (the core's reply to `query`) is one this module may
 /// replace: FORMERR, REFUSED or NOTAUTH.
@@ -77,7 +77,10 @@ fn ixfr(
     response.extend_from_slice(&apex.soa_answer);
     echo_flags(response, query);
     if let Some(signer) = &mut signer {
-        signer.sign(response, None, &[]);
+        let limit = request
+            .edns
+            .map_or(512, |edns| usize::from(edns.payload.max(512)));
+        sign_within(response, request.question_end, limit, None, signer);
     }
     true
 }
@@ -123,8 +126,39 @@ fn signed(
     };
     response.clear();
     response.extend_from_slice(answer);
-    // The TSIG may take the reply past the client's buffer; replies to
-    // signed queries are SOA checks, far below it.
-    signer.sign(response, None, &[]);
+    let limit = match question.edns {
+        Some(edns) => usize::from(edns.payload.clamp(512, max_udp_payload)),
+        None => 512,
+    };
+    sign_within(response, question.question_end, limit, opt, &mut signer);
     true
+}
+
+/// Signs `response` (a whole reply whose question ends at `question_end`)
+/// so that it still fits the client's `limit`: when the TSIG record would
+/// take it past, the reply gives way to the question alone with TC set and
+/// NOERROR, signed (RFC 8945 §5.3), and the client asks again over TCP.
+/// `opt` is the OPT record the reply carries, if any, kept in that case.
+fn sign_within(
+    response: &mut Vec<u8>,
+    question_end: usize,
+    limit: usize,
+    opt: Option<(u16, u8)>,
+    signer: &mut tsig::Signer<'_>,
+) {
+    if response.len() + signer.record_len(0) > limit && response.len() >= question_end {
+        response.truncate(question_end);
+        // TC set, RCODE NOERROR; one question, nothing else but the OPT.
+        response[2] |= 0x02;
+        response[3] &= 0xf0;
+        response[6..12].fill(0);
+        if let Some((payload, _)) = opt {
+            response.push(0);
+            response.extend_from_slice(&TYPE_OPT.to_be_bytes());
+            response.extend_from_slice(&payload.to_be_bytes());
+            response.extend_from_slice(&[0; 6]);
+            response[11] = 1;
+        }
+    }
+    signer.sign(response, None, &[]);
 }
