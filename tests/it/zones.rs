@@ -2,12 +2,13 @@
 //! compared with what the admin API does and answers.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{RData, RecordType};
 use serde_json::{Value, json};
 
 use crate::admin::{a_records, namespace_id, ok, register, service_id, srv_targets};
-use crate::support::{TestServer, cairn_binary, eventually, rcode, spawn_server};
+use crate::support::{TestServer, cairn_binary, eventually, rcode, send_signal, spawn_server};
 
 /// The allowed networks the API reports for the namespace named `name`.
 fn allowed_networks(server: &TestServer, name: &str) -> Value {
@@ -252,4 +253,19 @@ fn a_restart_applies_zones_again_only_when_the_files_or_the_store_changed() {
         .collect();
     addresses.sort();
     assert_eq!(addresses, ["10.0.1.1", "10.0.1.3"]);
+
+    // A start that skipped zones/ still stops on SIGTERM.
+    server.restart();
+    assert_eq!(skipped(&server), 3);
+    if send_signal(server.pid(), "TERM").is_some() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.try_wait().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "cairn did not stop after SIGTERM:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
