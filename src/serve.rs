@@ -326,6 +326,9 @@ pub async fn run_with(
                 cluster::join(etcd, registry.clone(), shutdown.clone()).await?;
             let store_path = format!("etcd {} under {}", etcd.endpoints.join(","), etcd.prefix);
             let store_watch = crate::store::StoreWatch::elsewhere("etcd", writer.following());
+            if let (Some(metrics), Some(following)) = (&metrics, writer.following()) {
+                metrics.follow_cluster(following);
+            }
             (
                 writer,
                 restored,

@@ -120,6 +120,11 @@ impl Etcd {
         });
     }
 
+    /// The running etcd's process id, to stop and continue it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
