@@ -64,6 +64,7 @@ fn ixfr(
         return false;
     }
     let Some(apex) = table
+        .names()
         .node(request.zone())
         .and_then(|node| match node.value() {
             Node::Apex(zone) => Some(zone.apex.load_full()),
