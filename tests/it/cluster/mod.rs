@@ -9,6 +9,7 @@ mod failures;
 mod health;
 mod members;
 mod operations;
+mod repair;
 mod reread;
 mod secure;
 mod zones;
