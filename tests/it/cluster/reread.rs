@@ -1,15 +1,19 @@
 //! A node's re-read of everything (after etcd compacted the history it
-//! needed) under DNS query load: each service switches from what it was
-//! to what it is in one step, so no answer mixes the two.
+//! needed) under DNS query load: the whole registry switches from what it
+//! was to what it is in one step, so no answer mixes the two, and once one
+//! service answers as it is, every other does.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 
 use super::{Etcd, instances_all, nodes, registration, try_call};
 use crate::admin::{ok, service_id};
-use crate::support::{DEADLINE, eventually, exchange_udp, query_message, send_signal};
+use crate::support::{
+    DEADLINE, TestServer, eventually, exchange_udp, query_message, rcode, send_signal,
+};
 
 /// Instances of `web`: enough that re-applying them one by one would
 /// take long enough for queries to see the service half changed.
@@ -107,5 +111,114 @@ fn a_re_read_under_query_load_switches_each_service_whole() {
     assert!(
         old > 0 && new > 200,
         "{old} old, {new} new: the load did not span the switch"
+    );
+}
+
+/// Services, each with static instances: enough that switching them one
+/// service at a time would let queries see some switched and others not.
+const SERVICES: usize = 40;
+const STATIC_INSTANCES: usize = 100;
+
+fn services_zone() -> String {
+    let mut text = String::from(
+        "[namespace]\nname = \"svc.test\"\ntype = \"DNS_PRIVATE\"\nallowed_networks = [\"127.0.0.0/8\"]\n",
+    );
+    for s in 0..SERVICES {
+        text.push_str(&format!(
+            "\n[[services]]\nname = \"s{s}\"\nrecords = [{{ type = \"A\", ttl = 10 }}, {{ type = \"SRV\", ttl = 10 }}]\n"
+        ));
+        for n in 0..STATIC_INSTANCES {
+            text.push_str(&format!(
+                "\n[[services.instances]]\nid = \"i{n}\"\nipv4 = \"10.1.{s}.{}\"\nport = 80\n",
+                n + 1
+            ));
+        }
+    }
+    text
+}
+
+#[test]
+fn a_re_read_switches_every_service_at_once() {
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let config = etcd.store_config();
+    let a = TestServer::start_with(&[("svc.test.toml", &services_zone())], &config);
+    let b = TestServer::start_with(&[], &config);
+    let last = service_id(&a, &format!("s{}", SERVICES - 1));
+    eventually("B to have every service", || {
+        (instances_all(&b, &last).len() == STATIC_INSTANCES).then_some(())
+    });
+
+    // B stops and misses, in compacted history, one new instance in each
+    // service: `new.sN.svc.test` is NXDOMAIN before the switch, an address
+    // after.
+    let pid = b.pid();
+    if send_signal(pid, "STOP").is_none() {
+        return;
+    }
+    etcd.kill();
+    etcd.run();
+    for s in 0..SERVICES {
+        let body = registration(&service_id(&a, &format!("s{s}")), "new", "10.2.0.1");
+        eventually("A to accept the new instance", || {
+            let (status, _) = try_call(&a.admin_socket, "RegisterInstance", &body)?;
+            (status == 200).then_some(())
+        });
+    }
+    etcd.compact();
+
+    // One query after another, round the services, from before B wakes
+    // until every service has answered new twice over.
+    let dns = b.dns;
+    let seen = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            let mut seen: Vec<(usize, bool)> = Vec::new();
+            let (started, mut new_in_a_row) = (Instant::now(), 0);
+            while new_in_a_row < 2 * SERVICES && started.elapsed() < DEADLINE {
+                let s = seen.len() % SERVICES;
+                let query = query_message(&format!("new.s{s}.svc.test."), RecordType::A, None);
+                let Ok(reply) = exchange_udp(dns, &query, None, Duration::from_millis(200)) else {
+                    continue;
+                };
+                let new = rcode(&reply) == ResponseCode::NoError && !reply.answers.is_empty();
+                new_in_a_row = if new { new_in_a_row + 1 } else { 0 };
+                seen.push((s, new));
+            }
+            seen
+        });
+        send_signal(pid, "CONT").expect("kill, found for STOP");
+        load.join().expect("the load thread")
+    });
+    let log = b.log();
+    let reread = log
+        .lines()
+        .find(|line| line.contains("re-read the cluster store"))
+        .unwrap_or_else(|| panic!("no re-read in B's log: {log}"));
+    eprintln!("{reread}");
+    let first_new = seen.iter().position(|(_, new)| *new);
+    let old_after_new: Vec<usize> = first_new
+        .map(|at| {
+            seen[at..]
+                .iter()
+                .filter(|(_, new)| !new)
+                .map(|(s, _)| *s)
+                .collect()
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "{} answers, the first new at {first_new:?}, {} old after it",
+        seen.len(),
+        old_after_new.len()
+    );
+    assert!(
+        first_new.is_some_and(|at| at > 0),
+        "the load did not span the switch"
+    );
+    assert!(
+        old_after_new.is_empty(),
+        "{} answers as services were after another answered as it is, the first from {:?}",
+        old_after_new.len(),
+        &old_after_new[..old_after_new.len().min(20)]
     );
 }
