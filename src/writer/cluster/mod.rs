@@ -74,7 +74,7 @@ enum Committed<O> {
 
 /// What this node has applied: the guards' reading.
 #[derive(Default, Clone)]
-struct Seen {
+pub(super) struct Seen {
     applied: SharedRevision,
 }
 
@@ -144,6 +144,22 @@ impl Cluster {
 
     pub(super) fn max_batch(&self) -> usize {
         self.store.max_batch()
+    }
+
+    /// The registry held at one whole applied revision, while the guard
+    /// lives; `None` while the follower is applying one (then wait for
+    /// [`applied_changes`](Self::applied_changes)).
+    pub(super) fn whole_revision(&self) -> Option<std::sync::RwLockReadGuard<'_, Seen>> {
+        match self.seen.try_read() {
+            Ok(seen) => Some(seen),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Changes whenever the follower has applied something.
+    pub(super) fn applied_changes(&self) -> watch::Receiver<SharedRevision> {
+        self.applied.subscribe()
     }
 
     fn refuse_if_unreachable(&self) -> Result<()> {

@@ -9,9 +9,11 @@
 //! query sees one service from the store's state and another from the
 //! node's old one. Within it, services and namespaces gone from the store
 //! go first (a name may have been taken again by a new one), then what the
-//! store holds goes in, each service whole. The registry itself (what the
-//! API reads) is changed in place under the follow lock, so writes plan
-//! after it, not during it.
+//! store holds goes in, each service whole. The registry itself is changed
+//! in place under the follow lock's write side, which plans and the API's
+//! reads (`Writer::read`) take the read side of: they see the registry
+//! before the re-read or after it, never during. Plans wait for it; DNS
+//! does not (it answers from the published table meanwhile).
 //!
 //! Writes of this node in flight when the re-read comes are settled first
 //! (for at most [`SETTLE_WAIT`]): each learns the revision it was committed

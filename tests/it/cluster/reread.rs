@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
+use serde_json::json;
 
 use super::{Etcd, instances_all, nodes, registration, try_call};
 use crate::admin::{ok, service_id};
@@ -168,27 +169,33 @@ fn a_re_read_switches_every_service_at_once() {
     }
     etcd.compact();
 
-    // One query after another, round the services, from before B wakes
-    // until every service has answered new twice over.
+    // One question after another, round the services, from before B wakes
+    // until every service has answered new twice over: over DNS
+    // (`new.sN` NXDOMAIN or an address) and over the API (GetInstance).
+    let ids: Vec<String> = (0..SERVICES)
+        .map(|s| service_id(&a, &format!("s{s}")))
+        .collect();
     let dns = b.dns;
-    let seen = std::thread::scope(|scope| {
-        let load = scope.spawn(|| {
-            let mut seen: Vec<(usize, bool)> = Vec::new();
-            let (started, mut new_in_a_row) = (Instant::now(), 0);
-            while new_in_a_row < 2 * SERVICES && started.elapsed() < DEADLINE {
-                let s = seen.len() % SERVICES;
+    let (by_dns, by_api) = std::thread::scope(|scope| {
+        let by_dns = scope.spawn(|| {
+            round_the_services(|s| {
                 let query = query_message(&format!("new.s{s}.svc.test."), RecordType::A, None);
-                let Ok(reply) = exchange_udp(dns, &query, None, Duration::from_millis(200)) else {
-                    continue;
-                };
-                let new = rcode(&reply) == ResponseCode::NoError && !reply.answers.is_empty();
-                new_in_a_row = if new { new_in_a_row + 1 } else { 0 };
-                seen.push((s, new));
-            }
-            seen
+                let reply = exchange_udp(dns, &query, None, Duration::from_millis(200)).ok()?;
+                Some(rcode(&reply) == ResponseCode::NoError && !reply.answers.is_empty())
+            })
+        });
+        let by_api = scope.spawn(|| {
+            round_the_services(|s| {
+                let body = json!({"ServiceId": ids[s], "InstanceId": "new"});
+                let (status, _) = try_call(&b.admin_socket, "GetInstance", &body)?;
+                Some(status == 200)
+            })
         });
         send_signal(pid, "CONT").expect("kill, found for STOP");
-        load.join().expect("the load thread")
+        (
+            by_dns.join().expect("the DNS load"),
+            by_api.join().expect("the API load"),
+        )
     });
     let log = b.log();
     let reread = log
@@ -196,29 +203,48 @@ fn a_re_read_switches_every_service_at_once() {
         .find(|line| line.contains("re-read the cluster store"))
         .unwrap_or_else(|| panic!("no re-read in B's log: {log}"));
     eprintln!("{reread}");
-    let first_new = seen.iter().position(|(_, new)| *new);
-    let old_after_new: Vec<usize> = first_new
-        .map(|at| {
-            seen[at..]
-                .iter()
-                .filter(|(_, new)| !new)
-                .map(|(s, _)| *s)
-                .collect()
-        })
-        .unwrap_or_default();
+    let first_new = switched_once("DNS", &by_dns);
+    assert!(first_new > 0, "the DNS load did not span the switch");
+    switched_once("the API", &by_api);
+}
+
+/// Asks `ask(service)` round the services until every one has answered
+/// new twice over in a row (or the deadline): each answer, in order, as
+/// (service, new).
+fn round_the_services(ask: impl Fn(usize) -> Option<bool>) -> Vec<(usize, bool)> {
+    let mut seen: Vec<(usize, bool)> = Vec::new();
+    let (started, mut new_in_a_row) = (Instant::now(), 0);
+    while new_in_a_row < 2 * SERVICES && started.elapsed() < DEADLINE {
+        let s = seen.len() % SERVICES;
+        let Some(new) = ask(s) else { continue };
+        new_in_a_row = if new { new_in_a_row + 1 } else { 0 };
+        seen.push((s, new));
+    }
+    seen
+}
+
+/// Checks that once any service answered new, none answered old after:
+/// returns where the first new answer was.
+fn switched_once(by: &str, seen: &[(usize, bool)]) -> usize {
+    let first_new = seen
+        .iter()
+        .position(|(_, new)| *new)
+        .unwrap_or_else(|| panic!("{by}: no service ever answered new"));
+    let old_after_new: Vec<usize> = seen[first_new..]
+        .iter()
+        .filter(|(_, new)| !new)
+        .map(|(s, _)| *s)
+        .collect();
     eprintln!(
-        "{} answers, the first new at {first_new:?}, {} old after it",
+        "{by}: {} answers, the first new at {first_new}, {} old after it",
         seen.len(),
         old_after_new.len()
     );
     assert!(
-        first_new.is_some_and(|at| at > 0),
-        "the load did not span the switch"
-    );
-    assert!(
         old_after_new.is_empty(),
-        "{} answers as services were after another answered as it is, the first from {:?}",
+        "{by}: {} answers as services were after another answered as it is, the first from {:?}",
         old_after_new.len(),
         &old_after_new[..old_after_new.len().min(20)]
     );
+    first_new
 }
