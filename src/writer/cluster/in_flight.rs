@@ -5,6 +5,7 @@
 //! the two holds a write is settled by the revision it was committed at,
 //! noted here under one lock shared with the follower.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{Cluster, lock};
@@ -57,15 +58,19 @@ impl Cluster {
         covered
     }
 
-    /// Waits (at most [`SETTLE_WAIT`]) until every write in flight knows
-    /// the revision it was committed at, or has ended.
+    /// Waits (at most [`SETTLE_WAIT`]) until every write in flight now
+    /// knows the revision it was committed at, or has ended. Writes begun
+    /// later are not waited for (a steady stream of them would hold the
+    /// re-read back): the store's state was read before they began, so
+    /// they are committed above it and come through the watch.
     pub(super) async fn settle(&self) {
         let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+        let begun = self.writes.load(Ordering::SeqCst);
         loop {
             let woken = self.settled.notified();
             let unsettled = lock(&self.local)
-                .values()
-                .any(|write| write.committed.is_none());
+                .iter()
+                .any(|(number, write)| *number < begun && write.committed.is_none());
             if !unsettled || tokio::time::timeout_at(deadline, woken).await.is_err() {
                 return;
             }
