@@ -34,7 +34,9 @@
 //! - **Heartbeats** received here are shared with every node a few times
 //!   a second (`beats.rs`); the health leader acts on silence.
 //! - **Re-reads** (after compaction, and a periodic consistency check
-//!   against the store at the applied revision) are `resync.rs`.
+//!   against the store at the applied revision) are `resync.rs`; a write
+//!   whose transaction a re-read holds is run and answered by the re-read
+//!   (`in_flight.rs`).
 
 mod beats;
 mod in_flight;
