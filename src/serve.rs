@@ -296,10 +296,15 @@ mod cluster {
         let place = format!("etcd {}", config.endpoints.join(","));
         let (leadership, leading) =
             store.health_leadership(config.operations_kept, shutdown.clone());
-        let (writer, restored, follower) =
-            Writer::restore_clustered(registry, store, config.consistency_check, shutdown)
-                .await
-                .map_err(|error| restore_failed(&place, error))?;
+        let (writer, restored, follower) = Writer::restore_clustered(
+            registry,
+            store,
+            config.consistency_check,
+            config.testing_lose_one_event_of_instance.clone(),
+            shutdown,
+        )
+        .await
+        .map_err(|error| restore_failed(&place, error))?;
         // Drained together at shutdown: the lease is given back first.
         let tasks = tokio::spawn(async move {
             let (_, _) = tokio::join!(leading, follower);
@@ -385,6 +390,9 @@ pub async fn run_with(
                 cluster::join(etcd, registry.clone(), shutdown.clone()).await?;
             let store_path = format!("etcd {} under {}", etcd.endpoints.join(","), etcd.prefix);
             let store_watch = crate::store::StoreWatch::elsewhere("etcd", writer.following());
+            if let (Some(metrics), Some(following)) = (&metrics, writer.following()) {
+                metrics.follow_cluster(following);
+            }
             (
                 writer,
                 restored,

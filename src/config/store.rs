@@ -75,6 +75,11 @@ pub struct EtcdConfig {
     /// Operations etcd keeps (the oldest beyond are deleted): as many as
     /// each node keeps in memory unless told.
     pub operations_kept: usize,
+    /// For tests only: the first transaction the watch brings that
+    /// registers or deregisters this instance id is dropped as a lost watch
+    /// event would be (counted as applied, nothing applied), so the
+    /// consistency check's repair can be seen at work against a real etcd.
+    pub testing_lose_one_event_of_instance: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,6 +98,7 @@ pub(super) struct StoreFile {
     timeout_secs: Option<f64>,
     consistency_check_secs: Option<f64>,
     operations_kept: Option<usize>,
+    testing_lose_one_event_of_instance: Option<String>,
 }
 
 impl StoreFile {
@@ -219,6 +225,7 @@ impl StoreFile {
                         }
                         Some(kept) => kept,
                     },
+                    testing_lose_one_event_of_instance: self.testing_lose_one_event_of_instance,
                 })))
             }
             other => Err(ConfigError::invalid(

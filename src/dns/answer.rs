@@ -9,7 +9,7 @@ use smallvec::SmallVec;
 
 use super::compile::{Apex, CompiledService, Pool};
 use super::instance::{CNAME_TARGET_AT, RDATA_AT, SRV_TARGET_AT};
-use super::names::{NameTable, Node, parent};
+use super::names::{NameTable, Names, Node, parent};
 use super::wire::{
     CLASSIC_UDP_LIMIT, HEADER_LEN, MAX_NAME_LEN, NameAt, Question, Rcode, ResponseWriter, Section,
     TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_SRV, Tsig, TsigError,
@@ -157,7 +157,7 @@ pub fn respond_served<'b>(
         return Some(writer.finish(opt(0)));
     }
     let zone = resolve(
-        table,
+        &table.names(),
         &question,
         client.to_canonical(),
         &mut writer,
@@ -264,7 +264,7 @@ enum Step {
 /// by it), `None` for REFUSED; sets `passed_over` when a zone denied the
 /// client on the way.
 fn resolve(
-    table: &NameTable,
+    table: &Names,
     question: &Question,
     client: IpAddr,
     writer: &mut ResponseWriter<'_>,
@@ -337,7 +337,7 @@ fn negative(writer: &mut ResponseWriter<'_>, asked: Asked<'_>, apex: &Apex, rcod
 /// more lookup per label, on slices of the wire name like the rest of the
 /// walk.
 fn answer_name(
-    table: &NameTable,
+    table: &Names,
     asked: Asked<'_>,
     client: IpAddr,
     writer: &mut ResponseWriter<'_>,

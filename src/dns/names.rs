@@ -2,11 +2,18 @@
 //! (a zone apex, a service, or an empty non-terminal), kept current by the
 //! registry's observer calls. Queries read it; only writers lock.
 //!
+//! The table is published as one generation ([`Names`]) that queries load
+//! once each (an `ArcSwap`: no lock, no shared write). Changes are made to
+//! the published generation in place, except while the registry is told
+//! again whole (a cluster node re-reading its shared store): that goes
+//! into a generation of its own, out of sight, which is then published in
+//! one store, so no query sees some services as they were and others as
+//! they are.
+//!
 //! It is named for what it holds, names, and not "zones": in cairn that
 //! word means the declarative `zones/` files `config` applies at start.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -16,9 +23,11 @@ use super::compile::{Apex, Changed, CompiledService, ServerNames, ServiceName};
 use super::encode::{EncodeError, Fqdn};
 use super::transfer::history::{self, Difference, History};
 
+mod generations;
 mod history_hooks;
 use crate::metrics::ZoneCounters;
-use crate::registry::{Namespace, RegistryObserver, Service, ServiceView, Touched};
+use crate::registry::{Namespace, Service, ServiceView, Touched};
+use generations::Carried;
 
 /// One zone; its apex is swapped whole when the SOA serial or settings change.
 #[derive(Debug)]
@@ -72,6 +81,10 @@ struct WriterState {
     services: HashMap<WireName, BTreeSet<WireName>>,
     /// Each zone's IXFR history bound, when not the default.
     history_bytes: Option<usize>,
+    /// While a replacement is gathered: what each zone of the published
+    /// generation had (its counter slot, its serial), for the same
+    /// namespace to take on; what is left is released at publication.
+    carried: HashMap<String, Carried>,
 }
 
 /// A change made in place: what it did to the zone's records, when that
@@ -98,14 +111,25 @@ pub fn parent(name: &[u8]) -> Option<&[u8]> {
 
 /// The table of served names: a registry observer on the writing side, the
 /// source of every answer on the reading side. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct NameTable {
-    pub(super) nodes: Arc<DashMap<WireName, Node, Hasher>>,
-    writer_state: Arc<Mutex<WriterState>>,
+    /// What queries, transfers and NOTIFY read.
+    published: Arc<ArcSwap<Names>>,
+    /// What the registry's changes go to: the published generation, or the
+    /// next one while a replacement is gathered.
+    writing: Arc<ArcSwap<Names>>,
+    /// Woken whenever a zone's serial rises: what sends NOTIFY waits on.
+    serial_raised: Arc<tokio::sync::Notify>,
+}
+
+/// One generation of the table: every served name, and the writers' state
+/// that goes with them.
+pub struct Names {
+    nodes: DashMap<WireName, Node, Hasher>,
+    writer_state: Mutex<WriterState>,
     /// What every zone takes from this server: the default name server's
     /// addresses and the server's own names.
     server: Arc<ServerNames>,
-    /// Woken whenever a zone's serial rises: what sends NOTIFY waits on.
     serial_raised: Arc<tokio::sync::Notify>,
 }
 
@@ -118,48 +142,14 @@ pub struct ZoneSnapshot {
     pub services: Vec<(WireName, Arc<CompiledService>)>,
 }
 
-impl NameTable {
-    /// A table whose zones' default name server has no addresses: for
-    /// tests that do not ask for it.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A table whose zones' default name server (`ns1.<zone>`, or the SOA's
-    /// primary name server) is answered with `server_addresses`.
-    pub fn with_server_addresses(server_addresses: Vec<IpAddr>) -> Self {
-        Self::with_server(server_addresses, &[])
-    }
-
-    /// A table whose zones' default name server is answered with
-    /// `server_addresses`, and which answers each of `own_hosts` (dotted
-    /// names, such as the API's host) with its addresses in whichever zone
-    /// it falls in. A name that is not a DNS name is left out, logged.
-    pub fn with_server(server_addresses: Vec<IpAddr>, own_hosts: &[(String, Vec<IpAddr>)]) -> Self {
-        let own_hosts = own_hosts
-            .iter()
-            .filter_map(|(name, addresses)| match Fqdn::parse(name) {
-                Ok(name) => Some((name, addresses.clone())),
-                Err(error) => {
-                    tracing::error!(host = %name, %error, "not answered in DNS");
-                    None
-                }
-            })
-            .collect();
+impl Names {
+    fn new(server: Arc<ServerNames>, serial_raised: Arc<tokio::sync::Notify>) -> Self {
         Self {
-            server: Arc::new(ServerNames {
-                addresses: server_addresses,
-                own_hosts,
-            }),
-            ..Self::default()
+            nodes: DashMap::default(),
+            writer_state: Mutex::default(),
+            server,
+            serial_raised,
         }
-    }
-
-    /// Counts queries per zone in `counters` from now on: each zone added
-    /// after this call gets a slot, released when the zone goes. Called
-    /// before any zone is restored.
-    pub fn count_zones(&self, counters: ZoneCounters) {
-        self.writer_state().counters = Some(counters);
     }
 
     fn writer_state(&self) -> MutexGuard<'_, WriterState> {
@@ -186,7 +176,7 @@ impl NameTable {
     }
 
     /// The service compiled at `name`, if one is.
-    pub(super) fn service_at(&self, name: &[u8]) -> Option<Arc<CompiledService>> {
+    fn service_at(&self, name: &[u8]) -> Option<Arc<CompiledService>> {
         match self.nodes.get(name)?.value() {
             Node::Service(_, service) => Some(Arc::clone(service)),
             _ => None,
@@ -303,7 +293,7 @@ impl NameTable {
     /// The zone whose apex is `origin` (lower case, wire form), taken
     /// whole under the writers' lock and the zone's history lock, so every
     /// service in it is at the apex's serial.
-    pub fn zone_snapshot(&self, origin: &[u8]) -> Option<ZoneSnapshot> {
+    fn zone_snapshot(&self, origin: &[u8]) -> Option<ZoneSnapshot> {
         let state = self.writer_state();
         let Node::Apex(zone) = self.nodes.get(origin)?.value().clone() else {
             return None;
@@ -325,23 +315,16 @@ impl NameTable {
         })
     }
 
-    /// Every zone's current apex.
-    pub fn apexes(&self) -> Vec<Arc<Apex>> {
+    fn apexes(&self) -> Vec<Arc<Apex>> {
         self.writer_state()
             .zones
             .values()
             .map(|zone| zone.apex.load_full())
             .collect()
     }
-
-    /// Resolves once a zone's serial has risen since the last call (or
-    /// since the table was made, for the first).
-    pub async fn serial_raised(&self) {
-        self.serial_raised.notified().await;
-    }
 }
 
-impl RegistryObserver for NameTable {
+impl Names {
     fn namespace_changed(&self, namespace: &Namespace) {
         if !namespace.kind.has_dns() {
             return;
@@ -369,10 +352,17 @@ impl RegistryObserver for NameTable {
             return;
         }
         let origin = apex.origin.clone();
-        let counted = state
-            .counters
-            .as_ref()
-            .and_then(|counters| counters.assign(&namespace.id, &namespace.name));
+        let carried = state.carried.remove(&namespace.id);
+        let apex = match carried {
+            Some(carried) => apex.with_serial(carried.serial).unwrap_or(apex),
+            None => apex,
+        };
+        let counted = carried.and_then(|carried| carried.counted).or_else(|| {
+            state
+                .counters
+                .as_ref()
+                .and_then(|counters| counters.assign(&namespace.id, &namespace.name))
+        });
         let history_bytes = state.history_bytes.unwrap_or(DEFAULT_HISTORY_BYTES);
         let zone = Arc::new(ZoneCell {
             apex: ArcSwap::from_pointee(apex),
@@ -497,12 +487,7 @@ impl RegistryObserver for NameTable {
 
 /// Takes a service's name out of the table, with the empty non-terminals
 /// only it needed. A name some other service still lies below stays, empty.
-fn remove_service_node(
-    table: &NameTable,
-    state: &mut WriterState,
-    name: &[u8],
-    zone: &Arc<ZoneCell>,
-) {
+fn remove_service_node(table: &Names, state: &mut WriterState, name: &[u8], zone: &Arc<ZoneCell>) {
     if table.service_at(name).is_none() {
         return;
     }
@@ -517,7 +502,7 @@ fn remove_service_node(
         table.nodes.remove(name);
     }
     let origin = zone.apex.load().origin.clone();
-    for empty in NameTable::between(name, &origin) {
+    for empty in Names::between(name, &origin) {
         let remaining = match state.below.get_mut(&empty) {
             Some(count) => {
                 *count = count.saturating_sub(1);

@@ -1154,3 +1154,4 @@ fn any_gets_every_rrset_at_the_name() {
 
 mod history;
 mod in_place;
+mod replacement;

@@ -7,13 +7,16 @@
 //! - the write side's ([`events`]): prometheus-client counters and
 //!   histograms in one process-wide [`Events`];
 //! - the registry's size (instances per namespace): computed at scrape time
-//!   from the registry, never kept up to date.
+//!   from the registry, never kept up to date;
+//! - a cluster node's lag behind its shared store ([`cluster`]): read at
+//!   scrape time from the follower's [`crate::store::Following`].
 //!
-//! This module reads the registry (at scrape time) and nothing else of
-//! ours; `dns/`, `admin/`, `store/`, `writer/` and `health/` call into it,
+//! This module reads the registry and a cluster node's following (at
+//! scrape time) and nothing else of ours; `dns/`, `admin/`, `store/`, `writer/` and `health/` call into it,
 //! never the other way round. Nothing here runs on the answer path but
 //! [`dns::DnsRecorder`]'s few stores.
 
+pub mod cluster;
 pub mod dns;
 pub mod events;
 mod http;
@@ -81,6 +84,7 @@ struct Inner {
     dns: Arc<DnsSlots>,
     zones: ZoneCounters,
     readiness: Arc<Readiness>,
+    cluster: cluster::ClusterLag,
 }
 
 impl Metrics {
@@ -92,12 +96,14 @@ impl Metrics {
         let tcp_threads = std::thread::available_parallelism().map_or(1, usize::from) + 1;
         let dns = DnsSlots::new(udp_workers, tcp_threads);
         let zones = ZoneCounters::new(Arc::clone(&dns));
+        let cluster = cluster::ClusterLag::default();
         let mut encoded = prometheus_client::registry::Registry::default();
         events().register(&mut encoded);
         encoded.register_collector(Box::new(Scraped {
             dns: Arc::clone(&dns),
             zones: zones.clone(),
             registry,
+            cluster: cluster.clone(),
         }));
         Self {
             inner: Arc::new(Inner {
@@ -105,8 +111,14 @@ impl Metrics {
                 dns,
                 zones,
                 readiness: Arc::default(),
+                cluster,
             }),
         }
+    }
+
+    /// Exports a cluster node's lag behind its shared store from now on.
+    pub fn follow_cluster(&self, following: Arc<crate::store::Following>) {
+        self.inner.cluster.follow(following);
     }
 
     /// The answer path's counters.
@@ -139,6 +151,7 @@ struct Scraped {
     dns: Arc<DnsSlots>,
     zones: ZoneCounters,
     registry: Registry,
+    cluster: cluster::ClusterLag,
 }
 
 impl std::fmt::Debug for Scraped {
@@ -151,6 +164,7 @@ impl Collector for Scraped {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         self.dns.encode(&mut encoder)?;
         self.zones.encode(&mut encoder)?;
+        self.cluster.encode(&mut encoder)?;
         let counts = self.registry.instance_counts();
         let mut namespaces: Vec<(String, String, usize)> = self
             .registry

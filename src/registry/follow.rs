@@ -183,6 +183,22 @@ impl Registry {
         Ok(())
     }
 
+    /// Runs `replace`, which tells the registry's whole state again, as one
+    /// replacement for the observers: DNS shows all of it at once when it
+    /// returns (or unwinds), nothing of it before.
+    pub(crate) fn replacing<T>(&self, replace: impl FnOnce() -> T) -> T {
+        struct Ended<'a>(&'a Registry);
+        impl Drop for Ended<'_> {
+            fn drop(&mut self) {
+                self.0
+                    .each_observer(|observer| observer.replacement_ended());
+            }
+        }
+        self.each_observer(|observer| observer.replacement_begun());
+        let _ended = Ended(self);
+        replace()
+    }
+
     /// Every namespace, service and instance id this registry holds: what
     /// a re-read compares the store's state with.
     pub(crate) fn held_ids(&self) -> (Vec<String>, Vec<(String, Vec<String>)>) {

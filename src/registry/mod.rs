@@ -99,6 +99,16 @@ pub trait RegistryObserver: Send + Sync + 'static {
     fn service_changed(&self, view: ServiceView<'_>);
     /// A service was deleted (it had no instances left).
     fn service_removed(&self, namespace: &Namespace, service: &Service);
+    /// The registry is about to be told again whole (a cluster node
+    /// re-reading its shared store): every namespace and service it holds
+    /// once the replacement ends is told between this call and
+    /// [`replacement_ended`](Self::replacement_ended), so an observer may
+    /// gather them aside and show them all at once. Changes from other
+    /// writers may come in between; they belong to the new state.
+    fn replacement_begun(&self) {}
+    /// The replacement begun by [`replacement_begun`](Self::replacement_begun)
+    /// is complete.
+    fn replacement_ended(&self) {}
 }
 
 /// A namespace to create.

@@ -33,6 +33,10 @@ pub struct Following {
     checks: AtomicU64,
     last_check_millis: AtomicU64,
     repairs: AtomicU64,
+    /// Since when (epoch milliseconds) this node has not been sure it holds
+    /// the store's state: it heard of a revision it has not applied, or
+    /// lost the store. 0 while it is current.
+    behind_since_millis: AtomicU64,
 }
 
 /// A copy of [`Following`] at one moment.
@@ -77,10 +81,42 @@ impl Following {
     pub fn applied(&self, revision: SharedRevision) {
         self.applied.store(revision, Ordering::Relaxed);
         self.heard(revision);
+        self.current_if_caught_up();
     }
 
     pub fn heard(&self, revision: SharedRevision) {
-        self.heard.fetch_max(revision, Ordering::Relaxed);
+        let before = self.heard.fetch_max(revision, Ordering::Relaxed);
+        if revision > before.max(self.applied.load(Ordering::Relaxed)) {
+            self.behind_from(wall_millis());
+        }
+    }
+
+    /// Keeps the first moment of a stretch behind the store.
+    fn behind_from(&self, millis: u64) {
+        let _ = self.behind_since_millis.compare_exchange(
+            0,
+            millis.max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    fn current_if_caught_up(&self) {
+        let caught_up = self.applied.load(Ordering::Relaxed) >= self.heard.load(Ordering::Relaxed);
+        if caught_up && lock(&self.stale).is_none() {
+            self.behind_since_millis.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// How long this node has been behind the store (0 while it has
+    /// applied everything it heard of and the store answers): the watch's
+    /// lag in time, which a revision count alone does not give while the
+    /// store is silent.
+    pub fn lag_seconds(&self) -> f64 {
+        match self.behind_since_millis.load(Ordering::Relaxed) {
+            0 => 0.0,
+            since => wall_millis().saturating_sub(since) as f64 / 1000.0,
+        }
     }
 
     /// Marks the node stale; returns whether it just became so (to log
@@ -95,12 +131,18 @@ impl Following {
             reason,
             since_millis,
         });
+        drop(stale);
+        self.behind_from(since_millis);
         became
     }
 
-    /// Marks the node current again; returns whether it was stale.
+    /// Marks the node reachable again; returns whether it was stale.
     pub fn reachable(&self) -> bool {
-        lock(&self.stale).take().is_some()
+        let was = lock(&self.stale).take().is_some();
+        if was {
+            self.current_if_caught_up();
+        }
+        was
     }
 
     /// Why writes are refused now, if they are.
@@ -149,5 +191,30 @@ mod tests {
         assert_eq!(following.status().lag(), 4);
         following.applied(9);
         assert_eq!(following.status().lag(), 0);
+    }
+
+    #[test]
+    fn lag_in_time_runs_while_behind_or_stale_and_stops_once_caught_up() {
+        let following = Following::new(5);
+        assert_eq!(following.lag_seconds(), 0.0);
+        following.heard(7);
+        let behind = following.behind_since_millis.load(Ordering::Relaxed);
+        assert!(behind > 0);
+        following.applied(6);
+        assert_eq!(
+            following.behind_since_millis.load(Ordering::Relaxed),
+            behind
+        );
+        following.applied(7);
+        assert_eq!(following.lag_seconds(), 0.0);
+        following.unreachable("away".into());
+        assert!(following.behind_since_millis.load(Ordering::Relaxed) > 0);
+        following.applied(7);
+        assert!(
+            following.behind_since_millis.load(Ordering::Relaxed) > 0,
+            "stale is behind, whatever was applied"
+        );
+        following.reachable();
+        assert_eq!(following.lag_seconds(), 0.0);
     }
 }

@@ -115,6 +115,26 @@ impl Writer {
         &self.registry
     }
 
+    /// Runs `read` (of the registry) at once on a single server; on a
+    /// cluster node, as of one whole applied revision of the shared store:
+    /// never in the middle of a transaction being applied, nor of a
+    /// re-read, so the API sees every namespace, service and instance of
+    /// one revision together, as DNS does. Waits (without blocking a
+    /// thread) while the follower applies.
+    pub async fn read<T>(&self, read: impl FnOnce() -> T) -> T {
+        let Some(cluster) = &self.cluster else {
+            return read();
+        };
+        loop {
+            let mut applied = cluster.applied_changes();
+            if let Some(_whole) = cluster.whole_revision() {
+                return read();
+            }
+            // Woken once the follower has let go, whatever it applied.
+            let _ = applied.changed().await;
+        }
+    }
+
     /// On a cluster node, how it follows the shared store (for status).
     pub fn following(&self) -> Option<Arc<crate::store::Following>> {
         self.cluster.as_ref().map(|cluster| cluster.following())

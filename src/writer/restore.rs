@@ -68,17 +68,25 @@ impl Writer {
     /// shares the heartbeats it receives, in a task that runs until
     /// `shutdown` (returned, for the caller to drain). Zones' serials are
     /// the store's revisions of their last changes from the first answer on.
+    /// `lose_event_of_instance` is for tests only (see
+    /// `store.testing_lose_one_event_of_instance`).
     pub async fn restore_clustered(
         registry: Registry,
         store: Arc<dyn SharedBackend>,
         check_every: Option<Duration>,
+        lose_event_of_instance: Option<String>,
         shutdown: CancellationToken,
     ) -> Result<(Writer, Restored, JoinHandle<()>), RestoreError> {
         let shared = store
             .shared_snapshot()
             .await
             .map_err(|_| RestoreError::Stopped)??;
-        let cluster = Arc::new(Cluster::new(Arc::clone(&store), &shared, check_every));
+        let cluster = Arc::new(Cluster::new(
+            Arc::clone(&store),
+            &shared,
+            check_every,
+            lose_event_of_instance,
+        ));
         let revision = shared.revision;
         // Started before the registry fills, from the snapshot's revision
         // and serial offsets; what it brings waits in its channel.

@@ -368,3 +368,58 @@ fn zone_transfers_and_notifies_are_counted_by_what_they_were_answered() {
         0.0
     );
 }
+
+#[cfg(feature = "etcd")]
+#[test]
+fn a_cluster_nodes_watch_lag_grows_while_etcd_is_stopped_and_returns_to_zero() {
+    use crate::support::eventually;
+    let Some(etcd) = crate::cluster::Etcd::start() else {
+        return;
+    };
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let node = TestServer::start_with(
+        &[("svc.test.toml", crate::admin::ZONE)],
+        &format!("{}[metrics]\nlisten = \"{metrics}\"\n", etcd.store_config()),
+    );
+    let revisions = |scrape: &prometheus_parse::Scrape| {
+        (
+            value(scrape, "cairn_store_applied_revision", &[]),
+            value(scrape, "cairn_store_latest_revision", &[]),
+            value(scrape, "cairn_store_watch_lag_seconds", &[]),
+        )
+    };
+    let current = |what: &str| {
+        eventually(what, || {
+            let (applied, latest, lag) = revisions(&scrape(metrics));
+            (applied > 0.0 && applied == latest && lag == 0.0).then_some(applied)
+        })
+    };
+    let started = current("the node to export itself current");
+    let web = service_id(&node, "web");
+    ok(
+        &node,
+        "RegisterInstance",
+        crate::cluster::registration(&web, "i1", "10.1.0.1"),
+    );
+    let registered = current("the registration's revision to be applied");
+    assert!(registered > started, "{registered} after {started}");
+
+    let pid = etcd.pid().expect("etcd runs");
+    if crate::support::send_signal(pid, "STOP").is_none() {
+        return;
+    }
+    // Silent etcd: the node takes it for lost after a few seconds, and
+    // from then on the lag counts the time it has been behind.
+    let first = eventually("the lag to grow while etcd is stopped", || {
+        let (_, _, lag) = revisions(&scrape(metrics));
+        (lag > 0.0).then_some(lag)
+    });
+    eventually("the lag to keep growing", || {
+        let (applied, _, lag) = revisions(&scrape(metrics));
+        assert_eq!(applied, registered, "nothing applied while etcd is stopped");
+        (lag >= first + 1.0).then_some(())
+    });
+    crate::support::send_signal(pid, "CONT").expect("kill, found for STOP");
+    let after = current("the lag to return to 0 once etcd answers again");
+    assert!(after >= registered);
+}

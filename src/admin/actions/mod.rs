@@ -42,8 +42,8 @@ pub async fn dispatch(
             call_async(body, |q| namespaces::create(w, cx, DnsPublic, q)).await
         }
         "CreateHttpNamespace" => call_async(body, |q| namespaces::create(w, cx, Http, q)).await,
-        "GetNamespace" => call(body, |q| namespaces::get(r, cx, q)),
-        "ListNamespaces" => call(body, |q| namespaces::list(r, cx, q)),
+        "GetNamespace" => call(w, body, |q| namespaces::get(r, cx, q)).await,
+        "ListNamespaces" => call(w, body, |q| namespaces::list(r, cx, q)).await,
         "UpdatePrivateDnsNamespace" => {
             call_async(body, |q| namespaces::update(w, DnsPrivate, q)).await
         }
@@ -53,31 +53,31 @@ pub async fn dispatch(
         "UpdateHttpNamespace" => call_async(body, |q| namespaces::update(w, Http, q)).await,
         "DeleteNamespace" => call_async(body, |q| namespaces::delete(w, q)).await,
         "CreateService" => call_async(body, |q| services::create(w, cx, q)).await,
-        "GetService" => call(body, |q| services::get(r, cx, q)),
-        "ListServices" => call(body, |q| services::list(r, cx, q)),
+        "GetService" => call(w, body, |q| services::get(r, cx, q)).await,
+        "ListServices" => call(w, body, |q| services::list(r, cx, q)).await,
         "UpdateService" => call_async(body, |q| services::update(w, q)).await,
         "DeleteService" => call_async(body, |q| services::delete(w, q)).await,
-        "GetServiceAttributes" => call(body, |q| service_attributes::get(r, cx, q)),
+        "GetServiceAttributes" => call(w, body, |q| service_attributes::get(r, cx, q)).await,
         "UpdateServiceAttributes" => call_async(body, |q| service_attributes::update(w, q)).await,
         "DeleteServiceAttributes" => call_async(body, |q| service_attributes::delete(w, q)).await,
         "RegisterInstance" => call_async(body, |q| instances::register(w, q)).await,
         "DeregisterInstance" => call_async(body, |q| instances::deregister(w, q)).await,
-        "GetInstance" => call(body, |q| instances::get(r, cx, q)),
-        "ListInstances" => call(body, |q| instances::list(r, cx, q)),
+        "GetInstance" => call(w, body, |q| instances::get(r, cx, q)).await,
+        "ListInstances" => call(w, body, |q| instances::list(r, cx, q)).await,
         "UpdateInstanceCustomHealthStatus" => {
             call_async(body, |q| instances::set_health(w, q)).await
         }
-        "GetInstancesHealthStatus" => call(body, |q| instances::health(r, q)),
+        "GetInstancesHealthStatus" => call(w, body, |q| instances::health(r, q)).await,
         "Heartbeat" => call_async(body, |q| instances::heartbeat(w, q)).await,
-        "DiscoverInstances" => call(body, |q| discovery::discover(r, q)),
-        "DiscoverInstancesRevision" => call(body, |q| discovery::revision(r, q)),
-        "GetOperation" => call(body, |q| operations::get(r, q)),
-        "ListOperations" => call(body, |q| operations::list(r, q)),
+        "DiscoverInstances" => call(w, body, |q| discovery::discover(r, q)).await,
+        "DiscoverInstancesRevision" => call(w, body, |q| discovery::revision(r, q)).await,
+        "GetOperation" => call(w, body, |q| operations::get(r, q)).await,
+        "ListOperations" => call(w, body, |q| operations::list(r, q)).await,
         "TagResource" => call_async(body, |q| operations::tag(w, q)).await,
         "UntagResource" => call_async(body, |q| operations::untag(w, q)).await,
-        "ListTagsForResource" => call(body, |q| operations::tags(r, q)),
+        "ListTagsForResource" => call(w, body, |q| operations::tags(r, q)).await,
         // cairn's own actions, about the server rather than the registry.
-        status::GET_SERVER_STATUS => call(body, |q| status::get(r, control, q)),
+        status::GET_SERVER_STATUS => call(w, body, |q| status::get(r, control, q)).await,
         reload::RELOAD_SERVER => call_async(body, |q| reload::reload(control, q)).await,
         _ => Err(ApiError::unknown_operation(format!(
             "'{action}' is not an action of this API (Cloud Map's actions, e.g. RegisterInstance)"
@@ -102,7 +102,10 @@ where
 
 /// Parses the request, runs the handler and serialises its answer. Parse
 /// errors name the member that failed (`DnsConfig.DnsRecords[0].TTL: …`).
-fn call<Req, Resp>(
+/// The handler reads the registry as of one whole revision of a cluster
+/// store (see [`Writer::read`]).
+async fn call<Req, Resp>(
+    writer: &Writer,
     body: &[u8],
     handler: impl FnOnce(Req) -> Result<Resp, ApiError>,
 ) -> Result<Vec<u8>, ApiError>
@@ -110,7 +113,8 @@ where
     Req: DeserializeOwned,
     Resp: Serialize,
 {
-    let response = handler(parse(body)?)?;
+    let request = parse(body)?;
+    let response = writer.read(|| handler(request)).await?;
     encode(&response)
 }
 

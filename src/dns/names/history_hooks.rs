@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, MutexGuard};
 
-use super::{DEFAULT_HISTORY_BYTES, NameTable, Node, ZoneCell};
+use super::{DEFAULT_HISTORY_BYTES, Names, Node, ZoneCell};
 use crate::dns::transfer::history::{self, Difference, History};
 
 impl ZoneCell {
@@ -16,13 +16,7 @@ impl ZoneCell {
     }
 }
 
-impl NameTable {
-    /// Keeps at most `bytes` of changes per zone for IXFR, for zones added
-    /// after this call. Called before any zone is restored.
-    pub fn keep_history(&self, bytes: usize) {
-        self.writer_state().history_bytes = Some(bytes);
-    }
-
+impl Names {
     pub(super) fn history_bytes(&self) -> usize {
         self.writer_state()
             .history_bytes
@@ -69,7 +63,7 @@ impl NameTable {
 
     /// The zone's changes from serial `client` to `current`, when its
     /// history still holds them all.
-    pub fn history_since(
+    pub(super) fn history_since(
         &self,
         origin: &[u8],
         client: u32,

@@ -134,7 +134,7 @@ impl TransferPolicy {
 /// the writers' lock: what a request is judged by before anything is
 /// taken for it.
 pub(super) fn apex_at(table: &NameTable, origin: &[u8]) -> Option<Arc<Apex>> {
-    match table.node(origin)?.value() {
+    match table.names().node(origin)?.value() {
         Node::Apex(zone) => Some(zone.apex.load_full()),
         _ => None,
     }

@@ -34,9 +34,12 @@
 //! - **Heartbeats** received here are shared with every node a few times
 //!   a second (`beats.rs`); the health leader acts on silence.
 //! - **Re-reads** (after compaction, and a periodic consistency check
-//!   against the store at the applied revision) are `resync.rs`.
+//!   against the store at the applied revision) are `resync.rs`; a write
+//!   whose transaction a re-read holds is run and answered by the re-read
+//!   (`in_flight.rs`).
 
 mod beats;
+mod in_flight;
 mod resync;
 
 use std::collections::{BTreeSet, HashMap};
@@ -53,6 +56,7 @@ use crate::store::{
     SharedSnapshot,
 };
 pub(crate) use beats::HEARD_WITHIN;
+use in_flight::LocalWrite;
 #[cfg(test)]
 pub(super) use resync::differences;
 
@@ -60,8 +64,6 @@ pub(super) use resync::differences;
 pub(super) const ATTEMPTS: usize = 16;
 /// How long a committed write may wait to be applied here.
 const APPLY_WAIT: Duration = Duration::from_secs(10);
-
-type LocalApply = Box<dyn FnOnce(&Registry) + Send>;
 
 /// What a commit came to.
 enum Committed<O> {
@@ -74,7 +76,7 @@ enum Committed<O> {
 
 /// What this node has applied: the guards' reading.
 #[derive(Default, Clone)]
-struct Seen {
+pub(super) struct Seen {
     applied: SharedRevision,
 }
 
@@ -87,7 +89,10 @@ pub(crate) struct Cluster {
     seen: RwLock<Seen>,
     /// This node's writes in flight, by write number: what the follower
     /// runs when their transaction comes back.
-    local: Mutex<HashMap<u64, LocalApply>>,
+    local: Mutex<HashMap<u64, LocalWrite>>,
+    /// Woken when a write in flight learns its revision or ends: what a
+    /// re-read waits on before it settles which writes it holds.
+    settled: tokio::sync::Notify,
     applied: watch::Sender<SharedRevision>,
     /// Applied and heard-of revisions, and why etcd cannot be reached,
     /// while it cannot: what status calls read.
@@ -96,6 +101,9 @@ pub(crate) struct Cluster {
     beats: Mutex<HashMap<(String, String), Instant>>,
     /// How often the applied state is checked against the store's.
     check_every: Option<Duration>,
+    /// For tests only: the instance id whose first transaction the
+    /// follower drops, taken when it is dropped.
+    lose_event_of_instance: Mutex<Option<String>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -111,6 +119,7 @@ impl Cluster {
         store: Arc<dyn SharedBackend>,
         snapshot: &SharedSnapshot,
         check_every: Option<Duration>,
+        lose_event_of_instance: Option<String>,
     ) -> Self {
         let seen = Seen {
             applied: snapshot.revision,
@@ -121,10 +130,12 @@ impl Cluster {
             writes: AtomicU64::new(1),
             seen: RwLock::new(seen),
             local: Mutex::new(HashMap::new()),
+            settled: tokio::sync::Notify::new(),
             applied: watch::Sender::new(snapshot.revision),
             following: Arc::new(Following::new(snapshot.revision)),
             beats: Mutex::new(HashMap::new()),
             check_every,
+            lose_event_of_instance: Mutex::new(lose_event_of_instance),
         }
     }
 
@@ -135,6 +146,22 @@ impl Cluster {
 
     pub(super) fn max_batch(&self) -> usize {
         self.store.max_batch()
+    }
+
+    /// The registry held at one whole applied revision, while the guard
+    /// lives; `None` while the follower is applying one (then wait for
+    /// [`applied_changes`](Self::applied_changes)).
+    pub(super) fn whole_revision(&self) -> Option<std::sync::RwLockReadGuard<'_, Seen>> {
+        match self.seen.try_read() {
+            Ok(seen) => Some(seen),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Changes whenever the follower has applied something.
+    pub(super) fn applied_changes(&self) -> watch::Receiver<SharedRevision> {
+        self.applied.subscribe()
     }
 
     fn refuse_if_unreachable(&self) -> Result<()> {
@@ -295,9 +322,16 @@ impl Cluster {
         let write = self.writes.fetch_add(1, Ordering::SeqCst);
         lock(&self.local).insert(
             write,
-            Box::new(move |registry: &Registry| {
-                let _ = answer.send(apply(registry));
-            }),
+            LocalWrite {
+                apply: Box::new(move |registry: &Registry| {
+                    let output = apply(registry);
+                    Box::new(move || {
+                        let _ = answer.send(output);
+                    })
+                }),
+                committed: None,
+                reread: None,
+            },
         );
         let origin = Origin {
             node: self.node,
@@ -309,14 +343,20 @@ impl Cluster {
             .await;
         let failed = |message: String| {
             lock(&self.local).remove(&write);
+            self.settled.notify_one();
             Err(RegistryError::Internal(message))
         };
         match verdict {
             Ok(Ok(Guarded::Committed(revision))) => {
+                if self.committed(write, revision) {
+                    return Err(RegistryError::Internal(format!(
+                        "the change was committed (etcd revision {revision}) while this node re-read the whole cluster store, which holds it: it is made; a retry finds it made (a registration, or any call with the same CreatorRequestId or UpdaterRequestId, answers success without changing anything)"
+                    )));
+                }
                 match tokio::time::timeout(APPLY_WAIT, answered).await {
                     Ok(Ok(output)) => Ok(Committed::Applied(revision, output, moves)),
                     Ok(Err(_)) => Err(RegistryError::Internal(
-                        "the change was committed, and this node then re-read the whole cluster store, which holds it; read it back to see the result".into(),
+                        "the change was committed, but this node stopped following the cluster store before applying it".into(),
                     )),
                     Err(_) => Err(RegistryError::Internal(format!(
                         "the change was committed to the cluster store, but this node has not applied it within {APPLY_WAIT:?}; it will appear once the node catches up"
@@ -325,6 +365,7 @@ impl Cluster {
             }
             Ok(Ok(Guarded::Conflict(revision))) => {
                 lock(&self.local).remove(&write);
+                self.settled.notify_one();
                 Ok(Committed::Conflict(revision))
             }
             Ok(Err(error)) => failed(format!("the change was not saved: {error}")),
@@ -362,7 +403,7 @@ impl Cluster {
                     // registry stays at `applied` for the comparison.
                     if let Some(snapshot) = self.check(&registry, applied).await {
                         applied = snapshot.revision;
-                        self.resync(&registry, snapshot);
+                        self.resync(&registry, snapshot).await;
                     }
                     continue;
                 }
@@ -382,7 +423,14 @@ impl Cluster {
                     if revision <= applied {
                         continue;
                     }
-                    self.apply(&registry, revision, changes, &namespaces, origin);
+                    if self.loses_for_testing(&changes) {
+                        tracing::warn!(
+                            revision,
+                            "testing: dropped this watch event as store.testing_lose_one_event_of_instance asks"
+                        );
+                    } else {
+                        self.apply(&registry, revision, changes, &namespaces, origin);
+                    }
                     beats::hear(&registry, beats);
                     applied = revision;
                     self.following.applied(applied);
@@ -404,7 +452,7 @@ impl Cluster {
                 Followed::Resync(snapshot) => {
                     self.reachable();
                     applied = snapshot.revision;
-                    self.resync(&registry, snapshot);
+                    self.resync(&registry, snapshot).await;
                 }
                 Followed::Unreachable(reason) => {
                     let logged = reason.clone();
@@ -444,7 +492,7 @@ impl Cluster {
             .filter(|origin| origin.node == self.node)
             .and_then(|origin| lock(&self.local).remove(&origin.write));
         match mine {
-            Some(apply) => apply(registry),
+            Some(write) => (write.apply)(registry)(),
             None => {
                 let now = Instant::now();
                 for change in changes {

@@ -4,82 +4,136 @@
 //! revision it applied (Debian's etcd 3.4.23 has watch bugs that can drop
 //! or repeat events; the check is how a node finds out).
 //!
-//! A re-read replaces each service whole, instances and all, in one step
-//! (`Registry::replace_stored_service`): a query sees a service as it was
-//! or as it is, never half of each. Services and namespaces gone from the
-//! store go first (a name may have been taken again by a new one), then
-//! what the store holds goes in. Across services the switch is one service
-//! at a time, as for any run of changes.
+//! A re-read is one replacement for DNS (`Registry::replacing`): the name
+//! table gathers the new state aside and publishes it in one store, so no
+//! query sees one service from the store's state and another from the
+//! node's old one. Within it, services and namespaces gone from the store
+//! go first (a name may have been taken again by a new one), then what the
+//! store holds goes in, each service whole. The registry itself is changed
+//! in place under the follow lock's write side, which plans and the API's
+//! reads (`Writer::read`) take the read side of: they see the registry
+//! before the re-read or after it, never during. Plans wait for it; DNS
+//! does not (it answers from the published table meanwhile).
+//!
+//! Writes of this node in flight when the re-read comes are settled first
+//! (for at most [`SETTLE_WAIT`]): each learns the revision it was committed
+//! at. Those at or below the re-read's revision are in what was read, and
+//! their watch events will never come: their own plans run just before the
+//! store's state goes in (so their callers get their own answer, operation
+//! id and all), and the answers leave once the new state is published.
+//! Those above it come through the watch as usual.
 
 use std::collections::HashSet;
 use std::time::Instant;
 
-use super::Cluster;
+use super::in_flight::Answer;
+use super::{Cluster, lock};
 use crate::registry::{Change, Instance, Namespace, Registry, Service};
 use crate::store::{SharedRevision, SharedSnapshot, Snapshot};
 
 /// Differences named in the log when a check finds some.
 const NAMED: usize = 10;
-
 impl Cluster {
     /// Puts `shared` in place of what `registry` holds.
-    pub(super) fn resync(&self, registry: &Registry, shared: SharedSnapshot) {
+    pub(super) async fn resync(&self, registry: &Registry, shared: SharedSnapshot) {
+        let started = Instant::now();
+        self.settle().await;
+        let settled = started.elapsed();
         let mut seen = self
             .seen
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
+        let locked = Instant::now();
         let revision = shared.revision;
-        let snapshot = shared.snapshot;
-        let stored_services: HashSet<&str> = snapshot
+        let (namespaces, services) = (
+            shared.snapshot.namespaces.len(),
+            shared.snapshot.services.len(),
+        );
+        let instances: usize = shared
+            .snapshot
             .services
             .iter()
-            .map(|(service, _)| service.id.as_str())
-            .collect();
-        let (held_namespaces, held_services) = registry.held_ids();
-        for (service_id, _) in held_services {
-            if stored_services.contains(service_id.as_str()) {
-                continue;
-            }
-            if let Some(service) = registry.service(&service_id)
-                && let Err(error) = registry.replace_stored_service(service, Vec::new(), now)
-            {
-                tracing::error!(service = %service_id, %error, "a service gone from the cluster store could not be emptied");
-            }
-            registry.apply_stored(Change::ServiceDeleted { service_id }, revision, now);
-        }
-        for namespace_id in held_namespaces {
-            if !snapshot.namespaces.iter().any(|n| n.id == namespace_id) {
-                registry.apply_stored(Change::NamespaceDeleted { namespace_id }, revision, now);
-            }
-        }
-        let serials: Vec<(String, u64)> = snapshot
-            .namespaces
-            .iter()
-            .map(|namespace| (namespace.id.clone(), namespace.revision))
-            .collect();
-        for namespace in snapshot.namespaces {
-            let serial = namespace.revision;
-            registry.apply_stored(Change::Namespace(namespace), serial, now);
-        }
-        for (service, instances) in snapshot.services {
-            let name = service.name.clone();
-            if let Err(error) = registry.replace_stored_service(service, instances, now) {
-                tracing::error!(service = %name, %error, "a service in the cluster store does not fit here");
-            }
-        }
-        for (namespace_id, serial) in serials {
-            registry.pin_revision(&namespace_id, serial);
-        }
+            .map(|(_, held)| held.len())
+            .sum();
+        let answers = registry.replacing(|| {
+            let answers: Vec<Answer> = self
+                .held_by_reread(revision)
+                .into_iter()
+                .map(|apply| apply(registry))
+                .collect();
+            replace(registry, shared);
+            answers
+        });
         seen.applied = revision;
-        // Writes waiting for their own transaction will not see it run:
-        // the re-read applied it. Dropping them answers their callers.
-        super::lock(&self.local).clear();
+        drop(seen);
+        let held = locked.elapsed();
+        let answered = answers.len();
+        for answer in answers {
+            answer();
+        }
         self.following.applied(revision);
         self.applied.send_replace(revision);
-        tracing::info!(revision, "re-read the cluster store");
+        tracing::info!(
+            revision,
+            namespaces,
+            services,
+            instances,
+            writes_answered = answered,
+            settle_ms = settled.as_secs_f64() * 1e3,
+            writes_held_ms = held.as_secs_f64() * 1e3,
+            "re-read the cluster store"
+        );
     }
+}
 
+/// Puts `shared` in place of what `registry` holds, each service whole.
+fn replace(registry: &Registry, shared: SharedSnapshot) {
+    let now = Instant::now();
+    let revision = shared.revision;
+    let snapshot = shared.snapshot;
+    let stored_services: HashSet<&str> = snapshot
+        .services
+        .iter()
+        .map(|(service, _)| service.id.as_str())
+        .collect();
+    let (held_namespaces, held_services) = registry.held_ids();
+    for (service_id, _) in held_services {
+        if stored_services.contains(service_id.as_str()) {
+            continue;
+        }
+        if let Some(service) = registry.service(&service_id)
+            && let Err(error) = registry.replace_stored_service(service, Vec::new(), now)
+        {
+            tracing::error!(service = %service_id, %error, "a service gone from the cluster store could not be emptied");
+        }
+        registry.apply_stored(Change::ServiceDeleted { service_id }, revision, now);
+    }
+    for namespace_id in held_namespaces {
+        if !snapshot.namespaces.iter().any(|n| n.id == namespace_id) {
+            registry.apply_stored(Change::NamespaceDeleted { namespace_id }, revision, now);
+        }
+    }
+    let serials: Vec<(String, u64)> = snapshot
+        .namespaces
+        .iter()
+        .map(|namespace| (namespace.id.clone(), namespace.revision))
+        .collect();
+    for namespace in snapshot.namespaces {
+        let serial = namespace.revision;
+        registry.apply_stored(Change::Namespace(namespace), serial, now);
+    }
+    for (service, instances) in snapshot.services {
+        let name = service.name.clone();
+        if let Err(error) = registry.replace_stored_service(service, instances, now) {
+            tracing::error!(service = %name, %error, "a service in the cluster store does not fit here");
+        }
+    }
+    for (namespace_id, serial) in serials {
+        registry.pin_revision(&namespace_id, serial);
+    }
+}
+
+impl Cluster {
     /// Compares what this node applied up to `applied` with the store's
     /// state at that revision. `Some` (the store's state, to put in place)
     /// if they differ; `None` if they agree or the store could not say
@@ -191,4 +245,26 @@ pub(in crate::writer) fn differences(registry: &Registry, snapshot: &Snapshot) -
         }
     }
     found
+}
+
+impl Cluster {
+    /// Whether `changes` are the transaction a test asked to lose: the
+    /// first to register or deregister that instance. Applied revisions
+    /// move past it as if it had been applied, as with an event the watch
+    /// never delivered, which only the consistency check can find.
+    pub(super) fn loses_for_testing(&self, changes: &[Change]) -> bool {
+        let mut lose = lock(&self.lose_event_of_instance);
+        let Some(id) = lose.as_deref() else {
+            return false;
+        };
+        let touches = changes.iter().any(|change| match change {
+            Change::Instance { instance, .. } => instance.id == id,
+            Change::InstanceDeleted { instance_id, .. } => instance_id == id,
+            _ => false,
+        });
+        if touches {
+            *lose = None;
+        }
+        touches
+    }
 }

@@ -9,6 +9,7 @@ mod failures;
 mod health;
 mod members;
 mod operations;
+mod repair;
 mod reread;
 mod secure;
 mod zones;
@@ -118,6 +119,11 @@ impl Etcd {
             stream.read_to_string(&mut reply).ok()?;
             reply.contains("\"health\":\"true\"").then_some(())
         });
+    }
+
+    /// The running etcd's process id, to stop and continue it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn kill(&mut self) {
