@@ -195,55 +195,6 @@ async fn apply_zones(dir: &std::path::Path, writer: &Writer) -> Result<zones::Ap
     }
 }
 
-/// The zones/ a start found, against what its store recorded of the last
-/// full apply (the embedded store only: on a cluster, other nodes change
-/// the store too).
-struct ZonesRecord {
-    backend: crate::store::RedbBackend,
-    digest: u64,
-    /// Applying the files again would change nothing.
-    unchanged: bool,
-}
-
-impl ZonesRecord {
-    fn new(
-        config: &Config,
-        snapshot: &crate::store::Snapshot,
-        backend: &crate::store::RedbBackend,
-    ) -> Option<Self> {
-        if !config.zones_dir.is_dir() {
-            return None;
-        }
-        // What a declared namespace gets depends on the network policy,
-        // and whether its transfer settings hold on the keys held.
-        let keys: Vec<&str> = config
-            .transfer
-            .keys
-            .iter()
-            .map(|key| key.name.as_str())
-            .collect();
-        let context = format!("{:?} {keys:?}", config.private_namespaces);
-        // A file that cannot be read is reported by the apply, which runs.
-        let digest = zones::digest(&config.zones_dir, &context).ok()?;
-        Some(Self {
-            backend: backend.clone(),
-            digest,
-            unchanged: snapshot.zones_unchanged(digest),
-        })
-    }
-
-    /// Records the full apply just made, so that the next start from the
-    /// same files and store can skip it; failing that, it applies them.
-    async fn applied(self) {
-        let error = match self.backend.mark_zones_applied(self.digest).await {
-            Ok(Ok(())) => return,
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => "the store's committer stopped".to_string(),
-        };
-        tracing::warn!(%error, "cannot record zones/ as applied; the next start applies them again");
-    }
-}
-
 /// What keeps the store going, drained at shutdown.
 enum StoreTask {
     /// The redb committer thread.
@@ -372,7 +323,7 @@ pub async fn run_with(
             let store_path = store.path().display().to_string();
             let (backend, committer) = store.start()?;
             let store_watch = backend.watch();
-            zones_record = ZonesRecord::new(&config, &snapshot, &backend);
+            zones_record = zones::Record::new(&config, &snapshot, &backend);
             let (writer, restored) =
                 Writer::restore_from(registry.clone(), Arc::new(backend), snapshot)
                     .map_err(|error| restore_failed(&store_path, error))?;
@@ -414,7 +365,7 @@ pub async fn run_with(
     // Taken in every branch: the record holds a handle on the committer,
     // which must not outlive the writer at shutdown.
     let zones_record = zones_record.take();
-    if zones_record.as_ref().is_some_and(|record| record.unchanged) {
+    if zones_record.as_ref().is_some_and(zones::Record::unchanged) {
         tracing::info!(dir = %config.zones_dir.display(), "zones/ unchanged, and nothing changed in the store since they were applied: not applied again");
         drop(zones_record);
     } else if config.zones_dir.is_dir() {

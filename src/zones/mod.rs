@@ -26,6 +26,7 @@
 mod digest;
 mod namespace;
 mod reconcile;
+mod record;
 mod services;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ use crate::config::zones;
 use crate::writer::Writer;
 
 pub use digest::digest;
+pub use record::Record;
 
 /// Why the zones directory could not be applied.
 #[derive(Debug, Error)]
