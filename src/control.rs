@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::dns::transfer::secondaries::{Secondaries, SecondaryStatus};
 use crate::health;
 use crate::reload::{self, Report};
 use crate::store::{StoreStatus, StoreWatch};
@@ -41,6 +42,7 @@ struct Inner {
     listeners: Listeners,
     store: StoreWatch,
     health: Arc<health::Stats>,
+    secondaries: Arc<Secondaries>,
     reloads: reload::Requests,
 }
 
@@ -53,6 +55,8 @@ pub struct ServerStatus {
     pub listeners: Listeners,
     pub store: StoreStatus,
     pub health: health::StatsSnapshot,
+    /// Each zone's secondaries and how the last NOTIFY to each stands.
+    pub secondaries: Vec<SecondaryStatus>,
 }
 
 impl Control {
@@ -62,6 +66,7 @@ impl Control {
         listeners: Listeners,
         store: StoreWatch,
         health: Arc<health::Stats>,
+        secondaries: Arc<Secondaries>,
         reloads: reload::Requests,
     ) -> Self {
         let wall_now = SystemTime::now()
@@ -75,6 +80,7 @@ impl Control {
                 listeners,
                 store,
                 health,
+                secondaries,
                 reloads,
             }),
         }
@@ -103,6 +109,7 @@ impl Control {
             listeners: inner.listeners.clone(),
             store: inner.store.status(),
             health: inner.health.snapshot(),
+            secondaries: inner.secondaries.snapshot(),
         }
     }
 }

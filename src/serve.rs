@@ -408,6 +408,7 @@ pub async fn run_with(
         Some(admin::bind_api(&config.api).await?)
     };
     let health_stats = Arc::new(health::Stats::default());
+    let secondaries = Arc::new(dns::transfer::secondaries::Secondaries::default());
     let (reload_requests, reload_receiver) = reloading.requests.unwrap_or_else(reload::channel);
     let control = Control::new(
         started,
@@ -422,6 +423,7 @@ pub async fn run_with(
         },
         store_watch,
         Arc::clone(&health_stats),
+        Arc::clone(&secondaries),
         reload_requests,
     );
     let admin_task = tokio::spawn({
@@ -479,6 +481,7 @@ pub async fn run_with(
         name_table.clone(),
         config.transfer.notify.clone(),
         transfers,
+        secondaries,
         shutdown.clone(),
     ));
     let dns_task = tokio::spawn(dns::serve(sockets, name_table, settings, shutdown.clone()));

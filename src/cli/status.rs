@@ -98,6 +98,19 @@ fn render(status: &api::GetServerStatusResponse) -> String {
         ),
         ("last health round", ago(health.last_round)),
     ]);
+    for secondary in &status.secondaries {
+        rows.push((
+            "secondary",
+            format!(
+                "{} for {}: serial {} {} {}",
+                secondary.address,
+                secondary.zone,
+                secondary.serial,
+                secondary.notify,
+                ago(Some(secondary.at))
+            ),
+        ));
+    }
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|(field, value)| vec![field.to_string(), value])

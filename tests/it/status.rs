@@ -113,3 +113,85 @@ fn status_reports_the_server_in_json_and_as_a_table() {
     );
     assert_eq!(row("api"), "off", "{table}");
 }
+
+/// A secondary on a test-held UDP socket that acknowledges every NOTIFY
+/// until the test ends (a read timeout once nothing comes).
+fn acknowledging_secondary() -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind the secondary");
+    let addr = socket.local_addr().expect("its address");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("a read timeout");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((len, from)) = socket.recv_from(&mut buf) {
+            if len < 12 {
+                continue;
+            }
+            // The NOTIFY itself, as a response: QR set, rcode NOERROR.
+            let mut reply = buf[..len].to_vec();
+            reply[2] |= 0x80;
+            reply[3] &= 0xf0;
+            let _ = socket.send_to(&reply, from);
+        }
+    });
+    addr
+}
+
+#[test]
+fn status_shows_each_secondary_and_how_its_last_notify_stands() {
+    let acknowledging = acknowledging_secondary();
+    // Bound, so no ICMP ends the attempts, and never read: it stays
+    // "sending" for the several seconds the retries take.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a silent secondary");
+    let silent_addr = silent.local_addr().expect("its address");
+    // No health checks: nothing changes the zone, so one serial is told.
+    let zone = "[namespace]\nname = \"status.test\"\ntype = \"DNS_PUBLIC\"\n";
+    let server = TestServer::start_with(
+        &[("status.test.toml", zone)],
+        &format!(
+            "[transfer]\nallow = [\"127.0.0.1\"]\nnotify = [\"{acknowledging}\", \"{silent_addr}\"]\n"
+        ),
+    );
+    let serial =
+        crate::transfer::client::serial(server.dns, "status.test.").expect("status.test's SOA");
+    let entry = |status: &Value, address: &str| {
+        status["Secondaries"]
+            .as_array()
+            .and_then(|all| all.iter().find(|entry| entry["Address"] == address))
+            .cloned()
+    };
+    let status = crate::support::eventually("the NOTIFY acknowledged in the status", || {
+        let status = status_json(&server);
+        (entry(&status, &acknowledging.to_string())
+            .is_some_and(|entry| entry["Notify"] == "acknowledged"))
+        .then_some(status)
+    });
+    let acknowledged = entry(&status, &acknowledging.to_string()).unwrap_or_default();
+    assert_eq!(acknowledged["Zone"], "status.test", "{status:#}");
+    assert_eq!(acknowledged["Serial"], serial, "{status:#}");
+    assert!(acknowledged["At"].as_f64() > Some(0.0), "{status:#}");
+    let waiting = entry(&status, &silent_addr.to_string()).unwrap_or_default();
+    // Still retrying, or (on a slow machine, past the retries' ~8 s) given up.
+    assert!(
+        waiting["Notify"] == "sending" || waiting["Notify"] == "unanswered",
+        "{status:#}"
+    );
+    assert_eq!(waiting["Serial"], serial, "{status:#}");
+    assert_eq!(
+        status["Secondaries"].as_array().map(Vec::len),
+        Some(2),
+        "one zone, two secondaries: {status:#}"
+    );
+
+    let output = cairn(&server, &["status"]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.lines().any(|line| line.starts_with("secondary")
+            && line.contains(&format!(
+                "{acknowledging} for status.test: serial {serial} acknowledged"
+            ))),
+        "{table}"
+    );
+    drop(silent);
+}

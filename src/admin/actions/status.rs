@@ -5,7 +5,7 @@
 
 use super::super::api::{
     GetServerStatusRequest, GetServerStatusResponse, ServerCluster, ServerCounts,
-    ServerHealthChecks, ServerListeners, ServerStore,
+    ServerHealthChecks, ServerListeners, ServerSecondary, ServerStore,
 };
 use super::super::error::ApiError;
 use super::timestamp;
@@ -68,5 +68,16 @@ pub fn get(
             last_round: status.health.last_round_millis.map(timestamp),
             rounds: status.health.rounds,
         },
+        secondaries: status
+            .secondaries
+            .into_iter()
+            .map(|told| ServerSecondary {
+                zone: told.zone,
+                address: told.secondary.to_string(),
+                serial: told.serial,
+                notify: told.outcome.as_str().to_string(),
+                at: timestamp(told.at_millis),
+            })
+            .collect(),
     })
 }

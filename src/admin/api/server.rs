@@ -21,6 +21,23 @@ pub struct GetServerStatusResponse {
     pub counts: ServerCounts,
     pub store: ServerStore,
     pub health_checks: ServerHealthChecks,
+    /// Each zone's secondaries told by NOTIFY, and how the last NOTIFY to
+    /// each stands; empty when none is configured.
+    #[serde(default)]
+    pub secondaries: Vec<ServerSecondary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServerSecondary {
+    pub zone: String,
+    pub address: String,
+    /// The serial last announced.
+    pub serial: u64,
+    /// `sending`, `acknowledged`, `refused`, `unanswered` or `not_sent`.
+    pub notify: String,
+    /// When it came to that (the first attempt while sending).
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

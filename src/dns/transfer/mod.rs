@@ -14,6 +14,7 @@ pub(crate) mod axfr;
 pub mod history;
 pub mod notify;
 pub mod request;
+pub mod secondaries;
 pub mod tsig;
 pub mod udp;
 

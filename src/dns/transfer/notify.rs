@@ -21,6 +21,7 @@ use tokio::net::UdpSocket;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use super::secondaries::{NotifyOutcome, Secondaries};
 use super::tsig::Signer;
 use super::{TransferPolicy, ZoneKey};
 use crate::dns::compile::Apex;
@@ -48,11 +49,12 @@ const OPCODE_NOTIFY: u8 = 4;
 /// the zone's own secondaries when it has transfer settings of its own,
 /// else to `secondaries` (`[transfer] notify`). Every zone is announced
 /// once at start, so a secondary that missed changes while cairn was down
-/// catches up.
+/// catches up. How each NOTIFY stands is kept in `status`.
 pub async fn run(
     table: NameTable,
     secondaries: Vec<SocketAddr>,
     policy: Arc<TransferPolicy>,
+    status: Arc<Secondaries>,
     shutdown: CancellationToken,
 ) {
     let mut told: HashMap<WireName, u64> = HashMap::new();
@@ -73,6 +75,8 @@ pub async fn run(
         sending.retain(|(origin, _), task| {
             !task.is_finished() && apexes.iter().any(|apex| apex.origin == *origin)
         });
+        let names: Vec<String> = apexes.iter().map(|apex| zone_name(apex)).collect();
+        status.retain_zones(|zone| names.iter().any(|name| name == zone));
         for apex in apexes {
             if told.get(&apex.origin) == Some(&apex.serial) {
                 continue;
@@ -91,18 +95,20 @@ pub async fn run(
                 }
             };
             let message: Arc<[u8]> = notify_message(&apex).into();
+            let zone: Arc<str> = zone_name(&apex).into();
             for &secondary in targets {
                 // A private zone is only announced to those it answers.
                 if !apex.allows(secondary.ip().to_canonical()) {
                     continue;
                 }
-                let task = tasks.spawn(tell(
-                    Arc::clone(&message),
-                    Arc::clone(&policy),
-                    key,
+                let told = Told {
+                    zone: Arc::clone(&zone),
                     secondary,
-                    apex.serial,
-                ));
+                    serial: apex.serial,
+                    status: Arc::clone(&status),
+                };
+                told.stands(NotifyOutcome::Sending);
+                let task = tasks.spawn(tell(Arc::clone(&message), Arc::clone(&policy), key, told));
                 if let Some(older) = sending.insert((apex.origin.clone(), secondary), task) {
                     older.abort();
                 }
@@ -110,6 +116,37 @@ pub async fn run(
         }
     }
     tasks.shutdown().await;
+}
+
+/// The zone's name as status shows it, without the trailing dot.
+fn zone_name(apex: &Apex) -> String {
+    let mut name = apex.name().to_string();
+    if name.len() > 1 && name.ends_with('.') {
+        name.pop();
+    }
+    name
+}
+
+/// One NOTIFY: of which zone and serial, to whom, and where its outcome
+/// is kept.
+struct Told {
+    zone: Arc<str>,
+    secondary: SocketAddr,
+    serial: u64,
+    status: Arc<Secondaries>,
+}
+
+impl Told {
+    fn stands(&self, outcome: NotifyOutcome) {
+        self.status
+            .record(&self.zone, self.secondary, self.serial, outcome);
+    }
+
+    /// The NOTIFY ended so: counted and kept.
+    fn ended(&self, outcome: NotifyOutcome) {
+        crate::metrics::events::events().notified(outcome.as_str());
+        self.stands(outcome);
+    }
 }
 
 /// A NOTIFY for `apex`'s zone with its SOA in the answer section, as NSD
@@ -129,13 +166,8 @@ fn notify_message(apex: &Apex) -> Vec<u8> {
 
 /// Sends one NOTIFY, signed with the policy's key at `key` when there is
 /// one, until `secondary` acknowledges it or the attempts run out.
-async fn tell(
-    message: Arc<[u8]>,
-    policy: Arc<TransferPolicy>,
-    key: Option<usize>,
-    secondary: SocketAddr,
-    serial: u64,
-) {
+async fn tell(message: Arc<[u8]>, policy: Arc<TransferPolicy>, key: Option<usize>, told: Told) {
+    let (secondary, serial) = (told.secondary, told.serial);
     let local: IpAddr = match secondary {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
@@ -144,12 +176,12 @@ async fn tell(
         Ok(socket) => socket,
         Err(error) => {
             tracing::warn!(%secondary, %error, "NOTIFY not sent: no UDP socket");
-            return crate::metrics::events::events().notified("not_sent");
+            return told.ended(NotifyOutcome::NotSent);
         }
     };
     if let Err(error) = socket.connect(secondary).await {
         tracing::warn!(%secondary, %error, "NOTIFY not sent");
-        return crate::metrics::events::events().notified("not_sent");
+        return told.ended(NotifyOutcome::NotSent);
     }
     let mut datagram = Vec::with_capacity(message.len() + super::tsig::MAX_TSIG_LEN);
     let mut reply = [0u8; 1024];
@@ -194,11 +226,11 @@ async fn tell(
                 match reply[3] & 0x0f {
                     0 => {
                         tracing::debug!(%secondary, serial, "NOTIFY acknowledged");
-                        crate::metrics::events::events().notified("acknowledged");
+                        told.ended(NotifyOutcome::Acknowledged);
                     }
                     rcode => {
                         tracing::warn!(%secondary, serial, rcode, "the secondary refused our NOTIFY: does it allow this server (allow-notify / acl)?");
-                        crate::metrics::events::events().notified("refused");
+                        told.ended(NotifyOutcome::Refused);
                     }
                 }
                 return;
@@ -214,7 +246,7 @@ async fn tell(
             tracing::warn!(%secondary, serial, %reason, "NOTIFY not acknowledged after {} attempts: no reply verified", ATTEMPTS.len())
         }
     }
-    crate::metrics::events::events().notified("unanswered");
+    told.ended(NotifyOutcome::Unanswered);
 }
 
 /// A response to our NOTIFY: the id, QR and opcode NOTIFY. Any rcode ends
