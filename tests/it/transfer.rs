@@ -50,16 +50,28 @@ instances = [{ id = "to-web", cname = "web.svc.test" }]
 const OPEN: &str = "[transfer]\nallow = [\"127.0.0.1\"]\n";
 
 fn big_zone(instances: usize) -> String {
-    let mut zone = String::from(
-        "[namespace]\nname = \"big.test\"\ntype = \"DNS_PUBLIC\"\n\n[[services]]\nname = \"many\"\nrecords = [{ type = \"A\", ttl = 10 }, { type = \"SRV\", ttl = 10 }]\n",
-    );
-    for index in 0..instances {
+    big_zone_of(&["many"], instances)
+}
+
+/// `big.test` with one A+SRV service per name in `services`, each with
+/// `per_service` instances; instance ids and addresses count on across
+/// services, so every address is distinct.
+pub fn big_zone_of(services: &[&str], per_service: usize) -> String {
+    let mut zone = String::from("[namespace]\nname = \"big.test\"\ntype = \"DNS_PUBLIC\"\n");
+    let mut index = 0usize;
+    for service in services {
         zone.push_str(&format!(
-            "\n[[services.instances]]\nid = \"i{index}\"\nipv4 = \"10.{}.{}.{}\"\nport = 80\n",
-            index >> 16,
-            (index >> 8) & 0xff,
-            index & 0xff
+            "\n[[services]]\nname = \"{service}\"\nrecords = [{{ type = \"A\", ttl = 10 }}, {{ type = \"SRV\", ttl = 10 }}]\n"
         ));
+        for _ in 0..per_service {
+            zone.push_str(&format!(
+                "\n[[services.instances]]\nid = \"i{index}\"\nipv4 = \"10.{}.{}.{}\"\nport = 80\n",
+                index >> 16,
+                (index >> 8) & 0xff,
+                index & 0xff
+            ));
+            index += 1;
+        }
     }
     zone
 }

@@ -25,23 +25,9 @@ const TRANSFER_DEADLINE: Duration = Duration::from_secs(60);
 const READERS: usize = 3;
 
 fn zones_file() -> String {
-    let mut zone = String::from("[namespace]\nname = \"big.test\"\ntype = \"DNS_PUBLIC\"\n");
-    let mut instance = 0usize;
-    for service in 0..SERVICES {
-        zone.push_str(&format!(
-            "\n[[services]]\nname = \"s{service}\"\nrecords = [{{ type = \"A\", ttl = 10 }}, {{ type = \"SRV\", ttl = 10 }}]\n"
-        ));
-        for _ in 0..INSTANCES_PER_SERVICE {
-            zone.push_str(&format!(
-                "[[services.instances]]\nid = \"i{instance}\"\nipv4 = \"10.{}.{}.{}\"\nport = 80\n",
-                instance >> 16,
-                (instance >> 8) & 0xff,
-                instance & 0xff
-            ));
-            instance += 1;
-        }
-    }
-    zone
+    let names: Vec<String> = (0..SERVICES).map(|service| format!("s{service}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    super::big_zone_of(&names, INSTANCES_PER_SERVICE)
 }
 
 /// cairn on a config of the test's own: it binds DNS only once zones/ are
