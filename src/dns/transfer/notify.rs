@@ -75,9 +75,9 @@ pub async fn run(
         sending.retain(|(origin, _), task| {
             !task.is_finished() && apexes.iter().any(|apex| apex.origin == *origin)
         });
-        let names: Vec<String> = apexes.iter().map(|apex| zone_name(apex)).collect();
-        status.retain_zones(|zone| names.iter().any(|name| name == zone));
-        for apex in apexes {
+        let names: Vec<Arc<str>> = apexes.iter().map(|apex| zone_name(apex).into()).collect();
+        status.retain_zones(|zone| names.iter().any(|name| &**name == zone));
+        for (apex, zone) in apexes.into_iter().zip(names) {
             if told.get(&apex.origin) == Some(&apex.serial) {
                 continue;
             }
@@ -95,7 +95,6 @@ pub async fn run(
                 }
             };
             let message: Arc<[u8]> = notify_message(&apex).into();
-            let zone: Arc<str> = zone_name(&apex).into();
             for &secondary in targets {
                 // A private zone is only announced to those it answers.
                 if !apex.allows(secondary.ip().to_canonical()) {
