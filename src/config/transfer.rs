@@ -109,6 +109,40 @@ pub fn secondary(text: &str) -> Option<SocketAddr> {
         .ok()
 }
 
+/// The entry of a zone's own transfer lists that is not what the list
+/// holds: its index and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadEntry {
+    /// Not an address or network.
+    Allow(usize, String),
+    /// Not an address, with or without a port.
+    Notify(usize, String),
+}
+
+/// A zone's own transfer settings from the text of its lists, as zones
+/// files and the API give them: `None` when nothing is given, which
+/// follows `[transfer]`. The registry checks the rest (the key among them).
+pub fn zone_settings(
+    allow: Option<&[String]>,
+    notify: Option<&[String]>,
+    key: Option<String>,
+) -> Result<Option<crate::registry::TransferSettings>, BadEntry> {
+    if allow.is_none() && notify.is_none() && key.is_none() {
+        return Ok(None);
+    }
+    let allow = (allow.unwrap_or_default().iter().enumerate())
+        .map(|(index, text)| network(text).ok_or_else(|| BadEntry::Allow(index, text.clone())))
+        .collect::<Result<_, _>>()?;
+    let notify = (notify.unwrap_or_default().iter().enumerate())
+        .map(|(index, text)| secondary(text).ok_or_else(|| BadEntry::Notify(index, text.clone())))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(crate::registry::TransferSettings {
+        allow,
+        notify,
+        key,
+    }))
+}
+
 impl TransferFile {
     pub(super) fn check(self, path: &Path) -> Result<TransferConfig, ConfigError> {
         let allow = self

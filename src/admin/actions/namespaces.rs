@@ -293,41 +293,17 @@ pub async fn delete(
 /// with nothing in it, which follows `[transfer]`. The registry checks the
 /// rest, the key among them.
 fn transfer(given: &api::Transfer) -> Result<Option<registry::TransferSettings>, ApiError> {
-    if given.allow.is_none() && given.notify.is_none() && given.key.is_none() {
-        return Ok(None);
-    }
+    use crate::config::transfer::{BadEntry, zone_settings};
     let field = "Properties.DnsProperties.Transfer";
-    let allow = given
-        .allow
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, text)| {
-            crate::config::transfer::network(text).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "{field}.Allow[{i}]: '{text}' is not an address or network such as 192.0.2.53 or 10.0.0.0/8"
-                ))
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let notify = given
-        .notify
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, text)| {
-            crate::config::transfer::secondary(text).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "{field}.Notify[{i}]: '{text}' is not an address such as 192.0.2.53, 192.0.2.53:5300 or [2001:db8::53]:53"
-                ))
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Some(registry::TransferSettings {
-        allow,
-        notify,
-        key: given.key.clone(),
-    }))
+    let (allow, notify) = (given.allow.as_deref(), given.notify.as_deref());
+    zone_settings(allow, notify, given.key.clone()).map_err(|bad| match bad {
+        BadEntry::Allow(i, text) => ApiError::invalid(format!(
+            "{field}.Allow[{i}]: '{text}' is not an address or network such as 192.0.2.53 or 10.0.0.0/8"
+        )),
+        BadEntry::Notify(i, text) => ApiError::invalid(format!(
+            "{field}.Notify[{i}]: '{text}' is not an address such as 192.0.2.53, 192.0.2.53:5300 or [2001:db8::53]:53"
+        )),
+    })
 }
 
 /// `NameServers` (cairn's extension) as the registry holds them; the

@@ -211,40 +211,15 @@ fn namespace(toml: NamespaceToml) -> Result<NewNamespace, String> {
 /// `[namespace.transfer]` as the registry takes it: `None` when nothing is
 /// in it. The registry checks the rest (the key is one the server holds).
 fn transfer_settings(toml: TransferToml) -> Result<Option<TransferSettings>, String> {
-    if toml.allow.is_none() && toml.notify.is_none() && toml.key.is_none() {
-        return Ok(None);
-    }
-    let allow = toml
-        .allow
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(index, text)| {
-            transfer::network(text).ok_or_else(|| {
-                format!(
-                    "namespace.transfer.allow[{index}]: '{text}' is not an address or network; write \"192.0.2.53\" or \"10.0.0.0/8\""
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let notify = toml
-        .notify
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(index, text)| {
-            transfer::secondary(text).ok_or_else(|| {
-                format!(
-                    "namespace.transfer.notify[{index}]: '{text}' is not an address; write \"192.0.2.53\", \"192.0.2.53:5300\" or \"[2001:db8::53]:53\""
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Some(TransferSettings {
-        allow,
-        notify,
-        key: toml.key,
-    }))
+    let (allow, notify) = (toml.allow.as_deref(), toml.notify.as_deref());
+    transfer::zone_settings(allow, notify, toml.key).map_err(|bad| match bad {
+        transfer::BadEntry::Allow(index, text) => format!(
+            "namespace.transfer.allow[{index}]: '{text}' is not an address or network; write \"192.0.2.53\" or \"10.0.0.0/8\""
+        ),
+        transfer::BadEntry::Notify(index, text) => format!(
+            "namespace.transfer.notify[{index}]: '{text}' is not an address; write \"192.0.2.53\", \"192.0.2.53:5300\" or \"[2001:db8::53]:53\""
+        ),
+    })
 }
 
 /// One entry of `allowed_networks`: a CIDR, or a bare address for one host.
