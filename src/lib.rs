@@ -33,6 +33,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod control;
+mod cores;
 pub mod dns;
 pub mod health;
 pub mod logging;

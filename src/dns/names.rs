@@ -85,6 +85,9 @@ struct WriterState {
     /// generation had (its counter slot, its serial), for the same
     /// namespace to take on; what is left is released at publication.
     carried: HashMap<String, Carried>,
+    /// This generation is gathered aside (a replacement, or the restore at
+    /// start-up) and keeps no change history until it is published.
+    gathering: bool,
 }
 
 /// A change made in place: what it did to the zone's records, when that
@@ -425,12 +428,9 @@ impl Names {
             Ok(compiled) => compiled,
             Err(error) => return not_rebuilt(error),
         };
-        let difference = Difference::between(
-            &name.wire,
-            previous.as_deref(),
-            compiled.as_ref(),
-            self.history_bytes(),
-        );
+        let difference = self.history_bytes().and_then(|budget| {
+            Difference::between(&name.wire, previous.as_deref(), compiled.as_ref(), budget)
+        });
         // Not kept past this call: a compile shared is one no longer
         // changed in place.
         drop(previous);
@@ -470,16 +470,19 @@ impl Names {
         let Ok(name) = ServiceName::new(&service.name, &namespace.name) else {
             return;
         };
+        let budget = self.history_bytes();
         let mut state = self.writer_state();
         let Some(zone) = state.zones.get(&namespace.id).cloned() else {
             return;
         };
-        let difference = Difference::between(
-            &name.wire,
-            self.service_at(&name.wire).as_deref(),
-            None,
-            state.history_bytes.unwrap_or(DEFAULT_HISTORY_BYTES),
-        );
+        let difference = budget.and_then(|budget| {
+            Difference::between(
+                &name.wire,
+                self.service_at(&name.wire).as_deref(),
+                None,
+                budget,
+            )
+        });
         remove_service_node(self, &mut state, &name.wire, &zone);
         self.raise_serial(&zone, namespace.revision, difference);
     }

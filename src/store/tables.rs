@@ -13,11 +13,12 @@
 //! namespace, service or instance.
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::path::Path;
 
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    Database, ReadOnlyTable, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -268,41 +269,20 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
     }
 
     let table = txn.open_table(SERVICES).map_err(open_err)?;
-    let mut service_index = HashMap::new();
+    let stored = usize::try_from(table.len().map_err(row_err)?).unwrap_or(0);
+    snapshot.services.reserve_exact(stored);
     for row in table.iter().map_err(row_err)? {
         let (id, bytes) = row.map_err(row_err)?;
         let (id, bytes) = (id.value(), bytes.value());
         let row: ServiceRow = decode(path, SERVICES_NAME, id, bytes)?;
         filed_under_its_id(path, SERVICES_NAME, id, &row.id, id)?;
-        service_index.insert(id.to_owned(), snapshot.services.len());
         snapshot
             .services
             .push((Service::from(row), Default::default()));
     }
 
     let table = txn.open_table(INSTANCES).map_err(open_err)?;
-    for row in table.iter().map_err(row_err)? {
-        let (key, bytes) = row.map_err(row_err)?;
-        let (service_id, filed_as) = key.value();
-        let name = instance_name(service_id, filed_as);
-        let row: InstanceRow = decode(path, INSTANCES_NAME, &name, bytes.value())?;
-        filed_under_its_id(
-            path,
-            INSTANCES_NAME,
-            &name,
-            &instance_key(&row.id),
-            filed_as,
-        )?;
-        let Some(&index) = service_index.get(service_id) else {
-            return Err(StoreError::CorruptRow {
-                path: path.to_path_buf(),
-                table: INSTANCES_NAME,
-                key: name,
-                detail: format!("its service {service_id:?} is not stored"),
-            });
-        };
-        snapshot.services[index].1.push(Instance::from(row));
-    }
+    read_instances(path, &table, &mut snapshot.services)?;
 
     let table = txn.open_table(OPERATIONS).map_err(open_err)?;
     for row in table.iter().map_err(row_err)? {
@@ -325,6 +305,98 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
         _ => None,
     };
     Ok(snapshot)
+}
+
+/// A span of the instances table's keys, (service id, filed-as id).
+type InstanceRange<'a> = (Bound<(&'a str, &'a str)>, Bound<(&'a str, &'a str)>);
+
+/// Reads every instance row into its service's list, `services` being the
+/// services table in key order. Instance keys begin with their service's
+/// id, so the table splits into one key range per share of the services,
+/// each read and decoded on a thread of its own (decoding a million rows
+/// is 3.6 of a restart's 10 s on one core).
+fn read_instances(
+    path: &Path,
+    table: &ReadOnlyTable<(&str, &str), &[u8]>,
+    services: &mut [(Service, Vec<Instance>)],
+) -> Result<(), StoreError> {
+    let Some(share) = crate::cores::share_of(services.len()) else {
+        return read_instance_range(path, table, (Bound::Unbounded, Bound::Unbounded), services);
+    };
+    // Each share's range ends where the next share's first service begins;
+    // the first and the last are open, so that a row whose service is not
+    // stored is found wherever it sorts.
+    let starts: Vec<String> = services
+        .chunks(share)
+        .skip(1)
+        .map(|chunk| chunk[0].0.id.clone())
+        .collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = services
+            .chunks_mut(share)
+            .enumerate()
+            .map(|(index, chunk)| {
+                let low = match index.checked_sub(1) {
+                    Some(previous) => Bound::Included((starts[previous].as_str(), "")),
+                    None => Bound::Unbounded,
+                };
+                let high = match starts.get(index) {
+                    Some(next) => Bound::Excluded((next.as_str(), "")),
+                    None => Bound::Unbounded,
+                };
+                scope.spawn(move || read_instance_range(path, table, (low, high), chunk))
+            })
+            .collect();
+        crate::cores::join_all(workers)
+    })
+}
+
+/// The instance rows in `range` into `services`, the services whose ids
+/// the range covers, in key order: rows come sorted by service id, so each
+/// finds its service by walking on, never by a lookup.
+fn read_instance_range(
+    path: &Path,
+    table: &ReadOnlyTable<(&str, &str), &[u8]>,
+    range: InstanceRange<'_>,
+    services: &mut [(Service, Vec<Instance>)],
+) -> Result<(), StoreError> {
+    let row_err = |err: redb::StorageError| StoreError::from_redb(path, err);
+    let mut at = 0;
+    let mut name = String::new();
+    for row in table.range::<(&str, &str)>(range).map_err(row_err)? {
+        let (key, bytes) = row.map_err(row_err)?;
+        let (service_id, filed_as) = key.value();
+        name.clear();
+        name.push_str(service_id);
+        name.push('/');
+        name.push_str(filed_as);
+        let row: InstanceRow = decode(path, INSTANCES_NAME, &name, bytes.value())?;
+        filed_under_its_id(
+            path,
+            INSTANCES_NAME,
+            &name,
+            &instance_key(&row.id),
+            filed_as,
+        )?;
+        while services
+            .get(at)
+            .is_some_and(|(service, _)| service.id.as_str() < service_id)
+        {
+            at += 1;
+        }
+        match services.get_mut(at) {
+            Some((service, held)) if service.id == service_id => held.push(Instance::from(row)),
+            _ => {
+                return Err(StoreError::CorruptRow {
+                    path: path.to_path_buf(),
+                    table: INSTANCES_NAME,
+                    key: name,
+                    detail: format!("its service {service_id:?} is not stored"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Records that zones/ with `digest` was applied in full and everything it

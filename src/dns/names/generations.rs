@@ -146,6 +146,7 @@ impl Names {
             counters: state.counters.clone(),
             history_bytes: state.history_bytes,
             carried,
+            gathering: true,
             ..WriterState::default()
         };
         next
@@ -188,6 +189,7 @@ impl RegistryObserver for NameTable {
     fn replacement_ended(&self) {
         let next = self.writing.load_full();
         next.release_uncarried();
+        next.writer_state().gathering = false;
         self.published.store(next);
         self.serial_raised.notify_one();
     }

@@ -17,10 +17,13 @@ impl ZoneCell {
 }
 
 impl Names {
-    pub(super) fn history_bytes(&self) -> usize {
-        self.writer_state()
-            .history_bytes
-            .unwrap_or(DEFAULT_HISTORY_BYTES)
+    /// How many bytes of changes a zone keeps for IXFR; `None` while this
+    /// generation is gathered aside, when no history is kept: it starts
+    /// when the generation is published, and none of its secondaries can
+    /// hold a serial from the middle of the gathering.
+    pub(super) fn history_bytes(&self) -> Option<usize> {
+        let state = self.writer_state();
+        (!state.gathering).then(|| state.history_bytes.unwrap_or(DEFAULT_HISTORY_BYTES))
     }
 
     /// Raises the zone's serial to `serial` and records what the change
