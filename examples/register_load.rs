@@ -1,6 +1,7 @@
 //! Registration load for cairn's admin API: N clients, each on its own
 //! keep-alive HTTP/1.1 connection to the Unix socket, send RegisterInstance
-//! in a closed loop for a fixed time; the run ends with one line of JSON.
+//! in a closed loop for a fixed time (or, with `--rate`, paced at a total
+//! rate); the run ends with one line of JSON.
 //!
 //! ```sh
 //! cargo run --release --example register_load -- \
@@ -12,7 +13,10 @@
 //! shared out between the clients, each registers its own round-robin, each
 //! time with an address never used before in the run, so the first pass
 //! creates instances and later passes move them (`--prefill` makes that
-//! first pass before the clock starts). The service therefore holds the
+//! first pass before the clock starts). With `--rate N` the clients share
+//! N requests per second between them, each on its own tokio interval
+//! (missed ticks burst, so a client that fell behind catches up), for
+//! churn under a query load (`bench/run --churn`). The service therefore holds the
 //! same instances whatever the number of clients, which matters: cairn's
 //! cost per change depends on the size of the service. Only HTTP 200 counts
 //! as acknowledged; any other status, or a broken connection, is counted as
@@ -28,7 +32,8 @@
 //! visible.
 //!
 //! The output fields: `clients`, `instances` (ids in use), `prefill_s`
-//! (null without --prefill), `elapsed_s`,
+//! (null without --prefill), `elapsed_s`, `rate_target_per_s` (--rate, or
+//! null in a closed loop), `rate_per_s` (requests sent per second),
 //! `acked`, `acked_per_s`, `errors`, `error_kinds`, `request_p50_us` /
 //! `request_p99_us` / `request_max_us` (every acknowledged request),
 //! `resolvable_samples`, `resolvable_failures` (not resolvable within 2 s),
@@ -36,7 +41,8 @@
 //! `dns_queries_max`, and `loadgen_cpu_s` (this process's CPU time, since it
 //! shares the machine with the server).
 //!
-//! Used by `bench/run --registrations` (see bench/README.md).
+//! Used by `bench/run --registrations` and `bench/run --churn` (see
+//! bench/README.md).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -54,6 +60,7 @@ use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::{UdpSocket, UnixStream};
+use tokio::time::MissedTickBehavior;
 
 /// How long a sampled registration may take to become resolvable before it
 /// counts as a failure.
@@ -74,8 +81,13 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     clients: usize,
     /// Seconds to send requests for.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, alias = "seconds", default_value_t = 10.0)]
     duration: f64,
+    /// Requests per second in total, shared evenly between the clients;
+    /// without it each client sends its next request as soon as the last
+    /// one is answered.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Instance ids in use, split evenly between the clients (rounded up to
     /// a multiple of --clients), so the service is the same size whatever
     /// the number of clients.
@@ -106,6 +118,7 @@ struct Args {
 /// What one client saw.
 #[derive(Default)]
 struct Tally {
+    sent: u64,
     acked: u64,
     errors: u64,
     error_kinds: BTreeMap<String, u64>,
@@ -128,6 +141,7 @@ impl Tally {
     }
 
     fn merge(&mut self, other: Tally) {
+        self.sent += other.sent;
         self.acked += other.acked;
         for (kind, count) in other.error_kinds {
             *self.error_kinds.entry(kind).or_default() += count;
@@ -152,6 +166,14 @@ fn main() -> anyhow::Result<()> {
     if args.clients == 0 || args.threads == 0 || args.sample_every == 0 {
         bail!("--clients, --threads and --sample-every must be at least 1");
     }
+    if !(args.duration.is_finite() && args.duration >= 0.0) {
+        bail!("--duration must be a number of seconds, 0 or more");
+    }
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        bail!("--rate must be a number of requests per second above 0");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)
         .enable_all()
@@ -175,6 +197,8 @@ fn main() -> anyhow::Result<()> {
         "instances": instances,
         "prefill_s": prefill_s.map(|s| round(s, 3)),
         "elapsed_s": round(secs, 3),
+        "rate_target_per_s": args.rate,
+        "rate_per_s": round(tally.sent as f64 / secs, 1),
         "acked": tally.acked,
         "acked_per_s": round(tally.acked as f64 / secs, 1),
         "errors": tally.errors,
@@ -244,11 +268,20 @@ async fn run(args: &Args) -> anyhow::Result<Run> {
         }
         prefill_s = Some(started.elapsed().as_secs_f64());
     }
+    // Each client's share of --rate: one request every `clients / rate` seconds.
+    let period = match args.rate {
+        Some(rate) => Some(
+            Duration::try_from_secs_f64(args.clients as f64 / rate)
+                .context("--rate is too low for this many clients")?
+                .max(Duration::from_nanos(1)),
+        ),
+        None => None,
+    };
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
     let tasks: Vec<_> = clients
         .into_iter()
-        .map(|client| tokio::spawn(client.run(deadline)))
+        .map(|client| tokio::spawn(client.run(deadline, period)))
         .collect();
     let mut tally = Tally::default();
     for task in tasks {
@@ -313,7 +346,8 @@ impl Client {
         Ok(self)
     }
 
-    async fn run(mut self, deadline: Instant) -> anyhow::Result<Tally> {
+    /// Sends requests until `deadline`: back to back, or one per `period`.
+    async fn run(mut self, deadline: Instant, period: Option<Duration>) -> anyhow::Result<Tally> {
         let mut tally = Tally::default();
         let udp = match &self.dns {
             Some(check) => {
@@ -323,11 +357,26 @@ impl Client {
             }
             None => None,
         };
+        let mut pace = period.map(|period| {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+            interval
+        });
         let mut sent: u64 = 0;
         while Instant::now() < deadline {
+            if let Some(interval) = pace.as_mut() {
+                let until = tokio::time::Instant::from_std(deadline);
+                if tokio::time::timeout_at(until, interval.tick())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
             let k = (sent % self.ids.len() as u64) as usize;
             let address = self.fresh_address();
             sent += 1;
+            tally.sent += 1;
             let t0 = Instant::now();
             if !self.register(k, address, &mut tally).await? {
                 continue;
