@@ -20,8 +20,7 @@ measurement. Each server is measured idle, then under churn:
 
 Every row is reported against the same server's idle run: qps, average and
 p99 latency as ratios (p99 from a second dnsperf run with -v, which gives
-the latency of every query). The load
-generators share the machine's cores with the server and dnsperf, so the
+the latency of every query). The load generators share the machine's cores with the server and dnsperf, so the
 rates they reach, and high nsupdate counts especially, are bounded by the
 machine and not only by the server.
 
@@ -227,8 +226,12 @@ def measure_knot(args, data, workdir, rows):
                         p.wait()
             logs = [os.path.join(workdir, f"nsupdate-{clients}-{c}.txt.log")
                     for c in range(clients)]
-            errors = [text for text in (open(log, errors="replace").read().strip()
-                                        for log in logs) if text]
+            errors = []
+            for log in logs:
+                with open(log, errors="replace") as f:
+                    text = f.read().strip()
+                if text:
+                    errors.append(text)
             if errors:
                 raise BenchError(f"nsupdate reported errors ({len(errors)} clients): "
                                  f"{errors[0][-500:]}")
