@@ -44,8 +44,8 @@ from cairnbench import live
 from cairnbench.command import BenchError, output, run_main
 from cairnbench.dnsclient import free_port, query
 from cairnbench.dnsperf import DNSPERF_VERSION, dnsperf
-from cairnbench.paths import REPO_DIR, RESULTS_DIR
-from cairnbench.report import machine_line
+from cairnbench.paths import REPO_DIR
+from cairnbench.report import machine_line, publish
 from cairnbench.servers import Cairn, Knot, find_binary
 from registrations import NAMESPACE, SERVICE, ZONES
 
@@ -356,14 +356,7 @@ def main(argv):
     if not rows:
         return 1
     text = report(rows, args, command)
-    if failed:
-        text += f"- failed: {failed.splitlines()[0]}\n"
-    print()
-    print(text, end="")
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "churn.md"), "w") as f:
-        f.write(text)
-    print("\n(written to bench/results/churn.md)")
+    publish(text, "churn.md", failed)
     return 1 if failed else 0
 
 

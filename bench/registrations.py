@@ -32,9 +32,9 @@ from cairnbench import live
 from cairnbench.apimode import measure_api, report_api
 from cairnbench.command import BenchError, run_main
 from cairnbench.dnsclient import query
-from cairnbench.paths import REPO_DIR, RESULTS_DIR
+from cairnbench.paths import REPO_DIR
 from cairnbench.procfs import cpu_seconds, machine_busy_seconds, peak_rss_kib
-from cairnbench.report import machine_line
+from cairnbench.report import machine_line, publish
 from cairnbench.servers import Cairn
 
 NAMESPACE, SERVICE = "reg.example", "svc"
@@ -337,14 +337,7 @@ def main(argv):
     text = report(results, args, command, disk)
     if api_rows:
         text += report_api(api_rows, min(args.instances), args)
-    if failed:
-        text += f"- failed: {failed.splitlines()[0]}\n"
-    print()
-    print(text, end="")
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "registrations.md"), "w") as f:
-        f.write(text)
-    print("\n(written to bench/results/registrations.md)")
+    publish(text, "registrations.md", failed)
     return 1 if failed else 0
 
 

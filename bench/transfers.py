@@ -37,9 +37,9 @@ import gen
 from cairnbench import live
 from cairnbench.command import BenchError, output, run_main
 from cairnbench.dnsclient import free_port, query
-from cairnbench.paths import REPO_DIR, RESULTS_DIR
+from cairnbench.paths import REPO_DIR
 from cairnbench.procfs import cpu_seconds, machine_busy_seconds
-from cairnbench.report import machine_line
+from cairnbench.report import machine_line, publish
 from cairnbench.secondaries import KnotPrimary, TsigKey, knot_secondary, nsd_secondary
 from cairnbench.servers import Cairn
 from registrations import NAMESPACE, SERVICE, ZONES, wait_ready
@@ -376,14 +376,7 @@ def main(argv):
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     text = report(follow, transfers, args, command)
-    if failed:
-        text += f"- failed: {failed.splitlines()[0]}\n"
-    print()
-    print(text, end="")
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "transfers.md"), "w") as f:
-        f.write(text)
-    print("\n(written to bench/results/transfers.md)")
+    publish(text, "transfers.md", failed)
     lost = follow and any(follow.lost.values())
     return 1 if failed or lost or any(t.failure for t in transfers) else 0
 

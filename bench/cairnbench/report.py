@@ -8,6 +8,7 @@ import time
 from .command import output
 from .dnsperf import DNSPERF_VERSION
 from .measure import FIXED_LOAD_QPS, sample_queries
+from .paths import RESULTS_DIR
 
 
 def fmt_qps(run):
@@ -147,3 +148,16 @@ def report(results, data, args, command):
     out.append(f"- command: `{command}`")
     out.append(f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     return "\n".join(out) + "\n", mismatches
+
+
+def publish(text, name, failed=None):
+    """Prints a report and writes it to bench/results/``name``; a failure,
+    when there was one, closes it with its first line."""
+    if failed:
+        text += f"- failed: {failed.splitlines()[0]}\n"
+    print()
+    print(text, end="")
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    with open(os.path.join(RESULTS_DIR, name), "w") as f:
+        f.write(text)
+    print(f"\n(written to bench/results/{name})")
