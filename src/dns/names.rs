@@ -90,6 +90,14 @@ struct WriterState {
     gathering: bool,
 }
 
+impl WriterState {
+    /// How many bytes of changes a zone keeps for IXFR, or `None` while
+    /// this generation is gathered.
+    fn history_budget(&self) -> Option<usize> {
+        (!self.gathering).then(|| self.history_bytes.unwrap_or(DEFAULT_HISTORY_BYTES))
+    }
+}
+
 /// A change made in place: what it did to the zone's records, when that
 /// can be told.
 type ChangedInPlace = Option<Difference>;
@@ -470,12 +478,11 @@ impl Names {
         let Ok(name) = ServiceName::new(&service.name, &namespace.name) else {
             return;
         };
-        let budget = self.history_bytes();
         let mut state = self.writer_state();
         let Some(zone) = state.zones.get(&namespace.id).cloned() else {
             return;
         };
-        let difference = budget.and_then(|budget| {
+        let difference = state.history_budget().and_then(|budget| {
             Difference::between(
                 &name.wire,
                 self.service_at(&name.wire).as_deref(),

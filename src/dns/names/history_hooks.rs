@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, MutexGuard};
 
-use super::{DEFAULT_HISTORY_BYTES, Names, Node, ZoneCell};
+use super::{Names, Node, ZoneCell};
 use crate::dns::transfer::history::{self, Difference, History};
 
 impl ZoneCell {
@@ -22,8 +22,7 @@ impl Names {
     /// when the generation is published, and none of its secondaries can
     /// hold a serial from the middle of the gathering.
     pub(super) fn history_bytes(&self) -> Option<usize> {
-        let state = self.writer_state();
-        (!state.gathering).then(|| state.history_bytes.unwrap_or(DEFAULT_HISTORY_BYTES))
+        self.writer_state().history_budget()
     }
 
     /// Raises the zone's serial to `serial` and records what the change
