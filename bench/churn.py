@@ -327,10 +327,7 @@ def parse_args(argv):
     if not set(a.servers) <= {"cairn", "knot"} or not a.servers:
         p.error("--servers takes cairn, knot or both")
     if "cairn" in a.servers:
-        for binary, flag in ((a.cairn, "--cairn"), (a.register_load, "--register-load")):
-            if not os.access(binary, os.X_OK):
-                p.error(f"{binary} not found ({flag}); build with "
-                        "`cargo build --release --bin cairn --example register_load`")
+        live.require_built(p, a)
     return a
 
 

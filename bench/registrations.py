@@ -294,10 +294,7 @@ def parse_args(argv):
     a.instances = [int(c) for c in a.instances.split(",") if c.strip()]
     if a.duration < 1 or not a.clients or min(a.clients) < 1 or not a.instances:
         p.error("--duration, --clients and --instances must be at least 1")
-    for binary, flag in ((a.cairn, "--cairn"), (a.register_load, "--register-load")):
-        if not os.access(binary, os.X_OK):
-            p.error(f"{binary} not found ({flag}); build with "
-                    "`cargo build --release --bin cairn --example register_load`")
+    live.require_built(p, a)
     return a
 
 

@@ -189,3 +189,13 @@ class Etcd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+
+
+def require_built(parser, args):
+    """Ends with a usage error naming the build command when the cairn binary
+    or the register_load example (``args.cairn``, ``args.register_load``) is
+    not built."""
+    for binary, flag in ((args.cairn, "--cairn"), (args.register_load, "--register-load")):
+        if not os.access(binary, os.X_OK):
+            parser.error(f"{binary} not found ({flag}); build with "
+                         "`cargo build --release --bin cairn --example register_load`")
