@@ -6,23 +6,28 @@ Both servers load bench/gen.py's data set (``--services`` services of
 mix (pinned to core 1, as in bench/bench.py) for ``--duration`` seconds per
 measurement. Each server is measured idle, then under churn:
 
-* cairn (release build, unpinned, default workers, an admin socket) also
+* cairn (release build, pinned to core 0, so one UDP worker and one tokio
+  worker, an admin socket) also
   serves ``reg.example`` with the MULTIVALUE service ``svc`` of
   bench/registrations.py, and ``register_load`` (examples/, prefilled with
   ``--reg-instances`` ids) moves its instances at ``--rate`` registrations/s
   in total, then as fast as it can (a closed loop, no --rate), from
   ``--reg-clients`` clients;
-* Knot (unpinned, one UDP worker, as in bench/scale.py), with an ``acl``
+* Knot (pinned to core 0, one UDP worker, as in bench/bench.py), with an ``acl``
   allowing ``action: update`` from 127.0.0.1, takes RFC 2136 updates from
-  ``--nsupdate`` parallel ``nsupdate`` processes, each adding new A records
+  ``--nsupdate`` parallel ``nsupdate -v`` processes (over TCP: a UDP update
+  can be lost in the query flood), each adding new A records
   to ``bench.example`` one update at a time; the updates applied are the
   names present before and after the dnsperf runs.
 
 Every row is reported against the same server's idle run: qps, average and
 p99 latency as ratios (p99 from a second dnsperf run with -v, which gives
-the latency of every query). The load generators share the machine's cores with the server and dnsperf, so the
-rates they reach, and high nsupdate counts especially, are bounded by the
-machine and not only by the server.
+the latency of every query), with the server's CPU time over the plain
+run. The load generators (register_load, nsupdate) run on core 0 with the
+server, so dnsperf keeps core 1 to itself and the whole cost of the churn,
+the server's and its clients', comes out of the core that answers; the
+rates they reach, and high nsupdate counts especially, are bounded by that
+core and not only by the server.
 
 Normally run through ``bench/run --churn``, which builds cairn and the
 example first; see bench/README.md. Standard library only.
@@ -44,14 +49,18 @@ from cairnbench import live
 from cairnbench.command import BenchError, output, run_main
 from cairnbench.dnsclient import free_port, query
 from cairnbench.dnsperf import DNSPERF_VERSION, dnsperf
+from cairnbench.procfs import cpu_seconds
 from cairnbench.paths import REPO_DIR
 from cairnbench.report import machine_line, publish
-from cairnbench.servers import Cairn, Knot, find_binary
+from cairnbench.servers import SERVER_CPU, Cairn, Knot, find_binary
 from registrations import NAMESPACE, SERVICE, ZONES
 
 # Registration load and dnsperf overlap like this: the churn starts first,
 # dnsperf runs inside it, so every query is sent while the churn runs.
 WARMUP_S = 1.0
+
+# The churn's clients share the server's core (see the module's text).
+PIN_CLIENT = ["taskset", "-c", SERVER_CPU]
 
 
 class UpdatableKnot(Knot):
@@ -94,8 +103,11 @@ def applied(port, client, limit):
 def measure(server, port, data, args, workdir, label):
     """Two dnsperf runs back to back: qps and average latency from a plain
     one, then p99 from one with -v, whose line per query makes dnsperf
-    itself the bottleneck (so its qps is not the server's)."""
+    itself the bottleneck (so its qps is not the server's). The server's
+    CPU time is taken over the plain run."""
+    cpu0 = cpu_seconds(server.proc.pid)
     run = dnsperf(port, data, args.duration, [], os.path.join(workdir, f"dnsperf-{label}.txt"))
+    run.server_cores = (cpu_seconds(server.proc.pid) - cpu0) / args.duration
     raw = os.path.join(workdir, f"dnsperf-{label}-v.txt")
     dnsperf(port, data, args.duration, ["-v"], raw)
     with open(raw, errors="replace") as f:
@@ -127,19 +139,21 @@ def service_id(server):
 
 def row(server, load, run, churn):
     return {"server": server, "load": load, "qps": run.qps, "avg_s": run.latency_s,
-            "p99_s": run.p99_s, "lost": run.lost, "churn": churn}
+            "p99_s": run.p99_s, "lost": run.lost, "churn": churn,
+            "cores": run.server_cores}
 
 
 def measure_cairn(args, data, workdir, rows):
     with open(os.path.join(data.zones_dir, "reg.toml"), "w") as f:
         f.write(ZONES)
-    server = live.LiveCairn(args.cairn, data.zones_dir, os.path.join(workdir, "data"))
+    server = live.LiveCairn(args.cairn, data.zones_dir, os.path.join(workdir, "data"),
+                            cpu=SERVER_CPU)
     server.start(os.path.join(workdir, "cairn"))
     try:
         server.wait_ready(data, timeout=60)
         svc = service_id(server)
         print(f"== cairn pid {server.pid()}, DNS 127.0.0.1:{server.port}, {svc}", flush=True)
-        base = [args.register_load, "--socket", server.socket, "--service-id", svc,
+        base = PIN_CLIENT + [args.register_load, "--socket", server.socket, "--service-id", svc,
                 "--instances", str(args.reg_instances), "--clients", str(args.reg_clients)]
         live.run_json(base + ["--seconds", "0", "--prefill"], timeout=600)
         idle = measure(server, server.port, data, args, workdir, "cairn-idle")
@@ -183,7 +197,7 @@ def nsupdate_script(port, client, count):
 
 
 def measure_knot(args, data, workdir, rows):
-    knot = UpdatableKnot("knot", "Knot", find_binary("knotd", "/usr/sbin/knotd"), cpu=None)
+    knot = UpdatableKnot("knot", "Knot", find_binary("knotd", "/usr/sbin/knotd"), cpu=SERVER_CPU)
     port = free_port()
     knot.start(os.path.join(workdir, "knot"), data, port)
     nsupdate = find_binary("nsupdate")
@@ -201,7 +215,7 @@ def measure_knot(args, data, workdir, rows):
                     with open(script, "w") as f:
                         f.write(nsupdate_script(port, clients * 1000 + c, args.updates_per_client))
                     with open(script + ".log", "w") as log:
-                        procs.append(subprocess.Popen([nsupdate, script],
+                        procs.append(subprocess.Popen(PIN_CLIENT + [nsupdate, "-v", script],
                                                       stdout=subprocess.DEVNULL, stderr=log))
                 time.sleep(WARMUP_S)
                 ids = [clients * 1000 + c for c in range(clients)]
@@ -215,15 +229,14 @@ def measure_knot(args, data, workdir, rows):
                 t1 = (t1 + time.monotonic()) / 2
                 finished = [p for p in procs if p.poll() is not None]
             finally:
+                # SIGKILL, not SIGTERM: nsupdate 9.18 over TCP fails an
+                # assertion while cleaning up after SIGTERM, and its back
+                # trace in the log would read as an update that failed.
                 for p in procs:
                     if p.poll() is None:
-                        p.terminate()
-                for p in procs:
-                    try:
-                        p.wait(timeout=5)
-                    except subprocess.TimeoutExpired:
                         p.kill()
-                        p.wait()
+                for p in procs:
+                    p.wait()
             logs = [os.path.join(workdir, f"nsupdate-{clients}-{c}.txt.log")
                     for c in range(clients)]
             errors = []
@@ -254,15 +267,16 @@ def ms(seconds):
 def report(rows, args, command):
     out = [f"## Queries under registration churn — {args.duration} s per measurement", ""]
     out.append("| server | churn load | churn achieved | qps | qps / idle | avg latency | "
-               "avg / idle | p99 latency | p99 / idle | lost |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+               "avg / idle | p99 latency | p99 / idle | lost | server CPU |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     idle = {r["server"]: r for r in rows if r["load"] == "idle"}
     for r in rows:
         base = idle[r["server"]]
         out.append(f"| {r['server']} | {r['load']} | {r['churn'] or '—'} | {r['qps']:,.0f} | "
                    f"{r['qps'] / base['qps']:.2f} | {ms(r['avg_s'])} | "
                    f"{r['avg_s'] / base['avg_s']:.2f} | {ms(r['p99_s'])} | "
-                   f"{r['p99_s'] / base['p99_s']:.2f} | {r['lost']} |")
+                   f"{r['p99_s'] / base['p99_s']:.2f} | {r['lost']} | "
+                   f"{r['cores']:.2f} cores |")
     out.append("")
     out.append(f"- queries: bench/gen.py's mix over {args.services:,} services × "
                f"{args.instances} instances in {gen.ZONE}; dnsperf {DNSPERF_VERSION[0]} pinned to "
@@ -270,17 +284,19 @@ def report(rows, args, command):
                "average latency from a plain one, p99 from the per-query latencies of one with "
                "`-v` (whose output makes dnsperf the bottleneck of that run)")
     if "cairn" in args.servers:
-        out.append(f"- cairn: unpinned, default workers; churn into {SERVICE}.{NAMESPACE} "
+        out.append(f"- cairn: pinned to core {SERVER_CPU} (one UDP worker, one tokio worker); churn into {SERVICE}.{NAMESPACE} "
                f"({args.reg_instances:,} instance ids, prefilled, each registration moves one "
                "to a new address); the queries do not ask for the churned names")
     if "knot" in args.servers:
-        out.append("- Knot: unpinned, one UDP worker (bench/cairnbench's config) with "
-               "`acl: action: update` from 127.0.0.1; each nsupdate client adds a new A record "
+        out.append(f"- Knot: pinned to core {SERVER_CPU}, one UDP worker (bench/cairnbench's config) with "
+               "`acl: action: update` from 127.0.0.1; each `nsupdate -v` client (TCP) adds a new A record "
                "per update, one `send` at a time; updates/s counted from the names present before and "
                "after the dnsperf runs")
-    out.append(f"- the load generators (register_load, 1 tokio worker; nsupdate) share the "
-               f"machine's {os.cpu_count()} cores with the server and dnsperf, so the churn "
-               "rates, and high nsupdate counts especially, are load-generator-bound")
+    out.append(f"- the load generators (register_load, 1 tokio worker; nsupdate) run on core "
+               f"{SERVER_CPU} with the server, so dnsperf keeps its core and the whole cost of the "
+               "churn comes out of the answering core; the churn rates, and high nsupdate counts "
+               "especially, are bounded by that core; server CPU is the server's user+system time "
+               "over the plain dnsperf run, in cores")
     out.append(f"- {machine_line()}")
     if "cairn" in args.servers:
         out.append(f"- cairn: {Cairn('cairn', 'cairn', args.cairn).version()}")
@@ -302,8 +318,8 @@ def parse_args(argv):
                    help="instances per queried service (default 4)")
     p.add_argument("--rate", type=int, default=5000,
                    help="the paced registration rate, per second (default 5000)")
-    p.add_argument("--reg-clients", type=int, default=8,
-                   help="register_load clients (default 8)")
+    p.add_argument("--reg-clients", type=int, default=32,
+                   help="register_load clients (default 32)")
     p.add_argument("--reg-instances", type=int, default=1000,
                    help="instance ids register_load moves (default 1000)")
     p.add_argument("--nsupdate", default="8,32,64",

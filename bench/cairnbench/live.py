@@ -20,11 +20,13 @@ from .servers import Cairn, exit_status
 
 
 class LiveCairn(Cairn):
-    """cairn with an admin socket and a chosen data directory, not pinned to
-    a core, with as many tokio workers and UDP workers as there are CPUs."""
+    """cairn with an admin socket and a chosen data directory, with as many
+    tokio workers and UDP workers as it has CPUs: all of them unless ``cpu``
+    pins it (taskset) to fewer."""
 
-    def __init__(self, binary, zones_dir, data_dir, log_level="warn", extra_config=""):
-        super().__init__("cairn", "cairn", binary, cpu=None)
+    def __init__(self, binary, zones_dir, data_dir, log_level="warn", extra_config="",
+                 cpu=None):
+        super().__init__("cairn", "cairn", binary, cpu=cpu)
         self.zones_dir, self.data_dir, self.log_level = zones_dir, data_dir, log_level
         # Top-level config text, e.g. a [store] table for a cluster node.
         self.extra_config = extra_config
