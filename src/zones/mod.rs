@@ -15,6 +15,8 @@
 //! - `namespace.rs`: a file's namespace, created or updated.
 //! - `services.rs`: a batch of a file's services and their instances.
 //! - `reconcile.rs`: what to do with a service that exists already.
+//! - `read_ahead.rs`: the files' services parsed, in groups of batches, on
+//!   a thread of their own while the group before is applied.
 //!
 //! Zones are applied before the admin socket is bound, so no error here may
 //! tell the operator to use the API "first": each names a fix that can be
@@ -25,11 +27,13 @@
 
 mod digest;
 mod namespace;
+mod read_ahead;
 mod reconcile;
 mod record;
 mod services;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -80,21 +84,47 @@ pub struct Applied {
 /// Applies every zones file in `dir` (see [`zones::read_dir`]) through
 /// `writer`. Nothing is applied unless every file is valid.
 pub async fn apply(dir: &Path, writer: &Writer) -> Result<Applied, ZonesError> {
-    let files = zones::read_dir(dir)?;
+    let files = Arc::new(zones::read_dir(dir)?);
     let mut applied = Applied {
         files: files.len(),
         ..Applied::default()
     };
-    for file in &files {
-        let namespace = namespace::apply(file, writer).await?;
-        applied.namespaces += 1;
-        for batch in file.services(file.reopen()?) {
-            let (first, declared) = batch?;
-            services::apply(file, &namespace, first, declared, writer, &mut applied).await?;
+    let mut groups = read_ahead::start(Arc::clone(&files));
+    let mut namespace = None;
+    while let Some(group) = groups.recv().await {
+        let group = group?;
+        let file = &files[group.file];
+        let namespace = match &mut namespace {
+            Some((index, namespace)) if *index == group.file => namespace,
+            current => {
+                if let Some((index, namespace)) = current.take() {
+                    file_applied(&files[index], &namespace);
+                }
+                applied.namespaces += 1;
+                let created = namespace::apply(file, writer).await?;
+                &current.insert((group.file, created)).1
+            }
+        };
+        if !group.services.is_empty() {
+            services::apply(
+                file,
+                namespace,
+                group.first,
+                group.services,
+                writer,
+                &mut applied,
+            )
+            .await?;
         }
-        tracing::debug!(file = %file.path.display(), namespace = %file.namespace.name, "zone file applied");
+    }
+    if let Some((index, namespace)) = namespace {
+        file_applied(&files[index], &namespace);
     }
     Ok(applied)
+}
+
+fn file_applied(file: &zones::ZoneSource, namespace: &crate::registry::Namespace) {
+    tracing::debug!(file = %file.path.display(), namespace = %namespace.name, "zone file applied");
 }
 
 #[cfg(test)]

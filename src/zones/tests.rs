@@ -286,6 +286,42 @@ fn a_large_file_loads_batch_by_batch() {
     assert_eq!(load(dir.path(), &registry).unwrap(), loaded, "and again");
 }
 
+/// The services are read ahead in groups of batches; each file's
+/// namespace still comes before its services, and a file with no services
+/// still gets its namespace.
+#[test]
+fn files_read_ahead_in_groups_apply_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.toml"), many_services(300)).unwrap();
+    fs::write(
+        dir.path().join("b.toml"),
+        "[namespace]\nname = \"empty.internal\"\ntype = \"DNS_PRIVATE\"\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("c.toml"),
+        many_services(200).replace("big.internal", "other.internal"),
+    )
+    .unwrap();
+    let registry = Registry::default();
+    let loaded = load(dir.path(), &registry).unwrap();
+    assert_eq!(
+        loaded,
+        Applied {
+            files: 3,
+            namespaces: 3,
+            services: 500,
+            instances: 1500,
+            replaced: 0,
+        }
+    );
+    assert!(registry.namespace_by_name("empty.internal").is_some());
+    for (namespace, last) in [("big.internal", "s299"), ("other.internal", "s199")] {
+        let service = registry.service_by_name(namespace, last).unwrap();
+        assert_eq!(registry.list_instances(&service.id).unwrap().len(), 3);
+    }
+}
+
 #[test]
 fn nothing_is_applied_when_a_later_batch_is_bad() {
     let dir = tempfile::tempdir().unwrap();
