@@ -32,6 +32,12 @@ class Server:
     # The core the server is pinned to (taskset); None runs it unpinned.
     cpu: str = SERVER_CPU
 
+    def __post_init__(self):
+        # The server starts in its work directory, so a relative path (a
+        # --cairn target/release/cairn) must be made absolute here.
+        if os.sep in self.binary:
+            self.binary = os.path.abspath(self.binary)
+
     def prepare(self, workdir, data, port):
         """Writes the config and returns the command line (without taskset)."""
         raise NotImplementedError
