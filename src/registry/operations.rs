@@ -133,14 +133,10 @@ mod tests {
             let id = format!("op-{n}");
             assert_eq!(log.get(&id).map(|op| op.id), Some(id));
         }
+        let newest_ending_in_7 = (0..total).rev().find(|n| n % 10 == 7);
         assert_eq!(
             log.find_newest(|op| op.id.ends_with('7')).map(|op| op.id),
-            Some(newest_ending_in_7(total))
+            newest_ending_in_7.map(|n| format!("op-{n}"))
         );
-    }
-
-    fn newest_ending_in_7(total: usize) -> String {
-        let newest = (0..total).rev().find(|n| n % 10 == 7).unwrap_or_default();
-        format!("op-{newest}")
     }
 }
