@@ -28,8 +28,16 @@ const MAX_BATCH: usize = 1024;
 
 type Verdict = Result<Revision, CommitError>;
 
+/// Whether a commit must be on disk before it is answered; see
+/// [`Backend::commit_unsynced`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sync {
+    Now,
+    Later,
+}
+
 enum Request {
-    Commit(Vec<Change>, oneshot::Sender<Verdict>),
+    Commit(Vec<Change>, Sync, oneshot::Sender<Verdict>),
     Snapshot(oneshot::Sender<Result<Snapshot, StoreError>>),
     ZonesApplied(u64, oneshot::Sender<Result<(), CommitError>>),
 }
@@ -62,6 +70,16 @@ impl RedbBackend {
         receiver
     }
 
+    fn send_commit(&self, changes: Vec<Change>, sync: Sync) -> oneshot::Receiver<Verdict> {
+        let (done, receiver) = oneshot::channel();
+        if let Err(mpsc::SendError(Request::Commit(_, _, done))) =
+            self.requests.send(Request::Commit(changes, sync, done))
+        {
+            let _ = done.send(Err(CommitError(self.stopped())));
+        }
+        receiver
+    }
+
     fn stopped(&self) -> String {
         // Only a panic ends the thread while a backend is alive.
         format!(
@@ -73,13 +91,11 @@ impl RedbBackend {
 
 impl Backend for RedbBackend {
     fn commit(&self, changes: Vec<Change>) -> oneshot::Receiver<Verdict> {
-        let (done, receiver) = oneshot::channel();
-        if let Err(mpsc::SendError(Request::Commit(_, done))) =
-            self.requests.send(Request::Commit(changes, done))
-        {
-            let _ = done.send(Err(CommitError(self.stopped())));
-        }
-        receiver
+        self.send_commit(changes, Sync::Now)
+    }
+
+    fn commit_unsynced(&self, changes: Vec<Change>) -> oneshot::Receiver<Verdict> {
+        self.send_commit(changes, Sync::Later)
     }
 
     fn snapshot(&self) -> oneshot::Receiver<Result<Snapshot, StoreError>> {
@@ -112,6 +128,8 @@ pub(super) fn start(
     let committer = Committer {
         commits,
         known_changes,
+        synced_changes: known_changes,
+        lost_unsynced: false,
         path,
         db: Some(db),
         opener,
@@ -129,6 +147,14 @@ struct Committer {
     opener: Opener,
     /// The `changes` counter as of the last commit known to be in the file.
     known_changes: u64,
+    /// The same as of the last commit known to be on disk: what a crash,
+    /// or reopening after a failed commit, leaves when commits made with
+    /// [`Sync::Later`] came after it.
+    synced_changes: u64,
+    /// Whether reopening lost unsynced commits that the registry had
+    /// already applied: from then on zones/ must not be marked applied, or
+    /// the next start would not apply it again.
+    lost_unsynced: bool,
     /// What status readers see of the last commit.
     commits: Arc<Commits>,
 }
@@ -138,7 +164,7 @@ impl Committer {
         while let Ok(first) = requests.recv() {
             let mut next = Some(first);
             while let Some(request) = next.take() {
-                let (changes, done) = match request {
+                let (changes, mut sync, done) = match request {
                     Request::Snapshot(done) => {
                         let _ = done.send(self.snapshot());
                         continue;
@@ -147,12 +173,17 @@ impl Committer {
                         let _ = done.send(self.mark_zones_applied(digest));
                         continue;
                     }
-                    Request::Commit(changes, done) => (changes, done),
+                    Request::Commit(changes, sync, done) => (changes, sync, done),
                 };
                 let mut batch = vec![(changes, done)];
                 while batch.len() < MAX_BATCH {
                     match requests.try_recv() {
-                        Ok(Request::Commit(changes, done)) => batch.push((changes, done)),
+                        Ok(Request::Commit(changes, also, done)) => {
+                            if also == Sync::Now {
+                                sync = Sync::Now;
+                            }
+                            batch.push((changes, done));
+                        }
                         // Answered after this batch, so it sees it.
                         Ok(other) => {
                             next = Some(other);
@@ -163,7 +194,7 @@ impl Committer {
                 }
                 let (changes, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let started = std::time::Instant::now();
-                let verdicts = self.commit(&changes);
+                let verdicts = self.commit(&changes, sync);
                 crate::metrics::events().committed(changes.len(), started.elapsed());
                 let revision = self.known_changes;
                 if verdicts.iter().any(Result::is_ok) {
@@ -179,11 +210,20 @@ impl Committer {
     }
 
     fn mark_zones_applied(&mut self, digest: u64) -> Result<(), CommitError> {
+        if self.lost_unsynced {
+            return Err(CommitError(format!(
+                "cannot mark zones/ applied in {}: changes from zones/ that were not yet on disk were lost after a failed write; restart cairn to apply zones/ again",
+                self.path.display()
+            )));
+        }
         let db = self
             .database()
             .map_err(|error| CommitError(error.to_string()))?;
         tables::mark_zones_applied(db, digest)
-            .map_err(|error| CommitError(write_failure(&self.path, &error)))
+            .map_err(|error| CommitError(write_failure(&self.path, &error)))?;
+        // The mark is a durable commit: whatever came before is on disk.
+        self.synced_changes = self.known_changes;
+        Ok(())
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
@@ -192,16 +232,19 @@ impl Committer {
     }
 
     /// Writes one batch; one verdict per request, in order.
-    fn commit(&mut self, requests: &[Vec<Change>]) -> Vec<Result<(), CommitError>> {
+    fn commit(&mut self, requests: &[Vec<Change>], sync: Sync) -> Vec<Result<(), CommitError>> {
         let all_failed = |message: String| vec![Err(CommitError(message)); requests.len()];
         let db = match self.database() {
             Ok(db) => db,
             Err(err) => return all_failed(err.to_string()),
         };
         let mut verdicts = Vec::with_capacity(requests.len());
-        let err = match tables::write_batch(db, requests, &mut verdicts) {
+        let err = match tables::write_batch(db, requests, &mut verdicts, sync) {
             Ok(changes) => {
                 self.known_changes = changes;
+                if sync == Sync::Now {
+                    self.synced_changes = changes;
+                }
                 return verdicts;
             }
             Err(WriteError::Encode(err)) => {
@@ -234,7 +277,10 @@ impl Committer {
             }
         };
         self.known_changes = stored;
-        if stored == before {
+        if stored < before {
+            self.lost_unsynced(before - stored);
+            all_failed(message)
+        } else if stored == before {
             all_failed(message)
         } else if verdicts.len() == requests.len() && stored == before + accepted {
             // The commit reached the file after all (the fsync, not the
@@ -256,7 +302,10 @@ impl Committer {
     fn database(&mut self) -> Result<&Database, StoreError> {
         if self.db.is_none() {
             let stored = self.reopen()?;
-            if stored != self.known_changes {
+            if stored < self.known_changes {
+                self.lost_unsynced(self.known_changes - stored);
+                self.known_changes = stored;
+            } else if stored != self.known_changes {
                 // Only a commit answered as failed can have moved it.
                 tracing::error!(
                     path = %self.path.display(),
@@ -281,6 +330,19 @@ impl Committer {
         let stored =
             tables::stored_changes(&db).map_err(|err| StoreError::from_redb(&self.path, err))?;
         self.db = Some(db);
+        self.synced_changes = stored;
         Ok(stored)
+    }
+
+    /// Reopening found the file without the last `lost` changes: commits
+    /// made with [`Sync::Later`] that never reached the disk. The registry
+    /// holds them; the store will not until zones/ is applied again.
+    fn lost_unsynced(&mut self, lost: u64) {
+        self.lost_unsynced = true;
+        tracing::error!(
+            path = %self.path.display(),
+            lost,
+            "changes from zones/ that were not yet on disk were lost after a failed write; restart cairn to apply zones/ again"
+        );
     }
 }

@@ -82,6 +82,20 @@ pub trait Backend: Send + Sync + 'static {
     /// revision).
     fn commit(&self, changes: Vec<Change>) -> oneshot::Receiver<Result<Revision, CommitError>>;
 
+    /// [`Backend::commit`] for changes a restart derives again (what
+    /// zones/ declares), which need not be on disk when answered: they
+    /// reach it with the next [`Backend::commit`] or zones mark at the
+    /// latest, and a crash before that may lose them, and only them. Until
+    /// zones/ is marked applied a start applies zones/ again, so nothing
+    /// lost that way stays lost. A backend that has no cheaper way commits
+    /// them as any other.
+    fn commit_unsynced(
+        &self,
+        changes: Vec<Change>,
+    ) -> oneshot::Receiver<Result<Revision, CommitError>> {
+        self.commit(changes)
+    }
+
     /// Everything the store holds, read at one revision.
     fn snapshot(&self) -> oneshot::Receiver<Result<Snapshot, StoreError>>;
 }

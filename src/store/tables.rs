@@ -17,7 +17,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use redb::{
-    Database, ReadOnlyTable, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition, WriteTransaction,
 };
 use serde::Serialize;
@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 
 use super::CommitError;
 use super::checksum;
+use super::committer::Sync;
 use super::error::StoreError;
 use super::rows::{self, InstanceRow, NamespaceRow, OperationRow, ServiceRow};
 use super::{Snapshot, ZonesApplied};
@@ -104,8 +105,11 @@ pub(super) fn encode(table: &str, key: &str, row: &impl Serialize) -> Result<Vec
     Ok(checksum::seal(table, key, json))
 }
 
-/// Writes `requests` in one transaction and commits it (durably: redb's
-/// default `Durability::Immediate` fsyncs before `commit` returns).
+/// Writes `requests` in one transaction and commits it: durably with
+/// [`Sync::Now`] (redb's `Durability::Immediate` fsyncs before `commit`
+/// returns), with [`Sync::Later`] only into redb's memory and the file's
+/// page cache, to be made durable by the next durable commit (redb's
+/// `Durability::None`; a crash before rolls the file back to that commit).
 ///
 /// Pushes one verdict per request onto `verdicts` (kept when the commit
 /// itself fails, to judge what it left behind) and returns the `changes`
@@ -117,8 +121,12 @@ pub(super) fn write_batch(
     db: &Database,
     requests: &[Vec<Change>],
     verdicts: &mut Vec<Result<(), CommitError>>,
+    sync: Sync,
 ) -> Result<u64, WriteError> {
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    if sync == Sync::Later {
+        txn.set_durability(Durability::None)?;
+    }
     let changes;
     {
         let mut namespaces = txn.open_table(NAMESPACES)?;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Mutex, OwnedMutexGuard, OwnedRwLockReadGuard, RwLock};
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedRwLockReadGuard, RwLock, oneshot};
 
 use crate::metrics;
 use crate::registry::{
@@ -23,7 +23,7 @@ use crate::registry::{
     NewNamespace, NewService, Now, Pending, Plan, Registry, RegistryError, Result, Service,
     ServiceUpdate, Tags, id_from_arn,
 };
-use crate::store::Backend;
+use crate::store::{Backend, CommitError, Revision};
 
 mod cluster;
 mod restore;
@@ -84,7 +84,15 @@ async fn save(store: &dyn Backend, changes: Vec<Change>, consequence: &str) -> R
     if changes.is_empty() {
         return Ok(());
     }
-    match store.commit(changes).await {
+    answered(store.commit(changes), consequence).await
+}
+
+/// What a commit's answer means to the caller; see [`save`].
+async fn answered(
+    commit: oneshot::Receiver<std::result::Result<Revision, CommitError>>,
+    consequence: &str,
+) -> Result<()> {
+    match commit.await {
         Ok(Ok(_revision)) => Ok(()),
         Ok(Err(error)) => Err(RegistryError::Internal(format!(
             "the change could not be saved, so {consequence}: {error}"
@@ -188,9 +196,13 @@ impl Writer {
 
     /// Plans many changes at once (nothing else runs meanwhile), stores
     /// them in a few large commits and applies each commit's changes
-    /// together: for bulk loads such as zones/ at start-up, where one commit
-    /// (and one recompile of the service) per change would be slow. `apply`
-    /// returns one output per change, in order.
+    /// together: for loading zones/, where one commit (and one recompile of
+    /// the service) per change would be slow. `apply` returns one output
+    /// per change, in order.
+    ///
+    /// The commits are unsynced ([`Backend::commit_unsynced`]): what zones/
+    /// declares a start applies again until zones/ is marked applied, and
+    /// that mark is durable, so an fsync per commit would buy nothing.
     async fn run_many<P>(
         &self,
         plan: impl FnOnce(&Registry) -> Result<Vec<Plan<P>>> + Send + 'static,
@@ -230,7 +242,11 @@ impl Writer {
                     .iter()
                     .flat_map(|(_, change)| change.changes())
                     .collect();
-                save(store.as_ref(), changes, "what was saved before stays").await?;
+                answered(
+                    store.commit_unsynced(changes),
+                    "what was saved before stays",
+                )
+                .await?;
                 let (indices, chunk): (Vec<usize>, Vec<P>) = chunk.into_iter().unzip();
                 for (index, output) in indices.into_iter().zip(apply(&registry, chunk)) {
                     outputs[index] = Some(output);

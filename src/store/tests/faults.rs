@@ -14,11 +14,13 @@ use super::{commit_all, register, reload, setup};
 use crate::store::Backend;
 use crate::store::Store;
 
-/// How many of the coming calls fail: writes (and resizes) or fsyncs.
+/// How many of the coming calls fail: writes (and resizes) or fsyncs; and
+/// how many fsyncs were made.
 #[derive(Debug, Default)]
 struct Faults {
     writes: AtomicU32,
     syncs: AtomicU32,
+    synced: AtomicU32,
 }
 
 impl Faults {
@@ -56,7 +58,9 @@ impl StorageBackend for Faulty {
 
     fn sync_data(&self) -> io::Result<()> {
         Faults::take(&self.faults.syncs)?;
-        self.inner.sync_data()
+        self.inner.sync_data()?;
+        self.faults.synced.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
@@ -204,4 +208,109 @@ fn a_batch_shares_one_fate() {
     let snapshot = reload(dir.path());
     assert!(snapshot.services[0].1.is_empty());
     assert_eq!(snapshot.changes, 2);
+}
+
+#[test]
+fn unsynced_commits_wait_for_the_next_synced_one_or_the_zones_mark() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, faults) = faulty_store(dir.path());
+    let (journal, committer) = store.start().expect("committer started");
+    let first = journal
+        .commit_unsynced(setup())
+        .blocking_recv()
+        .expect("answered");
+    assert!(first.is_ok(), "{first:?}");
+    let opened = faults.synced.load(Ordering::SeqCst);
+    for n in 0..50 {
+        let verdict = journal
+            .commit_unsynced(register("srv-1", &format!("zone-{n}")))
+            .blocking_recv()
+            .expect("answered");
+        assert!(verdict.is_ok(), "{verdict:?}");
+    }
+    // Only growing the file fsyncs (its new length), now and then: each
+    // unsynced commit allocates new pages, since the old are freed only
+    // once a synced commit has superseded them.
+    let unsynced = faults.synced.load(Ordering::SeqCst) - opened;
+    assert!(unsynced < 10, "{unsynced} fsyncs for 50 unsynced commits");
+
+    let synced = journal
+        .commit(register("srv-1", "api"))
+        .blocking_recv()
+        .expect("answered");
+    assert!(synced.is_ok(), "{synced:?}");
+    let after_commit = faults.synced.load(Ordering::SeqCst);
+    assert!(after_commit > opened + unsynced, "a synced commit fsyncs");
+
+    let last = journal
+        .commit_unsynced(register("srv-1", "zone-last"))
+        .blocking_recv()
+        .expect("answered");
+    assert!(last.is_ok(), "{last:?}");
+    assert_eq!(faults.synced.load(Ordering::SeqCst), after_commit);
+    let marked = journal
+        .mark_zones_applied(7)
+        .blocking_recv()
+        .expect("answered");
+    assert!(marked.is_ok(), "{marked:?}");
+    assert!(
+        faults.synced.load(Ordering::SeqCst) > after_commit,
+        "the mark fsyncs"
+    );
+    drop(journal);
+    committer.join().expect("committer ended cleanly");
+
+    let snapshot = reload(dir.path());
+    assert_eq!(snapshot.services[0].1.len(), 52);
+    assert!(snapshot.zones_unchanged(7), "{:?}", snapshot.zones_applied);
+}
+
+#[test]
+fn unsynced_commits_lost_to_a_failed_write_keep_zones_from_being_marked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, faults) = faulty_store(dir.path());
+    let (journal, committer) = store.start().expect("committer started");
+    let first = journal.commit(setup()).blocking_recv().expect("answered");
+    assert!(first.is_ok(), "{first:?}");
+    let unsynced = journal
+        .commit_unsynced(register("srv-1", "zone"))
+        .blocking_recv()
+        .expect("answered");
+    assert!(unsynced.is_ok(), "{unsynced:?}");
+
+    // The disk fills: the next commit fails, and the store reopened after
+    // it holds only what was synced.
+    faults.writes.store(1_000, Ordering::SeqCst);
+    let failed = journal
+        .commit(register("srv-1", "api"))
+        .blocking_recv()
+        .expect("answered");
+    assert!(failed.is_err(), "{failed:?}");
+    faults.writes.store(0, Ordering::SeqCst);
+    let later = journal
+        .commit(register("srv-1", "later"))
+        .blocking_recv()
+        .expect("answered");
+    assert!(later.is_ok(), "{later:?}");
+
+    let marked = journal
+        .mark_zones_applied(7)
+        .blocking_recv()
+        .expect("answered");
+    let message = marked.expect_err("zones/ lost changes").0;
+    assert!(message.contains("restart cairn"), "{message}");
+    drop(journal);
+    committer.join().expect("committer ended cleanly");
+
+    let snapshot = reload(dir.path());
+    let instances: Vec<_> = snapshot.services[0]
+        .1
+        .iter()
+        .map(|instance| instance.id.clone())
+        .collect();
+    assert_eq!(instances, ["later"], "the unsynced one was lost");
+    assert_eq!(
+        snapshot.zones_applied, None,
+        "so the next start applies zones/"
+    );
 }
