@@ -164,7 +164,7 @@ impl Committer {
         while let Ok(first) = requests.recv() {
             let mut next = Some(first);
             while let Some(request) = next.take() {
-                let (changes, mut sync, done) = match request {
+                let (changes, sync, done) = match request {
                     Request::Snapshot(done) => {
                         let _ = done.send(self.snapshot());
                         continue;
@@ -175,14 +175,11 @@ impl Committer {
                     }
                     Request::Commit(changes, sync, done) => (changes, sync, done),
                 };
-                let mut batch = vec![(changes, done)];
+                let mut batch = vec![(changes, sync, done)];
                 while batch.len() < MAX_BATCH {
                     match requests.try_recv() {
-                        Ok(Request::Commit(changes, also, done)) => {
-                            if also == Sync::Now {
-                                sync = Sync::Now;
-                            }
-                            batch.push((changes, done));
+                        Ok(Request::Commit(changes, sync, done)) => {
+                            batch.push((changes, sync, done));
                         }
                         // Answered after this batch, so it sees it.
                         Ok(other) => {
@@ -192,9 +189,30 @@ impl Committer {
                         Err(_) => break,
                     }
                 }
-                let (changes, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let mut changes = Vec::with_capacity(batch.len());
+                let mut syncs = Vec::with_capacity(batch.len());
+                let mut senders = Vec::with_capacity(batch.len());
+                for (request, sync, sender) in batch {
+                    changes.push(request);
+                    syncs.push(sync);
+                    senders.push(sender);
+                }
+                let sync = if syncs.contains(&Sync::Now) {
+                    Sync::Now
+                } else {
+                    Sync::Later
+                };
                 let started = std::time::Instant::now();
                 let verdicts = self.commit(&changes, sync);
+                let refused_unsynced = syncs
+                    .iter()
+                    .zip(&verdicts)
+                    .filter(|(sync, verdict)| **sync == Sync::Later && verdict.is_err())
+                    .count();
+                if refused_unsynced > 0 && !self.lost_unsynced {
+                    // Their callers may have applied them already.
+                    self.lost_unsynced("refused", refused_unsynced as u64);
+                }
                 crate::metrics::events().committed(changes.len(), started.elapsed());
                 let revision = self.known_changes;
                 if verdicts.iter().any(Result::is_ok) {
@@ -212,7 +230,7 @@ impl Committer {
     fn mark_zones_applied(&mut self, digest: u64) -> Result<(), CommitError> {
         if self.lost_unsynced {
             return Err(CommitError(format!(
-                "cannot mark zones/ applied in {}: changes from zones/ that were not yet on disk were lost after a failed write; restart cairn to apply zones/ again",
+                "cannot mark zones/ applied in {}: changes from zones/ are missing from it after a failed write; restart cairn to apply zones/ again",
                 self.path.display()
             )));
         }
@@ -278,7 +296,7 @@ impl Committer {
         };
         self.known_changes = stored;
         if stored < before {
-            self.lost_unsynced(before - stored);
+            self.lost_unsynced("lost", before - stored);
             all_failed(message)
         } else if stored == before {
             all_failed(message)
@@ -303,7 +321,7 @@ impl Committer {
         if self.db.is_none() {
             let stored = self.reopen()?;
             if stored < self.known_changes {
-                self.lost_unsynced(self.known_changes - stored);
+                self.lost_unsynced("lost", self.known_changes - stored);
                 self.known_changes = stored;
             } else if stored != self.known_changes {
                 // Only a commit answered as failed can have moved it.
@@ -334,15 +352,17 @@ impl Committer {
         Ok(stored)
     }
 
-    /// Reopening found the file without the last `lost` changes: commits
-    /// made with [`Sync::Later`] that never reached the disk. The registry
-    /// holds them; the store will not until zones/ is applied again.
-    fn lost_unsynced(&mut self, lost: u64) {
+    /// Commits made with [`Sync::Later`] that the registry may hold and the
+    /// store does not: `count` changes the reopened file lacks, or
+    /// requests refused. The store will not hold them until zones/ is
+    /// applied again.
+    fn lost_unsynced(&mut self, how: &str, count: u64) {
         self.lost_unsynced = true;
         tracing::error!(
             path = %self.path.display(),
-            lost,
-            "changes from zones/ that were not yet on disk were lost after a failed write; restart cairn to apply zones/ again"
+            how,
+            count,
+            "changes from zones/ are missing from the store after a failed write; restart cairn to apply zones/ again"
         );
     }
 }

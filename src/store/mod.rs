@@ -87,8 +87,10 @@ pub trait Backend: Send + Sync + 'static {
     /// reach it with the next [`Backend::commit`] or zones mark at the
     /// latest, and a crash before that may lose them, and only them. Until
     /// zones/ is marked applied a start applies zones/ again, so nothing
-    /// lost that way stays lost. A backend that has no cheaper way commits
-    /// them as any other.
+    /// lost that way stays lost. The caller may apply them before the
+    /// answer comes: one that fails counts as lost, and keeps zones/ from
+    /// being marked applied until a restart. A backend that has no cheaper
+    /// way commits them as any other.
     fn commit_unsynced(
         &self,
         changes: Vec<Change>,

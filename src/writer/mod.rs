@@ -202,7 +202,10 @@ impl Writer {
     ///
     /// The commits are unsynced ([`Backend::commit_unsynced`]): what zones/
     /// declares a start applies again until zones/ is marked applied, and
-    /// that mark is durable, so an fsync per commit would buy nothing.
+    /// that mark is durable, so an fsync per commit would buy nothing. So
+    /// each commit's changes are applied while it is written: the registry
+    /// may hold them a moment before the store does, as it may hold them
+    /// after a crash that the store does not survive with them.
     async fn run_many<P>(
         &self,
         plan: impl FnOnce(&Registry) -> Result<Vec<Plan<P>>> + Send + 'static,
@@ -242,15 +245,18 @@ impl Writer {
                     .iter()
                     .flat_map(|(_, change)| change.changes())
                     .collect();
-                answered(
-                    store.commit_unsynced(changes),
-                    "what was saved before stays",
-                )
-                .await?;
+                // The store writes while the registry applies: the two are
+                // a first start's largest costs, on two threads.
+                let committed = store.commit_unsynced(changes);
                 let (indices, chunk): (Vec<usize>, Vec<P>) = chunk.into_iter().unzip();
                 for (index, output) in indices.into_iter().zip(apply(&registry, chunk)) {
                     outputs[index] = Some(output);
                 }
+                answered(
+                    committed,
+                    "zones/ is applied again at the next start, which it needs",
+                )
+                .await?;
             }
             Ok(outputs.into_iter().flatten().collect())
         });

@@ -207,6 +207,75 @@ fn run_time_instances_stop_a_replacement_with_a_fix_that_works() {
 /// What a start logs when it does not apply zones/ again.
 const NOT_APPLIED_AGAIN: &str = "zones/ unchanged, and nothing changed in the store";
 
+/// `big.test`: `services` services `s0`, `s1`, … of three A instances
+/// each, enough that applying it takes a while.
+fn big_zone(services: usize) -> String {
+    let mut text = String::from(
+        "[namespace]\nname = \"big.test\"\ntype = \"DNS_PRIVATE\"\nallowed_networks = [\"127.0.0.0/8\"]\n",
+    );
+    for n in 0..services {
+        text.push_str(&format!(
+            "\n[[services]]\nname = \"s{n}\"\nrecords = [{{ type = \"A\", ttl = 10 }}]\n"
+        ));
+        for i in 1..=3 {
+            text.push_str(&format!(
+                "[[services.instances]]\nid = \"i{i}\"\nipv4 = \"10.{}.{}.{i}\"\n",
+                n / 250,
+                n % 250
+            ));
+        }
+    }
+    text
+}
+
+#[test]
+fn a_start_killed_while_applying_zones_applies_them_in_full_at_the_next() {
+    // zones/ is loaded with unsynced commits, made durable by the mark at
+    // the end: a start killed before it must leave the store unmarked, so
+    // the next applies everything again.
+    const SERVICES: usize = 3_000;
+    let mut server = TestServer::start(&[("svc.test.toml", A_ONLY)]);
+    server.kill();
+    let path = server.dir.path().join("zones").join("big.test.toml");
+    std::fs::write(path, big_zone(SERVICES)).expect("write the big zone file");
+    let mut child = spawn_server(&server.config_path, server.dir.path());
+    eventually("the start to begin applying big.test", || {
+        server.log().contains("namespace=big.test").then_some(())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let killed = server.log();
+    let (_, applying) = killed
+        .rsplit_once("namespace=big.test")
+        .expect("the namespace was created");
+    assert!(
+        !applying.contains("zones applied"),
+        "the kill came after the apply, so this tests nothing:\n{killed}"
+    );
+
+    server.restart();
+    assert!(
+        !server.log()[killed.len()..].contains(NOT_APPLIED_AGAIN),
+        "a start after the kill must apply zones/ again:\n{}",
+        server.log()
+    );
+    for n in 0..SERVICES {
+        assert_eq!(
+            a_records(&server, &format!("s{n}.big.test")).len(),
+            3,
+            "s{n}.big.test"
+        );
+    }
+    assert_eq!(a_records(&server, "web.svc.test").len(), 2);
+    let before = server.log().len();
+    server.restart();
+    assert!(
+        server.log()[before..].contains(NOT_APPLIED_AGAIN),
+        "once applied in full, zones/ is marked:\n{}",
+        server.log()
+    );
+}
+
 #[test]
 fn a_restart_applies_zones_again_only_when_the_files_or_the_store_changed() {
     let mut server = TestServer::start(&[("svc.test.toml", A_ONLY)]);

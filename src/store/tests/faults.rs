@@ -314,3 +314,28 @@ fn unsynced_commits_lost_to_a_failed_write_keep_zones_from_being_marked() {
         "so the next start applies zones/"
     );
 }
+
+#[test]
+fn an_unsynced_request_the_store_refuses_keeps_zones_from_being_marked() {
+    // Its caller may have applied it before the answer, so the registry
+    // holds what the store refused until zones/ is applied again.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (journal, committer) = Store::open(dir.path())
+        .expect("opened")
+        .start()
+        .expect("committer started");
+    let refused = journal
+        .commit_unsynced(register("srv-not-stored", "zone"))
+        .blocking_recv()
+        .expect("answered");
+    assert!(refused.is_err(), "{refused:?}");
+    let marked = journal
+        .mark_zones_applied(7)
+        .blocking_recv()
+        .expect("answered");
+    let message = marked.expect_err("zones/ is not all stored").0;
+    assert!(message.contains("restart cairn"), "{message}");
+    drop(journal);
+    committer.join().expect("committer ended cleanly");
+    assert_eq!(reload(dir.path()).zones_applied, None);
+}
