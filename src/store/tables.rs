@@ -64,6 +64,13 @@ const ZONES_APPLIED_AT: &str = "zones_applied_at";
 /// The operation log keeps this many, dropping the oldest.
 pub(super) const MAX_OPERATIONS: u64 = 100_000;
 
+/// How far the operations table may grow past [`MAX_OPERATIONS`] before
+/// its oldest rows are dropped, all at once. Dropping a batch's worth from
+/// the front on every commit rewrote the table's first pages each time, as
+/// well as its last: a quarter of a busy commit's page writes. The load
+/// reads only the newest [`MAX_OPERATIONS`].
+const OPERATIONS_SLACK: u64 = 10_000;
+
 /// The key an instance is filed under, as the registry files it: ids that
 /// differ only in case are one instance.
 fn instance_key(instance_id: &str) -> String {
@@ -206,8 +213,10 @@ pub(super) fn write_batch(
         // Sequence numbers are contiguous, so popping from the front drops
         // exactly the oldest.
         let kept = operations.len()?;
-        for _ in MAX_OPERATIONS..kept {
-            operations.pop_first()?;
+        if kept > MAX_OPERATIONS + OPERATIONS_SLACK {
+            for _ in MAX_OPERATIONS..kept {
+                operations.pop_first()?;
+            }
         }
         meta.insert(CHANGES, total)?;
         changes = total;
@@ -293,7 +302,8 @@ pub(super) fn read_snapshot(path: &Path, db: &Database) -> Result<Snapshot, Stor
     read_instances(path, &table, &mut snapshot.services)?;
 
     let table = txn.open_table(OPERATIONS).map_err(open_err)?;
-    for row in table.iter().map_err(row_err)? {
+    let dropped = table.len().map_err(row_err)?.saturating_sub(MAX_OPERATIONS);
+    for row in table.iter().map_err(row_err)?.skip(dropped as usize) {
         let (seq, bytes) = row.map_err(row_err)?;
         let name = seq.value().to_string();
         let row: OperationRow = decode(path, OPERATIONS_NAME, &name, bytes.value())?;

@@ -258,6 +258,41 @@ fn the_operation_log_keeps_the_newest_hundred_thousand() {
 }
 
 #[test]
+fn the_operations_table_is_trimmed_once_it_outgrows_its_slack() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rows = |dir: &Path| {
+        use redb::{ReadableDatabase, ReadableTableMetadata};
+        let db = super::open_database(&dir.join(FILE_NAME), &|backend| backend).expect("opened");
+        let txn = db.begin_read().expect("read");
+        let table = txn.open_table(super::tables::OPERATIONS).expect("table");
+        table.len().expect("counted")
+    };
+    let max = super::tables::MAX_OPERATIONS as usize;
+    let operations = |range: std::ops::Range<usize>| -> Vec<Change> {
+        range
+            .map(|n| Change::Operation(operation(&format!("op-{n}"))))
+            .collect()
+    };
+    // A little over the limit: the rows stay, the load takes the newest.
+    let verdicts = commit_all(
+        Store::open(dir.path()).expect("opened"),
+        vec![operations(0..max + 5)],
+    );
+    assert!(verdicts[0].is_ok(), "{verdicts:?}");
+    assert_eq!(rows(dir.path()), max as u64 + 5);
+    // Far over: the oldest go, down to the limit.
+    let verdicts = commit_all(
+        Store::open(dir.path()).expect("opened"),
+        vec![operations(max + 5..max + 20_000)],
+    );
+    assert!(verdicts[0].is_ok(), "{verdicts:?}");
+    assert_eq!(rows(dir.path()), max as u64);
+    let loaded = reload(dir.path()).operations;
+    assert_eq!(loaded.len(), max);
+    assert_eq!(loaded[0].id, "op-20000", "the oldest went");
+}
+
+#[test]
 fn a_second_store_on_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let first = Store::open(dir.path()).expect("opened");
