@@ -101,6 +101,20 @@ impl StorageBackend for Faulty {
     }
 }
 
+/// The committer's answer to a request, which it always gives.
+fn answered<T>(receiver: tokio::sync::oneshot::Receiver<T>) -> T {
+    receiver.blocking_recv().expect("answered")
+}
+
+/// The ids of the instances stored under the first service.
+fn first_service_instances(snapshot: &crate::store::Snapshot) -> Vec<String> {
+    let (_, instances) = &snapshot.services[0];
+    instances
+        .iter()
+        .map(|instance| instance.id.clone())
+        .collect()
+}
+
 fn faulty_store(dir: &std::path::Path) -> (Store, Arc<Faults>) {
     let faults = Arc::new(Faults::default());
     let shared = Arc::clone(&faults);
@@ -117,43 +131,30 @@ fn a_commit_that_cannot_be_written_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, faults) = faulty_store(dir.path());
     let (journal, committer) = store.start().expect("committer started");
-    let first = journal.commit(setup()).blocking_recv().expect("answered");
+    let first = answered(journal.commit(setup()));
     assert!(first.is_ok(), "{first:?}");
 
     // The disk is full for a while: the commit and the reopen after it fail.
     faults.writes.store(1_000, Ordering::SeqCst);
-    let failed = journal
-        .commit(register("srv-1", "lost"))
-        .blocking_recv()
-        .expect("answered");
+    let failed = answered(journal.commit(register("srv-1", "lost")));
     let message = failed.expect_err("not written").0;
     assert!(message.contains("cairn.redb"), "{message}");
     assert!(
         message.contains("No space left on device (os error 28)"),
         "{message}"
     );
-    let again = journal
-        .commit(register("srv-1", "lost-too"))
-        .blocking_recv()
-        .expect("answered");
+    let again = answered(journal.commit(register("srv-1", "lost-too")));
     assert!(again.is_err(), "still full: {again:?}");
 
     // Space is back: the committer reopens the store and carries on.
     faults.writes.store(0, Ordering::SeqCst);
-    let later = journal
-        .commit(register("srv-1", "kept"))
-        .blocking_recv()
-        .expect("answered");
+    let later = answered(journal.commit(register("srv-1", "kept")));
     assert!(later.is_ok(), "{later:?}");
     drop(journal);
     committer.join().expect("committer ended cleanly");
 
     let snapshot = reload(dir.path());
-    let instances: Vec<_> = snapshot.services[0]
-        .1
-        .iter()
-        .map(|instance| instance.id.clone())
-        .collect();
+    let instances = first_service_instances(&snapshot);
     assert_eq!(instances, ["kept"]);
     assert_eq!(snapshot.operations.len(), 1);
     assert_eq!(snapshot.changes, 4);
@@ -167,14 +168,11 @@ fn a_failed_fsync_is_answered_as_what_a_restart_finds() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, faults) = faulty_store(dir.path());
     let (journal, committer) = store.start().expect("committer started");
-    let first = journal.commit(setup()).blocking_recv().expect("answered");
+    let first = answered(journal.commit(setup()));
     assert!(first.is_ok(), "{first:?}");
 
     faults.syncs.store(1, Ordering::SeqCst);
-    let verdict = journal
-        .commit(register("srv-1", "maybe"))
-        .blocking_recv()
-        .expect("answered");
+    let verdict = answered(journal.commit(register("srv-1", "maybe")));
     assert_eq!(faults.syncs.load(Ordering::SeqCst), 0, "the fsync failed");
     drop(journal);
     committer.join().expect("committer ended cleanly");
@@ -200,7 +198,7 @@ fn a_batch_shares_one_fate() {
         .map(|n| journal.commit(register("srv-1", &format!("web-{n}"))))
         .collect();
     for receiver in receivers {
-        assert!(receiver.blocking_recv().expect("answered").is_err());
+        assert!(answered(receiver).is_err());
     }
     drop(journal);
     committer.join().expect("committer ended cleanly");
@@ -215,17 +213,11 @@ fn unsynced_commits_wait_for_the_next_synced_one_or_the_zones_mark() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, faults) = faulty_store(dir.path());
     let (journal, committer) = store.start().expect("committer started");
-    let first = journal
-        .commit_unsynced(setup())
-        .blocking_recv()
-        .expect("answered");
+    let first = answered(journal.commit_unsynced(setup()));
     assert!(first.is_ok(), "{first:?}");
     let opened = faults.synced.load(Ordering::SeqCst);
     for n in 0..50 {
-        let verdict = journal
-            .commit_unsynced(register("srv-1", &format!("zone-{n}")))
-            .blocking_recv()
-            .expect("answered");
+        let verdict = answered(journal.commit_unsynced(register("srv-1", &format!("zone-{n}"))));
         assert!(verdict.is_ok(), "{verdict:?}");
     }
     // Only growing the file fsyncs (its new length), now and then: each
@@ -234,24 +226,15 @@ fn unsynced_commits_wait_for_the_next_synced_one_or_the_zones_mark() {
     let unsynced = faults.synced.load(Ordering::SeqCst) - opened;
     assert!(unsynced < 10, "{unsynced} fsyncs for 50 unsynced commits");
 
-    let synced = journal
-        .commit(register("srv-1", "api"))
-        .blocking_recv()
-        .expect("answered");
+    let synced = answered(journal.commit(register("srv-1", "api")));
     assert!(synced.is_ok(), "{synced:?}");
     let after_commit = faults.synced.load(Ordering::SeqCst);
     assert!(after_commit > opened + unsynced, "a synced commit fsyncs");
 
-    let last = journal
-        .commit_unsynced(register("srv-1", "zone-last"))
-        .blocking_recv()
-        .expect("answered");
+    let last = answered(journal.commit_unsynced(register("srv-1", "zone-last")));
     assert!(last.is_ok(), "{last:?}");
     assert_eq!(faults.synced.load(Ordering::SeqCst), after_commit);
-    let marked = journal
-        .mark_zones_applied(7)
-        .blocking_recv()
-        .expect("answered");
+    let marked = answered(journal.mark_zones_applied(7));
     assert!(marked.is_ok(), "{marked:?}");
     assert!(
         faults.synced.load(Ordering::SeqCst) > after_commit,
@@ -270,44 +253,28 @@ fn unsynced_commits_lost_to_a_failed_write_keep_zones_from_being_marked() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, faults) = faulty_store(dir.path());
     let (journal, committer) = store.start().expect("committer started");
-    let first = journal.commit(setup()).blocking_recv().expect("answered");
+    let first = answered(journal.commit(setup()));
     assert!(first.is_ok(), "{first:?}");
-    let unsynced = journal
-        .commit_unsynced(register("srv-1", "zone"))
-        .blocking_recv()
-        .expect("answered");
+    let unsynced = answered(journal.commit_unsynced(register("srv-1", "zone")));
     assert!(unsynced.is_ok(), "{unsynced:?}");
 
     // The disk fills: the next commit fails, and the store reopened after
     // it holds only what was synced.
     faults.writes.store(1_000, Ordering::SeqCst);
-    let failed = journal
-        .commit(register("srv-1", "api"))
-        .blocking_recv()
-        .expect("answered");
+    let failed = answered(journal.commit(register("srv-1", "api")));
     assert!(failed.is_err(), "{failed:?}");
     faults.writes.store(0, Ordering::SeqCst);
-    let later = journal
-        .commit(register("srv-1", "later"))
-        .blocking_recv()
-        .expect("answered");
+    let later = answered(journal.commit(register("srv-1", "later")));
     assert!(later.is_ok(), "{later:?}");
 
-    let marked = journal
-        .mark_zones_applied(7)
-        .blocking_recv()
-        .expect("answered");
+    let marked = answered(journal.mark_zones_applied(7));
     let message = marked.expect_err("zones/ lost changes").0;
     assert!(message.contains("restart cairn"), "{message}");
     drop(journal);
     committer.join().expect("committer ended cleanly");
 
     let snapshot = reload(dir.path());
-    let instances: Vec<_> = snapshot.services[0]
-        .1
-        .iter()
-        .map(|instance| instance.id.clone())
-        .collect();
+    let instances = first_service_instances(&snapshot);
     assert_eq!(instances, ["later"], "the unsynced one was lost");
     assert_eq!(
         snapshot.zones_applied, None,
@@ -324,15 +291,9 @@ fn an_unsynced_request_the_store_refuses_keeps_zones_from_being_marked() {
         .expect("opened")
         .start()
         .expect("committer started");
-    let refused = journal
-        .commit_unsynced(register("srv-not-stored", "zone"))
-        .blocking_recv()
-        .expect("answered");
+    let refused = answered(journal.commit_unsynced(register("srv-not-stored", "zone")));
     assert!(refused.is_err(), "{refused:?}");
-    let marked = journal
-        .mark_zones_applied(7)
-        .blocking_recv()
-        .expect("answered");
+    let marked = answered(journal.mark_zones_applied(7));
     let message = marked.expect_err("zones/ is not all stored").0;
     assert!(message.contains("restart cairn"), "{message}");
     drop(journal);
