@@ -157,9 +157,9 @@ impl Registry {
     /// calls for. Clones nothing of the instances that are on time.
     pub fn overdue_heartbeats(&self, now: Instant) -> Vec<Overdue> {
         let mut overdue = Vec::new();
-        for entry in self.inner.services.iter() {
+        self.visit_watched(|entry| {
             if entry.service.heartbeat.is_none() {
-                continue;
+                return;
             }
             for instance in entry.instances.values() {
                 if let Some(lapse) = entry.lapse_of(instance, now) {
@@ -170,19 +170,21 @@ impl Registry {
                     });
                 }
             }
-        }
+        });
         overdue
     }
 
     /// The shortest heartbeat TTL of any service, which bounds how often
     /// silence must be looked for.
     pub fn shortest_heartbeat_ttl(&self) -> Option<Duration> {
-        self.inner
-            .services
-            .iter()
-            .filter_map(|entry| entry.service.heartbeat)
-            .map(|config| Duration::from_millis(config.ttl_ms))
-            .min()
+        let mut shortest = None;
+        self.visit_watched(|entry| {
+            if let Some(config) = entry.service.heartbeat {
+                let ttl = Duration::from_millis(config.ttl_ms);
+                shortest = Some(shortest.map_or(ttl, |known: Duration| known.min(ttl)));
+            }
+        });
+        shortest
     }
 }
 

@@ -387,14 +387,14 @@ impl Registry {
         &self,
         mut visit: impl FnMut(&Service, &HealthCheckConfig, &Instance),
     ) {
-        for entry in self.inner.services.iter() {
+        self.visit_watched(|entry| {
             let Some(check) = &entry.service.health_check else {
-                continue;
+                return;
             };
             for instance in entry.instances.values() {
                 visit(&entry.service, check, instance);
             }
-        }
+        });
     }
 
     /// The health of some (or, with `None`, all) of a service's instances.

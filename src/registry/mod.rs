@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use ipnet::IpNet;
 
 pub use attributes::Attributes;
@@ -306,6 +306,11 @@ struct Inner {
     /// Boxed: a table's empty buckets are as large as its full ones, and an
     /// entry is a few hundred bytes.
     services: DashMap<Arc<str>, Box<ServiceEntry>>,
+    /// The ids of the services with a health check or a heartbeat: what the
+    /// health loop walks every round, instead of every service (at 250,000
+    /// services with neither, three walks a second of all of them were
+    /// most of an idle server's CPU).
+    watched: DashSet<Arc<str>>,
     /// (namespace id, lowercased service name) → service id.
     service_ids: DashMap<(Arc<str>, Box<str>), Arc<str>>,
     /// (namespace id, lowercased name) → how many services lie below that
@@ -356,6 +361,7 @@ impl Registry {
                 namespaces: DashMap::new(),
                 namespace_ids: DashMap::new(),
                 services: DashMap::new(),
+                watched: DashSet::new(),
                 service_ids: DashMap::new(),
                 service_ancestors: DashMap::new(),
                 operations: OperationLog::default(),
@@ -364,6 +370,35 @@ impl Registry {
                 network_policy: ArcSwap::from_pointee(network_policy),
                 transfer_keys: ArcSwap::from_pointee(Vec::new()),
             }),
+        }
+    }
+
+    /// Records whether the health loop must look at this service. Called
+    /// with no entry of `services` held: the loop reads `watched` first.
+    fn note_watched(&self, id: &Arc<str>, watched: bool) {
+        if watched {
+            if !self.inner.watched.contains(id) {
+                self.inner.watched.insert(Arc::clone(id));
+            }
+        } else if self.inner.watched.contains(id) {
+            self.inner.watched.remove(id);
+        }
+    }
+
+    /// Visits each service with a health check or a heartbeat. The ids are
+    /// copied out first, so no lock of `watched` is held while a service's
+    /// entry is: a change holds its entry while it notes the service.
+    fn visit_watched(&self, mut visit: impl FnMut(&ServiceEntry)) {
+        let ids: Vec<Arc<str>> = self
+            .inner
+            .watched
+            .iter()
+            .map(|id| Arc::clone(id.key()))
+            .collect();
+        for id in ids {
+            if let Some(entry) = self.inner.services.get(&id) {
+                visit(&entry);
+            }
         }
     }
 

@@ -239,6 +239,12 @@ impl Registry {
         entry.service.instance_count = entry.instances.len();
         // Observers run under the entry's lock so that no later change to the
         // service can overtake this one on its way to them.
+        // Noted before the entry is held (see `note_watched`); a round of
+        // the health loop in between finds no entry yet and passes it by.
+        self.note_watched(
+            &id,
+            entry.service.health_check.is_some() || entry.service.heartbeat.is_some(),
+        );
         let entry = self.inner.services.entry(id).insert(Box::new(entry));
         self.each_observer(|observer| observer.service_changed(entry.view()));
         Ok(())
@@ -362,6 +368,13 @@ impl Registry {
             entry.service.tags = service.tags;
             entry.bump();
             self.each_observer(|observer| observer.service_changed(entry.view()));
+            let id = Arc::clone(entry.key());
+            let (health_check, heartbeat) = (
+                entry.service.health_check.is_some(),
+                entry.service.heartbeat.is_some(),
+            );
+            drop(entry);
+            self.note_watched(&id, health_check || heartbeat);
         } else {
             tracing::error!(service = %service.id, "an update to a service that is gone was not applied");
         }
@@ -387,6 +400,7 @@ impl Registry {
         let Some((_, entry)) = self.inner.services.remove(pending.service.id.as_str()) else {
             return;
         };
+        self.inner.watched.remove(entry.service.id.as_str());
         self.inner.service_ids.remove(&(
             Arc::<str>::from(entry.service.namespace_id.as_str()),
             entry.service.name.to_ascii_lowercase().into_boxed_str(),

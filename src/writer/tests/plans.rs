@@ -199,3 +199,68 @@ fn a_refused_commit_changes_nothing_the_api_or_a_restart_can_see() {
         Ok(1)
     );
 }
+
+/// The instances the health loop would probe, as "service/instance".
+fn probed(registry: &Registry) -> Vec<String> {
+    let mut probed = Vec::new();
+    registry.visit_health_checked(|service, _, instance| {
+        probed.push(format!("{}/{}", service.name, instance.id));
+    });
+    probed.sort();
+    probed
+}
+
+#[test]
+fn the_health_loop_sees_exactly_the_services_with_a_check_or_a_heartbeat() {
+    const TTL: Duration = Duration::from_secs(2);
+    let registry = TestRegistry::default();
+    let created = |name: &str, check: Option<HealthCheckConfig>| {
+        registry
+            .create_service(NewService {
+                dns: Some(template(RoutingPolicy::Multivalue, &[RecordKind::A])),
+                health_check: check,
+                ..internal_service(&registry, name)
+            })
+            .expect("service is valid")
+    };
+    let plain = created("plain", None);
+    let checked = created("checked", Some(tcp_check()));
+    let beats = heartbeat_service(&registry, TTL);
+    for service in [&plain, &checked, &beats] {
+        register(&registry, service, "i-1", &[V4, PORT]).expect("registered");
+    }
+    assert_eq!(probed(&registry), ["checked/i-1"]);
+    assert_eq!(registry.shortest_heartbeat_ttl(), Some(TTL));
+    let overdue: Vec<_> = registry
+        .overdue_heartbeats(Instant::now() + TTL * 2)
+        .into_iter()
+        .map(|overdue| overdue.service_id)
+        .collect();
+    assert_eq!(overdue, [beats.id.as_str()]);
+
+    // A check moved from one service to another by updates.
+    let set_check = |service: &Service, check: Option<HealthCheckConfig>| {
+        let update = ServiceUpdate {
+            health_check: check,
+            ..ServiceUpdate::default()
+        };
+        registry
+            .update_service(&service.id, update)
+            .expect("updated");
+    };
+    set_check(&checked, None);
+    set_check(&plain, Some(tcp_check()));
+    assert_eq!(probed(&registry), ["plain/i-1"]);
+
+    // A deleted service is gone from the loop's view.
+    registry
+        .deregister_instance(&beats.id, "i-1")
+        .expect("deregistered");
+    registry.delete_service(&beats.id).expect("deleted");
+    assert_eq!(registry.shortest_heartbeat_ttl(), None);
+
+    // And a restart sees what the store holds.
+    let (restarted, _) = registry.restarted(Vec::new());
+    assert_eq!(probed(&restarted), ["plain/i-1"]);
+    assert_eq!(restarted.shortest_heartbeat_ttl(), None);
+}
