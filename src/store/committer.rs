@@ -128,7 +128,6 @@ pub(super) fn start(
     let committer = Committer {
         commits,
         known_changes,
-        synced_changes: known_changes,
         lost_unsynced: false,
         path,
         db: Some(db),
@@ -147,10 +146,6 @@ struct Committer {
     opener: Opener,
     /// The `changes` counter as of the last commit known to be in the file.
     known_changes: u64,
-    /// The same as of the last commit known to be on disk: what a crash,
-    /// or reopening after a failed commit, leaves when commits made with
-    /// [`Sync::Later`] came after it.
-    synced_changes: u64,
     /// Whether reopening lost unsynced commits that the registry had
     /// already applied: from then on zones/ must not be marked applied, or
     /// the next start would not apply it again.
@@ -238,10 +233,7 @@ impl Committer {
             .database()
             .map_err(|error| CommitError(error.to_string()))?;
         tables::mark_zones_applied(db, digest)
-            .map_err(|error| CommitError(write_failure(&self.path, &error)))?;
-        // The mark is a durable commit: whatever came before is on disk.
-        self.synced_changes = self.known_changes;
-        Ok(())
+            .map_err(|error| CommitError(write_failure(&self.path, &error)))
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
@@ -260,9 +252,6 @@ impl Committer {
         let err = match tables::write_batch(db, requests, &mut verdicts, sync) {
             Ok(changes) => {
                 self.known_changes = changes;
-                if sync == Sync::Now {
-                    self.synced_changes = changes;
-                }
                 return verdicts;
             }
             Err(WriteError::Encode(err)) => {
@@ -348,7 +337,6 @@ impl Committer {
         let stored =
             tables::stored_changes(&db).map_err(|err| StoreError::from_redb(&self.path, err))?;
         self.db = Some(db);
-        self.synced_changes = stored;
         Ok(stored)
     }
 
