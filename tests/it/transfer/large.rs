@@ -210,14 +210,15 @@ fn a_zone_of_100_000_instances_reaches_knot_whole_and_cairn_streams_it_in_bounde
     // socket buffer, not in cairn's memory, until the client reads it:
     // what grows is a message buffer per transfer, the snapshot's pointers
     // to 100 services, and the allocator's slack, which comes in steps of
-    // up to 2 MiB (measured: 52 KiB here; with one transfer 84 KiB in one
-    // run, 2,048 KiB in another). Holding each answer whole until it is
-    // built takes 4 × 7.8 MB less what the allocator reuses of the pages
-    // the load freed (measured, with the messages sent only once all were
-    // built: 23 MiB). Half of one zone's size, under 4 MiB, is above the
-    // slack's step and far below that.
+    // up to 2 MiB and varies from run to run (measured: 0 to 1,120 KiB in
+    // runs here, 4,492 KiB in one CI run of the whole suite). Holding each
+    // answer whole until it is built takes 4 × 7.8 MB less what the
+    // allocator reuses of the pages the load freed (measured, with the
+    // messages sent only once all were built: 23 MiB). One zone's size,
+    // 7.5 MiB, is above the slack seen and far below that: a transfer held
+    // whole once would already reach it.
     let growth = peak.saturating_sub(rss_before);
-    let bound = wire_bytes / 2 / 1024;
+    let bound = wire_bytes / 1024;
     eprintln!(
         "{records} records in {messages} messages, {wire_bytes} bytes on the wire; Knot serving after {transferred_in:?}; cairn's RSS (Knot's and {READERS} kdig transfers) {rss_before} KiB before, peak {peak} KiB during (reset: {peak_was_reset}, sampled {sampled_peak} KiB): growth {growth} KiB, bound {bound} KiB; the whole test {:?}",
         started.elapsed()
