@@ -13,8 +13,11 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use hickory_proto::ProtoError;
+#[cfg(test)]
+use hickory_proto::rr::Record;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, SRV};
-use hickory_proto::rr::{Name, RData, Record};
+use hickory_proto::rr::{DNSClass, Name, RData};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 /// Registry state the DNS encoder refused: a name hickory would not take.
@@ -44,15 +47,15 @@ pub struct Fqdn(Name);
 impl Fqdn {
     /// Reads a dotted name; the trailing dot is optional.
     pub fn parse(text: &str) -> Result<Self, EncodeError> {
-        let text = if text.ends_with('.') {
-            text.to_string()
+        let parsed = if text.ends_with('.') {
+            Name::from_ascii(text)
         } else {
-            format!("{text}.")
+            Name::from_ascii(format!("{text}."))
         };
-        match Name::from_ascii(&text) {
+        match parsed {
             Ok(name) => Ok(Self(name)),
             Err(error) => Err(EncodeError {
-                name: text,
+                name: text.to_string(),
                 reason: error.to_string(),
             }),
         }
@@ -107,57 +110,181 @@ pub fn soa_tails(
         to_i32(soa.expire),
         soa.minimum,
     );
-    let mut record = Record::from_rdata(owner.0.clone(), ttl, RData::SOA(data));
-    let answer = tail(&record).map_err(|reason| EncodeError::at(owner, reason))?;
-    record.ttl = negative_ttl;
-    let negative = tail(&record).map_err(|reason| EncodeError::at(owner, reason))?;
+    let data = RData::SOA(data);
+    let answer = owned_tail(owner, ttl, &data)?;
+    let negative = owned_tail(owner, negative_ttl, &data)?;
     Ok((answer, negative))
 }
 
 /// An NS record at `owner` naming `server`.
 pub fn ns_tail(owner: &Fqdn, ttl: u32, server: Fqdn) -> Result<Vec<u8>, EncodeError> {
-    owned_tail(owner, ttl, RData::NS(NS(server.0)))
+    owned_tail(owner, ttl, &RData::NS(NS(server.0)))
 }
 
 /// An A record at `owner`.
 pub fn a_tail(owner: &Fqdn, ttl: u32, ip: Ipv4Addr) -> Result<Vec<u8>, EncodeError> {
-    owned_tail(owner, ttl, RData::A(A(ip)))
+    owned_tail(owner, ttl, &RData::A(A(ip)))
 }
 
 /// An AAAA record at `owner`.
 pub fn aaaa_tail(owner: &Fqdn, ttl: u32, ip: Ipv6Addr) -> Result<Vec<u8>, EncodeError> {
-    owned_tail(owner, ttl, RData::AAAA(AAAA(ip)))
+    owned_tail(owner, ttl, &RData::AAAA(AAAA(ip)))
 }
 
-/// An SRV record at `owner`, priority 1 and weight 1 as Cloud Map answers.
-pub fn srv_tail(owner: &Fqdn, ttl: u32, port: u16, target: Fqdn) -> Result<Vec<u8>, EncodeError> {
-    owned_tail(owner, ttl, RData::SRV(SRV::new(1, 1, port, target.0)))
+/// Appends an A record's tail to `out`; `owner` names it in an error.
+pub fn append_a(
+    out: &mut Vec<u8>,
+    owner: &Fqdn,
+    ttl: u32,
+    ip: Ipv4Addr,
+) -> Result<(), EncodeError> {
+    append_tail(out, ttl, &RData::A(A(ip))).map_err(|reason| EncodeError::at(owner, reason))
 }
 
-/// A CNAME record pointing at `target`. The tail does not depend on the
-/// owner, so none is asked for; an error names the target.
-pub fn cname_tail(ttl: u32, target: Fqdn) -> Result<Vec<u8>, EncodeError> {
-    let record = Record::from_rdata(Name::root(), ttl, RData::CNAME(CNAME(target.0.clone())));
-    tail(&record).map_err(|reason| EncodeError::at(&target, reason))
+/// Appends an AAAA record's tail to `out`; `owner` names it in an error.
+pub fn append_aaaa(
+    out: &mut Vec<u8>,
+    owner: &Fqdn,
+    ttl: u32,
+    ip: Ipv6Addr,
+) -> Result<(), EncodeError> {
+    append_tail(out, ttl, &RData::AAAA(AAAA(ip))).map_err(|reason| EncodeError::at(owner, reason))
 }
 
-fn owned_tail(owner: &Fqdn, ttl: u32, data: RData) -> Result<Vec<u8>, EncodeError> {
-    tail(&Record::from_rdata(owner.0.clone(), ttl, data))
+/// Appends an SRV record's tail to `out`, priority 1 and weight 1 as Cloud
+/// Map answers; `owner` names it in an error.
+pub fn append_srv(
+    out: &mut Vec<u8>,
+    owner: &Fqdn,
+    ttl: u32,
+    port: u16,
+    target: Fqdn,
+) -> Result<(), EncodeError> {
+    append_tail(out, ttl, &RData::SRV(SRV::new(1, 1, port, target.0)))
         .map_err(|reason| EncodeError::at(owner, reason))
 }
 
-/// Everything after the record's owner name.
-fn tail(record: &Record) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::with_capacity(64);
-    let mut encoder = BinEncoder::new(&mut bytes);
+/// Appends a CNAME record's tail pointing at `target` to `out`. The tail
+/// does not depend on the owner, so none is asked for; an error names the
+/// target.
+pub fn append_cname(out: &mut Vec<u8>, ttl: u32, target: Fqdn) -> Result<(), EncodeError> {
+    let data = RData::CNAME(CNAME(target.0.clone()));
+    append_tail(out, ttl, &data).map_err(|reason| EncodeError::at(&target, reason))
+}
+
+fn owned_tail(owner: &Fqdn, ttl: u32, data: &RData) -> Result<Vec<u8>, EncodeError> {
+    let mut bytes = Vec::new();
+    append_tail(&mut bytes, ttl, data).map_err(|reason| EncodeError::at(owner, reason))?;
+    Ok(bytes)
+}
+
+/// Appends everything of a record after its owner name to `out`: the
+/// fields hickory writes after the name in `Record::emit`, in its order,
+/// by its encoder. The owner is left out rather than encoded and cut off:
+/// building, encoding and cutting an owner name took half of encoding an
+/// instance's records (perf, a restart of 1,000,000 instances).
+fn append_tail(out: &mut Vec<u8>, ttl: u32, data: &RData) -> Result<(), String> {
+    let start = u32::try_from(out.len()).map_err(|_| "records longer than 4 GiB".to_string())?;
+    let mut encoder = BinEncoder::with_offset(out, start);
     encoder.set_name_encoding(NameEncoding::Uncompressed);
-    record
-        .emit(&mut encoder)
-        .map_err(|error| error.to_string())?;
-    let owner_len = record
-        .name
-        .to_bytes()
-        .map_err(|error| error.to_string())?
-        .len();
-    Ok(bytes.split_off(owner_len))
+    let emitted = (|| {
+        data.record_type().emit(&mut encoder)?;
+        DNSClass::IN.emit(&mut encoder)?;
+        encoder.emit_u32(ttl)?;
+        let length = encoder.place::<u16>()?;
+        data.emit(&mut encoder)?;
+        let written = encoder.len_since_place(&length);
+        let written = u16::try_from(written)
+            .map_err(|_| ProtoError::from(format!("RDATA of {written} bytes")))?;
+        length.replace(&mut encoder, written)
+    })();
+    emitted.map_err(|error| error.to_string())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything after the owner name of the whole record hickory
+    /// encodes: what each tail must equal.
+    fn whole_record_tail(owner: &Fqdn, ttl: u32, data: RData) -> Vec<u8> {
+        let record = Record::from_rdata(owner.0.clone(), ttl, data);
+        let mut bytes = Vec::new();
+        let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_name_encoding(NameEncoding::Uncompressed);
+        record
+            .emit(&mut encoder)
+            .expect("hickory encodes the record");
+        let owner_len = record.name.to_bytes().expect("the owner's wire form").len();
+        bytes.split_off(owner_len)
+    }
+
+    fn name(text: &str) -> Fqdn {
+        Fqdn::parse(text).expect("a valid name")
+    }
+
+    #[test]
+    fn every_tail_is_the_whole_record_hickory_encodes_after_its_owner() {
+        let owner = name("Web.Shop.Example");
+        let target = name("i-1.Web.Shop.Example.");
+        let ipv4 = Ipv4Addr::new(192, 0, 2, 7);
+        let ipv6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7);
+        let mut out = b"kept".to_vec();
+        append_a(&mut out, &owner, 60, ipv4).expect("A");
+        assert_eq!(&out[..4], b"kept", "appending keeps what was there");
+        assert_eq!(out[4..], whole_record_tail(&owner, 60, RData::A(A(ipv4))));
+
+        let tails: [(Vec<u8>, RData); 5] = [
+            (a_tail(&owner, 0, ipv4).expect("A"), RData::A(A(ipv4))),
+            (
+                aaaa_tail(&owner, 300, ipv6).expect("AAAA"),
+                RData::AAAA(AAAA(ipv6)),
+            ),
+            (
+                {
+                    let mut out = Vec::new();
+                    append_srv(&mut out, &owner, 30, 8080, target.clone()).expect("SRV");
+                    out
+                },
+                RData::SRV(SRV::new(1, 1, 8080, target.0.clone())),
+            ),
+            (
+                {
+                    let mut out = Vec::new();
+                    append_cname(&mut out, u32::MAX, target.clone()).expect("CNAME");
+                    out
+                },
+                RData::CNAME(CNAME(target.0.clone())),
+            ),
+            (
+                ns_tail(&owner, 86_400, target.clone()).expect("NS"),
+                RData::NS(NS(target.0.clone())),
+            ),
+        ];
+        for (tail, data) in tails {
+            let ttl = u32::from_be_bytes([tail[4], tail[5], tail[6], tail[7]]);
+            assert_eq!(tail, whole_record_tail(&owner, ttl, data));
+        }
+
+        let soa = || Soa {
+            mname: name("ns.example"),
+            rname: name("hostmaster.example"),
+            serial: 7,
+            refresh: 3_600,
+            retry: 600,
+            expire: u32::MAX,
+            minimum: 60,
+        };
+        let (answer, negative) = soa_tails(&owner, soa(), 300, 60).expect("SOA");
+        let data = RData::SOA(SOA::new(
+            name("ns.example").0,
+            name("hostmaster.example").0,
+            7,
+            3_600,
+            600,
+            i32::MAX,
+            60,
+        ));
+        assert_eq!(answer, whole_record_tail(&owner, 300, data.clone()));
+        assert_eq!(negative, whole_record_tail(&owner, 60, data));
+    }
 }

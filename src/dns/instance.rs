@@ -207,33 +207,29 @@ impl InstanceWire {
     pub fn build(instance: &Instance, name: &Fqdn, ttls: &Ttls) -> Result<Self, EncodeError> {
         let endpoint = &instance.endpoint;
         let id = instance.id.as_bytes();
-        let mut addresses = Vec::with_capacity(2);
+        let mut buffer = Builder::new();
         if let (Some(ttl), Some(ip)) = (ttls.address(RecordKind::A), endpoint.ipv4) {
-            addresses.push((Part::A, encode::a_tail(name, ttl, ip)?));
+            buffer.record(Part::A, |out| encode::append_a(out, name, ttl, ip))?;
         }
         if let (Some(ttl), Some(ip)) = (ttls.address(RecordKind::Aaaa), endpoint.ipv6) {
-            addresses.push((Part::Aaaa, encode::aaaa_tail(name, ttl, ip)?));
-        }
-
-        let mut buffer = Builder::new();
-        for (part, tail) in &addresses {
-            buffer.push(Some(*part), &[&POINTER_TO_QNAME, tail]);
+            buffer.record(Part::Aaaa, |out| encode::append_aaaa(out, name, ttl, ip))?;
         }
         match (ttls.get(RecordKind::Srv), endpoint.port) {
             (Some(ttl), Some(port)) => {
                 let target = Fqdn::parse(&format!("{}.{name}", instance.id))?;
-                let srv = encode::srv_tail(name, ttl, port, target)?;
                 let start = buffer.len();
-                buffer.push(Some(Part::Srv), &[&POINTER_TO_QNAME, &srv]);
+                buffer.record(Part::Srv, |out| {
+                    encode::append_srv(out, name, ttl, port, target)
+                })?;
                 // The target's first label is the id, as registered.
                 let id_at = start + SRV_TARGET_AT + 1;
                 buffer.ranges[Part::Id as usize] = (id_at, id_at + id.len());
             }
-            _ => buffer.push(Some(Part::Id), &[id]),
+            _ => buffer.push(Part::Id, id),
         }
         if let (Some(ttl), Some(target)) = (ttls.get(RecordKind::Cname), &endpoint.cname) {
-            let cname = cname_tail(ttl, target)?;
-            buffer.push(Some(Part::Cname), &[&POINTER_TO_QNAME, &cname]);
+            let target = Fqdn::parse(target)?;
+            buffer.record(Part::Cname, |out| encode::append_cname(out, ttl, target))?;
         }
         buffer
             .finish(endpoint.weight)
@@ -242,7 +238,9 @@ impl InstanceWire {
 }
 
 fn cname_tail(ttl: u32, target: &str) -> Result<Vec<u8>, EncodeError> {
-    encode::cname_tail(ttl, Fqdn::parse(target)?)
+    let mut tail = Vec::new();
+    encode::append_cname(&mut tail, ttl, Fqdn::parse(target)?)?;
+    Ok(tail)
 }
 
 /// A buffer being laid out: the header's room, then parts appended one
@@ -254,8 +252,12 @@ struct Builder {
 
 impl Builder {
     fn new() -> Self {
+        // hickory's encoder reserves 512 bytes before it writes: taken at
+        // once, the buffer is allocated once.
+        let mut bytes = Vec::with_capacity(512);
+        bytes.resize(HEADER_LEN, 0);
         Self {
-            bytes: vec![0; HEADER_LEN],
+            bytes,
             ranges: [(0, 0); PARTS],
         }
     }
@@ -264,15 +266,25 @@ impl Builder {
         self.bytes.len()
     }
 
-    /// Appends `pieces`, as `part` when one is given.
-    fn push(&mut self, part: Option<Part>, pieces: &[&[u8]]) {
+    /// Appends `bytes` as `part`.
+    fn push(&mut self, part: Part, bytes: &[u8]) {
         let start = self.bytes.len();
-        for piece in pieces {
-            self.bytes.extend_from_slice(piece);
-        }
-        if let Some(part) = part {
-            self.ranges[part as usize] = (start, self.bytes.len());
-        }
+        self.bytes.extend_from_slice(bytes);
+        self.ranges[part as usize] = (start, self.bytes.len());
+    }
+
+    /// Appends a record as `part`: the owner's placeholder, then the tail
+    /// `encode` appends.
+    fn record(
+        &mut self,
+        part: Part,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(&POINTER_TO_QNAME);
+        encode(&mut self.bytes)?;
+        self.ranges[part as usize] = (start, self.bytes.len());
+        Ok(())
     }
 
     /// Writes the header; fails when an offset does not fit in 16 bits.
