@@ -55,6 +55,7 @@ impl Registry {
                     entry.service = service;
                     entry.service.instance_count = count;
                     entry.bump();
+                    self.note_watched(entry.key(), &entry.service);
                     self.each_observer(|observer| observer.service_changed(entry.view()));
                     return;
                 }

@@ -373,10 +373,13 @@ impl Registry {
         }
     }
 
-    /// Records whether the health loop must look at this service. Called
-    /// with no entry of `services` held: the loop reads `watched` first.
-    fn note_watched(&self, id: &Arc<str>, watched: bool) {
-        if watched {
+    /// Records whether the health loop must look at `service`, stored
+    /// under `id`: whether it has a health check or a heartbeat. Every
+    /// change that puts a service's configuration in place calls it. It
+    /// may be called with the service's entry held: `visit_watched` never
+    /// holds `watched` while it waits for an entry.
+    fn note_watched(&self, id: &Arc<str>, service: &Service) {
+        if service.health_check.is_some() || service.heartbeat.is_some() {
             if !self.inner.watched.contains(id) {
                 self.inner.watched.insert(Arc::clone(id));
             }

@@ -237,14 +237,11 @@ impl Registry {
             heartbeats,
         };
         entry.service.instance_count = entry.instances.len();
+        // A round of the health loop between the two finds no entry yet
+        // and passes it by.
+        self.note_watched(&id, &entry.service);
         // Observers run under the entry's lock so that no later change to the
         // service can overtake this one on its way to them.
-        // Noted before the entry is held (see `note_watched`); a round of
-        // the health loop in between finds no entry yet and passes it by.
-        self.note_watched(
-            &id,
-            entry.service.health_check.is_some() || entry.service.heartbeat.is_some(),
-        );
         let entry = self.inner.services.entry(id).insert(Box::new(entry));
         self.each_observer(|observer| observer.service_changed(entry.view()));
         Ok(())
@@ -367,14 +364,8 @@ impl Registry {
             entry.service.health_check = service.health_check;
             entry.service.tags = service.tags;
             entry.bump();
+            self.note_watched(entry.key(), &entry.service);
             self.each_observer(|observer| observer.service_changed(entry.view()));
-            let id = Arc::clone(entry.key());
-            let (health_check, heartbeat) = (
-                entry.service.health_check.is_some(),
-                entry.service.heartbeat.is_some(),
-            );
-            drop(entry);
-            self.note_watched(&id, health_check || heartbeat);
         } else {
             tracing::error!(service = %service.id, "an update to a service that is gone was not applied");
         }

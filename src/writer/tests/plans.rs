@@ -252,6 +252,17 @@ fn the_health_loop_sees_exactly_the_services_with_a_check_or_a_heartbeat() {
     set_check(&plain, Some(tcp_check()));
     assert_eq!(probed(&registry), ["plain/i-1"]);
 
+    // Another node's update, as a cluster node follows it: the check
+    // moves back.
+    for (service, check) in [(&plain, None), (&checked, Some(tcp_check()))] {
+        let stored = Service {
+            health_check: check,
+            ..registry.service(&service.id).expect("held")
+        };
+        registry.apply_stored(Change::Service(stored), 50, Instant::now());
+    }
+    assert_eq!(probed(&registry), ["checked/i-1"]);
+
     // A deleted service is gone from the loop's view.
     registry
         .deregister_instance(&beats.id, "i-1")
@@ -259,7 +270,8 @@ fn the_health_loop_sees_exactly_the_services_with_a_check_or_a_heartbeat() {
     registry.delete_service(&beats.id).expect("deleted");
     assert_eq!(registry.shortest_heartbeat_ttl(), None);
 
-    // And a restart sees what the store holds.
+    // And a restart sees what the store holds, which the other node's
+    // updates never reached.
     let (restarted, _) = registry.restarted(Vec::new());
     assert_eq!(probed(&restarted), ["plain/i-1"]);
     assert_eq!(restarted.shortest_heartbeat_ttl(), None);
