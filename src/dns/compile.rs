@@ -135,11 +135,12 @@ fn address_records(
     let records = addresses
         .into_iter()
         .map(|ip| {
-            let tail = match ip {
-                IpAddr::V4(ip) => encode::a_tail(owner, ttl, ip)?,
-                IpAddr::V6(ip) => encode::aaaa_tail(owner, ttl, ip)?,
-            };
-            Ok(at_qname(&tail))
+            let mut record = POINTER_TO_QNAME.to_vec();
+            match ip {
+                IpAddr::V4(ip) => encode::append_a(&mut record, owner, ttl, ip)?,
+                IpAddr::V6(ip) => encode::append_aaaa(&mut record, owner, ttl, ip)?,
+            }
+            Ok(record.into_boxed_slice())
         })
         .collect::<Result<_, EncodeError>>()?;
     Ok((records, a_count))
